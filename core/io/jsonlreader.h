@@ -1,0 +1,70 @@
+#pragma once
+
+#include "io/jsonlparser.h"
+#include "util/result.h"
+
+#include <QFile>
+#include <QSet>
+#include <QString>
+
+#include <memory>
+
+namespace Sluice {
+
+/// Streaming reader of a JSONL request file. Reads one line at a time through a fixed-size buffer, so
+/// memory does not grow with the file; a line longer than `maxLineBytes` is skipped without being held
+/// in memory and reported as an InputError. Blank (whitespace-only) lines are skipped silently. A UTF-8
+/// BOM at the start of the file and CRLF line endings are accepted. Duplicate custom_ids (including the
+/// generated "line-N" ones) are reported as DuplicateId errors on the later line.
+/// Not thread-safe; use from one thread.
+class JsonlReader
+{
+public:
+    struct Options
+    {
+        qint64 maxLineBytes = 8 * 1024 * 1024;
+        int maxDepth = JsonlParser::DefaultMaxDepth;
+    };
+
+    struct Item
+    {
+        enum class Kind { Request, Invalid, End };
+        Kind kind = Kind::End;
+        Request request; ///< valid when kind == Request
+        InputError error; ///< valid when kind == Invalid
+    };
+
+    explicit JsonlReader(QString path);
+    JsonlReader(QString path, Options options);
+    ~JsonlReader();
+
+    /// Opens the file; an Error (code Io) naming the file when it cannot be read.
+    Result<void> open();
+    /// The next request or bad line, or End at end of file (End is sticky). A read error mid-file
+    /// ends the stream and is available from readError().
+    Item next();
+
+    const QString &path() const { return m_path; }
+    qint64 fileSize() const { return m_fileSize; }
+    qint64 bytesRead() const { return m_bytesRead; }   ///< consumed so far, for progress
+    qint64 lineNumber() const { return m_lineNumber; } ///< number of the last line returned
+    bool atEnd() const { return m_atEnd; }
+    const QString &readError() const { return m_readError; }
+
+private:
+    bool readLine(QByteArray &out, bool &tooLong, qint64 &length);
+
+    QString m_path;
+    Options m_options;
+    std::unique_ptr<QFile> m_file;
+    QByteArray m_buffer;
+    qsizetype m_bufferPos = 0;
+    qint64 m_fileSize = 0;
+    qint64 m_bytesRead = 0;
+    qint64 m_lineNumber = 0;
+    bool m_atEnd = false;
+    QString m_readError;
+    QSet<QString> m_seenIds;
+};
+
+} // namespace Sluice

@@ -1,0 +1,42 @@
+#pragma once
+
+#include "util/result.h"
+
+#include <QByteArray>
+#include <QFile>
+#include <QString>
+
+#include <nlohmann/json.hpp>
+
+namespace Sluice {
+
+/// Appends JSON records, one per line, to a file. Records are buffered and written in batches
+/// (flush() once per engine tick, or when the buffer passes `flushBytes`), so a crash never leaves
+/// more than one torn line at the end. Invalid UTF-8 inside strings is replaced, never thrown.
+class JsonlWriter
+{
+public:
+    explicit JsonlWriter(qsizetype flushBytes = 256 * 1024);
+    ~JsonlWriter();
+
+    /// Creates (truncate) or appends to `path`; the parent folder must exist.
+    Result<void> open(const QString &path, bool append = false);
+    bool isOpen() const { return m_file.isOpen(); }
+    void write(const nlohmann::json &record);
+    /// Writes the buffer to the file (no fsync).
+    Result<void> flush();
+    Result<void> close();
+
+    const QString &path() const { return m_path; }
+    qint64 recordsWritten() const { return m_records; }
+
+private:
+    QString m_path;
+    QFile m_file;
+    QByteArray m_buffer;
+    qsizetype m_flushBytes;
+    qint64 m_records = 0;
+    QString m_error;
+};
+
+} // namespace Sluice

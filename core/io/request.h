@@ -1,0 +1,29 @@
+#pragma once
+
+#include <QString>
+
+#include <nlohmann/json.hpp>
+
+namespace Sluice {
+
+/// Shape of an input line, detected per line.
+enum class InputFormat {
+    OpenAIBatch,    ///< {"custom_id", "method", "url", "body"}
+    AnthropicBatch, ///< {"custom_id", "params"} (params in Anthropic Messages shape)
+    ChatBody,       ///< a bare request body {"model"?, "messages", ..., "metadata"?}
+    Prompt,         ///< {"input": "text"}, sent as one user message
+};
+
+QString toString(InputFormat format);
+
+/// One request read from the input file. Holds the parsed line; the body to send is derived from it
+/// by the provider adapter, so each request is stored once.
+struct Request
+{
+    QString customId;   ///< from the line, or "line-N"
+    qint64 line = 0;    ///< 1-based line number in the input file
+    InputFormat format = InputFormat::ChatBody;
+    nlohmann::json input; ///< the whole parsed line, as read
+};
+
+} // namespace Sluice

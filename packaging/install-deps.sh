@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian package Sluice's build, tests and benchmarks need.
+# Idempotent: when everything is already present, apt is not touched.
+set -euo pipefail
+
+packages=(
+    # build
+    build-essential cmake ninja-build pkg-config git
+    qt6-base-dev qt6-base-dev-tools qt6-charts-dev qt6-httpserver-dev libqt6websockets6-dev
+    nlohmann-json3-dev qtkeychain-qt6-dev libhiredis-dev
+    # tests and GUI under offscreen / Xvfb
+    qt6-qpa-plugins xvfb xauth redis-server
+    # benchmarks and profiling
+    wrk nghttp2-client hyperfine nginx-light libnginx-mod-http-echo
+    # formatting, fuzzing
+    clang clang-format libclang-rt-14-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#packages[@]} packages present"
+    exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"
