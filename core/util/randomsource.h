@@ -19,7 +19,10 @@ public:
 class DefaultRandom final : public RandomSource
 {
 public:
-    explicit DefaultRandom(quint64 seed = std::random_device{}()) : m_engine(seed) {}
+    explicit DefaultRandom(quint64 seed = std::random_device{}())
+        : m_engine(seed)
+    {
+    }
     double uniform() override { return std::uniform_real_distribution<double>(0.0, 1.0)(m_engine); }
 
 private:

@@ -1,0 +1,239 @@
+#include "clioptions.h"
+
+#include <QCommandLineParser>
+#include <QFileInfo>
+
+#include <cmath>
+
+namespace Sluice::Cli {
+
+namespace {
+
+Error usage(const QString &message)
+{
+    return Error{Error::Code::InvalidConfig, message, 0};
+}
+
+std::optional<double> number(const QCommandLineParser &p, const QString &name, double min, double max,
+                             Error *error)
+{
+    if (!p.isSet(name)) {
+        return std::nullopt;
+    }
+    bool ok = false;
+    const QString text = p.value(name);
+    const double v = text.toDouble(&ok);
+    if (!ok || !std::isfinite(v) || v < min || v > max) {
+        *error = usage(
+            QStringLiteral("--%1: \"%2\" is not a number in [%3, %4]").arg(name, text).arg(min).arg(max));
+        return std::nullopt;
+    }
+    return v;
+}
+
+const char *Description = R"(Push a JSONL batch of LLM API requests through rate-limited, weighted endpoints.
+
+Commands:
+  run        Send every line of --requests; write one record per line to --out or --errors.
+  simulate   Run the built-in LLM simulator server on its own (for rehearsals and tests).
+
+Input lines (auto-detected per line): OpenAI Batch {"custom_id","method","url","body"},
+Anthropic batch {"custom_id","params"}, bare chat bodies {"model","messages",...,"metadata"},
+prompts {"input":"text"}. Lines without custom_id are named "line-N".
+
+Exit status: 0 every line succeeded; 1 some lines ended in the errors file;
+2 usage or configuration error; 130 stopped by SIGINT/SIGTERM before the end.
+
+Examples:
+  sluice-cli run --simulate --requests resources/examples/demo.jsonl --out results.jsonl
+  sluice-cli run --project project.json --requests batch.jsonl --out results.jsonl --summary summary.json
+  sluice-cli run --endpoint http://127.0.0.1:8000/v1/chat/completions --model gpt-4o-mini \
+                 --requests_filepath batch.jsonl --save_filepath save.jsonl --max_requests_per_second 50
+  sluice-cli simulate --port 8001 --latency-ms 200 --rps 50 --error-rate 0.05)";
+
+} // namespace
+
+Result<CliOptions> parseArguments(const QStringList &arguments)
+{
+    QCommandLineParser p;
+    p.setApplicationDescription(QString::fromUtf8(Description));
+    p.setSingleDashWordOptionMode(QCommandLineParser::ParseAsLongOptions);
+    const QCommandLineOption help(QStringList{QStringLiteral("h"), QStringLiteral("help")},
+                                  QStringLiteral("Show this help."));
+    const QCommandLineOption version(QStringList{QStringLiteral("v"), QStringLiteral("version")},
+                                     QStringLiteral("Show the version."));
+    p.addOption(help);
+    p.addOption(version);
+    p.addPositionalArgument(QStringLiteral("command"), QStringLiteral("run | simulate"));
+
+    const auto opt = [&p](QStringList names, const QString &text, const QString &value = QString()) {
+        p.addOption(QCommandLineOption(names, text, value));
+    };
+    // run
+    opt({QStringLiteral("requests"), QStringLiteral("requests_filepath")},
+        QStringLiteral("[run] Input JSONL file."), QStringLiteral("file"));
+    opt({QStringLiteral("project")},
+        QStringLiteral("[run] Project JSON: endpoints and limits (README \"Project file\")."),
+        QStringLiteral("file"));
+    opt({QStringLiteral("out"), QStringLiteral("save_filepath")},
+        QStringLiteral("[run] Results JSONL, one line per success (replaced if it exists)."),
+        QStringLiteral("file"));
+    opt({QStringLiteral("errors")},
+        QStringLiteral("[run] Errors JSONL, one line per failed line (default: errors.jsonl beside --out)."),
+        QStringLiteral("file"));
+    opt({QStringLiteral("summary")}, QStringLiteral("[run] Also write the final summary as JSON."),
+        QStringLiteral("file"));
+    opt({QStringLiteral("rps"), QStringLiteral("max_requests_per_second")},
+        QStringLiteral("[run] Global limit in requests per second (0 = none); overrides limits.rps."),
+        QStringLiteral("n"));
+    opt({QStringLiteral("max-attempts"), QStringLiteral("max_attempts")},
+        QStringLiteral("[run] Sends per request including retries; overrides limits.max_attempts."),
+        QStringLiteral("n"));
+    opt({QStringLiteral("endpoint")},
+        QStringLiteral(
+            "[run] Endpoint URL (repeatable; weight 1; provider from the path: .../messages is Anthropic). "
+            "Added to the project's endpoints, or used alone without --project."),
+        QStringLiteral("url"));
+    opt({QStringLiteral("model")},
+        QStringLiteral("[run] Model for lines that name none (before the endpoint's \"model\")."),
+        QStringLiteral("name"));
+    opt({QStringLiteral("api-key-env")},
+        QStringLiteral("[run] Environment variable with the key for --endpoint endpoints."),
+        QStringLiteral("var"));
+    opt({QStringLiteral("simulate")},
+        QStringLiteral(
+            "[run] Send to two built-in simulated endpoints instead (no keys, no network). With a "
+            "project, each endpoint keeps its weight and limits but points at its own simulator."));
+    opt({QStringLiteral("max-line-bytes")},
+        QStringLiteral("[run] Longest accepted input line (default 8388608)."), QStringLiteral("n"));
+    opt({QStringLiteral("quiet"), QStringLiteral("q")}, QStringLiteral("[run] No progress output."));
+    opt({QStringLiteral("progress-interval")},
+        QStringLiteral("[run] Seconds between progress lines (default: a live bar on a terminal, else 5)."),
+        QStringLiteral("s"));
+    // simulate
+    opt({QStringLiteral("port")}, QStringLiteral("[simulate] Port on 127.0.0.1 (0 = any free port)."),
+        QStringLiteral("n"));
+    opt({QStringLiteral("latency-ms")}, QStringLiteral("[simulate, run --simulate] Reply delay."),
+        QStringLiteral("ms"));
+    opt({QStringLiteral("jitter-ms")},
+        QStringLiteral("[simulate, run --simulate] Extra random delay up to this."), QStringLiteral("ms"));
+    opt({QStringLiteral("sim-rps")},
+        QStringLiteral("[simulate, run --simulate] The simulator's own limit (429 above)."),
+        QStringLiteral("n"));
+    opt({QStringLiteral("burst")},
+        QStringLiteral("[simulate, run --simulate] Burst allowance of that limit."), QStringLiteral("n"));
+    opt({QStringLiteral("error-rate")},
+        QStringLiteral("[simulate, run --simulate] Share of requests answered 500."), QStringLiteral("0..1"));
+    opt({QStringLiteral("reset-rate")},
+        QStringLiteral("[simulate, run --simulate] Share of connections reset without a reply."),
+        QStringLiteral("0..1"));
+    opt({QStringLiteral("require-key-env")},
+        QStringLiteral("[simulate] Demand the key held in this environment variable (401 otherwise)."),
+        QStringLiteral("var"));
+
+    CliOptions o;
+    if (!p.parse(arguments)) {
+        return usage(p.errorText() + QStringLiteral(" (see sluice-cli --help)"));
+    }
+    o.helpText = p.helpText();
+    if (p.isSet(version)) {
+        o.command = CliOptions::Command::Version;
+        return o;
+    }
+    const QStringList positional = p.positionalArguments();
+    if (p.isSet(help) || positional.isEmpty()) {
+        o.command = CliOptions::Command::Help;
+        return o;
+    }
+    if (positional.size() > 1) {
+        return usage(QStringLiteral("unexpected argument \"%1\"").arg(positional.at(1)));
+    }
+
+    Error error;
+    const auto num = [&](const char *name, double min, double max) {
+        return error.message.isEmpty() ? number(p, QString::fromLatin1(name), min, max, &error)
+                                       : std::nullopt;
+    };
+    // `simulate` takes --rps for its own limit (as documented there); `run` takes --sim-rps.
+    const QString command = positional.first();
+    o.sim.latencyMs = int(num("latency-ms", 0, 3600000).value_or(command == QLatin1String("run") ? 30 : 0));
+    o.sim.jitterMs = int(num("jitter-ms", 0, 3600000).value_or(command == QLatin1String("run") ? 40 : 0));
+    o.sim.burst = int(num("burst", 0, 1e6).value_or(0));
+    o.sim.errorRate = num("error-rate", 0, 1).value_or(0);
+    o.sim.resetRate = num("reset-rate", 0, 1).value_or(0);
+
+    if (command == QLatin1String("simulate")) {
+        o.command = CliOptions::Command::Simulate;
+        o.simPort = quint16(num("port", 0, 65535).value_or(0));
+        o.sim.rps = num("rps", 0, 1e9).value_or(num("sim-rps", 0, 1e9).value_or(0));
+        if (p.isSet(QStringLiteral("require-key-env"))) {
+            const QString var = p.value(QStringLiteral("require-key-env"));
+            o.sim.requireKey = qEnvironmentVariable(var.toLocal8Bit().constData());
+            if (o.sim.requireKey.isEmpty()) {
+                return usage(
+                    QStringLiteral("--require-key-env: environment variable %1 is not set").arg(var));
+            }
+        }
+        if (!error.message.isEmpty()) {
+            return error;
+        }
+        return o;
+    }
+    if (command != QLatin1String("run")) {
+        return usage(QStringLiteral("unknown command \"%1\"; expected run or simulate").arg(command));
+    }
+
+    o.command = CliOptions::Command::Run;
+    o.sim.rps = num("sim-rps", 0, 1e9).value_or(0);
+    o.simulate = p.isSet(QStringLiteral("simulate"));
+    o.quiet = p.isSet(QStringLiteral("quiet"));
+    o.progressIntervalS = num("progress-interval", 0.05, 86400).value_or(0);
+    o.run.requestsPath = p.value(QStringLiteral("requests"));
+    o.run.outPath = p.value(QStringLiteral("out"));
+    o.run.errorsPath = p.value(QStringLiteral("errors"));
+    o.run.modelOverride = p.value(QStringLiteral("model"));
+    o.summaryPath = p.value(QStringLiteral("summary"));
+    o.run.reader.maxLineBytes =
+        qint64(num("max-line-bytes", 1024, 2e9).value_or(double(o.run.reader.maxLineBytes)));
+    if (o.run.requestsPath.isEmpty()) {
+        return usage(QStringLiteral("run: --requests FILE is required"));
+    }
+    if (o.run.outPath.isEmpty()) {
+        return usage(QStringLiteral("run: --out FILE is required"));
+    }
+
+    if (p.isSet(QStringLiteral("project"))) {
+        auto loaded = ProjectConfig::load(p.value(QStringLiteral("project")));
+        if (!loaded) {
+            return loaded.error();
+        }
+        o.project = std::move(loaded).value();
+    }
+    const QStringList urls = p.values(QStringLiteral("endpoint"));
+    for (const QString &text : urls) {
+        const QUrl url(text, QUrl::StrictMode);
+        if (!url.isValid() || url.host().isEmpty() ||
+            (url.scheme() != QLatin1String("http") && url.scheme() != QLatin1String("https"))) {
+            return usage(
+                QStringLiteral("--endpoint: \"%1\" is not an http:// or https:// URL with a host").arg(text));
+        }
+        EndpointConfig e = EndpointConfig::fromUrl(url, int(o.project.endpoints.size()));
+        e.apiKeyEnv = p.value(QStringLiteral("api-key-env"));
+        o.project.endpoints.append(e);
+    }
+    if (const auto rps = num("rps", 0, 1e9)) {
+        o.project.limits.rps = *rps;
+    }
+    if (const auto attempts = num("max-attempts", 1, 100)) {
+        o.project.limits.retry.maxAttempts = int(*attempts);
+    }
+    if (!error.message.isEmpty()) {
+        return error;
+    }
+    if (o.project.endpoints.isEmpty() && !o.simulate) {
+        return usage(QStringLiteral("run: no endpoints: give --project FILE, --endpoint URL or --simulate"));
+    }
+    return o;
+}
+
+} // namespace Sluice::Cli

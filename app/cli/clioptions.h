@@ -1,0 +1,38 @@
+#pragma once
+
+#include "engine/engine.h"
+#include "engine/projectconfig.h"
+#include "sim/simulator.h"
+
+#include <QString>
+#include <QStringList>
+
+#include <optional>
+
+namespace Sluice::Cli {
+
+/// Everything the command line asked for, validated.
+struct CliOptions
+{
+    enum class Command { Run, Simulate, Help, Version };
+    Command command = Command::Help;
+    QString helpText;
+
+    // run
+    ProjectConfig project;
+    RunOptions run;
+    QString summaryPath;
+    bool simulate = false;
+    bool quiet = false;
+    double progressIntervalS = 0; ///< 0 = automatic (a bar on a TTY, a line every 5 s otherwise)
+
+    // simulate (and the simulators of `run --simulate`)
+    SimulatorConfig sim;
+    quint16 simPort = 0;
+};
+
+/// Parses `sluice-cli` arguments (arguments.first() is the program). Errors are usage errors (exit 2)
+/// with a message that names the flag or file.
+Result<CliOptions> parseArguments(const QStringList &arguments);
+
+} // namespace Sluice::Cli

@@ -1,0 +1,269 @@
+// sluice-cli: the headless front end of the Sluice engine.
+
+#include "clioptions.h"
+#include "progressprinter.h"
+
+#include "engine/engine.h"
+#include "sim/simulator.h"
+
+#include <QCoreApplication>
+#include <QFileInfo>
+#include <QSaveFile>
+#include <QSocketNotifier>
+#include <QThread>
+
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace Sluice;
+using namespace Sluice::Cli;
+
+namespace {
+
+constexpr int ExitUsage = 2;
+constexpr int ExitInterrupted = 130;
+
+int s_signalFds[2] = {-1, -1};
+
+void onSignal(int)
+{
+    const char byte = 1;
+    [[maybe_unused]] const auto n = ::write(s_signalFds[0], &byte, 1);
+}
+
+/// Turns SIGINT/SIGTERM into a Qt signal on the main thread (self-pipe), so handlers run in the event loop.
+class SignalWatcher : public QObject
+{
+    Q_OBJECT
+
+public:
+    explicit SignalWatcher(QObject *parent)
+        : QObject(parent)
+    {
+        if (::socketpair(AF_UNIX, SOCK_STREAM, 0, s_signalFds) != 0) {
+            return;
+        }
+        m_notifier = new QSocketNotifier(s_signalFds[1], QSocketNotifier::Read, this);
+        connect(m_notifier, &QSocketNotifier::activated, this, [this] {
+            char byte = 0;
+            [[maybe_unused]] const auto n = ::read(s_signalFds[1], &byte, 1);
+            Q_EMIT interrupted();
+        });
+        struct sigaction action = {};
+        action.sa_handler = onSignal;
+        sigemptyset(&action.sa_mask);
+        action.sa_flags = SA_RESTART;
+        sigaction(SIGINT, &action, nullptr);
+        sigaction(SIGTERM, &action, nullptr);
+    }
+
+Q_SIGNALS:
+    void interrupted();
+
+private:
+    QSocketNotifier *m_notifier = nullptr;
+};
+
+/// A simulator on a thread of its own, so that it does not share the engine's event loop.
+class SimulatorHost
+{
+public:
+    explicit SimulatorHost(const SimulatorConfig &config)
+    {
+        m_thread.setObjectName(QStringLiteral("simulator"));
+        m_thread.start();
+        m_simulator = new Simulator(config);
+        m_simulator->moveToThread(&m_thread);
+    }
+    ~SimulatorHost()
+    {
+        QMetaObject::invokeMethod(
+            m_simulator, [this] { delete m_simulator; }, Qt::BlockingQueuedConnection);
+        m_thread.quit();
+        m_thread.wait();
+    }
+    Result<quint16> listen(quint16 port)
+    {
+        Result<quint16> result = Error{};
+        QMetaObject::invokeMethod(
+            m_simulator, [&] { result = m_simulator->listen(port); }, Qt::BlockingQueuedConnection);
+        return result;
+    }
+    Simulator::Stats stats()
+    {
+        Simulator::Stats s;
+        QMetaObject::invokeMethod(
+            m_simulator, [&] { s = m_simulator->stats(); }, Qt::BlockingQueuedConnection);
+        return s;
+    }
+    QUrl chatUrl() const { return m_url; }
+    void setUrl(QUrl url) { m_url = std::move(url); }
+
+private:
+    QThread m_thread;
+    Simulator *m_simulator = nullptr;
+    QUrl m_url;
+};
+
+void printError(const QString &message)
+{
+    std::fprintf(stderr, "sluice-cli: %s\n", qPrintable(message));
+}
+
+int runSimulate(QCoreApplication &app, const CliOptions &o)
+{
+    Simulator simulator(o.sim);
+    const auto port = simulator.listen(o.simPort);
+    if (!port) {
+        printError(port.error().message);
+        return ExitUsage;
+    }
+    std::fprintf(
+        stderr,
+        "Simulator listening on http://127.0.0.1:%u (POST /v1/chat/completions, POST /v1/messages, GET "
+        "/health); latency %d ms + up to %d ms, limit %s, error rate %.3g, reset rate %.3g. Ctrl-C stops.\n",
+        unsigned(*port), o.sim.latencyMs, o.sim.jitterMs,
+        o.sim.rps > 0 ? qPrintable(QStringLiteral("%1 req/s").arg(o.sim.rps)) : "none", o.sim.errorRate,
+        o.sim.resetRate);
+    std::fflush(stderr);
+    SignalWatcher watcher(&app);
+    QObject::connect(&watcher, &SignalWatcher::interrupted, &app, [&app] { app.quit(); });
+    app.exec();
+    const Simulator::Stats s = simulator.stats();
+    std::fprintf(stderr,
+                 "Simulator served %lld requests: %lld ok, %lld 429, %lld 5xx, %lld 4xx, %lld resets\n",
+                 s.requests, s.ok, s.rateLimited, s.serverErrors, s.clientErrors, s.resets);
+    return 0;
+}
+
+int runBatch(QCoreApplication &app, CliOptions o)
+{
+    std::vector<std::unique_ptr<SimulatorHost>> simulators;
+    if (o.simulate) {
+        if (o.project.endpoints.isEmpty()) {
+            EndpointConfig a;
+            a.name = QStringLiteral("sim-a");
+            a.weight = 3;
+            EndpointConfig b;
+            b.name = QStringLiteral("sim-b");
+            b.weight = 1;
+            o.project.endpoints = {a, b};
+        }
+        for (EndpointConfig &e : o.project.endpoints) {
+            auto host = std::make_unique<SimulatorHost>(o.sim);
+            const auto port = host->listen(0);
+            if (!port) {
+                printError(QStringLiteral("cannot start the simulator: ") + port.error().message);
+                return ExitUsage;
+            }
+            e.url =
+                QUrl(QStringLiteral("http://127.0.0.1:%1%2")
+                         .arg(*port)
+                         .arg(e.provider == Provider::Anthropic ? QStringLiteral("/v1/messages")
+                                                                : QStringLiteral("/v1/chat/completions")));
+            e.apiKeyEnv.clear();
+            simulators.push_back(std::move(host));
+        }
+    }
+    if (auto valid = o.project.validate(QStringLiteral("project")); !valid) {
+        printError(valid.error().message);
+        return ExitUsage;
+    }
+
+    Engine engine(o.project, o.run);
+    ProgressPrinter printer(stderr, o.progressIntervalS, o.quiet);
+    const auto started = engine.start();
+    if (!started) {
+        printError(started.error().message);
+        return ExitUsage;
+    }
+    if (!o.quiet) {
+        QStringList names;
+        for (const EndpointConfig &e : std::as_const(o.project.endpoints)) {
+            names.append(QStringLiteral("%1 (%2, weight %3%4)")
+                             .arg(e.name, e.url.toDisplayString(QUrl::RemoveUserInfo | QUrl::RemoveQuery))
+                             .arg(e.weight)
+                             .arg(e.rpm > 0 ? QStringLiteral(", %1 rpm").arg(e.rpm) : QString()));
+        }
+        printer.message(QStringLiteral("Sluice %1: %2 -> %3 via %4%5")
+                            .arg(QStringLiteral(SLUICE_VERSION), o.run.requestsPath, o.run.outPath,
+                                 names.join(QStringLiteral(", ")),
+                                 o.simulate ? QStringLiteral(" [simulated]") : QString()));
+    }
+
+    bool interrupted = false;
+    SignalWatcher watcher(&app);
+    QObject::connect(&watcher, &SignalWatcher::interrupted, &engine, [&] {
+        if (!interrupted) {
+            interrupted = true;
+            printer.message(
+                QStringLiteral("Stopping: waiting for %1 requests in flight (Ctrl-C again to cancel them)")
+                    .arg(engine.snapshot().inFlight));
+            engine.stop();
+        } else {
+            engine.abort();
+        }
+    });
+    QObject::connect(&engine, &Engine::snapshotReady, &app,
+                     [&](const MetricsSnapshot &s) { printer.update(s); });
+    MetricsSnapshot summary;
+    QObject::connect(&engine, &Engine::finished, &app, [&](const MetricsSnapshot &s) {
+        summary = s;
+        app.quit();
+    });
+    app.exec();
+
+    printer.printSummary(summary, o.run.outPath, engine.errorsPath());
+    if (!o.summaryPath.isEmpty()) {
+        nlohmann::json json = summary.toJson();
+        json["requests"] = QFileInfo(o.run.requestsPath).absoluteFilePath().toStdString();
+        json["results"] = QFileInfo(o.run.outPath).absoluteFilePath().toStdString();
+        json["errors"] = QFileInfo(engine.errorsPath()).absoluteFilePath().toStdString();
+        QSaveFile file(o.summaryPath);
+        const std::string text = json.dump(2) + '\n';
+        if (!file.open(QIODevice::WriteOnly) || file.write(text.data(), qint64(text.size())) < 0 ||
+            !file.commit()) {
+            printError(
+                QStringLiteral("%1: cannot write the summary: %2").arg(o.summaryPath, file.errorString()));
+        }
+    }
+    if (interrupted || summary.notStarted > 0) {
+        return ExitInterrupted;
+    }
+    return summary.failed > 0 ? 1 : 0;
+}
+
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("sluice-cli"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(SLUICE_VERSION));
+    qRegisterMetaType<Sluice::MetricsSnapshot>();
+
+    auto parsed = parseArguments(QCoreApplication::arguments());
+    if (!parsed) {
+        printError(parsed.error().message);
+        return ExitUsage;
+    }
+    CliOptions o = std::move(parsed).value();
+    switch (o.command) {
+    case CliOptions::Command::Help:
+        std::fputs(qPrintable(o.helpText), stdout);
+        return 0;
+    case CliOptions::Command::Version:
+        std::printf("sluice-cli %s\n", SLUICE_VERSION);
+        return 0;
+    case CliOptions::Command::Simulate:
+        return runSimulate(app, o);
+    case CliOptions::Command::Run:
+        return runBatch(app, std::move(o));
+    }
+    return ExitUsage;
+}
+
+#include "main.moc"

@@ -1,0 +1,499 @@
+#include "engine.h"
+
+#include "io/records.h"
+#include "net/provideradapter.h"
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QLoggingCategory>
+#include <QRandomGenerator>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace Sluice {
+
+Q_LOGGING_CATEGORY(lcEngine, "sluice.engine")
+
+namespace {
+
+/// Most input lines handled in one refill, so a file full of bad lines cannot stall the event loop.
+constexpr int MaxLinesPerRefill = 4096;
+
+/// Fast newline count for progress (not a parse: blank lines are counted too).
+qint64 countLines(const QString &path)
+{
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly)) {
+        return 0;
+    }
+    qint64 lines = 0;
+    char last = '\n';
+    QByteArray chunk(1 << 20, Qt::Uninitialized);
+    for (;;) {
+        const qint64 n = file.read(chunk.data(), chunk.size());
+        if (n <= 0) {
+            break;
+        }
+        lines += QByteArrayView(chunk.constData(), n).count('\n');
+        last = chunk.at(n - 1);
+    }
+    return lines + (last != '\n' ? 1 : 0);
+}
+
+} // namespace
+
+Engine::Engine(ProjectConfig project, RunOptions options, QObject *parent)
+    : Engine(std::move(project), std::move(options), SteadyClock::instance(), nullptr, parent)
+{
+}
+
+Engine::Engine(ProjectConfig project, RunOptions options, const Clock *clock, RandomSource *random,
+               QObject *parent)
+    : QObject(parent)
+    , m_project(std::move(project))
+    , m_options(std::move(options))
+    , m_clock(clock)
+    , m_ownRandom(random ? nullptr : std::make_unique<DefaultRandom>())
+    , m_random(random ? random : m_ownRandom.get())
+    , m_limiter(clock)
+    , m_retry(m_project.limits.retry, m_random)
+    , m_transport(clock, this)
+    , m_wakeTimer(this)
+    , m_tickTimer(this)
+{
+    if (m_options.runId.isEmpty()) {
+        m_options.runId =
+            QStringLiteral("run_%1").arg(QRandomGenerator::global()->generate(), 8, 16, QLatin1Char('0'));
+    }
+    const int n = int(m_project.endpoints.size());
+    m_balancer.setCount(n);
+    m_limiter.setEndpointCount(n);
+    m_limiter.setGlobalRate(m_project.limits.rps);
+    int totalInFlight = 0;
+    for (int i = 0; i < n; ++i) {
+        const EndpointConfig &e = m_project.endpoints.at(i);
+        m_balancer.setWeight(i, e.weight);
+        m_limiter.setEndpointRate(i, e.rpm);
+        totalInFlight += e.maxInFlight;
+    }
+    m_lookahead = std::size_t(std::clamp(totalInFlight * 2, 256, 200000));
+
+    m_wakeTimer.setSingleShot(true);
+    m_wakeTimer.setTimerType(Qt::PreciseTimer);
+    connect(&m_wakeTimer, &QTimer::timeout, this, &Engine::pump);
+    m_tickTimer.setInterval(m_options.tickMs);
+    connect(&m_tickTimer, &QTimer::timeout, this, &Engine::tick);
+    m_transport.setResultHandler([this](AttemptResult &&r) { handleResult(std::move(r)); });
+}
+
+Engine::~Engine()
+{
+    m_transport.setResultHandler(nullptr);
+}
+
+QString Engine::errorsPath() const
+{
+    if (!m_options.errorsPath.isEmpty()) {
+        return m_options.errorsPath;
+    }
+    return QFileInfo(m_options.outPath).dir().filePath(QStringLiteral("errors.jsonl"));
+}
+
+QString Engine::endpointName(int endpoint) const
+{
+    return endpoint >= 0 ? m_project.endpoints.at(endpoint).name : QString();
+}
+
+Result<void> Engine::start()
+{
+    if (m_state != RunState::Idle) {
+        return Error{Error::Code::InvalidConfig, QStringLiteral("the run was already started"), 0};
+    }
+    if (auto valid = m_project.validate(QStringLiteral("project")); !valid) {
+        return valid.error();
+    }
+    QList<QByteArray> keys;
+    for (const EndpointConfig &e : std::as_const(m_project.endpoints)) {
+        QByteArray key;
+        if (!e.apiKeyEnv.isEmpty()) {
+            key = qgetenv(e.apiKeyEnv.toLocal8Bit().constData());
+            if (key.isEmpty()) {
+                return Error{
+                    Error::Code::InvalidConfig,
+                    QStringLiteral("endpoint \"%1\": environment variable %2 (api_key_env) is not set")
+                        .arg(e.name, e.apiKeyEnv),
+                    0};
+            }
+        }
+        keys.append(key);
+    }
+
+    m_reader = std::make_unique<JsonlReader>(m_options.requestsPath, m_options.reader);
+    if (auto opened = m_reader->open(); !opened) {
+        return opened.error();
+    }
+    if (QFileInfo(m_options.outPath).absoluteFilePath() ==
+            QFileInfo(m_options.requestsPath).absoluteFilePath() ||
+        QFileInfo(errorsPath()).absoluteFilePath() == QFileInfo(m_options.requestsPath).absoluteFilePath()) {
+        return Error{Error::Code::InvalidConfig,
+                     QStringLiteral("the output files must not be the input file"), 0};
+    }
+    if (QFileInfo(m_options.outPath).absoluteFilePath() == QFileInfo(errorsPath()).absoluteFilePath()) {
+        return Error{Error::Code::InvalidConfig,
+                     QStringLiteral("results and errors must go to different files"), 0};
+    }
+    if (auto opened = m_results.open(m_options.outPath); !opened) {
+        return opened.error();
+    }
+    if (auto opened = m_errors.open(errorsPath()); !opened) {
+        return opened.error();
+    }
+    m_estimatedLines = countLines(m_options.requestsPath);
+    m_transport.setEndpoints(m_project.endpoints, keys);
+    m_metrics.reset(int(m_project.endpoints.size()), m_clock->nowMs());
+    setState(RunState::Running);
+    m_tickTimer.start();
+    QMetaObject::invokeMethod(this, &Engine::pump, Qt::QueuedConnection);
+    return {};
+}
+
+void Engine::pause()
+{
+    if (m_state == RunState::Running) {
+        m_wakeTimer.stop();
+        setState(RunState::Paused);
+    }
+}
+
+void Engine::resume()
+{
+    if (m_state == RunState::Paused) {
+        setState(RunState::Running);
+        pump();
+    }
+}
+
+void Engine::stop()
+{
+    if (m_state == RunState::Running || m_state == RunState::Paused) {
+        m_wakeTimer.stop();
+        setState(RunState::Stopping);
+        maybeFinish();
+    }
+}
+
+void Engine::abort()
+{
+    if (m_state == RunState::Finished || m_state == RunState::Idle) {
+        return;
+    }
+    stop();
+    m_transport.abortAll();
+    maybeFinish();
+}
+
+void Engine::setEndpointWeight(int endpoint, double weight)
+{
+    m_project.endpoints[endpoint].weight = std::max(0.0, weight);
+    m_balancer.setWeight(endpoint, weight);
+    pump();
+}
+
+void Engine::setEndpointRpm(int endpoint, double rpm)
+{
+    m_project.endpoints[endpoint].rpm = std::max(0.0, rpm);
+    m_limiter.setEndpointRate(endpoint, rpm);
+    pump();
+}
+
+void Engine::setEndpointMaxInFlight(int endpoint, int maxInFlight)
+{
+    m_project.endpoints[endpoint].maxInFlight = std::max(1, maxInFlight);
+    m_transport.setMaxInFlight(endpoint, maxInFlight);
+    pump();
+}
+
+void Engine::setGlobalRps(double rps)
+{
+    m_project.limits.rps = std::max(0.0, rps);
+    m_limiter.setGlobalRate(rps);
+    pump();
+}
+
+void Engine::setState(RunState state)
+{
+    if (m_state != state) {
+        m_state = state;
+        Q_EMIT stateChanged(state);
+    }
+}
+
+bool Engine::refill()
+{
+    const double now = m_clock->nowMs();
+    int handled = 0;
+    while (!m_inputDone && m_fresh.size() < m_lookahead && handled < MaxLinesPerRefill) {
+        JsonlReader::Item item = m_reader->next();
+        ++handled;
+        switch (item.kind) {
+        case JsonlReader::Item::Kind::Request: {
+            ++m_linesRead;
+            Pending p;
+            p.request = std::move(item.request);
+            p.heldEpoch = m_blockEpoch;
+            m_fresh.push_back(std::move(p));
+            break;
+        }
+        case JsonlReader::Item::Kind::Invalid:
+            ++m_linesRead;
+            m_errors.write(Records::inputError(item.error));
+            m_metrics.recordInvalidLine(item.error.cls, now);
+            break;
+        case JsonlReader::Item::Kind::End:
+            m_inputDone = true;
+            if (!m_reader->readError().isEmpty()) {
+                qCWarning(lcEngine).noquote() << m_reader->readError();
+            }
+            break;
+        }
+    }
+    // True when the cap, not the lookahead or the end, stopped us: come back soon.
+    return handled >= MaxLinesPerRefill && !m_inputDone && m_fresh.size() < m_lookahead;
+}
+
+void Engine::pump()
+{
+    if (m_state != RunState::Running) {
+        return;
+    }
+    double now = m_clock->nowMs();
+    while (!m_retryWaiting.empty() && m_retryWaiting.begin()->first <= now) {
+        m_retryReady.push_back(std::move(m_retryWaiting.begin()->second));
+        m_retryWaiting.erase(m_retryWaiting.begin());
+    }
+    bool moreInput = refill();
+
+    bool blocked = false;
+    const auto eligible = [this](int i) {
+        return m_transport.hasCapacity(i) && m_limiter.check(i) == RateLimiter::Block::None;
+    };
+    while (!m_retryReady.empty() || !m_fresh.empty()) {
+        if (!m_limiter.globalHasRoom()) {
+            blocked = true;
+            break;
+        }
+        const int endpoint = m_balancer.pick(eligible);
+        if (endpoint < 0) {
+            blocked = true;
+            break;
+        }
+        std::deque<Pending> &queue = m_retryReady.empty() ? m_fresh : m_retryReady;
+        Pending p = std::move(queue.front());
+        queue.pop_front();
+        if (p.heldEpoch < m_blockEpoch) {
+            m_metrics.recordOverflow(now);
+        }
+        dispatch(endpoint, std::move(p), now);
+        if (m_fresh.size() < m_lookahead / 2 && !m_inputDone) {
+            moreInput = refill() || moreInput;
+        }
+    }
+    if (blocked) {
+        ++m_blockEpoch;
+    }
+    maybeFinish();
+    if (m_state == RunState::Running) {
+        if (moreInput) {
+            m_wakeTimer.start(0);
+        } else {
+            scheduleWake(now);
+        }
+    }
+}
+
+void Engine::dispatch(int endpoint, Pending &&pending, double nowMs)
+{
+    const EndpointConfig &e = m_project.endpoints.at(endpoint);
+    const QByteArray body =
+        ProviderAdapter::serialize(ProviderAdapter::buildBody(pending.request, e, m_options.modelOverride));
+    m_limiter.acquire(endpoint);
+    const quint64 ticket = m_transport.send(endpoint, body);
+    ++pending.attempts;
+    pending.lastEndpoint = endpoint;
+    m_metrics.recordIssued(endpoint, nowMs, pending.attempts > 1);
+    m_inFlight.emplace(ticket, std::move(pending));
+}
+
+void Engine::handleResult(AttemptResult &&result)
+{
+    const auto node = m_inFlight.find(result.ticket);
+    if (node == m_inFlight.end()) {
+        return;
+    }
+    Pending p = std::move(node->second);
+    m_inFlight.erase(node);
+
+    const double now = m_clock->nowMs();
+    const int endpoint = result.endpoint;
+    const Outcome outcome = Classifier::classify(result.report);
+    Usage usage;
+    if (outcome.isSuccess()) {
+        usage = ProviderAdapter::usage(result.body, m_project.endpoints.at(endpoint).provider);
+    }
+    m_metrics.recordAttempt(endpoint, outcome.cls, result.latencyMs, usage.inputTokens, usage.outputTokens,
+                            now);
+
+    if (outcome.isSuccess()) {
+        Completion c{endpointName(endpoint), p.attempts, result.report.httpStatus, result.latencyMs,
+                     result.requestId};
+        m_results.write(Records::result(m_options.runId, p.request, std::move(result.body), c));
+        m_metrics.recordFinal(ErrorClass::None, now);
+    } else {
+        p.lastClass = outcome.cls;
+        p.lastMessage = outcome.message;
+        p.lastStatus = result.report.httpStatus;
+        if (outcome.cls == ErrorClass::RateLimited && result.retryAfterMs > 0) {
+            // The server told us when this endpoint has room again: hold all its traffic until then.
+            m_limiter.coolDown(endpoint,
+                               now + std::min(result.retryAfterMs, m_project.limits.retry.maxRetryAfterMs));
+        }
+        const RetryPlan plan = m_retry.decide(outcome, p.attempts, result.retryAfterMs);
+        if (plan.decision == RetryDecision::Yes && m_state != RunState::Stopping) {
+            m_retryWaiting.emplace(now + plan.delayMs, std::move(p));
+        } else {
+            QString message = outcome.message;
+            if (plan.decision == RetryDecision::NoAttemptsExceeded) {
+                message += QStringLiteral(" (gave up after %1 attempts)").arg(p.attempts);
+            } else if (plan.decision == RetryDecision::Yes) {
+                message += QStringLiteral(" (run stopped before a retry)");
+            }
+            writeFailure(p, outcome.cls, message, result.latencyMs);
+        }
+    }
+    if (m_state == RunState::Running) {
+        pump();
+    } else {
+        maybeFinish();
+    }
+}
+
+void Engine::writeFailure(const Pending &p, ErrorClass cls, const QString &message, double latencyMs)
+{
+    Completion c{endpointName(p.lastEndpoint), p.attempts, p.lastStatus, latencyMs, QString()};
+    m_errors.write(Records::error(p.request, cls, message, c));
+    m_metrics.recordFinal(cls, m_clock->nowMs());
+}
+
+void Engine::scheduleWake(double nowMs)
+{
+    double wakeAt = std::numeric_limits<double>::infinity();
+    if (!m_retryWaiting.empty()) {
+        wakeAt = m_retryWaiting.begin()->first;
+    }
+    if (!m_retryReady.empty() || !m_fresh.empty()) {
+        bool anyReadyNow = false;
+        for (int i = 0; i < m_balancer.count(); ++i) {
+            if (m_balancer.weight(i) <= 0 || !m_transport.hasCapacity(i)) {
+                continue; // a reply (not a timer) will wake us for these
+            }
+            const double at = m_limiter.endpointReadyAtMs(i);
+            anyReadyNow = anyReadyNow || at <= nowMs;
+            wakeAt = std::min(wakeAt, at);
+        }
+        if (anyReadyNow) {
+            wakeAt = std::min(wakeAt, m_limiter.globalReadyAtMs());
+        }
+    }
+    if (!std::isfinite(wakeAt)) {
+        return;
+    }
+    const int intervalMs = int(std::clamp(std::ceil(wakeAt - nowMs), 0.0, 3600000.0));
+    if (!m_wakeTimer.isActive() || m_wakeTimer.remainingTime() > intervalMs) {
+        m_wakeTimer.start(intervalMs);
+    }
+}
+
+void Engine::maybeFinish()
+{
+    if (m_finishing || m_state == RunState::Idle || m_state == RunState::Finished || !m_inFlight.empty()) {
+        return;
+    }
+    if (m_state == RunState::Stopping) {
+        // Requests that failed and were waiting to retry end with their last error.
+        for (auto &[due, p] : m_retryWaiting) {
+            writeFailure(p, p.lastClass, p.lastMessage + QStringLiteral(" (run stopped before a retry)"), 0);
+        }
+        m_retryWaiting.clear();
+        for (const Pending &p : m_retryReady) {
+            writeFailure(p, p.lastClass, p.lastMessage + QStringLiteral(" (run stopped before a retry)"), 0);
+        }
+        m_retryReady.clear();
+        finish();
+        return;
+    }
+    if (m_inputDone && m_fresh.empty() && m_retryReady.empty() && m_retryWaiting.empty()) {
+        finish();
+    }
+}
+
+void Engine::finish()
+{
+    m_finishing = true;
+    m_wakeTimer.stop();
+    m_tickTimer.stop();
+    const qint64 unsent =
+        qint64(m_fresh.size()) + std::max<qint64>(0, m_estimatedLines - m_reader->lineNumber());
+    m_fresh.clear();
+    for (JsonlWriter *w : {&m_results, &m_errors}) {
+        if (auto closed = w->close(); !closed) {
+            qCCritical(lcEngine).noquote() << closed.error().message;
+        }
+    }
+    setState(RunState::Finished);
+    MetricsSnapshot summary = snapshot();
+    summary.notStarted = m_inputDone ? qint64(0) : unsent;
+    Q_EMIT snapshotReady(summary);
+    Q_EMIT finished(summary);
+}
+
+void Engine::tick()
+{
+    for (JsonlWriter *w : {&m_results, &m_errors}) {
+        if (auto flushed = w->flush(); !flushed) {
+            qCCritical(lcEngine).noquote() << flushed.error().message;
+        }
+    }
+    Q_EMIT snapshotReady(snapshot());
+}
+
+MetricsSnapshot Engine::snapshot() const
+{
+    MetricsSnapshot s;
+    const double now = m_clock->nowMs();
+    m_metrics.fill(s, now);
+    s.state = m_state;
+    s.linesRead = m_linesRead;
+    s.estimatedLines = m_estimatedLines;
+    if (m_reader) {
+        s.bytesRead = m_reader->bytesRead();
+        s.fileSize = m_reader->fileSize();
+    }
+    s.inFlight = qint64(m_inFlight.size());
+    s.queued = qint64(m_fresh.size() + m_retryReady.size());
+    s.waitingRetry = qint64(m_retryWaiting.size());
+    for (int i = 0; i < int(m_project.endpoints.size()) && i < s.endpoints.size(); ++i) {
+        EndpointStats &e = s.endpoints[i];
+        e.name = m_project.endpoints.at(i).name;
+        e.weight = m_project.endpoints.at(i).weight;
+        e.inFlight = m_transport.inFlight(i);
+        e.coolingDown = m_limiter.isCoolingDown(i);
+        e.limitRps = m_limiter.effectiveRate(i);
+        e.limitReason = m_limiter.limitReason(i);
+    }
+    return s;
+}
+
+} // namespace Sluice

@@ -1,0 +1,141 @@
+#pragma once
+
+#include "balance/balancer.h"
+#include "engine/projectconfig.h"
+#include "io/jsonlreader.h"
+#include "io/jsonlwriter.h"
+#include "limit/ratelimiter.h"
+#include "metrics/metrics.h"
+#include "net/transport.h"
+#include "retry/retrypolicy.h"
+#include "util/clock.h"
+#include "util/randomsource.h"
+#include "util/result.h"
+
+#include <QObject>
+#include <QTimer>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <unordered_map>
+
+namespace Sluice {
+
+/// Where a run reads and writes, and the knobs that are not part of the project.
+struct RunOptions
+{
+    QString requestsPath;
+    QString outPath;       ///< results JSONL
+    QString errorsPath;    ///< errors JSONL; empty = "errors.jsonl" beside outPath
+    QString modelOverride; ///< fills in requests that name no model (before the endpoint's model)
+    JsonlReader::Options reader;
+    int tickMs = 250; ///< snapshot and flush interval
+    QString runId;    ///< prefix of result ids; generated when empty
+};
+
+/// Owns one run: reads the JSONL input, schedules each request onto an endpoint through the rate
+/// limiter and the weighted balancer, sends it over the transport, classifies the reply, retries with
+/// backoff, and writes exactly one record per non-blank input line to the results or the errors file.
+///
+/// Event-driven on the thread it lives on (the CLI's main thread, or a worker thread under the GUI):
+/// it wakes on replies and on a single timer set for the earliest moment a budget, a cooldown or a
+/// backoff ends. It never sleeps or blocks. Emits a MetricsSnapshot every `tickMs`, never a signal
+/// per request. Commands (pause, weights...) are meant to arrive as queued calls from other threads.
+class Engine : public QObject
+{
+    Q_OBJECT
+
+public:
+    Engine(ProjectConfig project, RunOptions options, QObject *parent = nullptr);
+    /// With an injected clock and random source (both must outlive the engine).
+    Engine(ProjectConfig project, RunOptions options, const Clock *clock, RandomSource *random,
+           QObject *parent = nullptr);
+    ~Engine() override;
+
+    /// Reads the API keys from the environment, opens the input and the outputs, and starts sending.
+    /// An Error when a key variable is unset or a file cannot be opened; nothing is written then.
+    Result<void> start();
+    /// Stops issuing new attempts; replies in flight are still recorded.
+    void pause();
+    void resume();
+    /// Graceful stop: no new attempts; waits for those in flight, writes their records, then finishes.
+    /// Lines not yet sent get no record (summary: not_started).
+    void stop();
+    /// Hard stop: cancels attempts in flight (recorded as "cancelled" errors) and finishes.
+    void abort();
+
+    void setEndpointWeight(int endpoint, double weight);
+    void setEndpointRpm(int endpoint, double rpm);
+    void setEndpointMaxInFlight(int endpoint, int maxInFlight);
+    void setGlobalRps(double rps);
+
+    RunState state() const { return m_state; }
+    MetricsSnapshot snapshot() const;
+    const ProjectConfig &project() const { return m_project; }
+    QString errorsPath() const;
+    /// Per-second history of the run so far.
+    const std::vector<SecondSample> &history() const { return m_metrics.history(); }
+
+Q_SIGNALS:
+    void snapshotReady(const Sluice::MetricsSnapshot &snapshot);
+    void stateChanged(Sluice::RunState state);
+    /// Emitted once, after every record is written and the files are closed.
+    void finished(const Sluice::MetricsSnapshot &summary);
+
+private:
+    struct Pending
+    {
+        Request request;
+        int attempts = 0;
+        quint64 heldEpoch = 0; ///< m_blockEpoch when it joined the queue (overflow accounting)
+        int lastEndpoint = -1;
+        ErrorClass lastClass = ErrorClass::None;
+        QString lastMessage;
+        int lastStatus = 0;
+    };
+
+    void pump();
+    bool refill();
+    void dispatch(int endpoint, Pending &&pending, double nowMs);
+    void handleResult(AttemptResult &&result);
+    void writeFailure(const Pending &pending, ErrorClass cls, const QString &message, double latencyMs);
+    void scheduleWake(double nowMs);
+    void maybeFinish();
+    void finish();
+    void tick();
+    void setState(RunState state);
+    QString endpointName(int endpoint) const;
+
+    ProjectConfig m_project;
+    RunOptions m_options;
+    const Clock *m_clock;
+    std::unique_ptr<DefaultRandom> m_ownRandom;
+    RandomSource *m_random;
+
+    RunState m_state = RunState::Idle;
+    std::unique_ptr<JsonlReader> m_reader;
+    JsonlWriter m_results;
+    JsonlWriter m_errors;
+    RateLimiter m_limiter;
+    Balancer m_balancer;
+    RetryPolicy m_retry;
+    Transport m_transport;
+    Metrics m_metrics;
+
+    std::deque<Pending> m_fresh;                     ///< read, never sent
+    std::deque<Pending> m_retryReady;                ///< backoff over; go before fresh ones
+    std::multimap<double, Pending> m_retryWaiting;   ///< keyed by the time their backoff ends
+    std::unordered_map<quint64, Pending> m_inFlight; ///< keyed by transport ticket
+    std::size_t m_lookahead = 256;
+    quint64 m_blockEpoch = 0;
+    bool m_inputDone = false;
+    bool m_finishing = false;
+    qint64 m_linesRead = 0;
+    qint64 m_estimatedLines = 0;
+
+    QTimer m_wakeTimer;
+    QTimer m_tickTimer;
+};
+
+} // namespace Sluice

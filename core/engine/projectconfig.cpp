@@ -1,0 +1,428 @@
+#include "projectconfig.h"
+
+#include <QFile>
+#include <QFileInfo>
+#include <QSaveFile>
+#include <QSet>
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+
+namespace Sluice {
+
+namespace {
+
+using json = nlohmann::json;
+
+int editDistance(const QString &a, const QString &b)
+{
+    std::vector<int> row(std::size_t(b.size()) + 1);
+    for (qsizetype j = 0; j <= b.size(); ++j) {
+        row[std::size_t(j)] = int(j);
+    }
+    for (qsizetype i = 1; i <= a.size(); ++i) {
+        int diagonal = row[0];
+        row[0] = int(i);
+        for (qsizetype j = 1; j <= b.size(); ++j) {
+            const int above = row[std::size_t(j)];
+            const int cost = a.at(i - 1) == b.at(j - 1) ? 0 : 1;
+            row[std::size_t(j)] = std::min({above + 1, row[std::size_t(j - 1)] + 1, diagonal + cost});
+            diagonal = above;
+        }
+    }
+    return row[std::size_t(b.size())];
+}
+
+QString describeType(const json &value)
+{
+    switch (value.type()) {
+    case json::value_t::null:
+        return QStringLiteral("null");
+    case json::value_t::boolean:
+        return value.get<bool>() ? QStringLiteral("true") : QStringLiteral("false");
+    case json::value_t::string:
+        return QStringLiteral("the string \"%1\"")
+            .arg(QString::fromStdString(value.get<std::string>()).left(40));
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float:
+        return QStringLiteral("the number ") + QString::fromStdString(value.dump());
+    case json::value_t::array:
+        return QStringLiteral("an array");
+    case json::value_t::object:
+        return QStringLiteral("an object");
+    default:
+        return QStringLiteral("an unsupported value");
+    }
+}
+
+/// Reads one JSON object's keys with type checks, remembering the first error with its key path.
+class ObjectReader
+{
+public:
+    ObjectReader(const json &object, QString path, QString fileName)
+        : m_object(object)
+        , m_path(std::move(path))
+        , m_fileName(std::move(fileName))
+    {
+    }
+
+    /// Rejects keys not in `known`, suggesting the closest known key.
+    void rejectUnknownKeys(const QStringList &known)
+    {
+        for (auto it = m_object.begin(); it != m_object.end() && !m_error; ++it) {
+            const QString key = QString::fromStdString(it.key());
+            if (known.contains(key)) {
+                continue;
+            }
+            QString hint;
+            for (const QString &candidate : known) {
+                if (editDistance(key, candidate) <= 2) {
+                    hint = QStringLiteral(" (did you mean \"%1\"?)").arg(candidate);
+                    break;
+                }
+            }
+            fail(key,
+                 QStringLiteral("unknown key%1; known keys: %2").arg(hint, known.join(QStringLiteral(", "))));
+        }
+    }
+
+    std::optional<QString> string(const char *key, bool required = false)
+    {
+        const json *v = find(key, required);
+        if (!v) {
+            return std::nullopt;
+        }
+        if (!v->is_string()) {
+            fail(key, QStringLiteral("expected a string, got %1").arg(describeType(*v)));
+            return std::nullopt;
+        }
+        return QString::fromStdString(v->get<std::string>());
+    }
+
+    std::optional<double> number(const char *key, double min, double max)
+    {
+        const json *v = find(key, false);
+        if (!v) {
+            return std::nullopt;
+        }
+        if (!v->is_number()) {
+            fail(key, QStringLiteral("expected a number, got %1").arg(describeType(*v)));
+            return std::nullopt;
+        }
+        const double d = v->get<double>();
+        if (!std::isfinite(d) || d < min || d > max) {
+            fail(key, QStringLiteral("%1 is out of range [%2, %3]")
+                          .arg(QString::fromStdString(v->dump()))
+                          .arg(min)
+                          .arg(max));
+            return std::nullopt;
+        }
+        return d;
+    }
+
+    std::optional<int> integer(const char *key, int min, int max)
+    {
+        const json *v = find(key, false);
+        if (!v) {
+            return std::nullopt;
+        }
+        if (!v->is_number_integer() && !v->is_number_unsigned()) {
+            fail(key, QStringLiteral("expected a whole number, got %1").arg(describeType(*v)));
+            return std::nullopt;
+        }
+        const double d = v->get<double>();
+        if (d < min || d > max) {
+            fail(key, QStringLiteral("%1 is out of range [%2, %3]")
+                          .arg(QString::fromStdString(v->dump()))
+                          .arg(min)
+                          .arg(max));
+            return std::nullopt;
+        }
+        return int(d);
+    }
+
+    void fail(const QString &key, const QString &message)
+    {
+        if (!m_error) {
+            const QString where = m_path.isEmpty() ? key : m_path + QLatin1Char('.') + key;
+            m_error = Error{Error::Code::InvalidConfig,
+                            QStringLiteral("%1: %2: %3").arg(m_fileName, where, message), 0};
+        }
+    }
+    void fail(const char *key, const QString &message) { fail(QString::fromLatin1(key), message); }
+
+    const std::optional<Error> &error() const { return m_error; }
+
+private:
+    const json *find(const char *key, bool required)
+    {
+        const auto it = m_object.find(key);
+        if (it == m_object.end()) {
+            if (required) {
+                fail(key, QStringLiteral("is required"));
+            }
+            return nullptr;
+        }
+        return &*it;
+    }
+
+    const json &m_object;
+    QString m_path;
+    QString m_fileName;
+    std::optional<Error> m_error;
+};
+
+Error configError(const QString &message)
+{
+    return Error{Error::Code::InvalidConfig, message, 0};
+}
+
+Result<Provider> parseProvider(const QString &name, const QString &where)
+{
+    if (name == QLatin1String("openai")) {
+        return Provider::OpenAI;
+    }
+    if (name == QLatin1String("anthropic")) {
+        return Provider::Anthropic;
+    }
+    return configError(
+        QStringLiteral("%1: unknown provider \"%2\"; expected \"openai\" or \"anthropic\"").arg(where, name));
+}
+
+} // namespace
+
+QString toString(Provider provider)
+{
+    return provider == Provider::Anthropic ? QStringLiteral("anthropic") : QStringLiteral("openai");
+}
+
+Provider EndpointConfig::inferProvider(const QUrl &url)
+{
+    return url.path().endsWith(QLatin1String("/messages")) ? Provider::Anthropic : Provider::OpenAI;
+}
+
+EndpointConfig EndpointConfig::fromUrl(const QUrl &url, int index)
+{
+    EndpointConfig e;
+    e.name = QStringLiteral("endpoint-%1").arg(index + 1);
+    e.url = url;
+    e.provider = inferProvider(url);
+    return e;
+}
+
+Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &fileName)
+{
+    if (!root.is_object()) {
+        return configError(QStringLiteral("%1: the project must be a JSON object, got %2")
+                               .arg(fileName, describeType(root)));
+    }
+    ProjectConfig project;
+    ObjectReader top(root, QString(), fileName);
+    top.rejectUnknownKeys({QStringLiteral("endpoints"), QStringLiteral("limits")});
+    if (top.error()) {
+        return *top.error();
+    }
+
+    const auto endpoints = root.find("endpoints");
+    if (endpoints == root.end() || !endpoints->is_array()) {
+        return configError(QStringLiteral("%1: endpoints: expected an array of endpoint objects%2")
+                               .arg(fileName, endpoints == root.end()
+                                                  ? QStringLiteral(" (missing)")
+                                                  : QStringLiteral(", got ") + describeType(*endpoints)));
+    }
+    int index = 0;
+    for (const json &item : *endpoints) {
+        const QString path = QStringLiteral("endpoints[%1]").arg(index);
+        if (!item.is_object()) {
+            return configError(
+                QStringLiteral("%1: %2: expected an object, got %3").arg(fileName, path, describeType(item)));
+        }
+        ObjectReader r(item, path, fileName);
+        r.rejectUnknownKeys({QStringLiteral("name"), QStringLiteral("url"), QStringLiteral("provider"),
+                             QStringLiteral("weight"), QStringLiteral("model"), QStringLiteral("api_key_env"),
+                             QStringLiteral("rpm"), QStringLiteral("max_in_flight"),
+                             QStringLiteral("timeout_s"), QStringLiteral("anthropic_version"),
+                             QStringLiteral("default_max_tokens")});
+        EndpointConfig e;
+        e.name = r.string("name").value_or(QStringLiteral("endpoint-%1").arg(index + 1));
+        if (const auto url = r.string("url", true)) {
+            e.url = QUrl(*url, QUrl::StrictMode);
+            if (!e.url.isValid() ||
+                (e.url.scheme() != QLatin1String("http") && e.url.scheme() != QLatin1String("https")) ||
+                e.url.host().isEmpty()) {
+                r.fail("url",
+                       QStringLiteral("\"%1\" is not an http:// or https:// URL with a host").arg(*url));
+            }
+            e.provider = EndpointConfig::inferProvider(e.url);
+        }
+        if (const auto provider = r.string("provider")) {
+            const auto parsed =
+                parseProvider(*provider, QStringLiteral("%1: %2.provider").arg(fileName, path));
+            if (!parsed) {
+                return parsed.error();
+            }
+            e.provider = *parsed;
+        }
+        e.weight = r.number("weight", 0, 1e6).value_or(e.weight);
+        e.model = r.string("model").value_or(QString());
+        e.apiKeyEnv = r.string("api_key_env").value_or(QString());
+        e.rpm = r.number("rpm", 0, 1e9).value_or(e.rpm);
+        e.maxInFlight = r.integer("max_in_flight", 1, 100000).value_or(e.maxInFlight);
+        e.timeoutS = r.number("timeout_s", 0.001, 86400).value_or(e.timeoutS);
+        e.anthropicVersion = r.string("anthropic_version").value_or(e.anthropicVersion);
+        e.defaultMaxTokens = r.integer("default_max_tokens", 1, 10000000).value_or(e.defaultMaxTokens);
+        if (r.error()) {
+            return *r.error();
+        }
+        project.endpoints.append(e);
+        ++index;
+    }
+
+    const auto limits = root.find("limits");
+    if (limits != root.end()) {
+        if (!limits->is_object()) {
+            return configError(QStringLiteral("%1: limits: expected an object, got %2")
+                                   .arg(fileName, describeType(*limits)));
+        }
+        ObjectReader r(*limits, QStringLiteral("limits"), fileName);
+        r.rejectUnknownKeys({QStringLiteral("rps"), QStringLiteral("max_attempts"),
+                             QStringLiteral("backoff_base_ms"), QStringLiteral("backoff_max_ms")});
+        LimitsConfig &l = project.limits;
+        l.rps = r.number("rps", 0, 1e9).value_or(l.rps);
+        l.retry.maxAttempts = r.integer("max_attempts", 1, 100).value_or(l.retry.maxAttempts);
+        l.retry.baseDelayMs = r.number("backoff_base_ms", 0, 3600000).value_or(l.retry.baseDelayMs);
+        l.retry.maxDelayMs = r.number("backoff_max_ms", 0, 3600000).value_or(l.retry.maxDelayMs);
+        if (r.error()) {
+            return *r.error();
+        }
+    }
+
+    if (auto valid = project.validate(fileName); !valid) {
+        return valid.error();
+    }
+    return project;
+}
+
+Result<void> ProjectConfig::validate(const QString &fileName) const
+{
+    if (endpoints.isEmpty()) {
+        return configError(QStringLiteral("%1: endpoints: at least one endpoint is needed").arg(fileName));
+    }
+    QSet<QString> names;
+    for (qsizetype i = 0; i < endpoints.size(); ++i) {
+        const EndpointConfig &e = endpoints.at(i);
+        const QString path = QStringLiteral("%1: endpoints[%2]").arg(fileName).arg(i);
+        if (e.name.isEmpty()) {
+            return configError(path + QStringLiteral(".name: must not be empty"));
+        }
+        if (names.contains(e.name)) {
+            return configError(path +
+                               QStringLiteral(".name: \"%1\" is used by an earlier endpoint").arg(e.name));
+        }
+        names.insert(e.name);
+        if (!e.url.isValid() || e.url.host().isEmpty() ||
+            (e.url.scheme() != QLatin1String("http") && e.url.scheme() != QLatin1String("https"))) {
+            return configError(path +
+                               QStringLiteral(".url: \"%1\" is not an http:// or https:// URL with a host")
+                                   .arg(e.url.toDisplayString()));
+        }
+    }
+    if (std::none_of(endpoints.cbegin(), endpoints.cend(),
+                     [](const EndpointConfig &e) { return e.weight > 0; })) {
+        return configError(
+            QStringLiteral("%1: endpoints: every weight is 0, so no request could be sent").arg(fileName));
+    }
+    if (limits.retry.maxDelayMs < limits.retry.baseDelayMs) {
+        return configError(
+            QStringLiteral("%1: limits.backoff_max_ms (%2) is below limits.backoff_base_ms (%3)")
+                .arg(fileName)
+                .arg(limits.retry.maxDelayMs)
+                .arg(limits.retry.baseDelayMs));
+    }
+    return {};
+}
+
+Result<ProjectConfig> ProjectConfig::load(const QString &path)
+{
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly)) {
+        return Error{Error::Code::Io,
+                     QStringLiteral("%1: cannot open project file: %2").arg(path, file.errorString()), 0};
+    }
+    if (file.size() > 16 * 1024 * 1024) {
+        return configError(QStringLiteral("%1: project file is larger than 16 MiB").arg(path));
+    }
+    const QByteArray bytes = file.readAll();
+    const json root = json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr, false);
+    if (root.is_discarded()) {
+        // Find where it broke: re-parse with exceptions to get the byte offset, turned into line:column.
+        std::size_t offset = 0;
+        try {
+            const json again = json::parse(bytes.constData(), bytes.constData() + bytes.size());
+            Q_UNUSED(again)
+        } catch (const json::parse_error &e) {
+            offset = e.byte;
+        }
+        const QByteArray head = bytes.left(qsizetype(offset > 0 ? offset - 1 : 0));
+        const qint64 line = head.count('\n') + 1;
+        const qint64 column = head.size() - (head.lastIndexOf('\n') + 1) + 1;
+        return Error{Error::Code::InvalidConfig,
+                     QStringLiteral("%1:%2:%3: invalid JSON in project file").arg(path).arg(line).arg(column),
+                     line};
+    }
+    return fromJson(root, QFileInfo(path).fileName());
+}
+
+json ProjectConfig::toJson() const
+{
+    json root = json::object();
+    json list = json::array();
+    for (const EndpointConfig &e : endpoints) {
+        json o = {{"name", e.name.toStdString()},
+                  {"url", e.url.toString().toStdString()},
+                  {"provider", toString(e.provider).toStdString()},
+                  {"weight", e.weight},
+                  {"max_in_flight", e.maxInFlight},
+                  {"timeout_s", e.timeoutS}};
+        if (!e.model.isEmpty()) {
+            o["model"] = e.model.toStdString();
+        }
+        if (!e.apiKeyEnv.isEmpty()) {
+            o["api_key_env"] = e.apiKeyEnv.toStdString();
+        }
+        if (e.rpm > 0) {
+            o["rpm"] = e.rpm;
+        }
+        if (e.provider == Provider::Anthropic) {
+            o["anthropic_version"] = e.anthropicVersion.toStdString();
+            o["default_max_tokens"] = e.defaultMaxTokens;
+        }
+        list.push_back(std::move(o));
+    }
+    root["endpoints"] = std::move(list);
+    root["limits"] = {{"rps", limits.rps},
+                      {"max_attempts", limits.retry.maxAttempts},
+                      {"backoff_base_ms", limits.retry.baseDelayMs},
+                      {"backoff_max_ms", limits.retry.maxDelayMs}};
+    return root;
+}
+
+Result<void> ProjectConfig::save(const QString &path) const
+{
+    QSaveFile file(path);
+    if (!file.open(QIODevice::WriteOnly)) {
+        return Error{Error::Code::Io, QStringLiteral("%1: cannot write: %2").arg(path, file.errorString()),
+                     0};
+    }
+    const std::string text = toJson().dump(2) + '\n';
+    file.write(text.data(), qint64(text.size()));
+    if (!file.commit()) {
+        return Error{Error::Code::Io, QStringLiteral("%1: cannot write: %2").arg(path, file.errorString()),
+                     0};
+    }
+    return {};
+}
+
+} // namespace Sluice

@@ -1,0 +1,66 @@
+#pragma once
+
+#include "retry/retrypolicy.h"
+#include "util/result.h"
+
+#include <QList>
+#include <QString>
+#include <QUrl>
+
+#include <nlohmann/json.hpp>
+
+namespace Sluice {
+
+enum class Provider {
+    OpenAI,    ///< any OpenAI-compatible chat-completions server
+    Anthropic, ///< Anthropic Messages API
+};
+
+QString toString(Provider provider);
+
+/// One upstream endpoint, as in the project file's "endpoints" array.
+struct EndpointConfig
+{
+    QString name;
+    QUrl url;
+    Provider provider = Provider::OpenAI;
+    double weight = 1;     ///< share of traffic; 0 disables the endpoint
+    QString model;         ///< fills in requests that name no model (after --model)
+    QString apiKeyEnv;     ///< environment variable holding the key; the key itself is never stored
+    double rpm = 0;        ///< requests per minute; 0 = unlimited
+    int maxInFlight = 64;  ///< concurrent requests to this endpoint
+    double timeoutS = 120; ///< total deadline of one attempt
+    QString anthropicVersion = QStringLiteral("2023-06-01");
+    int defaultMaxTokens = 1024; ///< Anthropic requires max_tokens; used when a request has none
+
+    /// An endpoint from a bare URL (`--endpoint URL`): weight 1, provider inferred from the path.
+    static EndpointConfig fromUrl(const QUrl &url, int index);
+    /// "anthropic" for a path ending in /messages, else "openai".
+    static Provider inferProvider(const QUrl &url);
+};
+
+/// Run-wide limits, the project file's "limits" object.
+struct LimitsConfig
+{
+    double rps = 0; ///< global requests per second; 0 = unlimited
+    RetryConfig retry;
+};
+
+/// The project file: the same JSON the GUI loads and saves and `sluice-cli run --project` reads.
+/// Unknown keys and wrong values are errors that name the key ("endpoints[1].rpm: ...").
+struct ProjectConfig
+{
+    QList<EndpointConfig> endpoints;
+    LimitsConfig limits;
+
+    static Result<ProjectConfig> fromJson(const nlohmann::json &json, const QString &fileName);
+    static Result<ProjectConfig> load(const QString &path);
+    nlohmann::json toJson() const;
+    Result<void> save(const QString &path) const;
+
+    /// Checks the whole configuration (also after CLI overrides): at least one endpoint, unique names,
+    /// http(s) URLs, sane numbers.
+    Result<void> validate(const QString &fileName) const;
+};
+
+} // namespace Sluice

@@ -1,0 +1,44 @@
+#pragma once
+
+#include "util/clock.h"
+
+namespace Sluice {
+
+/// Continuously refilled token bucket. `rate` is in tokens per second; `capacity` is the most that can
+/// accumulate, i.e. the largest burst. A small capacity smooths the flow: with capacity = rate × 10 ms,
+/// a limit of 600/min releases ~10 requests each second, never 600 at once. A rate of 0 means unlimited.
+/// Starts full (a full bucket of a small capacity is a small burst by construction).
+/// Not thread-safe; time comes from the injected clock, which must outlive the bucket.
+class TokenBucket
+{
+public:
+    TokenBucket(const Clock *clock, double ratePerSecond, double capacity);
+
+    /// Changes rate and capacity, keeping the tokens already earned (clamped to the new capacity).
+    void reconfigure(double ratePerSecond, double capacity);
+    double rate() const { return m_rate; }
+    double capacity() const { return m_capacity; }
+    bool isUnlimited() const { return m_rate <= 0; }
+
+    /// Tokens available now.
+    double available() const;
+    /// Takes `n` tokens when they are all available; otherwise takes nothing and returns false.
+    bool tryTake(double n = 1.0);
+    /// Takes `n` tokens unconditionally; the level may go negative (a debt repaid by later refill).
+    void take(double n);
+    /// Gives back tokens taken (clamped to capacity).
+    void refund(double n);
+    /// Milliseconds until `n` tokens are available (0 when available now).
+    double msUntil(double n = 1.0) const;
+
+private:
+    void refill() const;
+
+    const Clock *m_clock;
+    double m_rate;
+    double m_capacity;
+    mutable double m_tokens;
+    mutable double m_lastMs;
+};
+
+} // namespace Sluice

@@ -1,0 +1,193 @@
+#include "metrics.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace Sluice {
+
+QString toString(RunState state)
+{
+    switch (state) {
+    case RunState::Idle:
+        return QStringLiteral("idle");
+    case RunState::Running:
+        return QStringLiteral("running");
+    case RunState::Paused:
+        return QStringLiteral("paused");
+    case RunState::Stopping:
+        return QStringLiteral("stopping");
+    case RunState::Finished:
+        return QStringLiteral("finished");
+    }
+    return QString();
+}
+
+void Metrics::reset(int endpointCount, double startMs)
+{
+    *this = Metrics();
+    m_startMs = startMs;
+    setEndpointCount(endpointCount);
+}
+
+void Metrics::setEndpointCount(int count)
+{
+    m_endpoints.resize(std::size_t(count));
+}
+
+SecondSample &Metrics::at(double nowMs)
+{
+    const qint64 second = std::max<qint64>(0, qint64((nowMs - m_startMs) / 1000.0));
+    while (qint64(m_seconds.size()) <= second) {
+        SecondSample s;
+        s.second = qint64(m_seconds.size());
+        m_seconds.push_back(s);
+    }
+    return m_seconds[std::size_t(second)];
+}
+
+void Metrics::recordIssued(int endpoint, double nowMs, bool retry)
+{
+    ++at(nowMs).issued;
+    ++m_issued;
+    if (retry) {
+        ++m_retries;
+    }
+    ++m_endpoints.at(std::size_t(endpoint)).sent;
+}
+
+void Metrics::recordOverflow(double nowMs)
+{
+    ++at(nowMs).overflow;
+    ++m_overflow;
+}
+
+void Metrics::recordAttempt(int endpoint, ErrorClass cls, double latencyMs, qint64 inTokens, qint64 outTokens,
+                            double nowMs)
+{
+    SecondSample &s = at(nowMs);
+    PerEndpoint &e = m_endpoints.at(std::size_t(endpoint));
+    if (cls == ErrorClass::None) {
+        ++e.ok;
+        e.latency.add(latencyMs);
+        m_latency.add(latencyMs);
+        e.inputTokens += inTokens;
+        e.outputTokens += outTokens;
+        m_inputTokens += inTokens;
+        m_outputTokens += outTokens;
+        s.inputTokens += inTokens;
+        s.outputTokens += outTokens;
+    } else if (cls == ErrorClass::RateLimited) {
+        ++e.rateLimited;
+        ++m_rateLimited;
+        ++s.exceptions;
+    } else if (cls != ErrorClass::Cancelled) {
+        ++e.errors;
+        ++s.errors;
+    }
+}
+
+void Metrics::recordFinal(ErrorClass cls, double nowMs)
+{
+    SecondSample &s = at(nowMs);
+    ++s.finished;
+    if (cls == ErrorClass::None) {
+        ++s.succeeded;
+        ++m_succeeded;
+    } else {
+        ++m_failed;
+        ++m_errorsByClass[toString(cls)];
+    }
+}
+
+void Metrics::recordInvalidLine(ErrorClass cls, double nowMs)
+{
+    ++m_invalid;
+    recordFinal(cls, nowMs);
+}
+
+void Metrics::fill(MetricsSnapshot &snap, double nowMs) const
+{
+    snap.elapsedMs = nowMs - m_startMs;
+    snap.succeeded = m_succeeded;
+    snap.failed = m_failed;
+    snap.invalidLines = m_invalid;
+    snap.issued = m_issued;
+    snap.retries = m_retries;
+    snap.rateLimited = m_rateLimited;
+    snap.overflow = m_overflow;
+    snap.inputTokens = m_inputTokens;
+    snap.outputTokens = m_outputTokens;
+    snap.p50Ms = m_latency.quantile(0.50);
+    snap.p90Ms = m_latency.quantile(0.90);
+    snap.p99Ms = m_latency.quantile(0.99);
+    snap.errorsByClass = m_errorsByClass;
+    snap.averageRps = snap.elapsedMs > 0 ? double(m_succeeded + m_failed) * 1000.0 / snap.elapsedMs : 0;
+
+    // The current second is still filling: report the last whole ones.
+    const qint64 current = qint64((nowMs - m_startMs) / 1000.0);
+    const qint64 lastWhole = std::min<qint64>(current, qint64(m_seconds.size())) - 1;
+    snap.currentRps = lastWhole >= 0 ? double(m_seconds[std::size_t(lastWhole)].finished) : 0;
+    snap.recent.clear();
+    for (qint64 s = std::max<qint64>(0, lastWhole - 59); s <= lastWhole; ++s) {
+        snap.recent.append(m_seconds[std::size_t(s)]);
+    }
+
+    snap.endpoints.resize(qsizetype(m_endpoints.size()));
+    for (std::size_t i = 0; i < m_endpoints.size(); ++i) {
+        const PerEndpoint &e = m_endpoints[i];
+        EndpointStats &out = snap.endpoints[qsizetype(i)];
+        out.sent = e.sent;
+        out.ok = e.ok;
+        out.rateLimited = e.rateLimited;
+        out.errors = e.errors;
+        out.inputTokens = e.inputTokens;
+        out.outputTokens = e.outputTokens;
+        out.p50Ms = e.latency.quantile(0.50);
+        out.p90Ms = e.latency.quantile(0.90);
+        out.p99Ms = e.latency.quantile(0.99);
+    }
+}
+
+nlohmann::json MetricsSnapshot::toJson() const
+{
+    using json = nlohmann::json;
+    auto round1 = [](double v) {
+        return std::round(v * 10.0) / 10.0;
+    };
+    json eps = json::array();
+    for (const EndpointStats &e : endpoints) {
+        eps.push_back(
+            {{"name", e.name.toStdString()},
+             {"weight", e.weight},
+             {"sent", e.sent},
+             {"ok", e.ok},
+             {"rate_limited", e.rateLimited},
+             {"errors", e.errors},
+             {"latency_ms", {{"p50", round1(e.p50Ms)}, {"p90", round1(e.p90Ms)}, {"p99", round1(e.p99Ms)}}},
+             {"tokens", {{"input", e.inputTokens}, {"output", e.outputTokens}}},
+             {"limit_rps", round1(e.limitRps)},
+             {"limit_reason", e.limitReason.toStdString()}});
+    }
+    json classes = json::object();
+    for (auto it = errorsByClass.cbegin(); it != errorsByClass.cend(); ++it) {
+        classes[it.key().toStdString()] = it.value();
+    }
+    return {{"state", toString(state).toStdString()},
+            {"elapsed_s", round1(elapsedMs / 1000.0)},
+            {"lines", linesRead},
+            {"succeeded", succeeded},
+            {"failed", failed},
+            {"invalid_lines", invalidLines},
+            {"not_started", notStarted},
+            {"attempts", issued},
+            {"retries", retries},
+            {"rate_limited", rateLimited},
+            {"overflow", overflow},
+            {"requests_per_second", round1(averageRps)},
+            {"latency_ms", {{"p50", round1(p50Ms)}, {"p90", round1(p90Ms)}, {"p99", round1(p99Ms)}}},
+            {"tokens", {{"input", inputTokens}, {"output", outputTokens}}},
+            {"errors_by_class", classes},
+            {"endpoints", eps}};
+}
+
+} // namespace Sluice

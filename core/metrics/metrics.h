@@ -1,0 +1,119 @@
+#pragma once
+
+#include "metrics/latencyhistogram.h"
+#include "net/errorclass.h"
+
+#include <QList>
+#include <QMap>
+#include <QMetaType>
+#include <QString>
+
+#include <nlohmann/json.hpp>
+
+#include <vector>
+
+namespace Sluice {
+
+/// Counts of one second of a run (the chart and CSV history rows).
+struct SecondSample
+{
+    qint64 second = 0;     ///< seconds since the run started
+    qint64 issued = 0;     ///< attempts sent (first sends and retries)
+    qint64 finished = 0;   ///< requests that reached their final record (result or error)
+    qint64 succeeded = 0;  ///< of those, results
+    qint64 overflow = 0;   ///< requests held back because no endpoint had budget or a free connection
+    qint64 exceptions = 0; ///< 429 answers received
+    qint64 errors = 0;     ///< failed attempts other than 429
+    qint64 inputTokens = 0;
+    qint64 outputTokens = 0;
+};
+
+/// Live state of one endpoint.
+struct EndpointStats
+{
+    QString name;
+    double weight = 0;
+    qint64 sent = 0;        ///< attempts sent
+    qint64 ok = 0;          ///< 2xx successes
+    qint64 rateLimited = 0; ///< 429 answers
+    qint64 errors = 0;      ///< other failed attempts
+    int inFlight = 0;
+    bool coolingDown = false;
+    double limitRps = 0; ///< current limit in requests/s, 0 = unlimited
+    QString limitReason; ///< why the limit is what it is
+    double p50Ms = 0, p90Ms = 0, p99Ms = 0;
+    qint64 inputTokens = 0, outputTokens = 0;
+};
+
+/// Run state as shown to the operator.
+enum class RunState { Idle, Running, Paused, Stopping, Finished };
+QString toString(RunState state);
+
+/// A copyable picture of a run, emitted by the engine every tick (and once at the end as the summary).
+struct MetricsSnapshot
+{
+    RunState state = RunState::Idle;
+    double elapsedMs = 0;
+    qint64 linesRead = 0;      ///< non-blank input lines read so far
+    qint64 estimatedLines = 0; ///< line count of the whole file (fast pre-scan), for progress
+    qint64 bytesRead = 0, fileSize = 0;
+    qint64 succeeded = 0;    ///< result records written
+    qint64 failed = 0;       ///< error records written (invalid lines included)
+    qint64 invalidLines = 0; ///< of those, lines that could not be parsed or were duplicates
+    qint64 issued = 0, retries = 0, rateLimited = 0, overflow = 0;
+    qint64 inFlight = 0, queued = 0, waitingRetry = 0;
+    qint64 notStarted = 0; ///< after a stop: lines never sent
+    double currentRps = 0; ///< requests finished in the last whole second
+    double averageRps = 0; ///< requests finished per second over the run
+    double p50Ms = 0, p90Ms = 0, p99Ms = 0;
+    qint64 inputTokens = 0, outputTokens = 0;
+    QList<EndpointStats> endpoints;
+    QMap<QString, qint64> errorsByClass; ///< final error records by error_class
+    QList<SecondSample> recent;          ///< the last whole seconds (up to 60)
+
+    qint64 done() const { return succeeded + failed; }
+    /// The run summary as JSON (`--summary`): totals, rates, latency, per-endpoint table.
+    nlohmann::json toJson() const;
+};
+
+/// Accumulates a run's counters, per-second history and latency histograms. Engine-thread only.
+class Metrics
+{
+public:
+    void reset(int endpointCount, double startMs);
+    void setEndpointCount(int count);
+
+    void recordIssued(int endpoint, double nowMs, bool retry);
+    void recordOverflow(double nowMs);
+    /// An attempt came back; `cls` None for a success. `latencyMs` counts only for successes.
+    void recordAttempt(int endpoint, ErrorClass cls, double latencyMs, qint64 inTokens, qint64 outTokens,
+                       double nowMs);
+    /// A request reached its final record.
+    void recordFinal(ErrorClass cls, double nowMs);
+    void recordInvalidLine(ErrorClass cls, double nowMs);
+
+    /// Fills the counter part of a snapshot (the engine adds queue and limiter state).
+    void fill(MetricsSnapshot &snapshot, double nowMs) const;
+    /// Every whole second since the start (for the CSV history export).
+    const std::vector<SecondSample> &history() const { return m_seconds; }
+
+private:
+    struct PerEndpoint
+    {
+        qint64 sent = 0, ok = 0, rateLimited = 0, errors = 0, inputTokens = 0, outputTokens = 0;
+        LatencyHistogram latency;
+    };
+    SecondSample &at(double nowMs);
+
+    double m_startMs = 0;
+    std::vector<SecondSample> m_seconds;
+    std::vector<PerEndpoint> m_endpoints;
+    LatencyHistogram m_latency;
+    QMap<QString, qint64> m_errorsByClass;
+    qint64 m_succeeded = 0, m_failed = 0, m_invalid = 0, m_issued = 0, m_retries = 0, m_rateLimited = 0,
+           m_overflow = 0, m_inputTokens = 0, m_outputTokens = 0;
+};
+
+} // namespace Sluice
+
+Q_DECLARE_METATYPE(Sluice::MetricsSnapshot)

@@ -1,0 +1,133 @@
+#include "classifier.h"
+
+#include <nlohmann/json.hpp>
+
+namespace Sluice {
+
+namespace {
+
+QString jsonString(const nlohmann::json &object, const char *key)
+{
+    const auto it = object.find(key);
+    if (it == object.end() || !it->is_string()) {
+        return QString();
+    }
+    return QString::fromStdString(it->get_ref<const std::string &>());
+}
+
+QString statusMessage(const AttemptReport &r)
+{
+    QString message = QStringLiteral("HTTP %1").arg(r.httpStatus);
+    if (!r.apiErrorMessage.isEmpty()) {
+        message += QStringLiteral(": ") + r.apiErrorMessage.left(500);
+    }
+    return message;
+}
+
+bool isQuotaError(const AttemptReport &r)
+{
+    return r.apiErrorCode == QLatin1String("insufficient_quota") ||
+           r.apiErrorType == QLatin1String("insufficient_quota");
+}
+
+bool isRetryableNetworkError(QNetworkReply::NetworkError error)
+{
+    switch (error) {
+    case QNetworkReply::SslHandshakeFailedError:
+    case QNetworkReply::ProtocolUnknownError:
+    case QNetworkReply::ProtocolInvalidOperationError:
+    case QNetworkReply::ProxyAuthenticationRequiredError:
+    case QNetworkReply::AuthenticationRequiredError:
+        return false;
+    default:
+        return true;
+    }
+}
+
+} // namespace
+
+void Classifier::readApiError(const nlohmann::json &body, AttemptReport &report)
+{
+    if (!body.is_object()) {
+        return;
+    }
+    const auto it = body.find("error");
+    if (it == body.end()) {
+        return;
+    }
+    if (it->is_object()) {
+        report.apiErrorType = jsonString(*it, "type");
+        report.apiErrorCode = jsonString(*it, "code");
+        report.apiErrorMessage = jsonString(*it, "message");
+    } else if (it->is_string()) {
+        report.apiErrorMessage = QString::fromStdString(it->get_ref<const std::string &>());
+    }
+}
+
+Outcome Classifier::classify(const AttemptReport &r)
+{
+    if (r.cancelled) {
+        return {ErrorClass::Cancelled, false, QStringLiteral("cancelled: the run was stopped")};
+    }
+    if (r.timedOut) {
+        return {ErrorClass::Timeout, true,
+                QStringLiteral("timeout: no complete reply before the attempt deadline")};
+    }
+
+    const int s = r.httpStatus;
+    if (s >= 200 && s < 300) {
+        if (!r.bodyComplete) {
+            return {ErrorClass::Transport, true, QStringLiteral("HTTP %1 with a truncated body").arg(s)};
+        }
+        if (!r.bodyIsJson) {
+            return {ErrorClass::Transport, true,
+                    QStringLiteral("HTTP %1 whose body is not a JSON object").arg(s)};
+        }
+        return {ErrorClass::None, false, QString()};
+    }
+    if (s >= 300 && s < 400) {
+        return {ErrorClass::Client, false,
+                QStringLiteral("HTTP %1: unexpected redirect%2 (not followed)")
+                    .arg(s)
+                    .arg(r.redirectTarget.isEmpty() ? QString() : QStringLiteral(" to ") + r.redirectTarget)};
+    }
+    if (s == 408) {
+        return {ErrorClass::Timeout, true, statusMessage(r)};
+    }
+    if (s == 429) {
+        if (isQuotaError(r)) {
+            return {ErrorClass::Quota, false, statusMessage(r)};
+        }
+        return {ErrorClass::RateLimited, true, statusMessage(r)};
+    }
+    if (s >= 400 && s < 500) {
+        if (isQuotaError(r)) {
+            return {ErrorClass::Quota, false, statusMessage(r)};
+        }
+        return {ErrorClass::Client, false, statusMessage(r)};
+    }
+    if (s == 503 || s == 529) {
+        return {ErrorClass::Overloaded, true, statusMessage(r)};
+    }
+    if (s >= 500 && s < 600) {
+        return {ErrorClass::Server, true, statusMessage(r)};
+    }
+    if (s != 0) {
+        return {ErrorClass::Transport, true, QStringLiteral("unexpected HTTP status %1").arg(s)};
+    }
+
+    if (r.networkError == QNetworkReply::OperationCanceledError) {
+        // Without our own flags, a cancel comes from Qt's idle transfer timeout.
+        return {ErrorClass::Timeout, true, QStringLiteral("timeout: the connection went idle")};
+    }
+    if (r.networkError == QNetworkReply::TimeoutError) {
+        return {ErrorClass::Timeout, true, QStringLiteral("timeout: ") + r.networkErrorString};
+    }
+    const QString what = r.networkErrorString.isEmpty()
+                             ? QStringLiteral("network error %1").arg(int(r.networkError))
+                             : r.networkErrorString;
+    return {ErrorClass::Transport, isRetryableNetworkError(r.networkError),
+            QStringLiteral("transport: ") + what};
+}
+
+} // namespace Sluice

@@ -1,0 +1,49 @@
+#pragma once
+
+#include "net/errorclass.h"
+
+#include <QNetworkReply>
+#include <QString>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace Sluice {
+
+/// What one HTTP attempt produced, gathered by the transport for classification.
+struct AttemptReport
+{
+    int httpStatus = 0; ///< 0 when no response status arrived
+    QNetworkReply::NetworkError networkError = QNetworkReply::NoError;
+    QString networkErrorString;
+    bool timedOut = false;    ///< our total per-attempt deadline passed (not a user stop)
+    bool cancelled = false;   ///< the run was stopped
+    bool bodyComplete = true; ///< body length matched Content-Length
+    bool bodyIsJson = false;  ///< body parsed as a JSON object
+    QString apiErrorType;     ///< `error.type` of an error body, when present
+    QString apiErrorCode;     ///< `error.code` of an error body, when present
+    QString apiErrorMessage;  ///< `error.message` of an error body, when present
+    QString redirectTarget;   ///< Location of a 3xx
+};
+
+/// The verdict on one attempt.
+struct Outcome
+{
+    ErrorClass cls = ErrorClass::None;
+    bool retryable = false;
+    QString message; ///< human-readable, never contains credentials
+
+    bool isSuccess() const { return cls == ErrorClass::None; }
+};
+
+/// Classifies an attempt: HTTP status first (Qt has no error code for 429), then the transport error,
+/// then body validity. A 2xx is a success only when its body arrived whole and is a JSON object.
+class Classifier
+{
+public:
+    static Outcome classify(const AttemptReport &report);
+    /// Fills the apiError* fields from an OpenAI ({"error": {...}}) or Anthropic
+    /// ({"type": "error", "error": {...}}) error body.
+    static void readApiError(const nlohmann::json &body, AttemptReport &report);
+};
+
+} // namespace Sluice

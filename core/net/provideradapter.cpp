@@ -1,0 +1,252 @@
+#include "provideradapter.h"
+
+#include <QLocale>
+#include <QTimeZone>
+
+#include <cmath>
+
+namespace Sluice {
+
+namespace {
+
+using json = nlohmann::json;
+
+/// Text of a content value that is either a string or a list of {type: text, text} blocks.
+std::string contentText(const json &content)
+{
+    if (content.is_string()) {
+        return content.get<std::string>();
+    }
+    std::string text;
+    if (content.is_array()) {
+        for (const json &part : content) {
+            if (part.is_object() && part.value("type", std::string()) == "text" && part.contains("text") &&
+                part["text"].is_string()) {
+                if (!text.empty()) {
+                    text += '\n';
+                }
+                text += part["text"].get<std::string>();
+            }
+        }
+    }
+    return text;
+}
+
+bool isAnthropicShaped(const Request &request)
+{
+    return request.format == InputFormat::AnthropicBatch;
+}
+
+qint64 integerAt(const json &object, const char *key)
+{
+    const auto it = object.find(key);
+    if (it == object.end() || !it->is_number()) {
+        return 0;
+    }
+    const double v = it->get<double>();
+    return std::isfinite(v) && v > 0 ? qint64(v) : 0;
+}
+
+} // namespace
+
+json ProviderAdapter::buildBody(const Request &request, const EndpointConfig &endpoint,
+                                const QString &modelOverride)
+{
+    json body;
+    switch (request.format) {
+    case InputFormat::OpenAIBatch:
+        body = request.input.at("body");
+        break;
+    case InputFormat::AnthropicBatch:
+        body = request.input.at("params");
+        break;
+    case InputFormat::ChatBody:
+        body = request.input;
+        body.erase("metadata");
+        body.erase("custom_id");
+        break;
+    case InputFormat::Prompt:
+        body = request.input;
+        body.erase("input");
+        body.erase("metadata");
+        body.erase("custom_id");
+        body["messages"] = json::array({{{"role", "user"}, {"content", request.input.at("input")}}});
+        break;
+    }
+
+    if (!body.contains("model") || body["model"].is_null()) {
+        const QString model = !modelOverride.isEmpty() ? modelOverride : endpoint.model;
+        if (!model.isEmpty()) {
+            body["model"] = model.toStdString();
+        }
+    }
+
+    const bool anthropicBody = isAnthropicShaped(request);
+    if (endpoint.provider == Provider::Anthropic && !anthropicBody) {
+        return chatToAnthropic(std::move(body), endpoint);
+    }
+    if (endpoint.provider == Provider::Anthropic && !body.contains("max_tokens")) {
+        body["max_tokens"] = endpoint.defaultMaxTokens;
+    }
+    if (endpoint.provider == Provider::OpenAI && anthropicBody) {
+        return anthropicToChat(std::move(body));
+    }
+    return body;
+}
+
+json ProviderAdapter::chatToAnthropic(json body, const EndpointConfig &endpoint)
+{
+    json out = json::object();
+    std::string system;
+    json messages = json::array();
+    if (body.contains("messages") && body["messages"].is_array()) {
+        for (json &m : body["messages"]) {
+            if (!m.is_object()) {
+                continue;
+            }
+            const std::string role = m.value("role", std::string("user"));
+            if (role == "system" || role == "developer") {
+                if (!system.empty()) {
+                    system += "\n\n";
+                }
+                system += contentText(m.value("content", json()));
+                continue;
+            }
+            json content = m.contains("content") ? std::move(m["content"]) : json("");
+            if (content.is_null()) {
+                content = "";
+            }
+            messages.push_back(
+                {{"role", role == "assistant" ? "assistant" : "user"}, {"content", std::move(content)}});
+        }
+    }
+    if (body.contains("model")) {
+        out["model"] = body["model"];
+    }
+    if (!system.empty()) {
+        out["system"] = system;
+    }
+    out["messages"] = std::move(messages);
+    if (body.contains("max_tokens")) {
+        out["max_tokens"] = body["max_tokens"];
+    } else if (body.contains("max_completion_tokens")) {
+        out["max_tokens"] = body["max_completion_tokens"];
+    } else {
+        out["max_tokens"] = endpoint.defaultMaxTokens;
+    }
+    for (const char *key : {"temperature", "top_p", "top_k", "metadata"}) {
+        if (body.contains(key)) {
+            out[key] = body[key];
+        }
+    }
+    if (body.contains("stop")) {
+        const json &stop = body["stop"];
+        out["stop_sequences"] = stop.is_string() ? json::array({stop}) : stop;
+    }
+    return out;
+}
+
+json ProviderAdapter::anthropicToChat(json body)
+{
+    json out = json::object();
+    json messages = json::array();
+    if (body.contains("system")) {
+        messages.push_back({{"role", "system"}, {"content", contentText(body["system"])}});
+    }
+    if (body.contains("messages") && body["messages"].is_array()) {
+        for (json &m : body["messages"]) {
+            if (m.is_object()) {
+                messages.push_back({{"role", m.value("role", std::string("user"))},
+                                    {"content", contentText(m.value("content", json()))}});
+            }
+        }
+    }
+    if (body.contains("model")) {
+        out["model"] = body["model"];
+    }
+    out["messages"] = std::move(messages);
+    for (const char *key : {"max_tokens", "temperature", "top_p"}) {
+        if (body.contains(key)) {
+            out[key] = body[key];
+        }
+    }
+    if (body.contains("stop_sequences")) {
+        out["stop"] = body["stop_sequences"];
+    }
+    return out;
+}
+
+QByteArray ProviderAdapter::serialize(const json &body)
+{
+    const std::string text = body.dump(-1, ' ', false, json::error_handler_t::replace);
+    return QByteArray(text.data(), qsizetype(text.size()));
+}
+
+QNetworkRequest ProviderAdapter::makeRequest(const EndpointConfig &endpoint, const QByteArray &apiKey)
+{
+    QNetworkRequest request(endpoint.url);
+    request.setHeader(QNetworkRequest::ContentTypeHeader, QByteArrayLiteral("application/json"));
+    request.setHeader(QNetworkRequest::UserAgentHeader, QByteArrayLiteral("sluice/" SLUICE_VERSION));
+    request.setAttribute(QNetworkRequest::RedirectPolicyAttribute, QNetworkRequest::ManualRedirectPolicy);
+    request.setAttribute(QNetworkRequest::CacheLoadControlAttribute, QNetworkRequest::AlwaysNetwork);
+    request.setAttribute(QNetworkRequest::CacheSaveControlAttribute, false);
+    if (endpoint.provider == Provider::Anthropic) {
+        request.setRawHeader(QByteArrayLiteral("anthropic-version"), endpoint.anthropicVersion.toLatin1());
+        if (!apiKey.isEmpty()) {
+            request.setRawHeader(QByteArrayLiteral("x-api-key"), apiKey);
+        }
+    } else if (!apiKey.isEmpty()) {
+        request.setRawHeader(QByteArrayLiteral("Authorization"), QByteArrayLiteral("Bearer ") + apiKey);
+    }
+    return request;
+}
+
+Usage ProviderAdapter::usage(const json &reply, Provider provider)
+{
+    Usage u;
+    const auto it = reply.find("usage");
+    if (it == reply.end() || !it->is_object()) {
+        return u;
+    }
+    if (provider == Provider::Anthropic || it->contains("input_tokens")) {
+        u.inputTokens = integerAt(*it, "input_tokens");
+        u.outputTokens = integerAt(*it, "output_tokens");
+    } else {
+        u.inputTokens = integerAt(*it, "prompt_tokens");
+        u.outputTokens = integerAt(*it, "completion_tokens");
+    }
+    return u;
+}
+
+double ProviderAdapter::retryAfterMs(const QByteArray &retryAfterMsHeader, const QByteArray &retryAfterHeader,
+                                     const QDateTime &now)
+{
+    bool ok = false;
+    if (!retryAfterMsHeader.isEmpty()) {
+        const double ms = retryAfterMsHeader.trimmed().toDouble(&ok);
+        if (ok && std::isfinite(ms) && ms >= 0) {
+            return ms;
+        }
+    }
+    const QByteArray value = retryAfterHeader.trimmed();
+    if (value.isEmpty()) {
+        return -1;
+    }
+    const double seconds = value.toDouble(&ok);
+    if (ok && std::isfinite(seconds) && seconds >= 0) {
+        return seconds * 1000.0;
+    }
+    // HTTP-date, e.g. "Wed, 21 Oct 2015 07:28:00 GMT".
+    QDateTime when = QDateTime::fromString(QString::fromLatin1(value), Qt::RFC2822Date);
+    if (!when.isValid()) {
+        when = QLocale::c().toDateTime(QString::fromLatin1(value),
+                                       QStringLiteral("ddd, dd MMM yyyy HH:mm:ss 'GMT'"));
+        when.setTimeZone(QTimeZone::utc());
+    }
+    if (!when.isValid()) {
+        return -1;
+    }
+    return double(std::max<qint64>(0, now.msecsTo(when)));
+}
+
+} // namespace Sluice

@@ -1,0 +1,53 @@
+#pragma once
+
+#include "engine/projectconfig.h"
+#include "io/request.h"
+
+#include <QByteArray>
+#include <QDateTime>
+#include <QNetworkRequest>
+
+#include <nlohmann/json.hpp>
+
+namespace Sluice {
+
+/// Token counts a reply reports in its `usage` object.
+struct Usage
+{
+    qint64 inputTokens = 0;
+    qint64 outputTokens = 0;
+};
+
+/// Speaks each provider's dialect: builds the HTTP body and headers for a request, reads usage and
+/// rate-limit timing from replies. Stateless.
+///
+/// Bodies: OpenAI Batch lines send `body`; Anthropic batch lines send `params`; chat bodies are sent
+/// without their `metadata`; prompts become one user message. A request that names no model gets
+/// `modelOverride`, else the endpoint's model, else goes as it is. Chat-shaped bodies bound for an
+/// Anthropic endpoint are translated to the Messages shape (system prompt lifted out, `max_tokens`
+/// defaulted), and Anthropic-shaped bodies bound for an OpenAI endpoint the other way.
+class ProviderAdapter
+{
+public:
+    /// The JSON body to send to `endpoint` for `request`.
+    static nlohmann::json buildBody(const Request &request, const EndpointConfig &endpoint,
+                                    const QString &modelOverride);
+    /// Serialises a body (invalid UTF-8 replaced, never thrown).
+    static QByteArray serialize(const nlohmann::json &body);
+    /// A QNetworkRequest for `endpoint` with content type, auth and version headers; redirects are
+    /// never followed (credentials must not travel to another origin).
+    static QNetworkRequest makeRequest(const EndpointConfig &endpoint, const QByteArray &apiKey);
+
+    static Usage usage(const nlohmann::json &reply, Provider provider);
+
+    /// Milliseconds a server asked us to wait: `retry-after-ms` (float ms) wins, then `Retry-After`
+    /// as delay-seconds or an HTTP date relative to `now`. -1 when absent or unreadable.
+    static double retryAfterMs(const QByteArray &retryAfterMsHeader, const QByteArray &retryAfterHeader,
+                               const QDateTime &now);
+
+private:
+    static nlohmann::json chatToAnthropic(nlohmann::json body, const EndpointConfig &endpoint);
+    static nlohmann::json anthropicToChat(nlohmann::json body);
+};
+
+} // namespace Sluice
