@@ -1,1 +1,225 @@
-// implemented by its owner
+#include "jsonlreader.h"
+
+#include <QFileInfo>
+
+#include <algorithm>
+
+namespace Sluice {
+
+namespace {
+
+constexpr qsizetype ChunkBytes = 64 * 1024;
+// How much of an over-long line is kept for the error record.
+constexpr qsizetype KeptPrefixBytes = 4096;
+
+bool isBlank(const QByteArray &line)
+{
+    return std::all_of(line.cbegin(), line.cend(),
+                       [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; });
+}
+
+/// The kept start of an over-long line as a JSON string, with a note giving the full size.
+nlohmann::json overlongInput(const QByteArray &prefix, qint64 length)
+{
+    qsizetype cut = prefix.size();
+    // Drop a multi-byte character split by the cut rather than show it as U+FFFD.
+    for (qsizetype k = 0; k < 3 && cut > 0; ++k) {
+        const auto b = static_cast<unsigned char>(prefix.at(cut - 1 - k));
+        if ((b & 0xC0) != 0x80) {
+            const qsizetype need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+            if (need > k + 1)
+                cut -= k + 1;
+            break;
+        }
+    }
+    const QString text = QString::fromUtf8(prefix.first(cut)) + QStringLiteral("…[truncated, ") +
+                         QString::number(length) + QStringLiteral(" bytes]");
+    return text.toStdString();
+}
+
+} // namespace
+
+JsonlReader::JsonlReader(QString path)
+    : JsonlReader(std::move(path), Options())
+{
+}
+
+JsonlReader::JsonlReader(QString path, Options options)
+    : m_path(std::move(path))
+    , m_fileName(QFileInfo(m_path).fileName())
+    , m_options(options)
+{
+    if (m_fileName.isEmpty())
+        m_fileName = m_path;
+}
+
+JsonlReader::~JsonlReader() = default;
+
+Result<void> JsonlReader::open()
+{
+    m_file.reset();
+    m_buffer.clear();
+    m_bufferPos = 0;
+    m_fileSize = 0;
+    m_bytesRead = 0;
+    m_lineNumber = 0;
+    m_atEnd = false;
+    m_readError.clear();
+    m_seenIds.clear();
+
+    const auto fail = [this](const QString &reason) {
+        m_atEnd = true;
+        return Error{Error::Code::Io, m_path + QStringLiteral(": cannot open: ") + reason};
+    };
+    const QFileInfo info(m_path);
+    if (info.isDir())
+        return fail(QStringLiteral("is a directory"));
+    auto file = std::make_unique<QFile>(m_path);
+    if (!file->open(QIODevice::ReadOnly))
+        return fail(file->errorString());
+    if (file->isSequential())
+        return fail(QStringLiteral("not a regular file"));
+    m_fileSize = file->size();
+    m_file = std::move(file);
+    m_buffer.reserve(ChunkBytes);
+
+    // A UTF-8 BOM at the start of the file is not part of the first line.
+    if (fillBuffer() && m_buffer.startsWith("\xEF\xBB\xBF")) {
+        m_bufferPos = 3;
+        m_bytesRead = 3;
+    }
+    return {};
+}
+
+bool JsonlReader::fillBuffer()
+{
+    m_buffer.resize(ChunkBytes);
+    m_bufferPos = 0;
+    const qint64 n = m_file->read(m_buffer.data(), ChunkBytes);
+    if (n < 0) {
+        m_buffer.resize(0);
+        m_readError = m_path + QStringLiteral(": read error: ") + m_file->errorString();
+        return false;
+    }
+    m_buffer.resize(static_cast<qsizetype>(n));
+    return n > 0;
+}
+
+bool JsonlReader::readLine(QByteArray &out, bool &tooLong, qint64 &length)
+{
+    out.clear();
+    tooLong = false;
+    length = 0;
+    bool sawAny = false;
+    char last = 0;
+    // The over-long decision allows one extra byte for a '\r' that a CRLF line ends with.
+    const qint64 hardLimit = m_options.maxLineBytes + 1;
+
+    const auto take = [&](const char *data, qsizetype n) {
+        if (n == 0)
+            return;
+        last = data[n - 1];
+        length += n;
+        if (!tooLong && length > hardLimit) {
+            tooLong = true;
+            out.truncate(std::min(out.size(), KeptPrefixBytes));
+        }
+        if (!tooLong)
+            out.append(data, n);
+        else if (out.size() < KeptPrefixBytes)
+            out.append(data, std::min(n, KeptPrefixBytes - out.size()));
+    };
+
+    for (;;) {
+        if (m_bufferPos >= m_buffer.size() && !fillBuffer()) {
+            if (!sawAny || !m_readError.isEmpty())
+                return false;
+            break; // a last line without a newline
+        }
+        sawAny = true;
+        const qsizetype newline = m_buffer.indexOf('\n', m_bufferPos);
+        if (newline >= 0) {
+            take(m_buffer.constData() + m_bufferPos, newline - m_bufferPos);
+            m_bytesRead += newline - m_bufferPos + 1;
+            m_bufferPos = newline + 1;
+            break;
+        }
+        const qsizetype n = m_buffer.size() - m_bufferPos;
+        take(m_buffer.constData() + m_bufferPos, n);
+        m_bytesRead += n;
+        m_bufferPos = m_buffer.size();
+    }
+
+    if (last == '\r') {
+        --length;
+        if (!tooLong)
+            out.chop(1);
+    }
+    if (!tooLong && length > m_options.maxLineBytes) {
+        tooLong = true;
+        out.truncate(std::min(out.size(), KeptPrefixBytes));
+    }
+    return true;
+}
+
+JsonlReader::Item JsonlReader::next()
+{
+    Item item;
+    if (m_atEnd || !m_file)
+        return item;
+
+    QByteArray line;
+    bool tooLong = false;
+    qint64 length = 0;
+    for (;;) {
+        if (!readLine(line, tooLong, length)) {
+            m_atEnd = true;
+            m_file->close();
+            return item;
+        }
+        ++m_lineNumber;
+        if (tooLong || !isBlank(line))
+            break;
+    }
+
+    if (tooLong) {
+        item.kind = Item::Kind::Invalid;
+        item.error.line = m_lineNumber;
+        item.error.customId = QStringLiteral("line-") + QString::number(m_lineNumber);
+        item.error.cls = ErrorClass::InvalidInput;
+        item.error.message = m_fileName + QLatin1Char(':') + QString::number(m_lineNumber) +
+                             QStringLiteral(": line is ") + QString::number(length) +
+                             QStringLiteral(" bytes, over the limit of ") +
+                             QString::number(m_options.maxLineBytes) + QStringLiteral(" bytes");
+        item.error.input = overlongInput(line, length);
+        return item;
+    }
+
+    auto parsed = JsonlParser::parse(line, m_lineNumber, m_fileName, m_options.maxDepth);
+    if (auto *error = std::get_if<InputError>(&parsed)) {
+        item.kind = Item::Kind::Invalid;
+        item.error = std::move(*error);
+        return item;
+    }
+
+    Request &request = std::get<Request>(parsed);
+    const auto seen = m_seenIds.constFind(request.customId);
+    if (seen != m_seenIds.constEnd()) {
+        item.kind = Item::Kind::Invalid;
+        item.error.line = m_lineNumber;
+        item.error.customId = request.customId;
+        item.error.cls = ErrorClass::DuplicateId;
+        item.error.message = m_fileName + QLatin1Char(':') + QString::number(m_lineNumber) +
+                             QStringLiteral(": duplicate custom_id \"") + request.customId +
+                             QStringLiteral("\" (first seen on line ") + QString::number(seen.value()) +
+                             QLatin1Char(')');
+        item.error.input = std::move(request.input);
+        return item;
+    }
+    m_seenIds.insert(request.customId, m_lineNumber);
+    item.kind = Item::Kind::Request;
+    item.request = std::move(request);
+    return item;
+}
+
+} // namespace Sluice

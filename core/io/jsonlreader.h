@@ -52,9 +52,14 @@ public:
     const QString &readError() const { return m_readError; }
 
 private:
+    /// Next physical line (without its '\n') into `out`; false at end of file or on a read error. When
+    /// the line is over maxLineBytes, `tooLong` is set and `out` keeps only its first bytes. `length` is
+    /// the line's full length in bytes (a trailing '\r' excluded).
     bool readLine(QByteArray &out, bool &tooLong, qint64 &length);
+    bool fillBuffer();
 
     QString m_path;
+    QString m_fileName; ///< the path's last component, used in line messages
     Options m_options;
     std::unique_ptr<QFile> m_file;
     QByteArray m_buffer;
@@ -64,7 +69,7 @@ private:
     qint64 m_lineNumber = 0;
     bool m_atEnd = false;
     QString m_readError;
-    QSet<QString> m_seenIds;
+    QHash<QString, qint64> m_seenIds; ///< custom_id -> line it was first seen on
 };
 
 } // namespace Sluice

@@ -31,12 +31,15 @@ public:
     qint64 recordsWritten() const { return m_records; }
 
 private:
+    /// Writes m_buffer to the file; the buffer is emptied even on failure.
+    Result<void> writeBuffer();
+
     QString m_path;
     QFile m_file;
     QByteArray m_buffer;
     qsizetype m_flushBytes;
     qint64 m_records = 0;
-    QString m_error;
+    QString m_error; ///< a failure inside write(), reported by the next flush() or close()
 };
 
 } // namespace Sluice

@@ -1,0 +1,388 @@
+#include "io/jsonlreader.h"
+
+#include <QDir>
+#include <QFile>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace Sluice;
+using Kind = JsonlReader::Item::Kind;
+
+namespace {
+
+/// What the reader returned for one line, flattened for comparison.
+struct Seen
+{
+    Kind kind;
+    qint64 line;
+    QString customId;
+    ErrorClass cls = ErrorClass::None;
+    QString message;
+};
+
+} // namespace
+
+class tst_JsonlReader : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void init();
+    void readsLines_data();
+    void readsLines();
+    void duplicateIds();
+    void overlongLineSkipped_data();
+    void overlongLineSkipped();
+    void lineAtExactLimit();
+    void openFails_data();
+    void openFails();
+    void emptyFile();
+    void endIsSticky();
+    void manyLines();
+
+private:
+    QString writeFile(const QString &name, const QByteArray &content);
+    static QList<Seen> readAll(JsonlReader &reader);
+
+    std::unique_ptr<QTemporaryDir> m_dir;
+};
+
+void tst_JsonlReader::init()
+{
+    m_dir = std::make_unique<QTemporaryDir>();
+    QVERIFY(m_dir->isValid());
+}
+
+QString tst_JsonlReader::writeFile(const QString &name, const QByteArray &content)
+{
+    const QString path = m_dir->filePath(name);
+    QFile file(path);
+    if (!file.open(QIODevice::WriteOnly) || file.write(content) != content.size())
+        qFatal("cannot write the test file %s", qPrintable(path));
+    return path;
+}
+
+QList<Seen> tst_JsonlReader::readAll(JsonlReader &reader)
+{
+    QList<Seen> seen;
+    for (;;) {
+        JsonlReader::Item item = reader.next();
+        if (item.kind == Kind::End)
+            break;
+        if (item.kind == Kind::Request) {
+            seen.append({item.kind, item.request.line, item.request.customId, ErrorClass::None, QString()});
+            // The reader's line number follows what it returns.
+            if (reader.lineNumber() != item.request.line)
+                qWarning("lineNumber() %lld != %lld", reader.lineNumber(), item.request.line);
+        } else {
+            seen.append(
+                {item.kind, item.error.line, item.error.customId, item.error.cls, item.error.message});
+        }
+    }
+    return seen;
+}
+
+void tst_JsonlReader::readsLines_data()
+{
+    QTest::addColumn<QByteArray>("content");
+    // One entry per reported line: "R <line> <id>" for requests, "E <line> <id> <message after file:line: >".
+    QTest::addColumn<QStringList>("expected");
+
+    const QByteArray a = R"({"custom_id":"a","input":"x"})";
+    const QByteArray b = R"({"custom_id":"b","messages":[{"role":"user","content":"y"}]})";
+    const QByteArray noId = R"({"input":"z"})";
+
+    QTest::newRow("mixed valid and invalid")
+        << QByteArray(a + "\n{broken\n" + b + "\n[1]\n" + noId + "\n{\"custom_id\":5,\"input\":\"q\"}\n")
+        << QStringList{QStringLiteral("R 1 a"),
+                       QStringLiteral("E 2 line-2 invalid JSON: syntax error at column 2 (not a JSON value)"),
+                       QStringLiteral("R 3 b"),
+                       QStringLiteral("E 4 line-4 line is a JSON array, expected an object"),
+                       QStringLiteral("R 5 line-5"),
+                       QStringLiteral("E 6 line-6 custom_id must be a string, got a number")};
+    QTest::newRow("blank lines skipped but counted")
+        << QByteArray("\n" + a + "\n\n   \n\t\r\n" + noId + "\n\n")
+        << QStringList{QStringLiteral("R 2 a"), QStringLiteral("R 6 line-6")};
+    QTest::newRow("BOM") << QByteArray("\xEF\xBB\xBF" + a + "\n" + b + "\n")
+                         << QStringList{QStringLiteral("R 1 a"), QStringLiteral("R 2 b")};
+    QTest::newRow("BOM then blank line")
+        << QByteArray("\xEF\xBB\xBF\n" + a) << QStringList{QStringLiteral("R 2 a")};
+    QTest::newRow("CRLF") << QByteArray(a + "\r\n" + b + "\r\n\r\n" + noId + "\r\n")
+                          << QStringList{QStringLiteral("R 1 a"), QStringLiteral("R 2 b"),
+                                         QStringLiteral("R 4 line-4")};
+    QTest::newRow("last line without newline")
+        << QByteArray(a + "\n" + b) << QStringList{QStringLiteral("R 1 a"), QStringLiteral("R 2 b")};
+    QTest::newRow("last line without newline, CRLF file")
+        << QByteArray(a + "\r\n" + b + "\r") << QStringList{QStringLiteral("R 1 a"), QStringLiteral("R 2 b")};
+    QTest::newRow("invalid last line without newline")
+        << QByteArray(a + "\n{\"input\":")
+        << QStringList{
+               QStringLiteral("R 1 a"),
+               QStringLiteral("E 2 line-2 invalid JSON: unexpected end of line at column 10 (truncated "
+                              "JSON?)")};
+    QTest::newRow("only blank lines") << QByteArray("\n\n  \r\n") << QStringList();
+}
+
+void tst_JsonlReader::readsLines()
+{
+    QFETCH(QByteArray, content);
+    QFETCH(QStringList, expected);
+
+    const QString path = writeFile(QStringLiteral("in.jsonl"), content);
+    JsonlReader reader(path);
+    const Result<void> opened = reader.open();
+    QVERIFY2(opened.ok(), qPrintable(opened ? QString() : opened.error().message));
+    QCOMPARE(reader.fileSize(), qint64(content.size()));
+
+    QStringList got;
+    for (const Seen &seen : readAll(reader)) {
+        if (seen.kind == Kind::Request) {
+            got << QStringLiteral("R %1 %2").arg(seen.line).arg(seen.customId);
+        } else {
+            QCOMPARE(toString(seen.cls), toString(ErrorClass::InvalidInput));
+            const QString prefix = QStringLiteral("in.jsonl:%1: ").arg(seen.line);
+            QVERIFY2(seen.message.startsWith(prefix), qPrintable(seen.message));
+            got << QStringLiteral("E %1 %2 %3")
+                       .arg(seen.line)
+                       .arg(seen.customId, seen.message.mid(prefix.size()));
+        }
+    }
+    QCOMPARE(got, expected);
+    QVERIFY(reader.atEnd());
+    QCOMPARE(reader.bytesRead(), reader.fileSize());
+    QVERIFY(reader.readError().isEmpty());
+}
+
+void tst_JsonlReader::duplicateIds()
+{
+    const QByteArray content = R"({"custom_id":"line-3","input":"explicit"})"
+                               "\n"
+                               R"({"custom_id":"x","input":"first x"})"
+                               "\n"
+                               R"({"input":"no id, so line-3"})"
+                               "\n"
+                               R"({"custom_id":"x","input":"second x"})"
+                               "\n"
+                               R"({"custom_id":"y","input":)" // invalid: does not register y
+                               "\n"
+                               R"({"custom_id":"y","input":"y is new"})"
+                               "\n"
+                               R"({"custom_id":"x","input":"third x"})"
+                               "\n";
+    const QString path = writeFile(QStringLiteral("dups.jsonl"), content);
+    JsonlReader reader(path);
+    QVERIFY(reader.open().ok());
+
+    JsonlReader::Item item = reader.next();
+    QCOMPARE(int(item.kind), int(Kind::Request));
+    QCOMPARE(item.request.customId, QStringLiteral("line-3"));
+
+    item = reader.next();
+    QCOMPARE(int(item.kind), int(Kind::Request));
+    QCOMPARE(item.request.customId, QStringLiteral("x"));
+
+    item = reader.next();
+    QCOMPARE(int(item.kind), int(Kind::Invalid));
+    QCOMPARE(toString(item.error.cls), toString(ErrorClass::DuplicateId));
+    QCOMPARE(item.error.line, qint64(3));
+    QCOMPARE(item.error.customId, QStringLiteral("line-3"));
+    QCOMPARE(item.error.message,
+             QStringLiteral("dups.jsonl:3: duplicate custom_id \"line-3\" (first seen on line 1)"));
+    QCOMPARE(QString::fromStdString(item.error.input.at("input").get<std::string>()),
+             QStringLiteral("no id, so line-3"));
+
+    item = reader.next();
+    QCOMPARE(int(item.kind), int(Kind::Invalid));
+    QCOMPARE(toString(item.error.cls), toString(ErrorClass::DuplicateId));
+    QCOMPARE(item.error.customId, QStringLiteral("x"));
+    QCOMPARE(item.error.message,
+             QStringLiteral("dups.jsonl:4: duplicate custom_id \"x\" (first seen on line 2)"));
+
+    item = reader.next();
+    QCOMPARE(int(item.kind), int(Kind::Invalid));
+    QCOMPARE(toString(item.error.cls), toString(ErrorClass::InvalidInput));
+    QCOMPARE(item.error.line, qint64(5));
+
+    item = reader.next();
+    QCOMPARE(int(item.kind), int(Kind::Request));
+    QCOMPARE(item.request.customId, QStringLiteral("y"));
+    QCOMPARE(item.request.line, qint64(6));
+
+    item = reader.next();
+    QCOMPARE(int(item.kind), int(Kind::Invalid));
+    QCOMPARE(toString(item.error.cls), toString(ErrorClass::DuplicateId));
+    // Still the first line, not the later duplicate.
+    QCOMPARE(item.error.message,
+             QStringLiteral("dups.jsonl:7: duplicate custom_id \"x\" (first seen on line 2)"));
+
+    QCOMPARE(int(reader.next().kind), int(Kind::End));
+}
+
+void tst_JsonlReader::overlongLineSkipped_data()
+{
+    QTest::addColumn<qint64>("hugeBytes");
+    QTest::addColumn<qint64>("maxLineBytes");
+    QTest::addColumn<QByteArray>("ending");
+
+    QTest::newRow("20 MB line, 1 MiB limit")
+        << qint64(20 * 1000 * 1000) << qint64(1024 * 1024) << QByteArray("\n");
+    QTest::newRow("CRLF") << qint64(3 * 1000 * 1000) << qint64(1024 * 1024) << QByteArray("\r\n");
+    QTest::newRow("limit smaller than the kept prefix") << qint64(5000) << qint64(100) << QByteArray("\n");
+}
+
+void tst_JsonlReader::overlongLineSkipped()
+{
+    QFETCH(qint64, hugeBytes);
+    QFETCH(qint64, maxLineBytes);
+    QFETCH(QByteArray, ending);
+
+    // A valid JSON line (so only its size is wrong), then a normal line.
+    QByteArray huge = R"({"custom_id":"huge","input":")";
+    const qsizetype filler = hugeBytes - huge.size() - 2;
+    huge += QByteArray(filler, 'h');
+    huge += "\"}";
+    QCOMPARE(qint64(huge.size()), hugeBytes);
+    const QByteArray content = R"({"custom_id":"before","input":"b"})" + ending + huge + ending +
+                               R"({"custom_id":"after","input":"a"})" + ending;
+    const QString path = writeFile(QStringLiteral("big.jsonl"), content);
+
+    JsonlReader reader(path, JsonlReader::Options{maxLineBytes, JsonlParser::DefaultMaxDepth});
+    QVERIFY(reader.open().ok());
+
+    JsonlReader::Item item = reader.next();
+    QCOMPARE(int(item.kind), int(Kind::Request));
+    QCOMPARE(item.request.customId, QStringLiteral("before"));
+
+    item = reader.next();
+    QCOMPARE(int(item.kind), int(Kind::Invalid));
+    QCOMPARE(toString(item.error.cls), toString(ErrorClass::InvalidInput));
+    QCOMPARE(item.error.line, qint64(2));
+    QCOMPARE(item.error.customId, QStringLiteral("line-2"));
+    QCOMPARE(item.error.message, QStringLiteral("big.jsonl:2: line is %1 bytes, over the limit of %2 bytes")
+                                     .arg(hugeBytes)
+                                     .arg(maxLineBytes));
+    QVERIFY(item.error.input.is_string());
+    const QString kept = QString::fromStdString(item.error.input.get<std::string>());
+    const QString note = QStringLiteral("…[truncated, %1 bytes]").arg(hugeBytes);
+    QVERIFY2(kept.endsWith(note), qPrintable(kept.right(60)));
+    QCOMPARE(kept.chopped(note.size()), QString::fromLatin1(huge.first(4096)));
+
+    item = reader.next();
+    QCOMPARE(int(item.kind), int(Kind::Request));
+    QCOMPARE(item.request.customId, QStringLiteral("after"));
+    QCOMPARE(item.request.line, qint64(3));
+
+    QCOMPARE(int(reader.next().kind), int(Kind::End));
+    QCOMPARE(reader.bytesRead(), qint64(content.size()));
+}
+
+void tst_JsonlReader::lineAtExactLimit()
+{
+    // A line of exactly maxLineBytes is accepted, with or without a CR after it; one byte more is not.
+    const QByteArray line = R"({"input":"0123456789"})";
+    const qint64 limit = line.size();
+    const QByteArray content = line + "\r\n" + line.chopped(2) + "9\"}\n" + line;
+    const QString path = writeFile(QStringLiteral("limit.jsonl"), content);
+    JsonlReader reader(path, JsonlReader::Options{limit, JsonlParser::DefaultMaxDepth});
+    QVERIFY(reader.open().ok());
+
+    const QList<Seen> seen = readAll(reader);
+    QCOMPARE(seen.size(), 3);
+    QCOMPARE(int(seen.at(0).kind), int(Kind::Request));
+    QCOMPARE(int(seen.at(1).kind), int(Kind::Invalid));
+    QCOMPARE(seen.at(1).message, QStringLiteral("limit.jsonl:2: line is %1 bytes, over the limit of %2 bytes")
+                                     .arg(limit + 1)
+                                     .arg(limit));
+    QCOMPARE(int(seen.at(2).kind), int(Kind::Request)); // last line, no newline
+    QCOMPARE(seen.at(2).customId, QStringLiteral("line-3"));
+}
+
+void tst_JsonlReader::openFails_data()
+{
+    QTest::addColumn<QString>("name");
+    QTest::addColumn<QString>("reason");
+
+    QTest::newRow("missing file") << QStringLiteral("does-not-exist.jsonl") << QString();
+    QTest::newRow("directory") << QStringLiteral("subdir") << QStringLiteral("is a directory");
+}
+
+void tst_JsonlReader::openFails()
+{
+    QFETCH(QString, name);
+    QFETCH(QString, reason);
+
+    QVERIFY(QDir(m_dir->path()).mkdir(QStringLiteral("subdir")));
+    const QString path = m_dir->filePath(name);
+    JsonlReader reader(path);
+    const Result<void> opened = reader.open();
+    QVERIFY(!opened.ok());
+    QCOMPARE(int(opened.error().code), int(Error::Code::Io));
+    const QString prefix = path + QStringLiteral(": cannot open: ");
+    QVERIFY2(opened.error().message.startsWith(prefix), qPrintable(opened.error().message));
+    QVERIFY(opened.error().message.size() > prefix.size()); // a reason follows
+    if (!reason.isEmpty())
+        QCOMPARE(opened.error().message, prefix + reason);
+    QCOMPARE(int(reader.next().kind), int(Kind::End));
+}
+
+void tst_JsonlReader::emptyFile()
+{
+    JsonlReader reader(writeFile(QStringLiteral("empty.jsonl"), QByteArray()));
+    QVERIFY(reader.open().ok());
+    QCOMPARE(reader.fileSize(), qint64(0));
+    QCOMPARE(int(reader.next().kind), int(Kind::End));
+    QVERIFY(reader.atEnd());
+    QCOMPARE(reader.bytesRead(), qint64(0));
+}
+
+void tst_JsonlReader::endIsSticky()
+{
+    JsonlReader reader(writeFile(QStringLiteral("one.jsonl"), R"({"input":"x"})"));
+    QVERIFY(reader.open().ok());
+    QCOMPARE(int(reader.next().kind), int(Kind::Request));
+    QVERIFY(!reader.atEnd());
+    QCOMPARE(int(reader.next().kind), int(Kind::End));
+    QCOMPARE(int(reader.next().kind), int(Kind::End));
+    QVERIFY(reader.atEnd());
+}
+
+void tst_JsonlReader::manyLines()
+{
+    constexpr int Lines = 200000;
+    QByteArray content;
+    content.reserve(Lines * 48);
+    for (int i = 1; i <= Lines; ++i) {
+        // Every tenth line relies on its generated id.
+        if (i % 10 == 0)
+            content += R"({"input":"prompt )" + QByteArray::number(i) + "\"}\n";
+        else
+            content += R"({"custom_id":"id-)" + QByteArray::number(i) + R"(","input":"p"})" + "\n";
+    }
+    const QString path = writeFile(QStringLiteral("many.jsonl"), content);
+    JsonlReader reader(path);
+    QVERIFY(reader.open().ok());
+
+    int count = 0;
+    qint64 lastBytes = 0;
+    for (;;) {
+        const JsonlReader::Item item = reader.next();
+        if (item.kind == Kind::End)
+            break;
+        ++count;
+        if (item.kind != Kind::Request)
+            QFAIL(qPrintable(item.error.message));
+        const QString expected =
+            count % 10 == 0 ? QStringLiteral("line-%1").arg(count) : QStringLiteral("id-%1").arg(count);
+        if (item.request.customId != expected || item.request.line != count)
+            QFAIL(qPrintable(QStringLiteral("line %1: got %2").arg(count).arg(item.request.customId)));
+        if (reader.bytesRead() <= lastBytes)
+            QFAIL("bytesRead() did not advance");
+        lastBytes = reader.bytesRead();
+    }
+    QCOMPARE(count, Lines);
+    QCOMPARE(reader.bytesRead(), reader.fileSize());
+    QCOMPARE(reader.fileSize(), qint64(content.size()));
+}
+
+QTEST_GUILESS_MAIN(tst_JsonlReader)
+#include "tst_jsonlreader.moc"
