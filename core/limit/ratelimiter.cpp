@@ -12,7 +12,9 @@ RateLimiter::RateLimiter(const Clock *clock)
 
 double RateLimiter::capacityFor(double perSecond)
 {
-    return std::max(1.0, perSecond * SmoothingWindowMs / 1000.0);
+    // One request, plus what the window earns: a wake-up that comes a few ms late can still catch up,
+    // so the long-run rate is reached, while any 1 s window sees at most rate + capacity.
+    return 1.0 + perSecond * SmoothingWindowMs / 1000.0;
 }
 
 void RateLimiter::setGlobalRate(double perSecond)

@@ -12,8 +12,9 @@ namespace Sluice {
 /// Request-rate limits for a run: one smoothed bucket per endpoint (configured per minute) and one
 /// global bucket (configured per second), plus a per-endpoint cooldown set from Retry-After after a 429.
 /// A request may go to endpoint `e` when neither bucket is empty and `e` is not cooling down.
-/// Buckets hold at most `SmoothingWindowMs` worth of tokens, so no 1-second window ever sees more than
-/// the configured rate plus that small allowance. Not thread-safe; lives on the engine thread.
+/// Buckets hold one request plus `SmoothingWindowMs` worth of tokens, so no 1-second window ever sees
+/// more than the configured rate plus that small allowance (100/s: at most 102 in any second). Not
+/// thread-safe; lives on the engine thread.
 class RateLimiter
 {
 public:

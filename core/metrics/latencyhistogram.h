@@ -7,7 +7,7 @@
 namespace Sluice {
 
 /// Fixed-size log-scale histogram of latencies in milliseconds (4 % wide buckets from 0.1 ms to
-/// about 45 minutes), so percentiles cost O(buckets) and memory never grows with the request count.
+/// about 110 minutes), so percentiles cost O(buckets) and memory never grows with the request count.
 class LatencyHistogram
 {
 public:
@@ -19,7 +19,7 @@ public:
     double quantile(double q) const;
 
 private:
-    static constexpr int BucketCount = 400;
+    static constexpr int BucketCount = 460;
     static int bucketFor(double ms);
     static double bucketUpperMs(int bucket);
 

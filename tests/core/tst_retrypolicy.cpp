@@ -1,0 +1,99 @@
+#include "manualclock.h"
+#include "retry/retrypolicy.h"
+
+#include <QTest>
+
+using namespace Sluice;
+
+class tst_RetryPolicy : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void backoffSequence_data();
+    void backoffSequence();
+    void decisions_data();
+    void decisions();
+    void retryAfterIsHonoured_data();
+    void retryAfterIsHonoured();
+};
+
+void tst_RetryPolicy::backoffSequence_data()
+{
+    QTest::addColumn<double>("random");
+    QTest::addColumn<QList<double>>("expected"); // waits after attempts 1..6
+    // base 500 ms, cap 4000 ms: ceilings 500, 1000, 2000, 4000, 4000, 4000
+    QTest::newRow("top of the range") << 0.999999 << QList<double>{500, 1000, 2000, 4000, 4000, 4000};
+    QTest::newRow("half") << 0.5 << QList<double>{250, 500, 1000, 2000, 2000, 2000};
+    QTest::newRow("zero: full jitter can retry at once") << 0.0 << QList<double>{0, 0, 0, 0, 0, 0};
+}
+
+void tst_RetryPolicy::backoffSequence()
+{
+    QFETCH(double, random);
+    QFETCH(QList<double>, expected);
+    Test::ScriptedRandom rng({random});
+    RetryPolicy policy(RetryConfig{10, 500, 4000, 600000}, &rng);
+    for (int attempt = 1; attempt <= expected.size(); ++attempt) {
+        QVERIFY2(std::abs(policy.backoffMs(attempt) - expected.at(attempt - 1)) < 0.01,
+                 qPrintable(QStringLiteral("attempt %1").arg(attempt)));
+    }
+}
+
+void tst_RetryPolicy::decisions_data()
+{
+    QTest::addColumn<int>("cls");
+    QTest::addColumn<bool>("retryable");
+    QTest::addColumn<int>("attempts");
+    QTest::addColumn<int>("decision");
+    const auto row = [](const char *name, ErrorClass c, bool r, int a, RetryDecision d) {
+        QTest::newRow(name) << int(c) << r << a << int(d);
+    };
+    row("success", ErrorClass::None, false, 1, RetryDecision::No);
+    row("429 first", ErrorClass::RateLimited, true, 1, RetryDecision::Yes);
+    row("500 fourth", ErrorClass::Server, true, 4, RetryDecision::Yes);
+    row("500 fifth of five", ErrorClass::Server, true, 5, RetryDecision::NoAttemptsExceeded);
+    row("timeout", ErrorClass::Timeout, true, 2, RetryDecision::Yes);
+    row("transport", ErrorClass::Transport, true, 1, RetryDecision::Yes);
+    row("529", ErrorClass::Overloaded, true, 1, RetryDecision::Yes);
+    row("400 never", ErrorClass::Client, false, 1, RetryDecision::No);
+    row("quota never", ErrorClass::Quota, false, 1, RetryDecision::No);
+}
+
+void tst_RetryPolicy::decisions()
+{
+    QFETCH(int, cls);
+    QFETCH(bool, retryable);
+    QFETCH(int, attempts);
+    QFETCH(int, decision);
+    Test::ScriptedRandom rng({0.5});
+    RetryPolicy policy(RetryConfig{5, 100, 1000, 600000}, &rng);
+    const RetryPlan plan = policy.decide(Outcome{ErrorClass(cls), retryable, QString()}, attempts);
+    QCOMPARE(int(plan.decision), decision);
+}
+
+void tst_RetryPolicy::retryAfterIsHonoured_data()
+{
+    QTest::addColumn<double>("retryAfterMs");
+    QTest::addColumn<double>("minMs");
+    QTest::addColumn<double>("maxMs");
+    QTest::newRow("longer than backoff: waits at least Retry-After, ≤ 10 % more")
+        << 3000.0 << 3000.0 << 3300.0;
+    QTest::newRow("shorter than backoff: backoff wins") << 10.0 << 50.0 << 50.0;
+    QTest::newRow("absurd Retry-After is capped") << 1e9 << 600000.0 << 660000.0;
+}
+
+void tst_RetryPolicy::retryAfterIsHonoured()
+{
+    QFETCH(double, retryAfterMs);
+    QFETCH(double, minMs);
+    QFETCH(double, maxMs);
+    Test::ScriptedRandom rng({0.5, 0.999});
+    RetryPolicy policy(RetryConfig{5, 100, 1000, 600000}, &rng);
+    const RetryPlan plan = policy.decide(Outcome{ErrorClass::RateLimited, true, QString()}, 1, retryAfterMs);
+    QCOMPARE(int(plan.decision), int(RetryDecision::Yes));
+    QVERIFY2(plan.delayMs >= minMs && plan.delayMs <= maxMs, qPrintable(QString::number(plan.delayMs)));
+}
+
+QTEST_APPLESS_MAIN(tst_RetryPolicy)
+#include "tst_retrypolicy.moc"
