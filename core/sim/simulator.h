@@ -21,15 +21,15 @@ class RandomSource;
 /// Behaviour of the simulated LLM endpoint. Every field can be changed while it runs (setConfig).
 struct SimulatorConfig
 {
-    int latencyMs = 0;        ///< base reply delay
-    int jitterMs = 0;         ///< uniform extra delay in [0, jitterMs]
-    double rps = 0;           ///< own request-rate limit (requests/s); 0 = unlimited. Beyond it: 429
-    int burst = 0;            ///< requests allowed at once above the smooth rate (bucket capacity);
-                              ///< 0 = max(1, rps / 10)
-    double errorRate = 0;     ///< share of requests answered 500
-    double resetRate = 0;     ///< share of connections reset (closed without any reply)
+    int latencyMs = 0;    ///< base reply delay
+    int jitterMs = 0;     ///< uniform extra delay in [0, jitterMs]
+    double rps = 0;       ///< own request-rate limit (requests/s); 0 = unlimited. Beyond it: 429
+    int burst = 0;        ///< requests allowed at once above the smooth rate (bucket capacity);
+                          ///< 0 = max(1, rps / 10)
+    double errorRate = 0; ///< share of requests answered 500
+    double resetRate = 0; ///< share of connections reset (closed without any reply)
     QString model = QStringLiteral("sluice-sim-1"); ///< echoed when the request names none
-    QString requireKey;       ///< when set, a request whose bearer/x-api-key differs gets 401
+    QString requireKey; ///< when set, a request whose bearer/x-api-key differs gets 401
 };
 
 /// A real HTTP/1.1 server on loopback that speaks the OpenAI `/v1/chat/completions` and Anthropic
@@ -44,7 +44,15 @@ struct SimulatorConfig
 /// `status=N` answer N for the first `times=M` requests carrying the same directive and text
 /// (default: always); `retry_after=S` / `retry_after_ms=N` add those headers; `code=X` sets
 /// `error.code` (e.g. insufficient_quota); `delay_ms=N` adds latency; `reset=1` resets the connection.
-/// After `times` is used up, the request is answered normally.
+/// After `times` is used up, the request is answered normally. While a directive applies it decides the
+/// whole answer: the own rate limit and the random error/reset rates are skipped.
+///
+/// Wire details: HTTP/1.1 keep-alive, pipelined requests answered in order, `Connection: close` and
+/// HTTP/1.0 close after the reply. Bodies need Content-Length: `Transfer-Encoding: chunked` gets 411 and
+/// the connection closed; bodies over 32 MiB get 413, headers over 64 KiB 431 (both close). Routes:
+/// POST to any path ending in `/chat/completions` or `/messages`, GET `/health`; 401/400/404/405 and
+/// the own-limit 429 are answered at once, everything else after latencyMs + jitter (+ delay_ms).
+/// Random draws, each only when configured: reset, error, jitter.
 ///
 /// Lives on the thread that created it; every method must be called from that thread.
 class Simulator : public QObject
@@ -54,23 +62,23 @@ class Simulator : public QObject
 public:
     struct Stats
     {
-        qint64 requests = 0;    ///< complete requests parsed
-        qint64 ok = 0;          ///< 2xx sent
-        qint64 rateLimited = 0; ///< 429 sent (own limit or scripted)
+        qint64 requests = 0;     ///< complete requests parsed
+        qint64 ok = 0;           ///< 2xx sent
+        qint64 rateLimited = 0;  ///< 429 sent (own limit or scripted)
         qint64 serverErrors = 0; ///< 5xx sent
         qint64 clientErrors = 0; ///< other 4xx sent
-        qint64 resets = 0;      ///< connections reset on purpose
-        qint64 connections = 0; ///< TCP connections accepted
+        qint64 resets = 0;       ///< connections reset on purpose
+        qint64 connections = 0;  ///< TCP connections accepted
     };
 
     /// One received request, recorded when setRecording(true).
     struct Received
     {
-        double atMs = 0;    ///< steady-clock ms when the request was fully read
+        double atMs = 0; ///< steady-clock ms when the request was fully read
         QString path;
-        QString text;       ///< the last user message's text (first 256 chars)
+        QString text;          ///< the last user message's text (first 256 chars)
         QString authorization; ///< "present" or "absent" (never the key itself)
-        int status = 0;     ///< status answered, 0 for a reset
+        int status = 0;        ///< status answered, 0 for a reset
     };
 
     explicit Simulator(SimulatorConfig config = {}, QObject *parent = nullptr);
@@ -78,7 +86,8 @@ public:
     ~Simulator() override;
 
     /// Starts listening; port 0 picks a free one. Returns the bound port.
-    Result<quint16> listen(quint16 port = 0, const QHostAddress &address = QHostAddress(QHostAddress::LocalHost));
+    Result<quint16> listen(quint16 port = 0,
+                           const QHostAddress &address = QHostAddress(QHostAddress::LocalHost));
     void close();
     quint16 port() const;
     QUrl chatUrl() const;     ///< http://127.0.0.1:PORT/v1/chat/completions
