@@ -277,15 +277,18 @@ void Engine::pump()
     bool moreInput = refill();
 
     bool blocked = false;
-    const auto eligible = [this](int i) {
-        return m_transport.hasCapacity(i) && m_limiter.check(i) == RateLimiter::Block::None;
+    const auto availability = [this](int i) {
+        if (m_limiter.check(i) != RateLimiter::Block::None) {
+            return Availability::Unavailable;
+        }
+        return m_transport.hasCapacity(i) ? Availability::Ready : Availability::Busy;
     };
     while (!m_retryReady.empty() || !m_fresh.empty()) {
         if (!m_limiter.globalHasRoom()) {
             blocked = true;
             break;
         }
-        const int endpoint = m_balancer.pick(eligible);
+        const int endpoint = m_balancer.pick(availability);
         if (endpoint < 0) {
             blocked = true;
             break;

@@ -20,14 +20,25 @@ private Q_SLOTS:
     void zeroWeightDisables();
     void noneEligibleChangesNothing();
     void weightChangeTakesEffect();
+    void busyEndpointHoldsItsTurn();
 };
 
 namespace {
+Availability ready(int)
+{
+    return Availability::Ready;
+}
+
+Availability readyIf(bool condition)
+{
+    return condition ? Availability::Ready : Availability::Unavailable;
+}
+
 std::vector<int> countPicks(Balancer &b, int picks)
 {
     std::vector<int> counts(std::size_t(b.count()), 0);
     for (int i = 0; i < picks; ++i) {
-        const int p = b.pick([](int) { return true; });
+        const int p = b.pick(ready);
         if (p >= 0) {
             ++counts[std::size_t(p)];
         }
@@ -75,7 +86,7 @@ void tst_Balancer::interleavesRatherThanBlocks()
     b.setWeight(2, 1);
     QString order;
     for (int i = 0; i < 7; ++i) {
-        order += QLatin1Char(char('a' + b.pick([](int) { return true; })));
+        order += QLatin1Char(char('a' + b.pick(ready)));
     }
     QCOMPARE(order, QStringLiteral("aabacaa"));
 }
@@ -87,7 +98,7 @@ void tst_Balancer::ineligibleEndpointsAreSkipped()
     b.setWeight(0, 1);
     b.setWeight(1, 1);
     for (int i = 0; i < 10; ++i) {
-        QCOMPARE(b.pick([](int e) { return e == 1; }), 1);
+        QCOMPARE(b.pick([](int e) { return readyIf(e == 1); }), 1);
     }
 }
 
@@ -102,7 +113,7 @@ void tst_Balancer::shortStallKeepsShare()
     std::vector<int> counts(2, 0);
     for (int i = 0; i < 12000; ++i) {
         const bool secondAvailable = i % 3 != 0;
-        ++counts[std::size_t(b.pick([&](int e) { return e == 0 || secondAvailable; }))];
+        ++counts[std::size_t(b.pick([&](int e) { return readyIf(e == 0 || secondAvailable); }))];
     }
     QVERIFY2(std::abs(counts[1] / 12000.0 - 0.25) < 0.005, qPrintable(QString::number(counts[1])));
 }
@@ -114,11 +125,11 @@ void tst_Balancer::longStallDoesNotFlood()
     b.setWeight(0, 1);
     b.setWeight(1, 1);
     for (int i = 0; i < 1000; ++i) {
-        QCOMPARE(b.pick([](int e) { return e == 0; }), 0);
+        QCOMPARE(b.pick([](int e) { return readyIf(e == 0); }), 0);
     }
     // After a long stall endpoint 1 has at most one round of credit: no run of 1000 picks.
     int run = 0;
-    while (b.pick([](int) { return true; }) == 1) {
+    while (b.pick(ready) == 1) {
         ++run;
         QVERIFY(run < 5);
     }
@@ -135,7 +146,7 @@ void tst_Balancer::zeroWeightDisables()
     QCOMPARE(counts[0], 0);
     QCOMPARE(counts[1], 100);
     b.setWeight(1, 0);
-    QCOMPARE(b.pick([](int) { return true; }), -1);
+    QCOMPARE(b.pick(ready), -1);
 }
 
 void tst_Balancer::noneEligibleChangesNothing()
@@ -148,10 +159,10 @@ void tst_Balancer::noneEligibleChangesNothing()
         x->setWeight(1, 1);
     }
     for (int i = 0; i < 50; ++i) {
-        QCOMPARE(b.pick([](int) { return false; }), -1);
+        QCOMPARE(b.pick([](int) { return Availability::Unavailable; }), -1);
     }
     for (int i = 0; i < 30; ++i) {
-        QCOMPARE(a.pick([](int) { return true; }), b.pick([](int) { return true; }));
+        QCOMPARE(a.pick(ready), b.pick(ready));
     }
 }
 
@@ -165,6 +176,37 @@ void tst_Balancer::weightChangeTakesEffect()
     b.setWeight(0, 9);
     const std::vector<int> counts = countPicks(b, 1000);
     QVERIFY2(std::abs(counts[0] - 900) <= 2, qPrintable(QString::number(counts[0])));
+}
+
+void tst_Balancer::busyEndpointHoldsItsTurn()
+{
+    // a (weight 3) has no free connection half of the time: b must not take a's share.
+    Balancer b;
+    b.setCount(2);
+    b.setWeight(0, 3);
+    b.setWeight(1, 1);
+    std::vector<int> counts(2, 0);
+    int held = 0;
+    for (int i = 0; i < 8000; ++i) {
+        const bool aBusy = i % 2 == 0;
+        const int p =
+            b.pick([&](int e) { return e == 0 && aBusy ? Availability::Busy : Availability::Ready; });
+        if (p < 0) {
+            ++held;
+        } else {
+            ++counts[std::size_t(p)];
+        }
+    }
+    QVERIFY(held > 0);
+    const double shareA = double(counts[0]) / double(counts[0] + counts[1]);
+    QVERIFY2(std::abs(shareA - 0.75) < 0.002, qPrintable(QString::number(shareA)));
+    // A busy endpoint that is not the one whose turn it is does not hold anything up.
+    Balancer c;
+    c.setCount(2);
+    c.setWeight(0, 1);
+    c.setWeight(1, 1);
+    QCOMPARE(c.pick([](int e) { return e == 1 ? Availability::Busy : Availability::Ready; }), 0);
+    QCOMPARE(c.pick([](int e) { return e == 1 ? Availability::Busy : Availability::Ready; }), -1);
 }
 
 QTEST_APPLESS_MAIN(tst_Balancer)

@@ -1,0 +1,437 @@
+// The engine against the real simulator over loopback HTTP: nothing here is faked.
+
+#include "engine/engine.h"
+#include "runfixture.h"
+#include "sim/simulator.h"
+
+#include <QElapsedTimer>
+#include <QSet>
+#include <QSignalSpy>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <memory>
+
+using namespace Sluice;
+using json = nlohmann::json;
+
+namespace {
+
+struct RunOutput
+{
+    MetricsSnapshot summary;
+    QList<json> results;
+    QList<json> errors;
+};
+
+QString text(const json &value)
+{
+    return QString::fromStdString(value.get<std::string>());
+}
+
+} // namespace
+
+class tst_Engine : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void init();
+    void everyLineExactlyOnce();
+    void retryAfterIsHonoured();
+    void serverErrorsAreRetriedToSuccess();
+    void clientErrorsAreNotRetried();
+    void quotaIsNotRetried();
+    void attemptsAreCapped();
+    void resetsAndTimeoutsAreRetried();
+    void weightsAreRespected();
+    void requestRateIsSmoothed();
+    void anthropicEndpointGetsMessagesShape();
+    void liveWeightChangeTakesEffect();
+    void gracefulStopRecordsInFlight();
+    void missingKeyVariableIsAConfigError();
+
+private:
+    EndpointConfig endpointFor(const Simulator &sim, const QString &name, double weight = 1) const;
+    RunOutput run(const ProjectConfig &project, const QList<json> &lines, int timeoutMs = 30000,
+                  const std::function<void(Engine &)> &whileRunning = {});
+
+    std::unique_ptr<QTemporaryDir> m_dir;
+};
+
+void tst_Engine::init()
+{
+    m_dir = std::make_unique<QTemporaryDir>();
+    QVERIFY(m_dir->isValid());
+}
+
+EndpointConfig tst_Engine::endpointFor(const Simulator &sim, const QString &name, double weight) const
+{
+    EndpointConfig e = EndpointConfig::fromUrl(sim.chatUrl(), 0);
+    e.name = name;
+    e.weight = weight;
+    e.model = QStringLiteral("test-model");
+    e.timeoutS = 10;
+    return e;
+}
+
+RunOutput tst_Engine::run(const ProjectConfig &project, const QList<json> &lines, int timeoutMs,
+                          const std::function<void(Engine &)> &whileRunning)
+{
+    RunOutput out;
+    RunOptions options;
+    options.requestsPath = m_dir->filePath(QStringLiteral("requests.jsonl"));
+    options.outPath = m_dir->filePath(QStringLiteral("results.jsonl"));
+    options.tickMs = 50;
+    if (!Test::writeJsonl(options.requestsPath, lines)) {
+        qWarning("cannot write the input");
+        return out;
+    }
+    Engine engine(project, options);
+    QSignalSpy finished(&engine, &Engine::finished);
+    const auto started = engine.start();
+    if (!started) {
+        qWarning("%s", qPrintable(started.error().message));
+        return out;
+    }
+    if (whileRunning) {
+        whileRunning(engine);
+    }
+    if (finished.isEmpty() && !finished.wait(timeoutMs)) {
+        qWarning("run did not finish");
+        return out;
+    }
+    out.summary = finished.first().first().value<MetricsSnapshot>();
+    out.results = Test::readJsonl(options.outPath);
+    out.errors = Test::readJsonl(engine.errorsPath());
+    return out;
+}
+
+void tst_Engine::everyLineExactlyOnce()
+{
+    SimulatorConfig healthy;
+    healthy.latencyMs = 2;
+    healthy.jitterMs = 5;
+    SimulatorConfig flaky = healthy;
+    flaky.errorRate = 0.10;
+    Simulator a(healthy);
+    Simulator b(flaky);
+    QVERIFY(a.listen());
+    QVERIFY(b.listen());
+
+    ProjectConfig project;
+    project.endpoints = {endpointFor(a, QStringLiteral("a")), endpointFor(b, QStringLiteral("b"))};
+    project.limits.retry.baseDelayMs = 5;
+    project.limits.retry.maxDelayMs = 50;
+    project.limits.retry.maxAttempts = 8;
+
+    QList<json> lines;
+    const int n = 2000;
+    for (int i = 1; i <= n; ++i) {
+        switch (i % 4) {
+        case 0:
+            lines.append(
+                json{{"custom_id", "r" + std::to_string(i)},
+                     {"method", "POST"},
+                     {"url", "/v1/chat/completions"},
+                     {"body", {{"messages", {{{"role", "user"}, {"content", "hi " + std::to_string(i)}}}}}}});
+            break;
+        case 1:
+            lines.append(json{{"input", "prompt " + std::to_string(i)}});
+            break;
+        case 2:
+            lines.append(json{{"messages", {{{"role", "user"}, {"content", "chat " + std::to_string(i)}}}},
+                              {"metadata", {{"k", i}}}});
+            break;
+        default:
+            lines.append(
+                json{{"custom_id", "r" + std::to_string(i)},
+                     {"params", {{"max_tokens", 5}, {"messages", {{{"role", "user"}, {"content", "x"}}}}}}});
+        }
+    }
+    lines[9] = json("{not json");
+    lines[19] = json("");               // blank: skipped, no record
+    lines[29] = json(json::array({1})); // not an object
+    lines[39] = {{"custom_id", "r4"}, {"input", "duplicate id"}};
+
+    const RunOutput out = run(project, lines, 60000);
+    QSet<qint64> seenLines;
+    for (const QList<json> *file : {&out.results, &out.errors}) {
+        for (const json &record : *file) {
+            QVERIFY(!record.is_discarded());
+            const qint64 line = record.at("line").get<qint64>();
+            QVERIFY2(!seenLines.contains(line), qPrintable(QStringLiteral("line %1 twice").arg(line)));
+            seenLines.insert(line);
+        }
+    }
+    QCOMPARE(seenLines.size(), n - 1); // every non-blank line once
+    QVERIFY(!seenLines.contains(20));
+    QCOMPARE(out.errors.size(), 3);
+    QCOMPARE(out.results.size(), n - 4);
+    QCOMPARE(out.summary.succeeded, qint64(n - 4));
+    QCOMPARE(out.summary.failed, qint64(3));
+    QCOMPARE(out.summary.errorsByClass.value(QStringLiteral("invalid_input")), 2);
+    QCOMPARE(out.summary.errorsByClass.value(QStringLiteral("duplicate_id")), 1);
+    QVERIFY(out.summary.retries > 0); // the 10 % of 500s on b were retried...
+    QVERIFY(out.summary.endpoints.at(1).errors > 0);
+    for (const json &r : out.results) { // ...to success
+        QCOMPARE(r.at("response").at("status_code").get<int>(), 200);
+        QVERIFY(r.at("error").is_null());
+        QVERIFY(r.at("response").at("body").contains("choices"));
+        const qint64 line = r.at("line").get<qint64>();
+        if (!lines.at(line - 1).contains("custom_id")) {
+            QCOMPARE(text(r.at("custom_id")), QStringLiteral("line-%1").arg(line));
+        }
+    }
+    QCOMPARE(a.stats().ok + b.stats().ok, qint64(n - 4)); // nothing paid for twice
+}
+
+void tst_Engine::retryAfterIsHonoured()
+{
+    Simulator sim;
+    sim.setRecording(true);
+    QVERIFY(sim.listen());
+    ProjectConfig project;
+    project.endpoints = {endpointFor(sim, QStringLiteral("a"))};
+    project.limits.retry.baseDelayMs = 1;
+    const QString directive = QStringLiteral("@sim(status=429,times=1,retry_after=1)");
+    const RunOutput out = run(project, {Test::promptLine(QStringLiteral("x"), directive)});
+    QCOMPARE(out.results.size(), 1);
+    QCOMPARE(out.results.first().at("attempts").get<int>(), 2);
+    QCOMPARE(out.summary.rateLimited, 1);
+    const auto received = sim.received();
+    QCOMPARE(received.size(), 2);
+    QCOMPARE(received.at(0).status, 429);
+    const double gap = received.at(1).atMs - received.at(0).atMs;
+    QVERIFY2(gap >= 1000, qPrintable(QStringLiteral("retried after %1 ms").arg(gap)));
+}
+
+void tst_Engine::serverErrorsAreRetriedToSuccess()
+{
+    Simulator sim;
+    QVERIFY(sim.listen());
+    ProjectConfig project;
+    project.endpoints = {endpointFor(sim, QStringLiteral("a"))};
+    project.limits.retry.baseDelayMs = 1;
+    const RunOutput out =
+        run(project, {Test::promptLine(QStringLiteral("x"), QStringLiteral("@sim(status=500,times=2)"))});
+    QCOMPARE(out.results.size(), 1);
+    QCOMPARE(out.errors.size(), 0);
+    QCOMPARE(out.results.first().at("attempts").get<int>(), 3);
+    QCOMPARE(sim.stats().serverErrors, 2);
+}
+
+void tst_Engine::clientErrorsAreNotRetried()
+{
+    Simulator sim;
+    QVERIFY(sim.listen());
+    ProjectConfig project;
+    project.endpoints = {endpointFor(sim, QStringLiteral("a"))};
+    const RunOutput out =
+        run(project, {Test::promptLine(QStringLiteral("bad"), QStringLiteral("@sim(status=400)"))});
+    QCOMPARE(out.results.size(), 0);
+    QCOMPARE(out.errors.size(), 1);
+    const json &e = out.errors.first();
+    QCOMPARE(text(e.at("error_class")), QStringLiteral("client"));
+    QCOMPARE(e.at("status").get<int>(), 400);
+    QCOMPARE(e.at("attempts").get<int>(), 1);
+    QCOMPARE(text(e.at("custom_id")), QStringLiteral("bad"));
+    QCOMPARE(text(e.at("endpoint")), QStringLiteral("a"));
+    QCOMPARE(text(e.at("input").at("input")), QStringLiteral("@sim(status=400)")); // the original line
+    QCOMPARE(sim.stats().requests, 1);
+}
+
+void tst_Engine::quotaIsNotRetried()
+{
+    Simulator sim;
+    QVERIFY(sim.listen());
+    ProjectConfig project;
+    project.endpoints = {endpointFor(sim, QStringLiteral("a"))};
+    const RunOutput out = run(
+        project,
+        {Test::promptLine(QStringLiteral("q"), QStringLiteral("@sim(status=429,code=insufficient_quota)"))});
+    QCOMPARE(out.errors.size(), 1);
+    QCOMPARE(text(out.errors.first().at("error_class")), QStringLiteral("quota"));
+    QCOMPARE(out.errors.first().at("attempts").get<int>(), 1);
+}
+
+void tst_Engine::attemptsAreCapped()
+{
+    Simulator sim;
+    QVERIFY(sim.listen());
+    ProjectConfig project;
+    project.endpoints = {endpointFor(sim, QStringLiteral("a"))};
+    project.limits.retry.maxAttempts = 3;
+    project.limits.retry.baseDelayMs = 1;
+    const RunOutput out =
+        run(project, {Test::promptLine(QStringLiteral("x"), QStringLiteral("@sim(status=503)"))});
+    QCOMPARE(out.errors.size(), 1);
+    const json &e = out.errors.first();
+    QCOMPARE(text(e.at("error_class")), QStringLiteral("overloaded"));
+    QCOMPARE(e.at("attempts").get<int>(), 3);
+    QVERIFY(text(e.at("error")).contains(QStringLiteral("gave up after 3 attempts")));
+    QCOMPARE(sim.stats().requests, 3);
+}
+
+void tst_Engine::resetsAndTimeoutsAreRetried()
+{
+    Simulator sim;
+    QVERIFY(sim.listen());
+    ProjectConfig project;
+    EndpointConfig e = endpointFor(sim, QStringLiteral("a"));
+    e.timeoutS = 0.3;
+    project.endpoints = {e};
+    project.limits.retry.baseDelayMs = 1;
+    const RunOutput out =
+        // Qt re-sends once on its own after a reset before any reply byte, so two resets reach us as one.
+        run(project,
+            {Test::promptLine(QStringLiteral("reset"), QStringLiteral("@sim(reset=1,times=2)")),
+             Test::promptLine(QStringLiteral("slow"), QStringLiteral("@sim(delay_ms=3000,times=1)"))});
+    QCOMPARE(out.errors.size(), 0);
+    QCOMPARE(out.results.size(), 2);
+    for (const json &r : out.results) {
+        QCOMPARE(r.at("attempts").get<int>(), 2);
+    }
+    QCOMPARE(sim.stats().resets, 2);
+}
+
+void tst_Engine::weightsAreRespected()
+{
+    Simulator a;
+    Simulator b;
+    QVERIFY(a.listen());
+    QVERIFY(b.listen());
+    ProjectConfig project;
+    project.endpoints = {endpointFor(a, QStringLiteral("a"), 3), endpointFor(b, QStringLiteral("b"), 1)};
+    QList<json> lines;
+    for (int i = 0; i < 2000; ++i) {
+        lines.append(json{{"input", "w" + std::to_string(i)}});
+    }
+    const RunOutput out = run(project, lines);
+    QCOMPARE(out.results.size(), 2000);
+    const double shareA = double(a.stats().requests) / 2000.0;
+    QVERIFY2(std::abs(shareA - 0.75) <= 0.02, qPrintable(QString::number(shareA)));
+    QCOMPARE(out.summary.endpoints.at(0).sent, a.stats().requests);
+}
+
+void tst_Engine::requestRateIsSmoothed()
+{
+    Simulator sim;
+    sim.setRecording(true);
+    QVERIFY(sim.listen());
+    ProjectConfig project;
+    EndpointConfig e = endpointFor(sim, QStringLiteral("a"));
+    e.rpm = 1200; // 20/s
+    project.endpoints = {e};
+    QList<json> lines;
+    for (int i = 0; i < 50; ++i) {
+        lines.append(json{{"input", "r" + std::to_string(i)}});
+    }
+    const RunOutput out = run(project, lines);
+    QCOMPARE(out.results.size(), 50);
+    const auto received = sim.received();
+    QCOMPARE(received.size(), 50);
+    // Over any 1 s window: at most the rate plus the bucket's allowance (1 + 10 ms of rate).
+    qsizetype left = 0;
+    for (qsizetype right = 0; right < received.size(); ++right) {
+        while (received.at(right).atMs - received.at(left).atMs >= 1000) {
+            ++left;
+        }
+        QVERIFY2(right - left + 1 <= 21,
+                 qPrintable(QStringLiteral("%1 in one second").arg(right - left + 1)));
+    }
+}
+
+void tst_Engine::anthropicEndpointGetsMessagesShape()
+{
+    Simulator sim;
+    sim.setRecording(true);
+    QVERIFY(sim.listen());
+    ProjectConfig project;
+    EndpointConfig e = EndpointConfig::fromUrl(sim.messagesUrl(), 0);
+    QVERIFY(e.provider == Provider::Anthropic);
+    e.model = QStringLiteral("claude-test");
+    project.endpoints = {e};
+    const RunOutput out = run(project, {json{{"messages",
+                                              {{{"role", "system"}, {"content", "be brief"}},
+                                               {{"role", "user"}, {"content", "hello anthropic"}}}}}});
+    QCOMPARE(out.results.size(), 1);
+    const json &body = out.results.first().at("response").at("body");
+    QCOMPARE(text(body.at("type")), QStringLiteral("message"));
+    QCOMPARE(text(body.at("model")), QStringLiteral("claude-test"));
+    QVERIFY(body.at("usage").at("input_tokens").get<int>() > 0);
+    QCOMPARE(sim.received().first().path, QStringLiteral("/v1/messages"));
+    QCOMPARE(out.summary.outputTokens, body.at("usage").at("output_tokens").get<qint64>());
+}
+
+void tst_Engine::liveWeightChangeTakesEffect()
+{
+    Simulator a;
+    Simulator b;
+    QVERIFY(a.listen());
+    QVERIFY(b.listen());
+    ProjectConfig project;
+    project.endpoints = {endpointFor(a, QStringLiteral("a")), endpointFor(b, QStringLiteral("b"))};
+    project.limits.rps = 200;
+    QList<json> lines;
+    for (int i = 0; i < 300; ++i) {
+        lines.append(json{{"input", "live" + std::to_string(i)}});
+    }
+    qint64 bAtChange = -1;
+    const RunOutput out = run(project, lines, 30000, [&](Engine &engine) {
+        QTRY_VERIFY(engine.snapshot().issued >= 100);
+        engine.setEndpointWeight(1, 0);
+        bAtChange = b.stats().requests + engine.snapshot().endpoints.at(1).inFlight;
+        bAtChange = engine.snapshot().endpoints.at(1).sent;
+    });
+    QCOMPARE(out.results.size(), 300);
+    QVERIFY(bAtChange > 0);
+    QCOMPARE(out.summary.endpoints.at(1).sent, bAtChange); // nothing more went to b
+    QCOMPARE(out.summary.endpoints.at(0).sent + bAtChange, 300);
+}
+
+void tst_Engine::gracefulStopRecordsInFlight()
+{
+    SimulatorConfig slow;
+    slow.latencyMs = 200;
+    Simulator sim(slow);
+    QVERIFY(sim.listen());
+    ProjectConfig project;
+    project.endpoints = {endpointFor(sim, QStringLiteral("a"))};
+    project.endpoints[0].maxInFlight = 8;
+    QList<json> lines;
+    for (int i = 0; i < 500; ++i) {
+        lines.append(json{{"input", "s" + std::to_string(i)}});
+    }
+    const RunOutput out = run(project, lines, 30000, [](Engine &engine) {
+        QTRY_VERIFY(engine.snapshot().succeeded >= 8);
+        engine.stop();
+        QVERIFY(engine.state() == RunState::Stopping);
+    });
+    QVERIFY(out.summary.state == RunState::Finished);
+    QVERIFY(out.summary.notStarted > 0);
+    QCOMPARE(out.results.size() + out.errors.size(), out.summary.done());
+    QCOMPARE(qint64(out.results.size()), sim.stats().ok); // every answered request was recorded
+    QCOMPARE(out.summary.done() + out.summary.notStarted, 500);
+}
+
+void tst_Engine::missingKeyVariableIsAConfigError()
+{
+    ProjectConfig project;
+    EndpointConfig e =
+        EndpointConfig::fromUrl(QUrl(QStringLiteral("http://127.0.0.1:9/v1/chat/completions")), 0);
+    e.apiKeyEnv = QStringLiteral("SLUICE_TEST_SURELY_UNSET_KEY");
+    project.endpoints = {e};
+    RunOptions options;
+    options.requestsPath = m_dir->filePath(QStringLiteral("in.jsonl"));
+    options.outPath = m_dir->filePath(QStringLiteral("out.jsonl"));
+    QVERIFY(Test::writeJsonl(options.requestsPath, {json{{"input", "x"}}}));
+    Engine engine(project, options);
+    const auto started = engine.start();
+    QVERIFY(!started);
+    QVERIFY(started.error().message.contains(QStringLiteral("SLUICE_TEST_SURELY_UNSET_KEY")));
+    QVERIFY(!QFile::exists(options.outPath)); // nothing written
+}
+
+QTEST_GUILESS_MAIN(tst_Engine)
+#include "tst_engine.moc"
