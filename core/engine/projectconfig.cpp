@@ -381,7 +381,7 @@ json ProjectConfig::toJson() const
     json list = json::array();
     for (const EndpointConfig &e : endpoints) {
         json o = {{"name", e.name.toStdString()},
-                  {"url", e.url.toString().toStdString()},
+                  {"url", e.url.toString(QUrl::FullyEncoded).toStdString()},
                   {"provider", toString(e.provider).toStdString()},
                   {"weight", e.weight},
                   {"max_in_flight", e.maxInFlight},

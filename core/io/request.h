@@ -20,8 +20,8 @@ QString toString(InputFormat format);
 /// by the provider adapter, so each request is stored once.
 struct Request
 {
-    QString customId;   ///< from the line, or "line-N"
-    qint64 line = 0;    ///< 1-based line number in the input file
+    QString customId; ///< from the line, or "line-N"
+    qint64 line = 0;  ///< 1-based line number in the input file
     InputFormat format = InputFormat::ChatBody;
     nlohmann::json input; ///< the whole parsed line, as read
 };

@@ -44,7 +44,8 @@ qint64 integerAt(const json &object, const char *key)
         return 0;
     }
     const double v = it->get<double>();
-    return std::isfinite(v) && v > 0 ? qint64(v) : 0;
+    // Counts beyond any real reply (or beyond qint64) are garbage: read them as 0, like other junk.
+    return std::isfinite(v) && v > 0 && v < 1e15 ? qint64(v) : 0;
 }
 
 } // namespace
@@ -97,7 +98,8 @@ json ProviderAdapter::buildBody(const Request &request, const EndpointConfig &en
 json ProviderAdapter::chatToAnthropic(json body, const EndpointConfig &endpoint)
 {
     json out = json::object();
-    std::string system;
+    // A bare Anthropic Messages body also arrives here (it has "messages"): keep its own system prompt.
+    std::string system = body.contains("system") ? contentText(body["system"]) : std::string();
     json messages = json::array();
     if (body.contains("messages") && body["messages"].is_array()) {
         for (json &m : body["messages"]) {
@@ -134,7 +136,8 @@ json ProviderAdapter::chatToAnthropic(json body, const EndpointConfig &endpoint)
     } else {
         out["max_tokens"] = endpoint.defaultMaxTokens;
     }
-    for (const char *key : {"temperature", "top_p", "top_k", "metadata"}) {
+    for (const char *key : {"temperature", "top_p", "top_k", "metadata", "stop_sequences", "tools",
+                            "tool_choice", "thinking", "service_tier"}) {
         if (body.contains(key)) {
             out[key] = body[key];
         }
