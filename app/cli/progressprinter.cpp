@@ -115,7 +115,7 @@ void ProgressPrinter::printSummary(const MetricsSnapshot &s, const QString &resu
                   failures.isEmpty() ? QString() : QStringLiteral(" (") + failures + QLatin1Char(')'),
                   s.notStarted > 0 ? QStringLiteral(", %1 not started").arg(formatCount(s.notStarted))
                                    : QString()));
-    line(QStringLiteral("  attempts   %1 (%2 retries), %3 answered 429, %4 held back by limits")
+    line(QStringLiteral("  attempts   %1 (%2 retries), %3 answered 429, %4 waited for a budget or a free connection")
              .arg(formatCount(s.issued), formatCount(s.retries), formatCount(s.rateLimited),
                   formatCount(s.overflow)));
     line(QStringLiteral("  throughput %1 requests/s; latency p50 %2 ms, p90 %3 ms, p99 %4 ms")
