@@ -127,6 +127,14 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
     opt({QStringLiteral("reset-rate")},
         QStringLiteral("[simulate, run --simulate] Share of connections reset without a reply."),
         QStringLiteral("0..1"));
+    opt({QStringLiteral("no-rate-headers")},
+        QStringLiteral("[simulate, run --simulate] Enforce the limit without announcing it in rate-limit headers."));
+    opt({QStringLiteral("rps-schedule")},
+        QStringLiteral("[simulate] Change the limit while running, e.g. \"20:50,40:100\" (at 20 s: 50 req/s, ...)."),
+        QStringLiteral("t:rps,..."));
+    opt({QStringLiteral("history")},
+        QStringLiteral("[run] Write the per-second history (issued, finished, overflow, exceptions...) as CSV."),
+        QStringLiteral("file"));
     opt({QStringLiteral("require-key-env")},
         QStringLiteral("[simulate] Demand the key held in this environment variable (401 otherwise)."),
         QStringLiteral("var"));
@@ -161,11 +169,25 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
     o.sim.burst = int(num("burst", 0, 1e6).value_or(0));
     o.sim.errorRate = num("error-rate", 0, 1).value_or(0);
     o.sim.resetRate = num("reset-rate", 0, 1).value_or(0);
+    o.sim.rateLimitHeaders = !p.isSet(QStringLiteral("no-rate-headers"));
 
     if (command == QLatin1String("simulate")) {
         o.command = CliOptions::Command::Simulate;
         o.simPort = quint16(num("port", 0, 65535).value_or(0));
         o.sim.rps = num("rps", 0, 1e9).value_or(num("sim-rps", 0, 1e9).value_or(0));
+        const QStringList steps =
+            p.value(QStringLiteral("rps-schedule")).split(QLatin1Char(','), Qt::SkipEmptyParts);
+        for (const QString &step : steps) {
+            const QStringList parts = step.split(QLatin1Char(':'));
+            bool okTime = false;
+            bool okRate = false;
+            const double at = parts.value(0).trimmed().toDouble(&okTime);
+            const double rps = parts.value(1).trimmed().toDouble(&okRate);
+            if (parts.size() != 2 || !okTime || !okRate || at < 0 || rps < 0) {
+                return usage(QStringLiteral("--rps-schedule: \"%1\" is not SECONDS:RPS").arg(step));
+            }
+            o.rpsSchedule.append({at, rps});
+        }
         if (p.isSet(QStringLiteral("require-key-env"))) {
             const QString var = p.value(QStringLiteral("require-key-env"));
             o.sim.requireKey = qEnvironmentVariable(var.toLocal8Bit().constData());
@@ -193,6 +215,7 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
     o.run.errorsPath = p.value(QStringLiteral("errors"));
     o.run.modelOverride = p.value(QStringLiteral("model"));
     o.summaryPath = p.value(QStringLiteral("summary"));
+    o.historyPath = p.value(QStringLiteral("history"));
     o.run.reader.maxLineBytes =
         qint64(num("max-line-bytes", 1024, 2e9).value_or(double(o.run.reader.maxLineBytes)));
     if (o.run.requestsPath.isEmpty()) {

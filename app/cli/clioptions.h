@@ -29,6 +29,9 @@ struct CliOptions
     // simulate (and the simulators of `run --simulate`)
     SimulatorConfig sim;
     quint16 simPort = 0;
+    /// `simulate --rps-schedule`: (seconds after start, new rps) steps, in order.
+    QList<QPair<double, double>> rpsSchedule;
+    QString historyPath; ///< run: per-second history CSV
 };
 
 /// Parses `sluice-cli` arguments (arguments.first() is the program). Errors are usage errors (exit 2)

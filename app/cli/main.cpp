@@ -11,6 +11,7 @@
 #include <QSaveFile>
 #include <QSocketNotifier>
 #include <QThread>
+#include <QTimer>
 
 #include <csignal>
 #include <cstdio>
@@ -129,6 +130,14 @@ int runSimulate(QCoreApplication &app, const CliOptions &o)
         o.sim.rps > 0 ? qPrintable(QStringLiteral("%1 req/s").arg(o.sim.rps)) : "none", o.sim.errorRate,
         o.sim.resetRate);
     std::fflush(stderr);
+    for (const auto &[atS, rps] : o.rpsSchedule) {
+        QTimer::singleShot(int(atS * 1000.0), &simulator, [&simulator, rps = rps] {
+            SimulatorConfig c = simulator.config();
+            c.rps = rps;
+            simulator.setConfig(c);
+            std::fprintf(stderr, "Simulator limit now %g req/s\n", rps);
+        });
+    }
     SignalWatcher watcher(&app);
     QObject::connect(&watcher, &SignalWatcher::interrupted, &app, [&app] { app.quit(); });
     app.exec();
@@ -228,6 +237,11 @@ int runBatch(QCoreApplication &app, CliOptions o)
             !file.commit()) {
             printError(
                 QStringLiteral("%1: cannot write the summary: %2").arg(o.summaryPath, file.errorString()));
+        }
+    }
+    if (!o.historyPath.isEmpty()) {
+        if (auto written = Metrics::writeHistoryCsv(o.historyPath, engine.history()); !written) {
+            printError(written.error().message);
         }
     }
     if (interrupted || summary.notStarted > 0) {

@@ -1,5 +1,7 @@
 #include "metrics.h"
 
+#include <QSaveFile>
+
 #include <algorithm>
 #include <cmath>
 
@@ -146,6 +148,28 @@ void Metrics::fill(MetricsSnapshot &snap, double nowMs) const
         out.p90Ms = e.latency.quantile(0.90);
         out.p99Ms = e.latency.quantile(0.99);
     }
+}
+
+Result<void> Metrics::writeHistoryCsv(const QString &path, const std::vector<SecondSample> &history)
+{
+    QSaveFile file(path);
+    if (!file.open(QIODevice::WriteOnly)) {
+        return Error{Error::Code::Io, QStringLiteral("%1: cannot write: %2").arg(path, file.errorString()), 0};
+    }
+    QByteArray csv = "second,issued,finished,succeeded,overflow,exceptions,errors,input_tokens,output_tokens\n";
+    for (const SecondSample &s : history) {
+        for (const qint64 v : {s.second, s.issued, s.finished, s.succeeded, s.overflow, s.exceptions, s.errors,
+                               s.inputTokens, s.outputTokens}) {
+            csv += QByteArray::number(v);
+            csv += ',';
+        }
+        csv[csv.size() - 1] = '\n';
+    }
+    file.write(csv);
+    if (!file.commit()) {
+        return Error{Error::Code::Io, QStringLiteral("%1: cannot write: %2").arg(path, file.errorString()), 0};
+    }
+    return {};
 }
 
 nlohmann::json MetricsSnapshot::toJson() const

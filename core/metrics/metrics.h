@@ -2,6 +2,7 @@
 
 #include "metrics/latencyhistogram.h"
 #include "net/errorclass.h"
+#include "util/result.h"
 
 #include <QList>
 #include <QMap>
@@ -96,6 +97,10 @@ public:
     void fill(MetricsSnapshot &snapshot, double nowMs) const;
     /// Every whole second since the start (for the CSV history export).
     const std::vector<SecondSample> &history() const { return m_seconds; }
+
+    /// Writes `history` as CSV with a header row: second, issued, finished, succeeded, overflow,
+    /// exceptions, errors, input_tokens, output_tokens.
+    static Result<void> writeHistoryCsv(const QString &path, const std::vector<SecondSample> &history);
 
 private:
     struct PerEndpoint

@@ -1104,7 +1104,7 @@ bool Simulator::Private::takeToken(double nowMs, double &waitMs)
 void Simulator::Private::appendRateHeaders(QByteArray &headers, Api api) const
 {
     const double rps = q->m_config.rps;
-    if (rps <= 0)
+    if (rps <= 0 || !q->m_config.rateLimitHeaders)
         return;
     const QByteArray limit = QByteArray::number(std::max<qint64>(1, std::llround(rps * 60.0)));
     const QByteArray remaining = QByteArray::number(qint64(std::floor(tokens)));

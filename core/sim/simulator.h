@@ -30,6 +30,7 @@ struct SimulatorConfig
     double resetRate = 0; ///< share of connections reset (closed without any reply)
     QString model = QStringLiteral("sluice-sim-1"); ///< echoed when the request names none
     QString requireKey; ///< when set, a request whose bearer/x-api-key differs gets 401
+    bool rateLimitHeaders = true; ///< send x-ratelimit-* / anthropic-ratelimit-* (off: a silent limiter)
 };
 
 /// A real HTTP/1.1 server on loopback that speaks the OpenAI `/v1/chat/completions` and Anthropic
