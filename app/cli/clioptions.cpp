@@ -128,12 +128,15 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
         QStringLiteral("[simulate, run --simulate] Share of connections reset without a reply."),
         QStringLiteral("0..1"));
     opt({QStringLiteral("no-rate-headers")},
-        QStringLiteral("[simulate, run --simulate] Enforce the limit without announcing it in rate-limit headers."));
+        QStringLiteral(
+            "[simulate, run --simulate] Enforce the limit without announcing it in rate-limit headers."));
     opt({QStringLiteral("rps-schedule")},
-        QStringLiteral("[simulate] Change the limit while running, e.g. \"20:50,40:100\" (at 20 s: 50 req/s, ...)."),
+        QStringLiteral(
+            "[simulate] Change the limit while running, e.g. \"20:50,40:100\" (at 20 s: 50 req/s, ...)."),
         QStringLiteral("t:rps,..."));
     opt({QStringLiteral("history")},
-        QStringLiteral("[run] Write the per-second history (issued, finished, overflow, exceptions...) as CSV."),
+        QStringLiteral(
+            "[run] Write the per-second history (issued, finished, overflow, exceptions...) as CSV."),
         QStringLiteral("file"));
     opt({QStringLiteral("require-key-env")},
         QStringLiteral("[simulate] Demand the key held in this environment variable (401 otherwise)."),

@@ -115,7 +115,8 @@ void ProgressPrinter::printSummary(const MetricsSnapshot &s, const QString &resu
                   failures.isEmpty() ? QString() : QStringLiteral(" (") + failures + QLatin1Char(')'),
                   s.notStarted > 0 ? QStringLiteral(", %1 not started").arg(formatCount(s.notStarted))
                                    : QString()));
-    line(QStringLiteral("  attempts   %1 (%2 retries), %3 answered 429, %4 waited for a budget or a free connection")
+    line(QStringLiteral(
+             "  attempts   %1 (%2 retries), %3 answered 429, %4 waited for a budget or a free connection")
              .arg(formatCount(s.issued), formatCount(s.retries), formatCount(s.rateLimited),
                   formatCount(s.overflow)));
     line(QStringLiteral("  throughput %1 requests/s; latency p50 %2 ms, p90 %3 ms, p99 %4 ms")
@@ -127,7 +128,7 @@ void ProgressPrinter::printSummary(const MetricsSnapshot &s, const QString &resu
     for (const EndpointStats &e : s.endpoints) {
         nameWidth = std::max(nameWidth, int(e.name.size()));
     }
-    line(QStringLiteral("  %1 %2 %3 %4 %5 %6 %7 %8")
+    line(QStringLiteral("  %1 %2 %3 %4 %5 %6 %7 %8  %9")
              .arg(QStringLiteral("endpoint"), -nameWidth)
              .arg(QStringLiteral("weight"), 7)
              .arg(QStringLiteral("sent"), 9)
@@ -135,9 +136,12 @@ void ProgressPrinter::printSummary(const MetricsSnapshot &s, const QString &resu
              .arg(QStringLiteral("429"), 7)
              .arg(QStringLiteral("errors"), 7)
              .arg(QStringLiteral("p50 ms"), 7)
-             .arg(QStringLiteral("p99 ms"), 7));
+             .arg(QStringLiteral("p99 ms"), 7)
+             .arg(QStringLiteral("state, limit")));
     for (const EndpointStats &e : s.endpoints) {
-        line(QStringLiteral("  %1 %2 %3 %4 %5 %6 %7 %8")
+        const QString limit = e.limitRps > 0 ? QStringLiteral("%1/s").arg(e.limitRps, 0, 'f', 1)
+                                             : QStringLiteral("no rate limit");
+        line(QStringLiteral("  %1 %2 %3 %4 %5 %6 %7 %8  %9")
                  .arg(e.name, -nameWidth)
                  .arg(QString::number(e.weight, 'g', 4), 7)
                  .arg(formatCount(e.sent), 9)
@@ -145,7 +149,8 @@ void ProgressPrinter::printSummary(const MetricsSnapshot &s, const QString &resu
                  .arg(formatCount(e.rateLimited), 7)
                  .arg(formatCount(e.errors), 7)
                  .arg(QString::number(e.p50Ms, 'f', 0), 7)
-                 .arg(QString::number(e.p99Ms, 'f', 0), 7));
+                 .arg(QString::number(e.p99Ms, 'f', 0), 7)
+                 .arg(QStringLiteral("%1, %2 (%3)").arg(e.state, limit, e.limitReason)));
     }
     line(QStringLiteral("  results    %1 (%2 lines)").arg(resultsPath, formatCount(s.succeeded)));
     line(QStringLiteral("  errors     %1 (%2 lines)").arg(errorsPath, formatCount(s.failed)));

@@ -72,11 +72,14 @@ Engine::Engine(ProjectConfig project, RunOptions options, const Clock *clock, Ra
     m_balancer.setCount(n);
     m_limiter.setEndpointCount(n);
     m_limiter.setGlobalRate(m_project.limits.rps);
+    m_limiter.setGlobalTpm(m_project.limits.tpm);
+    m_quotaNoticed.assign(std::size_t(n), false);
     int totalInFlight = 0;
     for (int i = 0; i < n; ++i) {
         const EndpointConfig &e = m_project.endpoints.at(i);
         m_balancer.setWeight(i, e.weight);
-        m_limiter.setEndpointRate(i, e.rpm);
+        m_limiter.configureEndpoint(i, e.rpm, e.tpm);
+        m_retryBudgets.emplace_back(clock);
         totalInFlight += e.maxInFlight;
     }
     m_lookahead = std::size_t(std::clamp(totalInFlight * 2, 256, 200000));
@@ -204,8 +207,24 @@ void Engine::setEndpointWeight(int endpoint, double weight)
 
 void Engine::setEndpointRpm(int endpoint, double rpm)
 {
-    m_project.endpoints[endpoint].rpm = std::max(0.0, rpm);
-    m_limiter.setEndpointRate(endpoint, rpm);
+    EndpointConfig &e = m_project.endpoints[endpoint];
+    e.rpm = std::max(0.0, rpm);
+    m_limiter.configureEndpoint(endpoint, e.rpm, e.tpm);
+    pump();
+}
+
+void Engine::setEndpointTpm(int endpoint, double tpm)
+{
+    EndpointConfig &e = m_project.endpoints[endpoint];
+    e.tpm = std::max(0.0, tpm);
+    m_limiter.configureEndpoint(endpoint, e.rpm, e.tpm);
+    pump();
+}
+
+void Engine::setGlobalTpm(double tpm)
+{
+    m_project.limits.tpm = std::max(0.0, tpm);
+    m_limiter.setGlobalTpm(m_project.limits.tpm);
     pump();
 }
 
@@ -275,29 +294,55 @@ void Engine::pump()
         m_retryWaiting.erase(m_retryWaiting.begin());
     }
     bool moreInput = refill();
+    if (!anyEndpointUsable()) {
+        failEverything(QStringLiteral("quota: every endpoint is out of quota or disabled"));
+        return;
+    }
 
     bool blocked = false;
-    const auto availability = [this](int i) {
-        if (m_limiter.check(i) != RateLimiter::Block::None) {
-            return Availability::Unavailable;
-        }
-        return m_transport.hasCapacity(i) ? Availability::Ready : Availability::Busy;
-    };
     while (!m_retryReady.empty() || !m_fresh.empty()) {
-        if (!m_limiter.globalHasRoom()) {
-            blocked = true;
-            break;
-        }
-        const int endpoint = m_balancer.pick(availability);
-        if (endpoint < 0) {
-            blocked = true;
-            break;
-        }
         std::deque<Pending> &queue = m_retryReady.empty() ? m_fresh : m_retryReady;
-        Pending p = std::move(queue.front());
+        Pending &head = queue.front();
+        const double tokens = reservation(head);
+        const bool budgetedRetry = drawsOnRetryBudget(head);
+        if (!m_limiter.globalHasRoom(tokens)) {
+            blocked = true;
+            break;
+        }
+        const int endpoint = m_balancer.pick([&](int i) {
+            if (m_limiter.check(i, tokens) != RateLimiter::Block::None ||
+                (budgetedRetry && !m_retryBudgets[std::size_t(i)].canRetry())) {
+                return Availability::Unavailable;
+            }
+            return m_transport.hasCapacity(i) ? Availability::Ready : Availability::Busy;
+        });
+        if (endpoint < 0) {
+            if (budgetedRetry && !anyRetryCredit()) {
+                // Every endpoint has spent its retry budget: a retry now would multiply load on
+                // failing endpoints, so the request ends with its error (Envoy's retry overflow).
+                Pending p = std::move(head);
+                queue.pop_front();
+                writeFailure(
+                    p, p.lastClass,
+                    p.lastMessage +
+                        QStringLiteral(" (not retried: retry budget exhausted, retries are capped at "
+                                       "%1 % of each endpoint's traffic)")
+                            .arg(RetryBudget::DefaultRatio * 100),
+                    0);
+                continue;
+            }
+            blocked = true;
+            break;
+        }
+        Pending p = std::move(head);
         queue.pop_front();
         if (p.heldEpoch < m_blockEpoch) {
             m_metrics.recordOverflow(now);
+        }
+        if (budgetedRetry) {
+            m_retryBudgets[std::size_t(endpoint)].onRetry();
+        } else if (p.attempts == 0) {
+            m_retryBudgets[std::size_t(endpoint)].onFirstAttempt();
         }
         dispatch(endpoint, std::move(p), now);
         if (m_fresh.size() < m_lookahead / 2 && !m_inputDone) {
@@ -317,12 +362,76 @@ void Engine::pump()
     }
 }
 
+double Engine::reservation(Pending &pending)
+{
+    if (pending.tokens < 0) {
+        pending.tokens = m_estimator.reserve(pending.request.input);
+    }
+    return pending.tokens;
+}
+
+bool Engine::drawsOnRetryBudget(const Pending &pending)
+{
+    // Retries after errors draw on the retry budget. 429s are the limiter's business, and a quota
+    // refusal is the endpoint's, not the request's.
+    return pending.attempts > 0 && pending.lastClass != ErrorClass::RateLimited &&
+           pending.lastClass != ErrorClass::Quota;
+}
+
+bool Engine::anyRetryCredit() const
+{
+    for (int i = 0; i < int(m_project.endpoints.size()); ++i) {
+        if (m_project.endpoints.at(i).weight > 0 &&
+            m_limiter.endpoint(i).state() != EndpointLimiter::State::Quota &&
+            m_retryBudgets[std::size_t(i)].canRetry()) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool Engine::anyEndpointUsable() const
+{
+    for (int i = 0; i < int(m_project.endpoints.size()); ++i) {
+        if (m_project.endpoints.at(i).weight > 0 &&
+            m_limiter.endpoint(i).state() != EndpointLimiter::State::Quota) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void Engine::failEverything(const QString &message)
+{
+    // Nothing can be sent any more: every request still waiting ends as an error, and so does the
+    // rest of the input (in chunks, so the event loop keeps turning). Requests in flight still finish.
+    for (auto &[due, p] : m_retryWaiting) {
+        m_retryReady.push_back(std::move(p));
+    }
+    m_retryWaiting.clear();
+    for (std::deque<Pending> *queue : {&m_retryReady, &m_fresh}) {
+        for (const Pending &p : *queue) {
+            writeFailure(p, ErrorClass::Quota, message, 0);
+        }
+        queue->clear();
+    }
+    const bool more = refill();
+    for (const Pending &p : m_fresh) {
+        writeFailure(p, ErrorClass::Quota, message, 0);
+    }
+    m_fresh.clear();
+    if (more || !m_inputDone) {
+        m_wakeTimer.start(0);
+    }
+    maybeFinish();
+}
+
 void Engine::dispatch(int endpoint, Pending &&pending, double nowMs)
 {
     const EndpointConfig &e = m_project.endpoints.at(endpoint);
     const QByteArray body =
         ProviderAdapter::serialize(ProviderAdapter::buildBody(pending.request, e, m_options.modelOverride));
-    m_limiter.acquire(endpoint);
+    pending.ticket = m_limiter.acquire(endpoint, reservation(pending));
     const quint64 ticket = m_transport.send(endpoint, body);
     ++pending.attempts;
     pending.lastEndpoint = endpoint;
@@ -345,9 +454,20 @@ void Engine::handleResult(AttemptResult &&result)
     Usage usage;
     if (outcome.isSuccess()) {
         usage = ProviderAdapter::usage(result.body, m_project.endpoints.at(endpoint).provider);
+        if (usage.outputTokens > 0) {
+            m_estimator.observeOutput(double(usage.outputTokens));
+        }
     }
+    EndpointLimiter::Feedback feedback;
+    feedback.cls = outcome.cls;
+    feedback.info = result.rateLimit;
+    feedback.ticket = p.ticket;
+    feedback.usedTokens =
+        usage.inputTokens + usage.outputTokens > 0 ? double(usage.inputTokens + usage.outputTokens) : -1;
+    m_limiter.onReply(endpoint, feedback);
     m_metrics.recordAttempt(endpoint, outcome.cls, result.latencyMs, usage.inputTokens, usage.outputTokens,
                             now);
+    p.tokens = -1; // estimate again for the next attempt (the output estimate learns)
 
     if (outcome.isSuccess()) {
         Completion c{endpointName(endpoint), p.attempts, result.report.httpStatus, result.latencyMs,
@@ -358,14 +478,24 @@ void Engine::handleResult(AttemptResult &&result)
         p.lastClass = outcome.cls;
         p.lastMessage = outcome.message;
         p.lastStatus = result.report.httpStatus;
-        if (outcome.cls == ErrorClass::RateLimited && result.retryAfterMs > 0) {
-            // The server told us when this endpoint has room again: hold all its traffic until then.
-            m_limiter.coolDown(endpoint,
-                               now + std::min(result.retryAfterMs, m_project.limits.retry.maxRetryAfterMs));
+        if (outcome.cls == ErrorClass::Quota && !m_quotaNoticed[std::size_t(endpoint)]) {
+            m_quotaNoticed[std::size_t(endpoint)] = true;
+            Q_EMIT notice(QStringLiteral("endpoint \"%1\" is out of quota (%2); no more requests go to it")
+                              .arg(endpointName(endpoint), outcome.message));
         }
-        const RetryPlan plan = m_retry.decide(outcome, p.attempts, result.retryAfterMs);
+        // A quota error is the endpoint's, not the request's: another endpoint may still serve it.
+        const Outcome judged = outcome.cls == ErrorClass::Quota && anyEndpointUsable()
+                                   ? Outcome{outcome.cls, true, outcome.message}
+                                   : outcome;
+        const RetryPlan plan = m_retry.decide(judged, p.attempts, result.rateLimit.retryAfterMs);
         if (plan.decision == RetryDecision::Yes && m_state != RunState::Stopping) {
-            m_retryWaiting.emplace(now + plan.delayMs, std::move(p));
+            if (outcome.cls == ErrorClass::RateLimited || outcome.cls == ErrorClass::Quota) {
+                // No backoff of its own: the endpoint's limiter holds it back (cooldown, probe), and
+                // rate-limited requests are released first when it recovers, or go elsewhere.
+                m_retryReady.push_back(std::move(p));
+            } else {
+                m_retryWaiting.emplace(now + plan.delayMs, std::move(p));
+            }
         } else {
             QString message = outcome.message;
             if (plan.decision == RetryDecision::NoAttemptsExceeded) {
@@ -396,19 +526,28 @@ void Engine::scheduleWake(double nowMs)
     if (!m_retryWaiting.empty()) {
         wakeAt = m_retryWaiting.begin()->first;
     }
-    if (!m_retryReady.empty() || !m_fresh.empty()) {
+    const std::deque<Pending> &queue = m_retryReady.empty() ? m_fresh : m_retryReady;
+    if (!queue.empty()) {
+        const Pending &head = queue.front();
+        const double tokens = head.tokens < 0 ? 0 : head.tokens;
+        const bool budgetedRetry = drawsOnRetryBudget(head);
         bool anyReadyNow = false;
         for (int i = 0; i < m_balancer.count(); ++i) {
             if (m_balancer.weight(i) <= 0 || !m_transport.hasCapacity(i)) {
                 continue; // a reply (not a timer) will wake us for these
             }
-            const double at = m_limiter.endpointReadyAtMs(i);
+            double at = m_limiter.endpointReadyAtMs(i, tokens);
+            if (budgetedRetry) {
+                at = std::max(at, nowMs + m_retryBudgets[std::size_t(i)].msUntilRetry());
+            }
             anyReadyNow = anyReadyNow || at <= nowMs;
             wakeAt = std::min(wakeAt, at);
         }
         if (anyReadyNow) {
-            wakeAt = std::min(wakeAt, m_limiter.globalReadyAtMs());
+            wakeAt = std::min(wakeAt, m_limiter.globalReadyAtMs(tokens));
         }
+        // State changes (ramp, growth) are time-driven too: never sleep long with work waiting.
+        wakeAt = std::min(wakeAt, nowMs + 1000.0);
     }
     if (!std::isfinite(wakeAt)) {
         return;
@@ -492,9 +631,17 @@ MetricsSnapshot Engine::snapshot() const
         e.name = m_project.endpoints.at(i).name;
         e.weight = m_project.endpoints.at(i).weight;
         e.inFlight = m_transport.inFlight(i);
-        e.coolingDown = m_limiter.isCoolingDown(i);
-        e.limitRps = m_limiter.effectiveRate(i);
-        e.limitReason = m_limiter.limitReason(i);
+        EndpointLimiter &limiter = m_limiter.endpoint(i);
+        e.state = e.weight > 0 ? limiter.stateName() : QStringLiteral("disabled");
+        e.coolingDown = limiter.state() == EndpointLimiter::State::CoolingDown;
+        e.limitRps = limiter.effectiveRps();
+        e.limitTps = limiter.effectiveTps();
+        e.limitReason = limiter.reason();
+        const double global = m_limiter.globalRate();
+        if (global > 0 && (e.limitRps <= 0 || global < e.limitRps) && !e.coolingDown) {
+            e.limitRps = global;
+            e.limitReason = QStringLiteral("global rps");
+        }
     }
     return s;
 }

@@ -5,8 +5,10 @@
 #include "io/jsonlreader.h"
 #include "io/jsonlwriter.h"
 #include "limit/ratelimiter.h"
+#include "limit/tokenestimator.h"
 #include "metrics/metrics.h"
 #include "net/transport.h"
+#include "retry/retrybudget.h"
 #include "retry/retrypolicy.h"
 #include "util/clock.h"
 #include "util/randomsource.h"
@@ -69,6 +71,8 @@ public:
     void setEndpointRpm(int endpoint, double rpm);
     void setEndpointMaxInFlight(int endpoint, int maxInFlight);
     void setGlobalRps(double rps);
+    void setEndpointTpm(int endpoint, double tpm);
+    void setGlobalTpm(double tpm);
 
     RunState state() const { return m_state; }
     MetricsSnapshot snapshot() const;
@@ -82,6 +86,8 @@ Q_SIGNALS:
     void stateChanged(Sluice::RunState state);
     /// Emitted once, after every record is written and the files are closed.
     void finished(const Sluice::MetricsSnapshot &summary);
+    /// Something the operator should know now (an endpoint out of quota, ...).
+    void notice(const QString &message);
 
 private:
     struct Pending
@@ -93,6 +99,8 @@ private:
         ErrorClass lastClass = ErrorClass::None;
         QString lastMessage;
         int lastStatus = 0;
+        double tokens = -1; ///< token reservation of the current attempt (estimated when first needed)
+        EndpointLimiter::SendTicket ticket;
     };
 
     void pump();
@@ -100,6 +108,11 @@ private:
     void dispatch(int endpoint, Pending &&pending, double nowMs);
     void handleResult(AttemptResult &&result);
     void writeFailure(const Pending &pending, ErrorClass cls, const QString &message, double latencyMs);
+    bool anyEndpointUsable() const;
+    bool anyRetryCredit() const;
+    static bool drawsOnRetryBudget(const Pending &pending);
+    void failEverything(const QString &message);
+    double reservation(Pending &pending);
     void scheduleWake(double nowMs);
     void maybeFinish();
     void finish();
@@ -117,11 +130,14 @@ private:
     std::unique_ptr<JsonlReader> m_reader;
     JsonlWriter m_results;
     JsonlWriter m_errors;
-    RateLimiter m_limiter;
+    mutable RateLimiter m_limiter; ///< mutable: reading its limits advances its time-driven state
     Balancer m_balancer;
     RetryPolicy m_retry;
     Transport m_transport;
     Metrics m_metrics;
+    TokenEstimator m_estimator;
+    std::vector<RetryBudget> m_retryBudgets;
+    std::vector<bool> m_quotaNoticed;
 
     std::deque<Pending> m_fresh;                     ///< read, never sent
     std::deque<Pending> m_retryReady;                ///< backoff over; go before fresh ones

@@ -242,7 +242,7 @@ Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &f
         ObjectReader r(item, path, fileName);
         r.rejectUnknownKeys({QStringLiteral("name"), QStringLiteral("url"), QStringLiteral("provider"),
                              QStringLiteral("weight"), QStringLiteral("model"), QStringLiteral("api_key_env"),
-                             QStringLiteral("rpm"), QStringLiteral("max_in_flight"),
+                             QStringLiteral("rpm"), QStringLiteral("tpm"), QStringLiteral("max_in_flight"),
                              QStringLiteral("timeout_s"), QStringLiteral("anthropic_version"),
                              QStringLiteral("default_max_tokens")});
         EndpointConfig e;
@@ -269,6 +269,7 @@ Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &f
         e.model = r.string("model").value_or(QString());
         e.apiKeyEnv = r.string("api_key_env").value_or(QString());
         e.rpm = r.number("rpm", 0, 1e9).value_or(e.rpm);
+        e.tpm = r.number("tpm", 0, 1e12).value_or(e.tpm);
         e.maxInFlight = r.integer("max_in_flight", 1, 100000).value_or(e.maxInFlight);
         e.timeoutS = r.number("timeout_s", 0.001, 86400).value_or(e.timeoutS);
         e.anthropicVersion = r.string("anthropic_version").value_or(e.anthropicVersion);
@@ -287,10 +288,11 @@ Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &f
                                    .arg(fileName, describeType(*limits)));
         }
         ObjectReader r(*limits, QStringLiteral("limits"), fileName);
-        r.rejectUnknownKeys({QStringLiteral("rps"), QStringLiteral("max_attempts"),
+        r.rejectUnknownKeys({QStringLiteral("rps"), QStringLiteral("tpm"), QStringLiteral("max_attempts"),
                              QStringLiteral("backoff_base_ms"), QStringLiteral("backoff_max_ms")});
         LimitsConfig &l = project.limits;
         l.rps = r.number("rps", 0, 1e9).value_or(l.rps);
+        l.tpm = r.number("tpm", 0, 1e12).value_or(l.tpm);
         l.retry.maxAttempts = r.integer("max_attempts", 1, 100).value_or(l.retry.maxAttempts);
         l.retry.baseDelayMs = r.number("backoff_base_ms", 0, 3600000).value_or(l.retry.baseDelayMs);
         l.retry.maxDelayMs = r.number("backoff_max_ms", 0, 3600000).value_or(l.retry.maxDelayMs);
@@ -395,6 +397,9 @@ json ProjectConfig::toJson() const
         if (e.rpm > 0) {
             o["rpm"] = e.rpm;
         }
+        if (e.tpm > 0) {
+            o["tpm"] = e.tpm;
+        }
         if (e.provider == Provider::Anthropic) {
             o["anthropic_version"] = e.anthropicVersion.toStdString();
             o["default_max_tokens"] = e.defaultMaxTokens;
@@ -403,6 +408,7 @@ json ProjectConfig::toJson() const
     }
     root["endpoints"] = std::move(list);
     root["limits"] = {{"rps", limits.rps},
+                      {"tpm", limits.tpm},
                       {"max_attempts", limits.retry.maxAttempts},
                       {"backoff_base_ms", limits.retry.baseDelayMs},
                       {"backoff_max_ms", limits.retry.maxDelayMs}};

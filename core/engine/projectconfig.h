@@ -24,10 +24,11 @@ struct EndpointConfig
     QString name;
     QUrl url;
     Provider provider = Provider::OpenAI;
-    double weight = 1;     ///< share of traffic; 0 disables the endpoint
-    QString model;         ///< fills in requests that name no model (after --model)
-    QString apiKeyEnv;     ///< environment variable holding the key; the key itself is never stored
-    double rpm = 0;        ///< requests per minute; 0 = unlimited
+    double weight = 1; ///< share of traffic; 0 disables the endpoint
+    QString model;     ///< fills in requests that name no model (after --model)
+    QString apiKeyEnv; ///< environment variable holding the key; the key itself is never stored
+    double rpm = 0;    ///< requests per minute; 0 = unlimited
+    double tpm = 0;    ///< tokens per minute (prompt estimate + max output, settled on usage); 0 = unlimited
     int maxInFlight = 64;  ///< concurrent requests to this endpoint
     double timeoutS = 120; ///< total deadline of one attempt
     QString anthropicVersion = QStringLiteral("2023-06-01");
@@ -43,6 +44,7 @@ struct EndpointConfig
 struct LimitsConfig
 {
     double rps = 0; ///< global requests per second; 0 = unlimited
+    double tpm = 0; ///< global tokens per minute; 0 = unlimited
     RetryConfig retry;
 };
 

@@ -7,6 +7,7 @@ namespace Sluice {
 RateLimiter::RateLimiter(const Clock *clock)
     : m_clock(clock)
     , m_global(clock, 0, 1)
+    , m_globalTokens(clock, 0, 1)
 {
 }
 
@@ -22,103 +23,73 @@ void RateLimiter::setGlobalRate(double perSecond)
     m_global.reconfigure(perSecond, capacityFor(perSecond));
 }
 
-void RateLimiter::setEndpointCount(int count)
-{
-    while (int(m_endpoints.size()) > count) {
-        m_endpoints.pop_back();
-    }
-    while (int(m_endpoints.size()) < count) {
-        m_endpoints.push_back(EndpointState{TokenBucket(m_clock, 0, 1), 0});
-    }
-}
-
-void RateLimiter::setEndpointRate(int endpoint, double perMinute)
+void RateLimiter::setGlobalTpm(double perMinute)
 {
     const double perSecond = std::max(0.0, perMinute) / 60.0;
-    m_endpoints.at(endpoint).bucket.reconfigure(perSecond, capacityFor(perSecond));
+    m_globalTokens.reconfigure(perSecond, capacityFor(perSecond));
 }
 
-RateLimiter::Block RateLimiter::check(int endpoint) const
+void RateLimiter::setEndpointCount(int count)
 {
-    const EndpointState &e = m_endpoints.at(endpoint);
-    if (e.cooldownUntilMs > m_clock->nowMs()) {
-        return Block::CoolingDown;
+    m_endpoints.resize(std::size_t(std::max(0, count)));
+    for (auto &e : m_endpoints) {
+        if (!e) {
+            e = std::make_unique<EndpointLimiter>(m_clock);
+        }
     }
-    if (e.bucket.msUntil(1) > 0) {
-        return Block::Endpoint;
-    }
-    if (!globalHasRoom()) {
+}
+
+void RateLimiter::configureEndpoint(int endpoint, double rpm, double tpm)
+{
+    this->endpoint(endpoint).configure(rpm, tpm);
+}
+
+bool RateLimiter::globalHasRoom(double tokens) const
+{
+    return m_global.msUntil(1) <= 0 && m_globalTokens.msUntil(tokens) <= 0;
+}
+
+RateLimiter::Block RateLimiter::check(int endpoint, double tokens)
+{
+    if (m_global.msUntil(1) > 0) {
         return Block::Global;
     }
-    return Block::None;
+    if (m_globalTokens.msUntil(tokens) > 0) {
+        return Block::GlobalTokens;
+    }
+    return this->endpoint(endpoint).check(tokens) == EndpointLimiter::Block::None ? Block::None
+                                                                                  : Block::Endpoint;
 }
 
-bool RateLimiter::globalHasRoom() const
+EndpointLimiter::SendTicket RateLimiter::acquire(int endpoint, double tokens)
 {
-    return m_global.msUntil(1) <= 0;
-}
-
-void RateLimiter::acquire(int endpoint)
-{
-    m_endpoints.at(endpoint).bucket.take(1);
     m_global.take(1);
+    m_globalTokens.take(tokens);
+    return this->endpoint(endpoint).onSend(tokens);
 }
 
-void RateLimiter::coolDown(int endpoint, double untilMs)
+void RateLimiter::onReply(int endpoint, const EndpointLimiter::Feedback &feedback)
 {
-    EndpointState &e = m_endpoints.at(endpoint);
-    e.cooldownUntilMs = std::max(e.cooldownUntilMs, untilMs);
-}
-
-bool RateLimiter::isCoolingDown(int endpoint) const
-{
-    return m_endpoints.at(endpoint).cooldownUntilMs > m_clock->nowMs();
-}
-
-double RateLimiter::cooldownUntilMs(int endpoint) const
-{
-    return m_endpoints.at(endpoint).cooldownUntilMs;
-}
-
-double RateLimiter::endpointReadyAtMs(int endpoint) const
-{
-    const EndpointState &e = m_endpoints.at(endpoint);
-    const double now = m_clock->nowMs();
-    return std::max({now, e.cooldownUntilMs, now + e.bucket.msUntil(1)});
-}
-
-double RateLimiter::globalReadyAtMs() const
-{
-    return m_clock->nowMs() + m_global.msUntil(1);
-}
-
-double RateLimiter::effectiveRate(int endpoint) const
-{
-    const EndpointState &e = m_endpoints.at(endpoint);
-    if (isCoolingDown(endpoint)) {
-        return 0;
+    const double used = feedback.cls == ErrorClass::None
+                            ? (feedback.usedTokens >= 0 ? feedback.usedTokens : feedback.ticket.tokens)
+                            : 0;
+    const double surplus = feedback.ticket.tokens - used;
+    if (surplus > 0) {
+        m_globalTokens.refund(surplus);
+    } else if (surplus < 0) {
+        m_globalTokens.take(-surplus);
     }
-    const double own = e.bucket.rate();
-    const double global = m_global.rate();
-    if (own <= 0) {
-        return global;
-    }
-    return global <= 0 ? own : std::min(own, global);
+    this->endpoint(endpoint).onReply(feedback);
 }
 
-QString RateLimiter::limitReason(int endpoint) const
+double RateLimiter::endpointReadyAtMs(int endpoint, double tokens)
 {
-    const EndpointState &e = m_endpoints.at(endpoint);
-    if (isCoolingDown(endpoint)) {
-        return QStringLiteral("429 cooldown");
-    }
-    if (e.bucket.isUnlimited() && m_global.isUnlimited()) {
-        return QStringLiteral("unlimited");
-    }
-    if (!m_global.isUnlimited() && (e.bucket.isUnlimited() || m_global.rate() < e.bucket.rate())) {
-        return QStringLiteral("global rps");
-    }
-    return QStringLiteral("configured rpm");
+    return this->endpoint(endpoint).readyAtMs(tokens);
+}
+
+double RateLimiter::globalReadyAtMs(double tokens) const
+{
+    return m_clock->nowMs() + std::max(m_global.msUntil(1), m_globalTokens.msUntil(tokens));
 }
 
 } // namespace Sluice

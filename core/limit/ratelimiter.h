@@ -1,74 +1,66 @@
 #pragma once
 
+#include "limit/endpointlimiter.h"
 #include "limit/tokenbucket.h"
 
-#include <QList>
 #include <QString>
 
+#include <memory>
 #include <vector>
 
 namespace Sluice {
 
-/// Request-rate limits for a run: one smoothed bucket per endpoint (configured per minute) and one
-/// global bucket (configured per second), plus a per-endpoint cooldown set from Retry-After after a 429.
-/// A request may go to endpoint `e` when neither bucket is empty and `e` is not cooling down.
-/// Buckets hold one request plus `SmoothingWindowMs` worth of tokens, so no 1-second window ever sees
-/// more than the configured rate plus that small allowance (100/s: at most 102 in any second). Not
-/// thread-safe; lives on the engine thread.
+/// All the request and token budgets of a run: one adaptive EndpointLimiter per endpoint (configured
+/// rpm/tpm, rate-limit headers, 429 discovery, ramp-up, cooldowns, quota) and a global request bucket
+/// (`rps`) and token bucket (`tpm`) shared by all endpoints. A request may go to endpoint `e` when both
+/// the global budgets and `e`'s own have room. Buckets are smoothed: they hold one request plus
+/// `SmoothingWindowMs` worth, so no 1-second window sees more than the rate plus that allowance
+/// (100/s: at most 102 in any second). Not thread-safe; lives on the engine thread.
 class RateLimiter
 {
 public:
-    /// Largest burst, as time at the configured rate (the scheduler wakes at ms granularity).
     static constexpr double SmoothingWindowMs = 10.0;
 
     enum class Block {
-        None,        ///< may send now
-        Global,      ///< the global rps budget is spent
-        Endpoint,    ///< the endpoint's rpm budget is spent
-        CoolingDown, ///< the endpoint was told to wait (Retry-After)
+        None,
+        Global,       ///< the global rps budget is spent
+        GlobalTokens, ///< the global tpm budget is spent
+        Endpoint,     ///< the endpoint's own budgets or state (see EndpointLimiter::Block)
     };
 
     explicit RateLimiter(const Clock *clock);
 
-    /// Global limit in requests per second; 0 = unlimited.
+    /// Global limits; 0 = unlimited.
     void setGlobalRate(double perSecond);
+    void setGlobalTpm(double perMinute);
     /// Grows or shrinks the endpoint list; new endpoints are unlimited.
     void setEndpointCount(int count);
-    /// Endpoint limit in requests per minute; 0 = unlimited.
-    void setEndpointRate(int endpoint, double perMinute);
+    void configureEndpoint(int endpoint, double rpm, double tpm);
+    EndpointLimiter &endpoint(int endpoint) { return *m_endpoints.at(std::size_t(endpoint)); }
+    const EndpointLimiter &endpoint(int endpoint) const { return *m_endpoints.at(std::size_t(endpoint)); }
+    int endpointCount() const { return int(m_endpoints.size()); }
 
-    Block check(int endpoint) const;
-    /// True when the global budget has room now (checked before asking per endpoint).
-    bool globalHasRoom() const;
-    /// Spends one request from the endpoint's and the global budget. Call after check() gave None.
-    void acquire(int endpoint);
+    /// True when the global budgets have room for a request reserving `tokens`.
+    bool globalHasRoom(double tokens = 0) const;
+    Block check(int endpoint, double tokens = 0);
+    /// Spends a request and `tokens` from the global and the endpoint's budgets.
+    EndpointLimiter::SendTicket acquire(int endpoint, double tokens = 0);
+    /// Feeds a reply back: settles the token reservation, reads headers, reacts to 429/overload/quota.
+    void onReply(int endpoint, const EndpointLimiter::Feedback &feedback);
 
-    /// Keeps `endpoint` from sending until `untilMs` (clock time); a later cooldown wins over an earlier.
-    void coolDown(int endpoint, double untilMs);
-    bool isCoolingDown(int endpoint) const;
-    double cooldownUntilMs(int endpoint) const;
+    /// Earliest clock times at which the endpoint / the global budgets have room again.
+    double endpointReadyAtMs(int endpoint, double tokens = 0);
+    double globalReadyAtMs(double tokens = 0) const;
 
-    /// Earliest clock time at which `endpoint` could pass its own checks (ignores the global budget).
-    double endpointReadyAtMs(int endpoint) const;
-    /// Earliest clock time at which the global budget has a request again.
-    double globalReadyAtMs() const;
-
-    /// Current limit of an endpoint in requests/s (0 = unlimited) and why it is what it is.
-    double effectiveRate(int endpoint) const;
-    QString limitReason(int endpoint) const;
+    double globalRate() const { return m_global.rate(); }
 
 private:
-    struct EndpointState
-    {
-        TokenBucket bucket;
-        double cooldownUntilMs = 0;
-    };
-
     static double capacityFor(double perSecond);
 
     const Clock *m_clock;
     TokenBucket m_global;
-    std::vector<EndpointState> m_endpoints;
+    TokenBucket m_globalTokens;
+    std::vector<std::unique_ptr<EndpointLimiter>> m_endpoints;
 };
 
 } // namespace Sluice

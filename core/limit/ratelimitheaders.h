@@ -18,7 +18,7 @@ struct RateLimitInfo
     double tokenLimit = -1;
     double tokenRemaining = -1;
     double tokenResetMs = -1;
-    double retryAfterMs = -1;     ///< retry-after-ms, else Retry-After (seconds or HTTP date)
+    double retryAfterMs = -1; ///< retry-after-ms, else Retry-After (seconds or HTTP date)
 
     bool hasRequestInfo() const { return requestLimit >= 0 || requestRemaining >= 0; }
     bool hasTokenInfo() const { return tokenLimit >= 0 || tokenRemaining >= 0; }
@@ -36,7 +36,8 @@ class RateLimitHeaders
 {
 public:
     /// `header(name)` returns the raw value of a header (lower-case name), empty when absent.
-    static RateLimitInfo parse(const std::function<QByteArray(const QByteArray &)> &header, const QDateTime &nowUtc);
+    static RateLimitInfo parse(const std::function<QByteArray(const QByteArray &)> &header,
+                               const QDateTime &nowUtc);
 
     /// Go duration string to milliseconds; -1 when it is not one. Units: h, m, s, ms, us/µs, ns;
     /// numbers may have fractions; "0" alone is 0.

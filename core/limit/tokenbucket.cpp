@@ -16,9 +16,11 @@ TokenBucket::TokenBucket(const Clock *clock, double ratePerSecond, double capaci
 void TokenBucket::reconfigure(double ratePerSecond, double capacity)
 {
     refill();
+    const bool wasUnlimited = isUnlimited();
     m_rate = std::max(0.0, ratePerSecond);
     m_capacity = std::max(1.0, capacity);
-    m_tokens = std::min(m_tokens, m_capacity);
+    // A bucket that starts limiting starts full (of its small, smoothing-sized capacity).
+    m_tokens = wasUnlimited ? m_capacity : std::min(m_tokens, m_capacity);
 }
 
 void TokenBucket::refill() const
@@ -70,6 +72,12 @@ void TokenBucket::refund(double n)
     }
     refill();
     m_tokens = std::min(m_capacity, m_tokens + n);
+}
+
+void TokenBucket::setLevel(double tokens)
+{
+    refill();
+    m_tokens = std::min(m_capacity, tokens);
 }
 
 double TokenBucket::msUntil(double n) const

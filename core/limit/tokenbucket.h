@@ -28,6 +28,8 @@ public:
     void take(double n);
     /// Gives back tokens taken (clamped to capacity).
     void refund(double n);
+    /// Sets the level outright (clamped to capacity; may be negative), e.g. from what a server reports.
+    void setLevel(double tokens);
     /// Milliseconds until `n` tokens are available (0 when available now).
     double msUntil(double n = 1.0) const;
 

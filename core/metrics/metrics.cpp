@@ -154,12 +154,14 @@ Result<void> Metrics::writeHistoryCsv(const QString &path, const std::vector<Sec
 {
     QSaveFile file(path);
     if (!file.open(QIODevice::WriteOnly)) {
-        return Error{Error::Code::Io, QStringLiteral("%1: cannot write: %2").arg(path, file.errorString()), 0};
+        return Error{Error::Code::Io, QStringLiteral("%1: cannot write: %2").arg(path, file.errorString()),
+                     0};
     }
-    QByteArray csv = "second,issued,finished,succeeded,overflow,exceptions,errors,input_tokens,output_tokens\n";
+    QByteArray csv =
+        "second,issued,finished,succeeded,overflow,exceptions,errors,input_tokens,output_tokens\n";
     for (const SecondSample &s : history) {
-        for (const qint64 v : {s.second, s.issued, s.finished, s.succeeded, s.overflow, s.exceptions, s.errors,
-                               s.inputTokens, s.outputTokens}) {
+        for (const qint64 v : {s.second, s.issued, s.finished, s.succeeded, s.overflow, s.exceptions,
+                               s.errors, s.inputTokens, s.outputTokens}) {
             csv += QByteArray::number(v);
             csv += ',';
         }
@@ -167,7 +169,8 @@ Result<void> Metrics::writeHistoryCsv(const QString &path, const std::vector<Sec
     }
     file.write(csv);
     if (!file.commit()) {
-        return Error{Error::Code::Io, QStringLiteral("%1: cannot write: %2").arg(path, file.errorString()), 0};
+        return Error{Error::Code::Io, QStringLiteral("%1: cannot write: %2").arg(path, file.errorString()),
+                     0};
     }
     return {};
 }
@@ -189,7 +192,9 @@ nlohmann::json MetricsSnapshot::toJson() const
              {"errors", e.errors},
              {"latency_ms", {{"p50", round1(e.p50Ms)}, {"p90", round1(e.p90Ms)}, {"p99", round1(e.p99Ms)}}},
              {"tokens", {{"input", e.inputTokens}, {"output", e.outputTokens}}},
+             {"state", e.state.toStdString()},
              {"limit_rps", round1(e.limitRps)},
+             {"limit_tps", round1(e.limitTps)},
              {"limit_reason", e.limitReason.toStdString()}});
     }
     json classes = json::object();

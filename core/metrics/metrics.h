@@ -40,8 +40,10 @@ struct EndpointStats
     qint64 errors = 0;      ///< other failed attempts
     int inFlight = 0;
     bool coolingDown = false;
+    QString state;       ///< active, cooling down, probing, overloaded, quota exhausted, disabled
     double limitRps = 0; ///< current limit in requests/s, 0 = unlimited
-    QString limitReason; ///< why the limit is what it is
+    double limitTps = 0; ///< current limit in tokens/s, 0 = unlimited
+    QString limitReason; ///< what binds: configured rpm/tpm, header limit/remaining, 429 backoff, ...
     double p50Ms = 0, p90Ms = 0, p99Ms = 0;
     qint64 inputTokens = 0, outputTokens = 0;
 };

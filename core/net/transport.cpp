@@ -197,9 +197,9 @@ void Transport::handleFinished(QNetworkReply *reply)
         if (r.bodyIsJson && r.httpStatus >= 300) {
             Classifier::readApiError(result.body, r);
         }
-        result.retryAfterMs = ProviderAdapter::retryAfterMs(
-            reply->rawHeader(QByteArrayLiteral("retry-after-ms")),
-            reply->rawHeader(QByteArrayLiteral("retry-after")), QDateTime::currentDateTimeUtc());
+        result.rateLimit =
+            RateLimitHeaders::parse([reply](const QByteArray &name) { return reply->rawHeader(name); },
+                                    QDateTime::currentDateTimeUtc());
         QByteArray requestId = reply->rawHeader(QByteArrayLiteral("x-request-id"));
         if (requestId.isEmpty()) {
             requestId = reply->rawHeader(QByteArrayLiteral("request-id"));

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "engine/projectconfig.h"
+#include "limit/ratelimitheaders.h"
 #include "net/classifier.h"
 #include "util/clock.h"
 
@@ -26,10 +27,10 @@ struct AttemptResult
     quint64 ticket = 0; ///< the value send() returned
     int endpoint = -1;
     AttemptReport report;
-    nlohmann::json body;      ///< parsed reply body (discarded when not JSON)
-    double retryAfterMs = -1; ///< from retry-after-ms / Retry-After, -1 when absent
-    double latencyMs = 0;     ///< send to last byte
-    QString requestId;        ///< x-request-id / request-id header
+    nlohmann::json body;     ///< parsed reply body (discarded when not JSON)
+    RateLimitInfo rateLimit; ///< rate-limit headers and Retry-After of the reply
+    double latencyMs = 0;    ///< send to last byte
+    QString requestId;       ///< x-request-id / request-id header
 };
 
 /// Sends request bodies to endpoints over QNetworkAccessManager "lanes".

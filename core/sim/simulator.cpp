@@ -909,6 +909,14 @@ void Simulator::Private::handleRequest(Connection *c, const char *request)
             return;
         }
     } else {
+        if (config.quotaExhausted) {
+            const json errorBody =
+                openAiError("You exceeded your current quota, please check your plan and billing "
+                            "details (simulated)",
+                            "insufficient_quota", "insufficient_quota");
+            finish(httpResponse(429, dumpJson(errorBody), headers, closeAfter), 429, 0);
+            return;
+        }
         if (config.rps > 0) {
             double waitMs = 0;
             if (!takeToken(nowMs, waitMs)) {

@@ -29,8 +29,9 @@ struct SimulatorConfig
     double errorRate = 0; ///< share of requests answered 500
     double resetRate = 0; ///< share of connections reset (closed without any reply)
     QString model = QStringLiteral("sluice-sim-1"); ///< echoed when the request names none
-    QString requireKey; ///< when set, a request whose bearer/x-api-key differs gets 401
+    QString requireKey;           ///< when set, a request whose bearer/x-api-key differs gets 401
     bool rateLimitHeaders = true; ///< send x-ratelimit-* / anthropic-ratelimit-* (off: a silent limiter)
+    bool quotaExhausted = false;  ///< answer every request 429 insufficient_quota (billing exhausted)
 };
 
 /// A real HTTP/1.1 server on loopback that speaks the OpenAI `/v1/chat/completions` and Anthropic

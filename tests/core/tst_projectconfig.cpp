@@ -23,13 +23,13 @@ const QByteArray OneEndpoint = R"({"name":"a","url":"http://h/v1/chat/completion
 const QByteArray FullProject = R"({
   "endpoints": [
     {"name": "primary", "url": "http://127.0.0.1:8001/v1/chat/completions", "provider": "openai",
-     "weight": 3, "model": "gpt-4o-mini", "api_key_env": "OPENAI_API_KEY", "rpm": 12000, "max_in_flight": 48,
+     "weight": 3, "model": "gpt-4o-mini", "api_key_env": "OPENAI_API_KEY", "rpm": 12000, "tpm": 2000000, "max_in_flight": 48,
      "timeout_s": 60},
     {"name": "secondary", "url": "https://api.example.com/v1/messages", "provider": "anthropic",
      "weight": 0.5, "model": "claude-3-5-haiku-latest", "api_key_env": "ANTHROPIC_API_KEY", "rpm": 6000.5,
      "max_in_flight": 32, "timeout_s": 12.5, "anthropic_version": "2024-10-22", "default_max_tokens": 4096}
   ],
-  "limits": {"rps": 250, "max_attempts": 7, "backoff_base_ms": 200, "backoff_max_ms": 5000}
+  "limits": {"rps": 250, "tpm": 5000000, "max_attempts": 7, "backoff_base_ms": 200, "backoff_max_ms": 5000}
 })";
 
 Result<ProjectConfig> parse(const QByteArray &text)
@@ -61,6 +61,7 @@ ProjectConfig customProject()
     a.model = QStringLiteral("gpt-4o");
     a.apiKeyEnv = QStringLiteral("EAST_KEY");
     a.rpm = 1234.5;
+    a.tpm = 90000;
     a.maxInFlight = 17;
     a.timeoutS = 45.25;
     EndpointConfig b;
@@ -77,6 +78,7 @@ ProjectConfig customProject()
     b.defaultMaxTokens = 333;
     p.endpoints = {a, b};
     p.limits.rps = 12.5;
+    p.limits.tpm = 150000;
     p.limits.retry.maxAttempts = 9;
     p.limits.retry.baseDelayMs = 150;
     p.limits.retry.maxDelayMs = 9000;
@@ -125,6 +127,7 @@ void tst_ProjectConfig::parsesFullProject()
     QCOMPARE(a.model, QStringLiteral("gpt-4o-mini"));
     QCOMPARE(a.apiKeyEnv, QStringLiteral("OPENAI_API_KEY"));
     QCOMPARE(a.rpm, 12000.0);
+    QCOMPARE(a.tpm, 2000000.0);
     QCOMPARE(a.maxInFlight, 48);
     QCOMPARE(a.timeoutS, 60.0);
     QCOMPARE(a.anthropicVersion, QStringLiteral("2023-06-01"));
@@ -144,6 +147,7 @@ void tst_ProjectConfig::parsesFullProject()
     QCOMPARE(b.defaultMaxTokens, 4096);
 
     QCOMPARE(p.limits.rps, 250.0);
+    QCOMPARE(p.limits.tpm, 5000000.0);
     QCOMPARE(p.limits.retry.maxAttempts, 7);
     QCOMPARE(p.limits.retry.baseDelayMs, 200.0);
     QCOMPARE(p.limits.retry.maxDelayMs, 5000.0);
@@ -276,7 +280,7 @@ void tst_ProjectConfig::rejectsBadProject_data()
         << endpoint(R"("wieght":2)")
         << QStringLiteral("endpoints[0].wieght: unknown key (did you mean "
                           "\"weight\"?); known keys: name, url, provider, "
-                          "weight, model, api_key_env, rpm, max_in_flight, "
+                          "weight, model, api_key_env, rpm, tpm, max_in_flight, "
                           "timeout_s, anthropic_version, default_max_tokens");
     QTest::newRow("unknown endpoint key, did you mean api_key_env")
         << endpoint(R"("api_key_envv":"K")")
@@ -357,7 +361,7 @@ void tst_ProjectConfig::rejectsBadProject_data()
                                                        "number 5");
     QTest::newRow("unknown limits key")
         << limits(R"({"retries":3})")
-        << QStringLiteral("limits.retries: unknown key; known keys: rps, max_attempts, backoff_base_ms, "
+        << QStringLiteral("limits.retries: unknown key; known keys: rps, tpm, max_attempts, backoff_base_ms, "
                           "backoff_max_ms");
     QTest::newRow("unknown limits key, did you mean rps")
         << limits(R"({"rsp":3})") << QStringLiteral("limits.rsp: unknown key (did you mean \"rps\"?)");
@@ -487,12 +491,14 @@ void tst_ProjectConfig::roundTripPreservesEveryField()
         QCOMPARE(b.model, o.model);
         QCOMPARE(b.apiKeyEnv, o.apiKeyEnv);
         QCOMPARE(b.rpm, o.rpm);
+        QCOMPARE(b.tpm, o.tpm);
         QCOMPARE(b.maxInFlight, o.maxInFlight);
         QCOMPARE(b.timeoutS, o.timeoutS);
         QCOMPARE(b.anthropicVersion, o.anthropicVersion);
         QCOMPARE(b.defaultMaxTokens, o.defaultMaxTokens);
     }
     QCOMPARE(back.limits.rps, original.limits.rps);
+    QCOMPARE(back.limits.tpm, original.limits.tpm);
     QCOMPARE(back.limits.retry.maxAttempts, original.limits.retry.maxAttempts);
     QCOMPARE(back.limits.retry.baseDelayMs, original.limits.retry.baseDelayMs);
     QCOMPARE(back.limits.retry.maxDelayMs, original.limits.retry.maxDelayMs);
@@ -606,6 +612,7 @@ void tst_ProjectConfig::savedJsonHoldsNoApiKey()
                                            "model",
                                            "api_key_env",
                                            "rpm",
+                                           "tpm",
                                            "max_in_flight",
                                            "timeout_s",
                                            "anthropic_version",

@@ -50,6 +50,13 @@ private Q_SLOTS:
     void liveWeightChangeTakesEffect();
     void gracefulStopRecordsInFlight();
     void missingKeyVariableIsAConfigError();
+    void quotaMovesTrafficToOtherEndpoints();
+    void everyEndpointOutOfQuotaFailsClearly();
+    void adaptsToTheServersLimit_data();
+    void adaptsToTheServersLimit();
+    void overloadPausesTheEndpoint();
+    void retryBudgetCapsRetries();
+    void historyCsvHasEverySecond();
 
 private:
     EndpointConfig endpointFor(const Simulator &sim, const QString &name, double weight = 1) const;
@@ -431,6 +438,182 @@ void tst_Engine::missingKeyVariableIsAConfigError()
     QVERIFY(!started);
     QVERIFY(started.error().message.contains(QStringLiteral("SLUICE_TEST_SURELY_UNSET_KEY")));
     QVERIFY(!QFile::exists(options.outPath)); // nothing written
+}
+
+void tst_Engine::quotaMovesTrafficToOtherEndpoints()
+{
+    SimulatorConfig broke;
+    broke.quotaExhausted = true;
+    Simulator a(broke);
+    Simulator b;
+    QVERIFY(a.listen());
+    QVERIFY(b.listen());
+    ProjectConfig project;
+    project.endpoints = {endpointFor(a, QStringLiteral("broke")), endpointFor(b, QStringLiteral("paid"))};
+    QList<json> lines;
+    for (int i = 0; i < 200; ++i) {
+        lines.append(json{{"input", "q" + std::to_string(i)}});
+    }
+    QStringList notices;
+    const RunOutput out = run(project, lines, 30000, [&](Engine &engine) {
+        connect(&engine, &Engine::notice, this, [&](const QString &text) { notices.append(text); });
+    });
+    QCOMPARE(out.results.size(), 200); // every request the broke endpoint refused was served by the other
+    QCOMPARE(out.errors.size(), 0);
+    QCOMPARE(out.summary.endpoints.at(0).state, QStringLiteral("quota exhausted"));
+    QCOMPARE(out.summary.endpoints.at(0).limitReason, QStringLiteral("quota exhausted"));
+    QVERIFY2(a.stats().requests <= 64, qPrintable(QString::number(a.stats().requests))); // at most one window
+    QCOMPARE(notices.size(), 1);
+    QVERIFY(notices.first().contains(QStringLiteral("\"broke\" is out of quota")));
+}
+
+void tst_Engine::everyEndpointOutOfQuotaFailsClearly()
+{
+    SimulatorConfig broke;
+    broke.quotaExhausted = true;
+    Simulator a(broke);
+    QVERIFY(a.listen());
+    ProjectConfig project;
+    project.endpoints = {endpointFor(a, QStringLiteral("broke"))};
+    QList<json> lines;
+    for (int i = 0; i < 5000; ++i) {
+        lines.append(json{{"input", "q" + std::to_string(i)}});
+    }
+    const RunOutput out = run(project, lines);
+    QCOMPARE(out.results.size(), 0);
+    QCOMPARE(out.errors.size(), 5000);
+    for (const json &e : out.errors) {
+        QCOMPARE(text(e.at("error_class")), QStringLiteral("quota"));
+    }
+    QCOMPARE(out.summary.errorsByClass.value(QStringLiteral("quota")), 5000);
+    QVERIFY(a.stats().requests < 200); // the rest failed without being sent
+}
+
+void tst_Engine::adaptsToTheServersLimit_data()
+{
+    QTest::addColumn<bool>("headers");
+    QTest::newRow("rate-limit headers") << true;
+    QTest::newRow("429s only") << false;
+}
+
+void tst_Engine::adaptsToTheServersLimit()
+{
+    // The operator configured 120/s; the server allows 40/s (burst 4). Nothing may be lost, and the
+    // limiter must settle under the real limit instead of storming it.
+    QFETCH(bool, headers);
+    SimulatorConfig limited;
+    limited.rps = 40;
+    limited.burst = 4;
+    limited.latencyMs = 20;
+    limited.rateLimitHeaders = headers;
+    Simulator sim(limited);
+    QVERIFY(sim.listen());
+    ProjectConfig project;
+    EndpointConfig e = endpointFor(sim, QStringLiteral("a"));
+    e.rpm = 7200;
+    project.endpoints = {e};
+    project.limits.retry.maxAttempts = 10;
+    QList<json> lines;
+    for (int i = 0; i < 120; ++i) {
+        lines.append(json{{"input", "a" + std::to_string(i)}});
+    }
+    const RunOutput out = run(project, lines, 60000);
+    QCOMPARE(out.results.size(), 120);
+    QCOMPARE(out.errors.size(), 0);
+    const double share429 = double(out.summary.rateLimited) / double(out.summary.issued);
+    qInfo("429s: %lld of %lld attempts (%.1f %%), %.1f s", out.summary.rateLimited, out.summary.issued,
+          share429 * 100, out.summary.elapsedMs / 1000);
+    QVERIFY2(share429 <= (headers ? 0.01 : 0.10), qPrintable(QString::number(share429)));
+    QCOMPARE(sim.stats().ok, 120); // nothing paid for twice
+}
+
+void tst_Engine::overloadPausesTheEndpoint()
+{
+    Simulator sim;
+    sim.setRecording(true);
+    QVERIFY(sim.listen());
+    ProjectConfig project;
+    project.endpoints = {endpointFor(sim, QStringLiteral("a"))};
+    project.limits.retry.baseDelayMs = 1;
+    const RunOutput out =
+        run(project, {Test::promptLine(QStringLiteral("o"), QStringLiteral("@sim(status=529,times=1)"))});
+    QCOMPARE(out.results.size(), 1);
+    const auto received = sim.received();
+    QCOMPARE(received.size(), 2);
+    const double gap = received.at(1).atMs - received.at(0).atMs;
+    QVERIFY2(gap >= EndpointLimiter::OverloadPauseMs, qPrintable(QString::number(gap)));
+}
+
+void tst_Engine::retryBudgetCapsRetries()
+{
+    SimulatorConfig failing;
+    failing.errorRate = 1.0;
+    Simulator sim(failing);
+    QVERIFY(sim.listen());
+    ProjectConfig project;
+    project.endpoints = {endpointFor(sim, QStringLiteral("a"))};
+    project.limits.retry.maxAttempts = 5;
+    project.limits.retry.baseDelayMs = 1;
+    project.limits.retry.maxDelayMs = 5;
+    QList<json> lines;
+    for (int i = 0; i < 300; ++i) {
+        lines.append(json{{"input", "f" + std::to_string(i)}});
+    }
+    const RunOutput out = run(project, lines, 60000);
+    QCOMPARE(out.errors.size(), 300);
+    // Without a budget: 1,500 sends. With it: 300 first attempts, 20 % of them as retries, the initial
+    // 10 and about one a second.
+    const double elapsedS = out.summary.elapsedMs / 1000.0;
+    QVERIFY2(sim.stats().requests <= 300 + 60 + 10 + qint64(elapsedS) + 2,
+             qPrintable(QString::number(sim.stats().requests)));
+    int budgetNotes = 0;
+    for (const json &e : out.errors) {
+        budgetNotes += text(e.at("error")).contains(QStringLiteral("retry budget exhausted")) ? 1 : 0;
+    }
+    QVERIFY(budgetNotes > 200);
+}
+
+void tst_Engine::historyCsvHasEverySecond()
+{
+    Simulator sim;
+    QVERIFY(sim.listen());
+    ProjectConfig project;
+    EndpointConfig e = endpointFor(sim, QStringLiteral("a"));
+    e.rpm = 3000; // 50/s
+    project.endpoints = {e};
+    QList<json> lines;
+    for (int i = 0; i < 120; ++i) {
+        lines.append(json{{"input", "h" + std::to_string(i)}});
+    }
+    RunOptions options;
+    options.requestsPath = m_dir->filePath(QStringLiteral("requests.jsonl"));
+    options.outPath = m_dir->filePath(QStringLiteral("results.jsonl"));
+    QVERIFY(Test::writeJsonl(options.requestsPath, lines));
+    Engine engine(project, options);
+    QSignalSpy finished(&engine, &Engine::finished);
+    QVERIFY(engine.start());
+    QVERIFY(finished.wait(30000));
+    const QString csvPath = m_dir->filePath(QStringLiteral("history.csv"));
+    QVERIFY(Metrics::writeHistoryCsv(csvPath, engine.history()));
+    QFile csv(csvPath);
+    QVERIFY(csv.open(QIODevice::ReadOnly));
+    const QList<QByteArray> rows = csv.readAll().trimmed().split('\n');
+    QCOMPARE(
+        rows.first(),
+        QByteArray("second,issued,finished,succeeded,overflow,exceptions,errors,input_tokens,output_tokens"));
+    qint64 issued = 0;
+    qint64 succeeded = 0;
+    for (qsizetype i = 1; i < rows.size(); ++i) {
+        const QList<QByteArray> cells = rows.at(i).split(',');
+        QCOMPARE(cells.size(), 9);
+        QCOMPARE(cells.at(0).toLongLong(), i - 1);
+        issued += cells.at(1).toLongLong();
+        succeeded += cells.at(3).toLongLong();
+        QVERIFY(cells.at(1).toLongLong() <= 52); // smoothed: never more than the rate in a second
+    }
+    QCOMPARE(issued, 120);
+    QCOMPARE(succeeded, 120);
+    QVERIFY(rows.size() >= 3); // the ramp and the limit make it last over two seconds
 }
 
 QTEST_GUILESS_MAIN(tst_Engine)

@@ -1,0 +1,143 @@
+#pragma once
+
+#include "limit/ratelimitheaders.h"
+#include "limit/tokenbucket.h"
+#include "net/errorclass.h"
+
+#include <QString>
+
+#include <limits>
+
+namespace Sluice {
+
+/// The adaptive limit of one endpoint: how many requests and tokens it may be sent now.
+///
+/// It fuses three sources, always obeying the strictest:
+/// - the operator's limits (`rpm`, `tpm`), released evenly (smoothed token buckets);
+/// - the server's rate-limit headers: the announced limit caps the rate, and a mirror of the
+///   server's own bucket (its `remaining`, minus what was sent since that reply's request left,
+///   refilled at the announced rate) means we never send what the server says is not there;
+/// - 429 feedback (AIMD): a 429 cuts the rate to `CutFactor` × the rate that provoked it (once per
+///   congestion event: 429s for requests sent before the cut do not cut again), pauses the endpoint
+///   until Retry-After or an exponential pause (250 ms doubling to 60 s while probes fail), then lets
+///   one probe request through; when it succeeds the endpoint re-opens (with a ramp after a pause of
+///   5 s or more), and the rate grows back by 5 % of the cut rate a second up to 95 % of it, then by
+///   1 % a second, so a wrongly high limit converges just under the real one with few 429s.
+///
+/// Ramp-up: at the start and after `IdleResetMs` without a send, the rate starts at `RampStart` of
+/// the limit and grows by `RampPerSecond` (50 % → 100 % in 2 s).
+/// Overloaded (529/503): a fixed `OverloadPauseMs` pause (or Retry-After), no cut, no ramp.
+/// Quota exhausted: the endpoint is out for the rest of the run.
+///
+/// Time comes from the injected clock. Engine-thread only.
+class EndpointLimiter
+{
+public:
+    static constexpr double RampStart = 0.5;
+    static constexpr double RampPerSecond = 0.25;
+    static constexpr double IdleResetMs = 10000;
+    static constexpr double CutFactor = 0.85;
+    static constexpr double FirstPauseMs = 250;
+    static constexpr double LongPauseMs = 5000; ///< after a pause this long, re-open with a ramp
+    static constexpr double MaxPauseMs = 60000;
+    static constexpr double OverloadPauseMs = 2000;
+    static constexpr double FastGrowth = 0.05; ///< of the cut rate, per second, below 95 % of it
+    static constexpr double SlowGrowth = 0.01; ///< of the cut rate, per second, above that
+
+    enum class State { Open, CoolingDown, Probing, Quota };
+
+    enum class Block {
+        None,
+        Requests,       ///< the request budget (configured, header limit, discovered, ramp) is spent
+        Tokens,         ///< the token budget is spent
+        ServerRequests, ///< the server said no requests remain
+        ServerTokens,   ///< the server said no tokens remain
+        CoolingDown,    ///< paused after a 429 or overload
+        Probing,        ///< a probe is in flight; wait for its answer
+        Quota,          ///< quota exhausted: out for the run
+    };
+
+    /// Handed out by onSend(), handed back with the reply.
+    struct SendTicket
+    {
+        quint64 seq = 0;
+        double atMs = 0;
+        double tokens = 0;           ///< reserved
+        double tokensSentBefore = 0; ///< running total of reservations before this one
+    };
+
+    /// What came back for one request sent to this endpoint.
+    struct Feedback
+    {
+        ErrorClass cls = ErrorClass::None;
+        RateLimitInfo info;
+        SendTicket ticket;
+        double usedTokens = -1; ///< what the reply's usage reported; -1 when unknown
+    };
+
+    explicit EndpointLimiter(const Clock *clock);
+
+    /// Requests and tokens per minute; 0 = no configured limit. Takes effect at once.
+    void configure(double rpm, double tpm);
+    double configuredRpm() const { return m_rpm; }
+    double configuredTpm() const { return m_tpm; }
+
+    /// Whether a request reserving `tokens` may be sent now.
+    Block check(double tokens);
+    /// Earliest clock time it could be (for the scheduler's timer); infinity when only a reply can
+    /// change it (a probe in flight) or never (quota).
+    double readyAtMs(double tokens);
+    /// Records a send of a request reserving `tokens`.
+    SendTicket onSend(double tokens);
+    void onReply(const Feedback &feedback);
+
+    State state() const { return m_state; }
+    QString stateName() const;
+    /// Current limits (0 = unlimited) and the reason for the binding one, for the snapshot.
+    double effectiveRps();
+    double effectiveTps();
+    QString reason();
+
+private:
+    void refresh();
+    double rampFactor() const;
+    double requestBase() const;
+    double tokenBase() const;
+    void cut();
+    void pause(double ms);
+    double measuredRps() const;
+
+    static constexpr double Unlimited = std::numeric_limits<double>::infinity();
+
+    const Clock *m_clock;
+    double m_rpm = 0;
+    double m_tpm = 0;
+    TokenBucket m_requests;
+    TokenBucket m_tokens;
+    TokenBucket m_serverRequests;
+    TokenBucket m_serverTokens;
+    bool m_serverRequestsKnown = false;
+    bool m_serverTokensKnown = false;
+    double m_headerRps = Unlimited;
+    double m_headerTps = Unlimited;
+    double m_discoveredRps = Unlimited;
+    double m_cutRps = 0; ///< the rate that provoked the last cut
+    double m_lastCutMs = -Unlimited;
+    double m_lastGrowthMs = 0;
+    double m_rampStartMs = -Unlimited;
+    double m_lastSendMs = -Unlimited;
+    double m_pauseUntilMs = 0;
+    double m_pauseStartMs = 0;
+    double m_pauseMs = 0;
+    bool m_pauseIsOverload = false;
+    quint64 m_sendSeq = 0;
+    double m_tokensSent = 0;
+    double m_windowStartMs = 0; ///< send-rate measurement: current 1 s window
+    double m_windowSends = 0;
+    double m_lastWindowRps = 0;
+    quint64 m_probeSeq = 0;
+    bool m_probeInFlight = false;
+    State m_state = State::Open;
+};
+
+} // namespace Sluice
