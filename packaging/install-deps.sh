@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     # build
     build-essential cmake ninja-build pkg-config git
-    qt6-base-dev qt6-base-dev-tools qt6-charts-dev qt6-httpserver-dev
+    qt6-base-dev qt6-base-dev-tools libqt6opengl6-dev qt6-charts-dev qt6-httpserver-dev
     nlohmann-json3-dev qtkeychain-qt6-dev libhiredis-dev
     # tests and GUI under offscreen / Xvfb
     qt6-qpa-plugins xvfb xauth redis-server

@@ -1,0 +1,78 @@
+#pragma once
+
+#include "engine/projectconfig.h"
+#include "metrics/metrics.h"
+
+#include <QAbstractTableModel>
+#include <QList>
+
+namespace Sluice::Gui {
+
+/// The endpoints table: one row per endpoint, configuration columns (editable) and live columns
+/// (read-only, refreshed from each MetricsSnapshot: only changed cells are signalled).
+///
+/// The model holds the project's endpoint list (the source of truth before a run). During a run,
+/// edits to live-tunable columns (Weight, Rpm, Tpm, MaxInFlight, Enabled) are validated, stored, and
+/// announced with `liveEditRequested` so the window can forward them to the engine; other columns are
+/// read-only while running (`setRunning(true)`). setData validates: a bad value returns false and
+/// changes nothing (e.g. negative weight, non-http URL, empty or duplicate name).
+class EndpointTableModel : public QAbstractTableModel
+{
+    Q_OBJECT
+
+public:
+    enum Column {
+        Enabled,     ///< checkbox: weight > 0 (unchecking stores the weight and sets 0; checking restores it)
+        Name,
+        Url,
+        Provider,    ///< "openai" / "anthropic"
+        KeyEnv,      ///< api_key_env
+        Model,
+        Weight,      ///< spin box, live
+        Rpm,         ///< live
+        Tpm,         ///< live
+        MaxInFlight, ///< live
+        State,       ///< live: active / cooling down / probing / overloaded / quota exhausted / disabled
+        InFlight,
+        Ok,
+        RateLimited, ///< 429s
+        Errors,
+        P50,         ///< ms
+        Limit,       ///< current effective limit "12.5/s (header limit)"
+        ColumnCount
+    };
+
+    explicit EndpointTableModel(QObject *parent = nullptr);
+
+    void setEndpoints(const QList<Sluice::EndpointConfig> &endpoints);
+    QList<Sluice::EndpointConfig> endpoints() const { return m_endpoints; }
+    /// Applies live statistics (index-aligned with the endpoints); emits dataChanged for changed cells only.
+    void applySnapshot(const Sluice::MetricsSnapshot &snapshot);
+    void clearStats();
+    void setRunning(bool running);
+    bool isRunning() const { return m_running; }
+
+    /// Row operations (not while running): a new endpoint with defaults, a copy with a fresh name, removal.
+    int addEndpoint();
+    int duplicateEndpoint(int row);
+    bool removeEndpoint(int row);
+
+    int rowCount(const QModelIndex &parent = QModelIndex()) const override;
+    int columnCount(const QModelIndex &parent = QModelIndex()) const override;
+    QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
+    QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
+    Qt::ItemFlags flags(const QModelIndex &index) const override;
+    bool setData(const QModelIndex &index, const QVariant &value, int role = Qt::EditRole) override;
+
+Q_SIGNALS:
+    /// A live-tunable value changed while running: forward to the engine.
+    void liveEditRequested(int row, Sluice::EndpointConfig endpoint);
+
+private:
+    QList<Sluice::EndpointConfig> m_endpoints;
+    QList<double> m_savedWeights; ///< weight to restore when re-enabled
+    QList<Sluice::EndpointStats> m_stats;
+    bool m_running = false;
+};
+
+} // namespace Sluice::Gui
