@@ -1,1 +1,136 @@
 #pragma once
+
+#include "engine/projectconfig.h"
+#include "io/preflight.h"
+#include "metrics/metrics.h"
+
+#include <QMainWindow>
+
+#include <memory>
+#include <vector>
+
+class QAction;
+class QLabel;
+class QListWidget;
+class QMenu;
+class QPlainTextEdit;
+class QProgressBar;
+class QTableView;
+class QTabWidget;
+class QTreeView;
+
+namespace Sluice {
+class SimulatorHost;
+}
+
+namespace Sluice::Gui {
+
+class EndpointTableModel;
+class EngineController;
+class ErrorGroupsModel;
+class LiveCharts;
+
+/// Sluice's main window: load a batch (preflight summary and invalid lines), tune endpoints, run,
+/// watch live charts and per-endpoint statistics, re-weight while running, and export.
+/// The public slots are what the menus and toolbar call; tests drive the same entry points.
+class MainWindow : public QMainWindow
+{
+    Q_OBJECT
+
+public:
+    enum class Export { ResultsJsonl, ResultsCsv, ErrorsJsonl, ErrorsCsv, HistoryCsv, ChartsPng, ReportHtml };
+
+    explicit MainWindow(QWidget *parent = nullptr);
+    ~MainWindow() override;
+
+    /// Loads a request file and starts its preflight scan (preflightFinished() when done).
+    bool openRequests(const QString &path);
+    bool openProject(const QString &path);
+    bool saveProject(const QString &path);
+    /// Where the results and errors go (default: beside the input, "<name>-results.jsonl" and
+    /// "-errors.jsonl").
+    void setOutputPaths(const QString &results, const QString &errors);
+    bool exportTo(Export kind, const QString &path);
+
+    EndpointTableModel *endpointModel() const { return m_endpoints; }
+    ErrorGroupsModel *errorModel() const { return m_errorGroups; }
+    LiveCharts *charts() const { return m_charts; }
+    const PreflightReport &preflight() const { return m_preflight; }
+    Sluice::RunState runState() const;
+    const Sluice::MetricsSnapshot &lastSnapshot() const { return m_last; }
+    QString resultsPath() const { return m_resultsPath; }
+    QString errorsPath() const { return m_errorsPath; }
+
+public Q_SLOTS:
+    void run();
+    void pause();
+    void resume();
+    void stop();
+    /// Starts two built-in simulated endpoints and runs the bundled demo batch against them.
+    void tryIt();
+
+Q_SIGNALS:
+    void preflightFinished();
+    void runFinished();
+
+protected:
+    void closeEvent(QCloseEvent *event) override;
+    void dragEnterEvent(QDragEnterEvent *event) override;
+    void dropEvent(QDropEvent *event) override;
+
+private:
+    void buildActions();
+    void buildLayout();
+    void updateActions();
+    void handleSnapshot(const Sluice::MetricsSnapshot &snapshot);
+    void handleFinished(const Sluice::MetricsSnapshot &summary);
+    void showPreflight();
+    void addRecent(const QString &path);
+    void rebuildRecentMenu();
+    void appendLog(const QString &text);
+    void exportWithDialog(Export kind);
+    QString defaultOutput(const QString &suffix) const;
+    Sluice::ProjectConfig currentProject() const;
+
+    EngineController *m_controller = nullptr;
+    EndpointTableModel *m_endpoints = nullptr;
+    ErrorGroupsModel *m_errorGroups = nullptr;
+    LiveCharts *m_charts = nullptr;
+
+    QLabel *m_fileLabel = nullptr;
+    QLabel *m_preflightLabel = nullptr;
+    QListWidget *m_invalidList = nullptr;
+    QTableView *m_endpointView = nullptr;
+    QProgressBar *m_progress = nullptr;
+    QLabel *m_progressLabel = nullptr;
+    QTabWidget *m_tabs = nullptr;
+    QTreeView *m_errorView = nullptr;
+    QPlainTextEdit *m_log = nullptr;
+    QLabel *m_stateLabel = nullptr;
+
+    QAction *m_openAction = nullptr;
+    QAction *m_openProjectAction = nullptr;
+    QAction *m_saveProjectAction = nullptr;
+    QAction *m_runAction = nullptr;
+    QAction *m_pauseAction = nullptr;
+    QAction *m_stopAction = nullptr;
+    QAction *m_tryAction = nullptr;
+    QAction *m_addEndpointAction = nullptr;
+    QAction *m_duplicateEndpointAction = nullptr;
+    QAction *m_removeEndpointAction = nullptr;
+    QMenu *m_recentMenu = nullptr;
+    QMenu *m_exportMenu = nullptr;
+
+    Sluice::LimitsConfig m_limits;
+    QString m_requestsPath;
+    QString m_resultsPath;
+    QString m_errorsPath;
+    QString m_projectPath;
+    PreflightReport m_preflight;
+    bool m_preflightRunning = false;
+    Sluice::MetricsSnapshot m_last;
+    bool m_paused = false;
+    std::vector<std::unique_ptr<Sluice::SimulatorHost>> m_simulators;
+};
+
+} // namespace Sluice::Gui

@@ -5,6 +5,7 @@
 
 #include "engine/engine.h"
 #include "sim/simulator.h"
+#include "sim/simulatorhost.h"
 
 #include <QCoreApplication>
 #include <QFileInfo>
@@ -66,47 +67,6 @@ Q_SIGNALS:
 
 private:
     QSocketNotifier *m_notifier = nullptr;
-};
-
-/// A simulator on a thread of its own, so that it does not share the engine's event loop.
-class SimulatorHost
-{
-public:
-    explicit SimulatorHost(const SimulatorConfig &config)
-    {
-        m_thread.setObjectName(QStringLiteral("simulator"));
-        m_thread.start();
-        m_simulator = new Simulator(config);
-        m_simulator->moveToThread(&m_thread);
-    }
-    ~SimulatorHost()
-    {
-        QMetaObject::invokeMethod(
-            m_simulator, [this] { delete m_simulator; }, Qt::BlockingQueuedConnection);
-        m_thread.quit();
-        m_thread.wait();
-    }
-    Result<quint16> listen(quint16 port)
-    {
-        Result<quint16> result = Error{};
-        QMetaObject::invokeMethod(
-            m_simulator, [&] { result = m_simulator->listen(port); }, Qt::BlockingQueuedConnection);
-        return result;
-    }
-    Simulator::Stats stats()
-    {
-        Simulator::Stats s;
-        QMetaObject::invokeMethod(
-            m_simulator, [&] { s = m_simulator->stats(); }, Qt::BlockingQueuedConnection);
-        return s;
-    }
-    QUrl chatUrl() const { return m_url; }
-    void setUrl(QUrl url) { m_url = std::move(url); }
-
-private:
-    QThread m_thread;
-    Simulator *m_simulator = nullptr;
-    QUrl m_url;
 };
 
 void printError(const QString &message)

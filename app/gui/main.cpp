@@ -1,1 +1,75 @@
-int main() { return 0; }
+// sluice: the desktop application.
+
+#include "charts/livecharts.h"
+#include "mainwindow.h"
+
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QFileInfo>
+
+#include <cstdio>
+
+int main(int argc, char *argv[])
+{
+    QApplication app(argc, argv);
+    QApplication::setApplicationName(QStringLiteral("Sluice"));
+    QApplication::setOrganizationName(QStringLiteral("Sluice"));
+    QApplication::setApplicationVersion(QStringLiteral(SLUICE_VERSION));
+    QApplication::setWindowIcon(QIcon(QStringLiteral(":/sluice/icon.svg")));
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral("Sluice: push large batches of LLM API requests through "
+                                                    "rate-limited endpoints."));
+    parser.addHelpOption();
+    parser.addVersionOption();
+    const QCommandLineOption renderChart(
+        QStringLiteral("render-chart"),
+        QStringLiteral("Draw the charts of an exported per-second history CSV to "
+                       "--out as PNG, without showing a window."),
+        QStringLiteral("history.csv"));
+    const QCommandLineOption out(QStringLiteral("out"), QStringLiteral("PNG file for --render-chart."),
+                                 QStringLiteral("chart.png"));
+    const QCommandLineOption size(QStringLiteral("size"),
+                                  QStringLiteral("Image size for --render-chart (1400x1000)."),
+                                  QStringLiteral("WxH"), QStringLiteral("1400x1000"));
+    const QCommandLineOption project(QStringLiteral("project"), QStringLiteral("Open this project."),
+                                     QStringLiteral("file"));
+    parser.addOptions({renderChart, out, size, project});
+    parser.addPositionalArgument(QStringLiteral("requests"), QStringLiteral("A JSONL request file to open."),
+                                 QStringLiteral("[requests.jsonl]"));
+    parser.process(app);
+
+    if (parser.isSet(renderChart)) {
+        const QStringList wh = parser.value(size).split(QLatin1Char('x'));
+        const QSize imageSize(wh.value(0).toInt(), wh.value(1).toInt());
+        if (!parser.isSet(out) || imageSize.width() < 200 || imageSize.height() < 200) {
+            std::fprintf(stderr,
+                         "sluice: --render-chart needs --out FILE.png and a --size of at least 200x200\n");
+            return 2;
+        }
+        QString error;
+        const auto history = Sluice::Gui::LiveCharts::readHistoryCsv(parser.value(renderChart), &error);
+        if (!error.isEmpty()) {
+            std::fprintf(stderr, "sluice: %s\n", qPrintable(error));
+            return 2;
+        }
+        Sluice::Gui::LiveCharts charts;
+        charts.setHistory(history);
+        charts.setWindow(Sluice::Gui::LiveCharts::Window::WholeRun);
+        if (!charts.render(imageSize).save(parser.value(out), "PNG")) {
+            std::fprintf(stderr, "sluice: cannot write %s\n", qPrintable(parser.value(out)));
+            return 1;
+        }
+        return 0;
+    }
+
+    Sluice::Gui::MainWindow window;
+    if (parser.isSet(project)) {
+        window.openProject(parser.value(project));
+    }
+    if (!parser.positionalArguments().isEmpty()) {
+        window.openRequests(parser.positionalArguments().first());
+    }
+    window.show();
+    return app.exec();
+}

@@ -124,3 +124,4 @@ private:
 } // namespace Sluice
 
 Q_DECLARE_METATYPE(Sluice::MetricsSnapshot)
+Q_DECLARE_METATYPE(Sluice::RunState)
