@@ -39,6 +39,12 @@
 
 #include <cmath>
 
+// Resources of a static library must be registered by name, from the global namespace.
+static void initSluiceResources()
+{
+    Q_INIT_RESOURCE(resources);
+}
+
 namespace Sluice::Gui {
 
 namespace {
@@ -73,6 +79,7 @@ MainWindow::MainWindow(QWidget *parent)
     , m_endpoints(new EndpointTableModel(this))
     , m_errorGroups(new ErrorGroupsModel(this))
 {
+        initSluiceResources();
     setWindowTitle(QStringLiteral("Sluice"));
     setWindowIcon(QIcon(QStringLiteral(":/sluice/icon.svg")));
     setAcceptDrops(true);
@@ -250,8 +257,10 @@ void MainWindow::buildLayout()
     m_log = new QPlainTextEdit(m_tabs);
     m_log->setReadOnly(true);
     m_tabs->addTab(m_log, tr("&Log"));
+        m_charts->setMinimumHeight(620); // three charts with readable axes
     splitter->setStretchFactor(0, 1);
-    splitter->setStretchFactor(1, 3);
+    splitter->setStretchFactor(1, 4);
+    splitter->setSizes({150, 700});
     layout->addWidget(splitter, 1);
 
     m_progress = new QProgressBar(central);
@@ -264,7 +273,7 @@ void MainWindow::buildLayout()
 
     m_stateLabel = new QLabel(tr("Idle"), this);
     statusBar()->addPermanentWidget(m_stateLabel);
-    resize(1280, 860);
+        resize(1360, 1080);
 }
 
 Sluice::RunState MainWindow::runState() const

@@ -22,7 +22,8 @@ constexpr int DeadlineSweepMs = 50;
 
 Transport::Transport(const Clock *clock, QObject *parent)
     : QObject(parent)
-    , m_clock(clock)
+        , m_clock(clock)
+    , m_deadlineTimer(this) // a child, so it moves with the transport to the engine's thread
 {
     m_deadlineTimer.setInterval(DeadlineSweepMs);
     connect(&m_deadlineTimer, &QTimer::timeout, this, &Transport::sweepDeadlines);

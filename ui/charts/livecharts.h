@@ -3,6 +3,8 @@
 #include "metrics/metrics.h"
 
 #include <QImage>
+#include <QList>
+#include <QPointF>
 #include <QWidget>
 
 #include <memory>
@@ -25,7 +27,17 @@ class LiveCharts : public QWidget
 
 public:
     enum class Window { LastMinute, LastTenMinutes, WholeRun };
-    enum class Series { Issued, Finished, Overflow, Exceptions, RequestsPerSecond, TokensPerSecond, P50, P90, P99 };
+    enum class Series {
+        Issued,
+        Finished,
+        Overflow,
+        Exceptions,
+        RequestsPerSecond,
+        TokensPerSecond,
+        P50,
+        P90,
+        P99
+    };
     static constexpr int MaxPoints = 600;
 
     explicit LiveCharts(QWidget *parent = nullptr);
@@ -42,6 +54,9 @@ public:
 
     /// Points currently shown in a series (tests, and the "charts received points" check).
     int pointCount(Series series) const;
+    /// The points currently shown in a series (x in seconds since the start; tests and export). Like
+    /// pointCount(), it applies a pending coalesced refresh first.
+    QList<QPointF> points(Series series) const;
     /// Renders the three charts into an image of `size` without showing a window (PNG export,
     /// `sluice --render-chart`, screenshots).
     QImage render(const QSize &size) const;

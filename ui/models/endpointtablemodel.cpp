@@ -1,1 +1,739 @@
-// implemented by its owner
+#include "endpointtablemodel.h"
+
+#include <QColor>
+#include <QLocale>
+#include <QRegularExpression>
+
+#include <cmath>
+
+namespace Sluice::Gui {
+
+namespace {
+
+// Upper bounds match what ProjectConfig::fromJson accepts, so an edited project always loads again.
+constexpr double kMaxWeight = 1e6;
+constexpr double kMaxRpm = 1e9;
+constexpr double kMaxTpm = 1e12;
+constexpr int kMaxInFlightLimit = 100000;
+
+bool isLiveTunable(int column)
+{
+    return column == EndpointTableModel::Enabled || column == EndpointTableModel::Weight ||
+           column == EndpointTableModel::Rpm || column == EndpointTableModel::Tpm ||
+           column == EndpointTableModel::MaxInFlight;
+}
+
+bool isLiveColumn(int column)
+{
+    return column >= EndpointTableModel::State && column < EndpointTableModel::ColumnCount;
+}
+
+bool isNumeric(int column)
+{
+    switch (column) {
+    case EndpointTableModel::Weight:
+    case EndpointTableModel::Rpm:
+    case EndpointTableModel::Tpm:
+    case EndpointTableModel::MaxInFlight:
+    case EndpointTableModel::InFlight:
+    case EndpointTableModel::Ok:
+    case EndpointTableModel::RateLimited:
+    case EndpointTableModel::Errors:
+    case EndpointTableModel::P50:
+    case EndpointTableModel::Limit:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/// Whole numbers with the locale's digit grouping ("60,000"); fractions with 6 significant digits.
+QString formatNumber(double value)
+{
+    if (std::isfinite(value) && value == std::floor(value) && std::abs(value) < 1e15) {
+        return QLocale().toString(qint64(value));
+    }
+    return QLocale().toString(value, 'g', 6);
+}
+
+QString formatRate(double value)
+{
+    if (value >= 100) {
+        return QLocale().toString(qint64(std::llround(value)));
+    }
+    return QLocale().toString(value, 'g', 3);
+}
+
+QString formatLimit(const EndpointStats &s)
+{
+    QString text;
+    if (s.limitRps > 0) {
+        text = formatRate(s.limitRps) + QStringLiteral("/s");
+    } else if (s.limitTps > 0) {
+        text = formatRate(s.limitTps) + QStringLiteral(" tok/s");
+    } else {
+        return s.limitReason.isEmpty() ? QStringLiteral("— (unlimited)")
+                                       : QStringLiteral("— (") + s.limitReason + QLatin1Char(')');
+    }
+    if (!s.limitReason.isEmpty()) {
+        text += QStringLiteral(" (") + s.limitReason + QLatin1Char(')');
+    }
+    return text;
+}
+
+QString formatLatency(double ms)
+{
+    if (ms <= 0) {
+        return QStringLiteral("—");
+    }
+    if (ms < 10) {
+        return QLocale().toString(ms, 'f', 1) + QStringLiteral(" ms");
+    }
+    return QLocale().toString(qint64(std::llround(ms))) + QStringLiteral(" ms");
+}
+
+QVariant liveDisplay(const std::optional<EndpointStats> &stats, int column)
+{
+    if (!stats) {
+        return QString();
+    }
+    const EndpointStats &s = *stats;
+    switch (column) {
+    case EndpointTableModel::State:
+        return s.state;
+    case EndpointTableModel::InFlight:
+        return QLocale().toString(s.inFlight);
+    case EndpointTableModel::Ok:
+        return QLocale().toString(s.ok);
+    case EndpointTableModel::RateLimited:
+        return QLocale().toString(s.rateLimited);
+    case EndpointTableModel::Errors:
+        return QLocale().toString(s.errors);
+    case EndpointTableModel::P50:
+        return formatLatency(s.p50Ms);
+    case EndpointTableModel::Limit:
+        return formatLimit(s);
+    default:
+        return QVariant();
+    }
+}
+
+QVariant liveEdit(const std::optional<EndpointStats> &stats, int column)
+{
+    if (!stats) {
+        return QVariant();
+    }
+    const EndpointStats &s = *stats;
+    switch (column) {
+    case EndpointTableModel::State:
+        return s.state;
+    case EndpointTableModel::InFlight:
+        return s.inFlight;
+    case EndpointTableModel::Ok:
+        return s.ok;
+    case EndpointTableModel::RateLimited:
+        return s.rateLimited;
+    case EndpointTableModel::Errors:
+        return s.errors;
+    case EndpointTableModel::P50:
+        return s.p50Ms;
+    case EndpointTableModel::Limit:
+        return s.limitRps;
+    default:
+        return QVariant();
+    }
+}
+
+/// Mid-luminance colours: readable on both light and dark palettes, and only on the State cell.
+QVariant stateForeground(const std::optional<EndpointStats> &stats)
+{
+    if (!stats) {
+        return QVariant();
+    }
+    const QString &state = stats->state;
+    if (state == QLatin1String("cooling down") || state == QLatin1String("probing")) {
+        return QColor(0xd0, 0x8a, 0x10); // amber
+    }
+    if (state == QLatin1String("quota exhausted") || state == QLatin1String("overloaded")) {
+        return QColor(0xe0, 0x50, 0x48); // red
+    }
+    if (state == QLatin1String("disabled")) {
+        return QColor(0x80, 0x80, 0x80); // grey
+    }
+    return QVariant();
+}
+
+bool toNumber(const QVariant &value, double *out)
+{
+    if (value.typeId() == QMetaType::QString) {
+        const QString text = value.toString().trimmed();
+        if (text.compare(QLatin1String("unlimited"), Qt::CaseInsensitive) == 0) {
+            *out = 0;
+            return true;
+        }
+        bool ok = false;
+        *out = QLocale().toDouble(text, &ok);
+        if (!ok) {
+            *out = text.toDouble(&ok);
+        }
+        return ok;
+    }
+    bool ok = false;
+    *out = value.toDouble(&ok);
+    return ok;
+}
+
+bool isValidUrl(const QUrl &url)
+{
+    return url.isValid() && !url.host().isEmpty() &&
+           (url.scheme() == QLatin1String("http") || url.scheme() == QLatin1String("https"));
+}
+
+QString headerText(int section)
+{
+    switch (section) {
+    case EndpointTableModel::Enabled:
+        return QStringLiteral("On");
+    case EndpointTableModel::Name:
+        return QStringLiteral("Name");
+    case EndpointTableModel::Url:
+        return QStringLiteral("URL");
+    case EndpointTableModel::Provider:
+        return QStringLiteral("Provider");
+    case EndpointTableModel::KeyEnv:
+        return QStringLiteral("Key env");
+    case EndpointTableModel::Model:
+        return QStringLiteral("Model");
+    case EndpointTableModel::Weight:
+        return QStringLiteral("Weight");
+    case EndpointTableModel::Rpm:
+        return QStringLiteral("RPM");
+    case EndpointTableModel::Tpm:
+        return QStringLiteral("TPM");
+    case EndpointTableModel::MaxInFlight:
+        return QStringLiteral("Max in flight");
+    case EndpointTableModel::State:
+        return QStringLiteral("State");
+    case EndpointTableModel::InFlight:
+        return QStringLiteral("In flight");
+    case EndpointTableModel::Ok:
+        return QStringLiteral("OK");
+    case EndpointTableModel::RateLimited:
+        return QStringLiteral("429");
+    case EndpointTableModel::Errors:
+        return QStringLiteral("Errors");
+    case EndpointTableModel::P50:
+        return QStringLiteral("p50");
+    case EndpointTableModel::Limit:
+        return QStringLiteral("Limit");
+    default:
+        return QString();
+    }
+}
+
+QString headerToolTip(int section)
+{
+    switch (section) {
+    case EndpointTableModel::Enabled:
+        return QStringLiteral("Send traffic to this endpoint. Unchecking sets its weight to 0; checking "
+                              "restores the previous weight. Can be changed during a run.");
+    case EndpointTableModel::Name:
+        return QStringLiteral("Unique name, written to the \"endpoint\" field of each record.");
+    case EndpointTableModel::Url:
+        return QStringLiteral("Full http:// or https:// URL of the chat-completions or messages route.");
+    case EndpointTableModel::Provider:
+        return QStringLiteral("API dialect: openai (any OpenAI-compatible server) or anthropic "
+                              "(Messages API). Inferred from the URL: a path ending in /messages is "
+                              "anthropic.");
+    case EndpointTableModel::KeyEnv:
+        return QStringLiteral("Name of the environment variable holding the API key. The key itself is "
+                              "never stored in the project.");
+    case EndpointTableModel::Model:
+        return QStringLiteral("Model filled in for requests that name none.");
+    case EndpointTableModel::Weight:
+        return QStringLiteral("Share of traffic relative to the other endpoints; 0 disables the endpoint. "
+                              "Can be changed during a run.");
+    case EndpointTableModel::Rpm:
+        return QStringLiteral("Requests per minute this endpoint may receive; 0 = unlimited. Can be "
+                              "changed during a run.");
+    case EndpointTableModel::Tpm:
+        return QStringLiteral("Tokens per minute (prompt estimate + max output, settled on usage); "
+                              "0 = unlimited. Can be changed during a run.");
+    case EndpointTableModel::MaxInFlight:
+        return QStringLiteral("Most concurrent requests to this endpoint (1–100000). Can be changed "
+                              "during a run.");
+    case EndpointTableModel::State:
+        return QStringLiteral("Live state: active, cooling down (after 429s), probing, overloaded, "
+                              "quota exhausted or disabled.");
+    case EndpointTableModel::InFlight:
+        return QStringLiteral("Requests currently waiting for an answer from this endpoint.");
+    case EndpointTableModel::Ok:
+        return QStringLiteral("Successful (2xx) answers.");
+    case EndpointTableModel::RateLimited:
+        return QStringLiteral("429 (rate limited) answers received.");
+    case EndpointTableModel::Errors:
+        return QStringLiteral("Failed attempts other than 429: other HTTP errors, timeouts, transport "
+                              "failures.");
+    case EndpointTableModel::P50:
+        return QStringLiteral("Median latency of successful requests, in milliseconds.");
+    case EndpointTableModel::Limit:
+        return QStringLiteral("Effective limit right now and what sets it (configured rpm/tpm, rate-limit "
+                              "headers, 429 backoff, ...).");
+    default:
+        return QString();
+    }
+}
+
+bool isValidIndex(const QModelIndex &index, const QAbstractItemModel *model)
+{
+    return index.isValid() && index.model() == model && index.row() < model->rowCount() &&
+           index.column() < EndpointTableModel::ColumnCount;
+}
+
+} // namespace
+
+EndpointTableModel::EndpointTableModel(QObject *parent)
+    : QAbstractTableModel(parent)
+{
+}
+
+void EndpointTableModel::setEndpoints(const QList<Sluice::EndpointConfig> &endpoints)
+{
+    beginResetModel();
+    m_endpoints = endpoints;
+    m_savedWeights.clear();
+    for (const EndpointConfig &e : endpoints) {
+        m_savedWeights.append(e.weight > 0 ? e.weight : 1.0);
+    }
+    m_stats = QList<std::optional<EndpointStats>>(endpoints.size());
+    endResetModel();
+}
+
+void EndpointTableModel::applySnapshot(const Sluice::MetricsSnapshot &snapshot)
+{
+    const int rows = int(std::min(m_endpoints.size(), snapshot.endpoints.size()));
+    for (int row = 0; row < rows; ++row) {
+        const std::optional<EndpointStats> old = m_stats.at(row);
+        m_stats[row] = snapshot.endpoints.at(row);
+        const std::optional<EndpointStats> &fresh = m_stats.at(row);
+        int first = -1;
+        for (int column = State; column <= ColumnCount; ++column) {
+            bool changed = false;
+            if (column < ColumnCount) {
+                changed = liveDisplay(old, column) != liveDisplay(fresh, column) ||
+                          (column == State && stateForeground(old) != stateForeground(fresh));
+            }
+            if (changed && first < 0) {
+                first = column;
+            } else if (!changed && first >= 0) {
+                emitRowRange(row, first, column - 1);
+                first = -1;
+            }
+        }
+    }
+}
+
+void EndpointTableModel::clearStats()
+{
+    bool any = false;
+    for (std::optional<EndpointStats> &s : m_stats) {
+        any = any || s.has_value();
+        s.reset();
+    }
+    if (any) {
+        Q_EMIT dataChanged(index(0, State), index(rowCount() - 1, ColumnCount - 1));
+    }
+}
+
+void EndpointTableModel::setRunning(bool running)
+{
+    m_running = running;
+}
+
+int EndpointTableModel::addEndpoint()
+{
+    if (m_running) {
+        return -1;
+    }
+    EndpointConfig e;
+    e.name = uniqueName(QStringLiteral("endpoint-%1").arg(m_endpoints.size() + 1));
+    e.url = QUrl(QStringLiteral("http://127.0.0.1:8000/v1/chat/completions"));
+    e.provider = EndpointConfig::inferProvider(e.url);
+    e.weight = 1;
+    e.maxInFlight = 64;
+    const int row = int(m_endpoints.size());
+    beginInsertRows(QModelIndex(), row, row);
+    m_endpoints.append(e);
+    m_savedWeights.append(1.0);
+    m_stats.append(std::nullopt);
+    endInsertRows();
+    return row;
+}
+
+int EndpointTableModel::duplicateEndpoint(int row)
+{
+    if (m_running || row < 0 || row >= m_endpoints.size()) {
+        return -1;
+    }
+    EndpointConfig copy = m_endpoints.at(row);
+    // A copy of "x-copy-2" is named like a copy of "x" ("x-copy-3"), not "x-copy-2-copy".
+    static const QRegularExpression copySuffix(QStringLiteral("-copy(-\\d+)?$"));
+    QString stem = copy.name;
+    stem.remove(copySuffix);
+    copy.name = uniqueName(stem + QStringLiteral("-copy"));
+    const int newRow = row + 1;
+    beginInsertRows(QModelIndex(), newRow, newRow);
+    m_endpoints.insert(newRow, copy);
+    m_savedWeights.insert(newRow, m_savedWeights.at(row));
+    m_stats.insert(newRow, std::nullopt);
+    endInsertRows();
+    return newRow;
+}
+
+bool EndpointTableModel::removeEndpoint(int row)
+{
+    if (m_running || row < 0 || row >= m_endpoints.size()) {
+        return false;
+    }
+    beginRemoveRows(QModelIndex(), row, row);
+    m_endpoints.removeAt(row);
+    m_savedWeights.removeAt(row);
+    m_stats.removeAt(row);
+    endRemoveRows();
+    return true;
+}
+
+int EndpointTableModel::rowCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : int(m_endpoints.size());
+}
+
+int EndpointTableModel::columnCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : int(ColumnCount);
+}
+
+QVariant EndpointTableModel::data(const QModelIndex &index, int role) const
+{
+    if (!isValidIndex(index, this)) {
+        return QVariant();
+    }
+    const int row = index.row();
+    const int column = index.column();
+    const EndpointConfig &e = m_endpoints.at(row);
+
+    switch (role) {
+    case Qt::DisplayRole:
+        switch (column) {
+        case Enabled:
+            return QVariant();
+        case Name:
+            return e.name;
+        case Url:
+            return e.url.toString();
+        case Provider:
+            return toString(e.provider);
+        case KeyEnv:
+            return e.apiKeyEnv;
+        case Model:
+            return e.model;
+        case Weight:
+            return formatNumber(e.weight);
+        case Rpm:
+            return e.rpm == 0 ? QStringLiteral("unlimited") : formatNumber(e.rpm);
+        case Tpm:
+            return e.tpm == 0 ? QStringLiteral("unlimited") : formatNumber(e.tpm);
+        case MaxInFlight:
+            return QLocale().toString(e.maxInFlight);
+        default:
+            return liveDisplay(m_stats.at(row), column);
+        }
+    case Qt::EditRole:
+        switch (column) {
+        case Enabled:
+            return e.weight > 0;
+        case Name:
+            return e.name;
+        case Url:
+            return e.url.toString();
+        case Provider:
+            return toString(e.provider);
+        case KeyEnv:
+            return e.apiKeyEnv;
+        case Model:
+            return e.model;
+        case Weight:
+            return e.weight;
+        case Rpm:
+            return e.rpm;
+        case Tpm:
+            return e.tpm;
+        case MaxInFlight:
+            return e.maxInFlight;
+        default:
+            return liveEdit(m_stats.at(row), column);
+        }
+    case Qt::CheckStateRole:
+        if (column == Enabled) {
+            return e.weight > 0 ? Qt::Checked : Qt::Unchecked;
+        }
+        return QVariant();
+    case Qt::TextAlignmentRole:
+        if (isNumeric(column)) {
+            return int(Qt::AlignRight | Qt::AlignVCenter);
+        }
+        return QVariant();
+    case Qt::ForegroundRole:
+        if (column == State) {
+            return stateForeground(m_stats.at(row));
+        }
+        return QVariant();
+    case Qt::ToolTipRole:
+        if (column == Url) {
+            return e.url.toString();
+        }
+        if (column == Limit && m_stats.at(row)) {
+            return formatLimit(*m_stats.at(row));
+        }
+        return QVariant();
+    default:
+        return QVariant();
+    }
+}
+
+QVariant EndpointTableModel::headerData(int section, Qt::Orientation orientation, int role) const
+{
+    if (orientation == Qt::Vertical) {
+        if (role == Qt::DisplayRole && section >= 0 && section < m_endpoints.size()) {
+            return section + 1;
+        }
+        return QVariant();
+    }
+    if (section < 0 || section >= ColumnCount) {
+        return QVariant();
+    }
+    switch (role) {
+    case Qt::DisplayRole:
+        return headerText(section);
+    case Qt::ToolTipRole:
+        return headerToolTip(section);
+    case Qt::TextAlignmentRole:
+        return isNumeric(section) ? int(Qt::AlignRight | Qt::AlignVCenter) : QVariant();
+    default:
+        return QVariant();
+    }
+}
+
+Qt::ItemFlags EndpointTableModel::flags(const QModelIndex &index) const
+{
+    if (!isValidIndex(index, this)) {
+        return Qt::NoItemFlags;
+    }
+    Qt::ItemFlags f = Qt::ItemIsEnabled | Qt::ItemIsSelectable | Qt::ItemNeverHasChildren;
+    const int column = index.column();
+    if (column == Enabled) {
+        return f | Qt::ItemIsUserCheckable;
+    }
+    if (isLiveColumn(column)) {
+        return f;
+    }
+    if (!m_running || isLiveTunable(column)) {
+        f |= Qt::ItemIsEditable;
+    }
+    return f;
+}
+
+bool EndpointTableModel::setData(const QModelIndex &index, const QVariant &value, int role)
+{
+    if (!isValidIndex(index, this)) {
+        return false;
+    }
+    const int column = index.column();
+    if (isLiveColumn(column) || (m_running && !isLiveTunable(column))) {
+        return false;
+    }
+    if (column == Enabled ? (role != Qt::CheckStateRole && role != Qt::EditRole) : role != Qt::EditRole) {
+        return false;
+    }
+    return setValue(index.row(), column, value, role);
+}
+
+bool EndpointTableModel::setValue(int row, int column, const QVariant &value, int role)
+{
+    EndpointConfig &e = m_endpoints[row];
+    const EndpointConfig before = e;
+    const QVariant editBefore = data(index(row, column), Qt::EditRole);
+
+    switch (column) {
+    case Enabled: {
+        bool enable = false;
+        if (role == Qt::CheckStateRole) {
+            bool ok = false;
+            const int state = value.toInt(&ok);
+            if (!ok || (state != Qt::Unchecked && state != Qt::Checked)) {
+                return false;
+            }
+            enable = state == Qt::Checked;
+        } else {
+            if (!value.canConvert<bool>()) {
+                return false;
+            }
+            enable = value.toBool();
+        }
+        if (enable == (e.weight > 0)) {
+            return true;
+        }
+        setWeight(row, enable ? m_savedWeights.at(row) : 0.0);
+        break;
+    }
+    case Name: {
+        const QString name = value.toString().trimmed();
+        if (name.isEmpty() || isNameTaken(name, row)) {
+            return false;
+        }
+        e.name = name;
+        break;
+    }
+    case Url: {
+        const QUrl url(value.toString().trimmed(), QUrl::StrictMode);
+        if (!isValidUrl(url)) {
+            return false;
+        }
+        // The provider follows the URL only while it still is what the old URL implied; a provider
+        // the user chose explicitly (differing from the inference) is kept.
+        if (e.provider == EndpointConfig::inferProvider(e.url)) {
+            e.provider = EndpointConfig::inferProvider(url);
+        }
+        e.url = url;
+        break;
+    }
+    case Provider: {
+        const QString text = value.toString().trimmed().toLower();
+        if (text == QLatin1String("openai")) {
+            e.provider = Sluice::Provider::OpenAI;
+        } else if (text == QLatin1String("anthropic")) {
+            e.provider = Sluice::Provider::Anthropic;
+        } else {
+            return false;
+        }
+        break;
+    }
+    case KeyEnv: {
+        static const QRegularExpression envName(QStringLiteral("^[A-Za-z_][A-Za-z0-9_]*$"));
+        const QString text = value.toString().trimmed();
+        if (!text.isEmpty() && !envName.match(text).hasMatch()) {
+            return false;
+        }
+        e.apiKeyEnv = text;
+        break;
+    }
+    case Model:
+        e.model = value.toString().trimmed();
+        break;
+    case Weight: {
+        double v = 0;
+        if (!toNumber(value, &v) || !std::isfinite(v) || v < 0 || v > kMaxWeight) {
+            return false;
+        }
+        setWeight(row, v);
+        break;
+    }
+    case Rpm:
+    case Tpm: {
+        double v = 0;
+        const double max = column == Rpm ? kMaxRpm : kMaxTpm;
+        if (!toNumber(value, &v) || !std::isfinite(v) || v < 0 || v > max) {
+            return false;
+        }
+        (column == Rpm ? e.rpm : e.tpm) = v;
+        break;
+    }
+    case MaxInFlight: {
+        double v = 0;
+        if (!toNumber(value, &v) || !std::isfinite(v) || v != std::floor(v) || v < 1 ||
+            v > kMaxInFlightLimit) {
+            return false;
+        }
+        e.maxInFlight = int(v);
+        break;
+    }
+    default:
+        return false;
+    }
+
+    const bool enabledChanged = (before.weight > 0) != (e.weight > 0);
+    const bool weightChanged = before.weight != e.weight;
+    const bool providerChanged = before.provider != e.provider;
+    bool changed = true;
+    switch (column) {
+    case Enabled:
+    case Weight:
+        changed = enabledChanged || weightChanged;
+        if (enabledChanged) {
+            emitRowRange(row, Enabled, Enabled);
+        }
+        if (weightChanged) {
+            emitRowRange(row, Weight, Weight);
+        }
+        break;
+    case Url:
+        changed = before.url != e.url || providerChanged;
+        if (changed) {
+            emitRowRange(row, Url, providerChanged ? int(Provider) : int(Url));
+        }
+        break;
+    default:
+        changed = data(index(row, column), Qt::EditRole) != editBefore;
+        if (changed) {
+            emitRowRange(row, column, column);
+        }
+        break;
+    }
+    // Setting the current value again succeeds quietly: no signal, nothing to forward.
+    if (changed && m_running && isLiveTunable(column)) {
+        Q_EMIT liveEditRequested(row, e);
+    }
+    return true;
+}
+
+void EndpointTableModel::setWeight(int row, double weight)
+{
+    m_endpoints[row].weight = weight;
+    if (weight > 0) {
+        m_savedWeights[row] = weight;
+    }
+}
+
+void EndpointTableModel::emitRowRange(int row, int first, int last)
+{
+    Q_EMIT dataChanged(index(row, first), index(row, last));
+}
+
+bool EndpointTableModel::isNameTaken(const QString &name, int exceptRow) const
+{
+    for (int i = 0; i < m_endpoints.size(); ++i) {
+        if (i != exceptRow && m_endpoints.at(i).name == name) {
+            return true;
+        }
+    }
+    return false;
+}
+
+QString EndpointTableModel::uniqueName(const QString &base) const
+{
+    if (!isNameTaken(base, -1)) {
+        return base;
+    }
+    // "endpoint-3" taken: try "endpoint-4", ...; "x-copy" taken: "x-copy-2", ...
+    static const QRegularExpression numbered(QStringLiteral("^(.*-)(\\d+)$"));
+    const QRegularExpressionMatch m = numbered.match(base);
+    const QString stem = m.hasMatch() ? m.captured(1) : base + QLatin1Char('-');
+    for (qint64 n = m.hasMatch() ? m.captured(2).toLongLong() + 1 : 2;; ++n) {
+        const QString candidate = stem + QString::number(n);
+        if (!isNameTaken(candidate, -1)) {
+            return candidate;
+        }
+    }
+}
+
+} // namespace Sluice::Gui

@@ -6,6 +6,8 @@
 #include <QAbstractTableModel>
 #include <QList>
 
+#include <optional>
+
 namespace Sluice::Gui {
 
 /// The endpoints table: one row per endpoint, configuration columns (editable) and live columns
@@ -22,11 +24,11 @@ class EndpointTableModel : public QAbstractTableModel
 
 public:
     enum Column {
-        Enabled,     ///< checkbox: weight > 0 (unchecking stores the weight and sets 0; checking restores it)
+        Enabled, ///< checkbox: weight > 0 (unchecking stores the weight and sets 0; checking restores it)
         Name,
         Url,
-        Provider,    ///< "openai" / "anthropic"
-        KeyEnv,      ///< api_key_env
+        Provider, ///< "openai" / "anthropic"
+        KeyEnv,   ///< api_key_env
         Model,
         Weight,      ///< spin box, live
         Rpm,         ///< live
@@ -37,8 +39,8 @@ public:
         Ok,
         RateLimited, ///< 429s
         Errors,
-        P50,         ///< ms
-        Limit,       ///< current effective limit "12.5/s (header limit)"
+        P50,   ///< ms
+        Limit, ///< current effective limit "12.5/s (header limit)"
         ColumnCount
     };
 
@@ -69,9 +71,15 @@ Q_SIGNALS:
     void liveEditRequested(int row, Sluice::EndpointConfig endpoint);
 
 private:
+    bool setValue(int row, int column, const QVariant &value, int role);
+    void setWeight(int row, double weight);
+    void emitRowRange(int row, int first, int last);
+    bool isNameTaken(const QString &name, int exceptRow) const;
+    QString uniqueName(const QString &base) const;
+
     QList<Sluice::EndpointConfig> m_endpoints;
-    QList<double> m_savedWeights; ///< weight to restore when re-enabled
-    QList<Sluice::EndpointStats> m_stats;
+    QList<double> m_savedWeights; ///< weight to restore when re-enabled (the last positive weight)
+    QList<std::optional<Sluice::EndpointStats>> m_stats; ///< index-aligned; empty until a snapshot
     bool m_running = false;
 };
 

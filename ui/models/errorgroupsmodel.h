@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QAbstractItemModel>
+#include <QHash>
 #include <QList>
 #include <QString>
 
@@ -46,14 +47,24 @@ private:
         QString endpoint;
         int attempts = 0;
         int status = 0;
+        QString message; ///< the raw message (child tooltip)
     };
     struct Group
     {
         QString cls;
         QString message;
         QList<Record> records;
+        quintptr id = 0; ///< stable across moves: the internalId of the group's child indexes
     };
+    /// Appends one record; with `notify` false (inside a reset) no signals are emitted.
+    void appendRecord(const nlohmann::json &record, bool notify);
+    void resetContent();
+    static QString normalizeMessage(const QString &message);
+
     QList<Group> m_groups;
+    QHash<QString, quintptr> m_idByKey; ///< class + '\n' + normalised message -> group id
+    QHash<quintptr, int> m_rowById;     ///< group id -> current row
+    quintptr m_nextId = 1;
 };
 
 } // namespace Sluice::Gui
