@@ -79,7 +79,7 @@ MainWindow::MainWindow(QWidget *parent)
     , m_endpoints(new EndpointTableModel(this))
     , m_errorGroups(new ErrorGroupsModel(this))
 {
-        initSluiceResources();
+    initSluiceResources();
     setWindowTitle(QStringLiteral("Sluice"));
     setWindowIcon(QIcon(QStringLiteral(":/sluice/icon.svg")));
     setAcceptDrops(true);
@@ -257,7 +257,7 @@ void MainWindow::buildLayout()
     m_log = new QPlainTextEdit(m_tabs);
     m_log->setReadOnly(true);
     m_tabs->addTab(m_log, tr("&Log"));
-        m_charts->setMinimumHeight(620); // three charts with readable axes
+    m_charts->setMinimumHeight(620); // three charts with readable axes
     splitter->setStretchFactor(0, 1);
     splitter->setStretchFactor(1, 4);
     splitter->setSizes({150, 700});
@@ -273,7 +273,7 @@ void MainWindow::buildLayout()
 
     m_stateLabel = new QLabel(tr("Idle"), this);
     statusBar()->addPermanentWidget(m_stateLabel);
-        resize(1360, 1080);
+    resize(1360, 1080);
 }
 
 Sluice::RunState MainWindow::runState() const
@@ -511,12 +511,12 @@ void MainWindow::tryIt()
         e.name = i == 0 ? QStringLiteral("sim-a") : QStringLiteral("sim-b");
         e.weight = i == 0 ? 3 : 1;
         e.model = QStringLiteral("sluice-sim-1");
-        e.rpm = i == 0 ? 9000 : 4500;
         endpoints.append(e);
         m_simulators.push_back(std::move(host));
     }
     m_endpoints->setEndpoints(endpoints);
     m_limits = LimitsConfig();
+    m_limits.rps = 200; // a global limit, so the run lasts long enough to watch and re-weight
     appendLog(
         tr("Try it: two simulated endpoints on 127.0.0.1 (sim-a weight 3, sim-b weight 1). Change a weight "
            "while it runs and watch the split in the table."));
@@ -548,8 +548,7 @@ void MainWindow::handleSnapshot(const Sluice::MetricsSnapshot &s)
 
 void MainWindow::handleFinished(const Sluice::MetricsSnapshot &summary)
 {
-    handleSnapshot(summary);
-    m_charts->setHistory(m_controller->history());
+    handleSnapshot(summary); // the charts already hold every second (each snapshot carries the last 60)
     QString error;
     m_errorGroups->loadFile(m_controller->errorsPath(), &error);
     m_paused = false;

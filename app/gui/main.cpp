@@ -6,6 +6,7 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QFileInfo>
+#include <QTimer>
 
 #include <cstdio>
 
@@ -34,7 +35,17 @@ int main(int argc, char *argv[])
                                   QStringLiteral("WxH"), QStringLiteral("1400x1000"));
     const QCommandLineOption project(QStringLiteral("project"), QStringLiteral("Open this project."),
                                      QStringLiteral("file"));
-    parser.addOptions({renderChart, out, size, project});
+    const QCommandLineOption tryIt(
+        QStringLiteral("try-it"), QStringLiteral("Start the demo run against built-in simulated endpoints."));
+    const QCommandLineOption screenshot(
+        QStringLiteral("screenshot"),
+        QStringLiteral("Save a picture of the window to this PNG and quit: when the "
+                       "run finishes, or after --screenshot-after seconds."),
+        QStringLiteral("file.png"));
+    const QCommandLineOption screenshotAfter(QStringLiteral("screenshot-after"),
+                                             QStringLiteral("Seconds after start for --screenshot."),
+                                             QStringLiteral("s"));
+    parser.addOptions({renderChart, out, size, project, tryIt, screenshot, screenshotAfter});
     parser.addPositionalArgument(QStringLiteral("requests"), QStringLiteral("A JSONL request file to open."),
                                  QStringLiteral("[requests.jsonl]"));
     parser.process(app);
@@ -71,5 +82,23 @@ int main(int argc, char *argv[])
         window.openRequests(parser.positionalArguments().first());
     }
     window.show();
+    if (parser.isSet(screenshot)) {
+        const QString path = parser.value(screenshot);
+        const auto shoot = [&window, &app, path] {
+            const bool saved = window.grab().save(path, "PNG");
+            std::fprintf(stderr, saved ? "sluice: saved %s\n" : "sluice: cannot write %s\n",
+                         qPrintable(path));
+            app.exit(saved ? 0 : 1);
+        };
+        if (parser.isSet(screenshotAfter)) {
+            QTimer::singleShot(int(parser.value(screenshotAfter).toDouble() * 1000), &window, shoot);
+        } else {
+            QObject::connect(&window, &Sluice::Gui::MainWindow::runFinished, &window,
+                             [shoot] { QTimer::singleShot(500, shoot); });
+        }
+    }
+    if (parser.isSet(tryIt)) {
+        QTimer::singleShot(0, &window, &Sluice::Gui::MainWindow::tryIt);
+    }
     return app.exec();
 }

@@ -597,6 +597,12 @@ void Engine::finish()
     setState(RunState::Finished);
     MetricsSnapshot summary = snapshot();
     summary.notStarted = m_inputDone ? qint64(0) : unsent;
+    // The run is over: its last, partial second belongs in the final picture too.
+    const std::vector<SecondSample> &history = m_metrics.history();
+    summary.recent.clear();
+    for (std::size_t i = history.size() > 60 ? history.size() - 60 : 0; i < history.size(); ++i) {
+        summary.recent.append(history[i]);
+    }
     Q_EMIT snapshotReady(summary);
     Q_EMIT finished(summary);
 }
