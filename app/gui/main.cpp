@@ -5,8 +5,11 @@
 
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QElapsedTimer>
 #include <QFileInfo>
 #include <QTimer>
+
+#include <algorithm>
 
 #include <cstdio>
 
@@ -45,7 +48,17 @@ int main(int argc, char *argv[])
     const QCommandLineOption screenshotAfter(QStringLiteral("screenshot-after"),
                                              QStringLiteral("Seconds after start for --screenshot."),
                                              QStringLiteral("s"));
-    parser.addOptions({renderChart, out, size, project, tryIt, screenshot, screenshotAfter});
+    const QCommandLineOption runNow(QStringLiteral("run"),
+                                    QStringLiteral("Start the run as soon as the request file is read."));
+    const QCommandLineOption quitWhenDone(QStringLiteral("quit-when-done"),
+                                          QStringLiteral("Quit when the run finishes (exit 0 if every line "
+                                                         "succeeded, else 1)."));
+    const QCommandLineOption measureStall(
+        QStringLiteral("measure-stall"),
+        QStringLiteral("Report the GUI thread's longest event-loop stall and the "
+                       "run's rate on stderr when the run finishes."));
+    parser.addOptions({renderChart, out, size, project, tryIt, screenshot, screenshotAfter, runNow,
+                       quitWhenDone, measureStall});
     parser.addPositionalArgument(QStringLiteral("requests"), QStringLiteral("A JSONL request file to open."),
                                  QStringLiteral("[requests.jsonl]"));
     parser.process(app);
@@ -96,6 +109,44 @@ int main(int argc, char *argv[])
             QObject::connect(&window, &Sluice::Gui::MainWindow::runFinished, &window,
                              [shoot] { QTimer::singleShot(500, shoot); });
         }
+    }
+    // A 2 ms heartbeat on the GUI thread: any gap beyond it is time the event loop was not turning.
+    QElapsedTimer sinceBeat;
+    double longestStallMs = 0;
+    QTimer heartbeat;
+    if (parser.isSet(measureStall)) {
+        heartbeat.setTimerType(Qt::PreciseTimer);
+        heartbeat.setInterval(2);
+        QObject::connect(&heartbeat, &QTimer::timeout, &window, [&] {
+            if (sinceBeat.isValid()) {
+                const double stall = double(sinceBeat.nsecsElapsed()) / 1e6 - 2.0;
+                if (qEnvironmentVariableIsSet("SLUICE_STALL_TRACE") && stall > 15) {
+                    std::fprintf(stderr, "stall %.1f ms at run state %s, %lld done\n", stall,
+                                 qPrintable(Sluice::toString(window.runState())),
+                                 window.lastSnapshot().done());
+                }
+                longestStallMs = std::max(longestStallMs, stall);
+            }
+            sinceBeat.restart();
+        });
+        heartbeat.start();
+    }
+    QObject::connect(&window, &Sluice::Gui::MainWindow::runFinished, &window, [&] {
+        const Sluice::MetricsSnapshot &s = window.lastSnapshot();
+        if (parser.isSet(measureStall)) {
+            std::fprintf(
+                stderr,
+                "sluice: %lld requests in %.1f s (%.0f req/s); longest GUI event-loop stall %.1f ms\n",
+                s.done(), s.elapsedMs / 1000.0, s.averageRps, longestStallMs);
+        }
+        if (parser.isSet(quitWhenDone)) {
+            app.exit(s.failed > 0 ? 1 : 0);
+        }
+    });
+    if (parser.isSet(runNow)) {
+        QObject::connect(
+            &window, &Sluice::Gui::MainWindow::preflightFinished, &window, [&window] { window.run(); },
+            Qt::SingleShotConnection);
     }
     if (parser.isSet(tryIt)) {
         QTimer::singleShot(0, &window, &Sluice::Gui::MainWindow::tryIt);
