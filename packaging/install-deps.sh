@@ -9,7 +9,7 @@ packages=(
     qt6-base-dev qt6-base-dev-tools libqt6opengl6-dev qt6-charts-dev qt6-httpserver-dev
     nlohmann-json3-dev qtkeychain-qt6-dev libhiredis-dev
     # tests and GUI under offscreen / Xvfb
-    qt6-qpa-plugins libqt6svg6 xvfb xauth redis-server
+    qt6-qpa-plugins libqt6svg6 fonts-dejavu-core xvfb xauth redis-server
     # benchmarks and profiling
     wrk nghttp2-client hyperfine nginx-light libnginx-mod-http-echo
     # formatting, fuzzing
