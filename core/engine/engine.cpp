@@ -294,7 +294,7 @@ void Engine::pump()
         m_retryWaiting.erase(m_retryWaiting.begin());
     }
     bool moreInput = refill();
-    if (!anyEndpointUsable()) {
+    if (quotaEndedTheRun()) {
         failEverything(QStringLiteral("quota: every endpoint is out of quota or disabled"));
         return;
     }
@@ -388,6 +388,17 @@ bool Engine::anyRetryCredit() const
         }
     }
     return false;
+}
+
+bool Engine::quotaEndedTheRun() const
+{
+    // Only quota ends a run: endpoints the operator disabled (weight 0) can be enabled again, so with
+    // all of them off the run just waits.
+    bool anyQuota = false;
+    for (int i = 0; i < int(m_project.endpoints.size()); ++i) {
+        anyQuota = anyQuota || m_limiter.endpoint(i).state() == EndpointLimiter::State::Quota;
+    }
+    return anyQuota && !anyEndpointUsable();
 }
 
 bool Engine::anyEndpointUsable() const

@@ -109,6 +109,7 @@ private:
     void handleResult(AttemptResult &&result);
     void writeFailure(const Pending &pending, ErrorClass cls, const QString &message, double latencyMs);
     bool anyEndpointUsable() const;
+    bool quotaEndedTheRun() const;
     bool anyRetryCredit() const;
     static bool drawsOnRetryBudget(const Pending &pending);
     void failEverything(const QString &message);

@@ -57,6 +57,7 @@ private Q_SLOTS:
     void overloadPausesTheEndpoint();
     void retryBudgetCapsRetries();
     void historyCsvHasEverySecond();
+    void disablingEveryEndpointPausesTheRun();
 
 private:
     EndpointConfig endpointFor(const Simulator &sim, const QString &name, double weight = 1) const;
@@ -614,6 +615,33 @@ void tst_Engine::historyCsvHasEverySecond()
     QCOMPARE(issued, 120);
     QCOMPARE(succeeded, 120);
     QVERIFY(rows.size() >= 3); // the ramp and the limit make it last over two seconds
+}
+
+void tst_Engine::disablingEveryEndpointPausesTheRun()
+{
+    Simulator sim;
+    QVERIFY(sim.listen());
+    ProjectConfig project;
+    EndpointConfig e = endpointFor(sim, QStringLiteral("a"));
+    e.rpm = 6000;
+    project.endpoints = {e};
+    QList<json> lines;
+    for (int i = 0; i < 300; ++i) {
+        lines.append(json{{"input", "d" + std::to_string(i)}});
+    }
+    const RunOutput out = run(project, lines, 30000, [&](Engine &engine) {
+        QTRY_VERIFY(engine.snapshot().succeeded >= 20);
+        engine.setEndpointWeight(0, 0);
+        const qint64 sentAtOff = sim.stats().requests;
+        QTest::qWait(500); // nothing may be sent, and nothing may fail, while every endpoint is off
+        const MetricsSnapshot paused = engine.snapshot();
+        QCOMPARE(paused.failed, 0);
+        QVERIFY(paused.state == RunState::Running);
+        QVERIFY(sim.stats().requests <= sentAtOff + 1);
+        engine.setEndpointWeight(0, 1);
+    });
+    QCOMPARE(out.results.size(), 300);
+    QCOMPARE(out.errors.size(), 0);
 }
 
 QTEST_GUILESS_MAIN(tst_Engine)
