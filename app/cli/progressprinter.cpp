@@ -139,8 +139,11 @@ void ProgressPrinter::printSummary(const MetricsSnapshot &s, const QString &resu
              .arg(QStringLiteral("p99 ms"), 7)
              .arg(QStringLiteral("state, limit")));
     for (const EndpointStats &e : s.endpoints) {
-        const QString limit = e.limitRps > 0 ? QStringLiteral("%1/s").arg(e.limitRps, 0, 'f', 1)
-                                             : QStringLiteral("no rate limit");
+        const QString limit = e.limitRps > 0
+                                  ? QStringLiteral("%1/s (%2)").arg(e.limitRps, 0, 'f', 1).arg(e.limitReason)
+                              : e.limitReason == QLatin1String("unlimited")
+                                  ? QStringLiteral("no limit")
+                                  : QStringLiteral("no request limit (%1)").arg(e.limitReason);
         line(QStringLiteral("  %1 %2 %3 %4 %5 %6 %7 %8  %9")
                  .arg(e.name, -nameWidth)
                  .arg(QString::number(e.weight, 'g', 4), 7)
@@ -150,7 +153,7 @@ void ProgressPrinter::printSummary(const MetricsSnapshot &s, const QString &resu
                  .arg(formatCount(e.errors), 7)
                  .arg(QString::number(e.p50Ms, 'f', 0), 7)
                  .arg(QString::number(e.p99Ms, 'f', 0), 7)
-                 .arg(QStringLiteral("%1, %2 (%3)").arg(e.state, limit, e.limitReason)));
+                 .arg(e.state + QStringLiteral(", ") + limit));
     }
     line(QStringLiteral("  results    %1 (%2 lines)").arg(resultsPath, formatCount(s.succeeded)));
     line(QStringLiteral("  errors     %1 (%2 lines)").arg(errorsPath, formatCount(s.failed)));
