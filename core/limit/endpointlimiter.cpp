@@ -7,16 +7,10 @@ namespace Sluice {
 
 namespace {
 
-/// Bucket capacity: one request (or one request's tokens) plus 10 ms worth, as in RateLimiter.
-double capacityFor(double perSecond)
-{
-    return 1.0 + perSecond * 0.010;
-}
-
 void setRate(TokenBucket &bucket, double perSecond)
 {
     if (std::isfinite(perSecond) && perSecond > 0) {
-        bucket.reconfigure(perSecond, capacityFor(perSecond));
+        bucket.reconfigure(perSecond, TokenBucket::smoothedCapacity(perSecond));
     } else {
         bucket.reconfigure(0, 1); // unlimited
     }
@@ -209,7 +203,7 @@ void EndpointLimiter::cut()
     if (measured > 0) {
         rate = std::min(rate, measured);
     }
-        // A server that announces its limit, and was sent no more than that, answered 429 to a burst (say,
+    // A server that announces its limit, and was sent no more than that, answered 429 to a burst (say,
     // the first window of requests before any reply), not to a wrong rate: pause, but keep the rate.
     const bool withinAnnounced = std::isfinite(m_headerRps) && !(rate > m_headerRps * 1.01);
     if (std::isfinite(rate) && rate > 0 && !withinAnnounced) {
@@ -250,13 +244,7 @@ void EndpointLimiter::onReply(const Feedback &f)
     }
 
     // Settle the token reservation against what was really used (nothing, for a failure).
-    const double used = f.cls == ErrorClass::None ? (f.usedTokens >= 0 ? f.usedTokens : f.ticket.tokens) : 0;
-    const double surplus = f.ticket.tokens - used;
-    if (surplus > 0) {
-        m_tokens.refund(surplus);
-    } else if (surplus < 0) {
-        m_tokens.take(-surplus);
-    }
+    m_tokens.settle(f.ticket.tokens, f.chargedTokens());
 
     const bool isProbe = m_state == State::Probing && m_probeInFlight && f.ticket.seq == m_probeSeq;
     switch (f.cls) {

@@ -73,6 +73,13 @@ public:
         RateLimitInfo info;
         SendTicket ticket;
         double usedTokens = -1; ///< what the reply's usage reported; -1 when unknown
+
+        /// Tokens to charge for the attempt: what usage reported, the reservation when a success
+        /// reported none, nothing for a failure.
+        double chargedTokens() const
+        {
+            return cls == ErrorClass::None ? (usedTokens >= 0 ? usedTokens : ticket.tokens) : 0;
+        }
     };
 
     explicit EndpointLimiter(const Clock *clock);

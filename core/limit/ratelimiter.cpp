@@ -11,22 +11,15 @@ RateLimiter::RateLimiter(const Clock *clock)
 {
 }
 
-double RateLimiter::capacityFor(double perSecond)
-{
-    // One request, plus what the window earns: a wake-up that comes a few ms late can still catch up,
-    // so the long-run rate is reached, while any 1 s window sees at most rate + capacity.
-    return 1.0 + perSecond * SmoothingWindowMs / 1000.0;
-}
-
 void RateLimiter::setGlobalRate(double perSecond)
 {
-    m_global.reconfigure(perSecond, capacityFor(perSecond));
+    m_global.reconfigure(perSecond, TokenBucket::smoothedCapacity(perSecond, SmoothingWindowMs));
 }
 
 void RateLimiter::setGlobalTpm(double perMinute)
 {
     const double perSecond = std::max(0.0, perMinute) / 60.0;
-    m_globalTokens.reconfigure(perSecond, capacityFor(perSecond));
+    m_globalTokens.reconfigure(perSecond, TokenBucket::smoothedCapacity(perSecond, SmoothingWindowMs));
 }
 
 void RateLimiter::setEndpointCount(int count)
@@ -70,15 +63,7 @@ EndpointLimiter::SendTicket RateLimiter::acquire(int endpoint, double tokens)
 
 void RateLimiter::onReply(int endpoint, const EndpointLimiter::Feedback &feedback)
 {
-    const double used = feedback.cls == ErrorClass::None
-                            ? (feedback.usedTokens >= 0 ? feedback.usedTokens : feedback.ticket.tokens)
-                            : 0;
-    const double surplus = feedback.ticket.tokens - used;
-    if (surplus > 0) {
-        m_globalTokens.refund(surplus);
-    } else if (surplus < 0) {
-        m_globalTokens.take(-surplus);
-    }
+    m_globalTokens.settle(feedback.ticket.tokens, feedback.chargedTokens());
     this->endpoint(endpoint).onReply(feedback);
 }
 

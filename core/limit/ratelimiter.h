@@ -55,8 +55,6 @@ public:
     double globalRate() const { return m_global.rate(); }
 
 private:
-    static double capacityFor(double perSecond);
-
     const Clock *m_clock;
     TokenBucket m_global;
     TokenBucket m_globalTokens;

@@ -80,6 +80,15 @@ void TokenBucket::setLevel(double tokens)
     m_tokens = std::min(m_capacity, tokens);
 }
 
+void TokenBucket::settle(double reserved, double used)
+{
+    if (reserved > used) {
+        refund(reserved - used);
+    } else if (used > reserved) {
+        take(used - reserved);
+    }
+}
+
 double TokenBucket::msUntil(double n) const
 {
     if (isUnlimited()) {

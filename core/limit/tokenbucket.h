@@ -30,6 +30,16 @@ public:
     void refund(double n);
     /// Sets the level outright (clamped to capacity; may be negative), e.g. from what a server reports.
     void setLevel(double tokens);
+    /// Settles a reservation: gives back what was reserved but not used, or takes what was used beyond it.
+    void settle(double reserved, double used);
+
+    /// The smoothing capacity Sluice's limiters use: one request (or one request's tokens) plus
+    /// `windowMs` worth at `perSecond`, so a wake-up a few ms late can still catch up while any 1 s
+    /// window sees at most the rate plus this allowance.
+    static constexpr double smoothedCapacity(double perSecond, double windowMs = 10.0)
+    {
+        return 1.0 + perSecond * windowMs / 1000.0;
+    }
     /// Milliseconds until `n` tokens are available (0 when available now).
     double msUntil(double n = 1.0) const;
 
