@@ -238,8 +238,7 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
     const QStringList urls = p.values(QStringLiteral("endpoint"));
     for (const QString &text : urls) {
         const QUrl url(text, QUrl::StrictMode);
-        if (!url.isValid() || url.host().isEmpty() ||
-            (url.scheme() != QLatin1String("http") && url.scheme() != QLatin1String("https"))) {
+        if (!EndpointConfig::isEndpointUrl(url)) {
             return usage(
                 QStringLiteral("--endpoint: \"%1\" is not an http:// or https:// URL with a host").arg(text));
         }

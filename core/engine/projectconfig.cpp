@@ -203,6 +203,12 @@ Provider EndpointConfig::inferProvider(const QUrl &url)
     return url.path().endsWith(QLatin1String("/messages")) ? Provider::Anthropic : Provider::OpenAI;
 }
 
+bool EndpointConfig::isEndpointUrl(const QUrl &url)
+{
+    return url.isValid() && !url.host().isEmpty() &&
+           (url.scheme() == QLatin1String("http") || url.scheme() == QLatin1String("https"));
+}
+
 EndpointConfig EndpointConfig::fromUrl(const QUrl &url, int index)
 {
     EndpointConfig e;
@@ -249,9 +255,7 @@ Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &f
         e.name = r.string("name").value_or(QStringLiteral("endpoint-%1").arg(index + 1));
         if (const auto url = r.string("url", true)) {
             e.url = QUrl(*url, QUrl::StrictMode);
-            if (!e.url.isValid() ||
-                (e.url.scheme() != QLatin1String("http") && e.url.scheme() != QLatin1String("https")) ||
-                e.url.host().isEmpty()) {
+            if (!EndpointConfig::isEndpointUrl(e.url)) {
                 r.fail("url",
                        QStringLiteral("\"%1\" is not an http:// or https:// URL with a host").arg(*url));
             }
@@ -324,8 +328,7 @@ Result<void> ProjectConfig::validate(const QString &fileName) const
                                QStringLiteral(".name: \"%1\" is used by an earlier endpoint").arg(e.name));
         }
         names.insert(e.name);
-        if (!e.url.isValid() || e.url.host().isEmpty() ||
-            (e.url.scheme() != QLatin1String("http") && e.url.scheme() != QLatin1String("https"))) {
+        if (!EndpointConfig::isEndpointUrl(e.url)) {
             return configError(path +
                                QStringLiteral(".url: \"%1\" is not an http:// or https:// URL with a host")
                                    .arg(e.url.toDisplayString()));

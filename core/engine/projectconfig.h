@@ -38,6 +38,8 @@ struct EndpointConfig
     static EndpointConfig fromUrl(const QUrl &url, int index);
     /// "anthropic" for a path ending in /messages, else "openai".
     static Provider inferProvider(const QUrl &url);
+    /// Whether `url` can be an endpoint: a valid http:// or https:// URL with a host.
+    static bool isEndpointUrl(const QUrl &url);
 };
 
 /// Run-wide limits, the project file's "limits" object.

@@ -183,12 +183,6 @@ bool toNumber(const QVariant &value, double *out)
     return ok;
 }
 
-bool isValidUrl(const QUrl &url)
-{
-    return url.isValid() && !url.host().isEmpty() &&
-           (url.scheme() == QLatin1String("http") || url.scheme() == QLatin1String("https"));
-}
-
 QString headerText(int section)
 {
     switch (section) {
@@ -596,7 +590,7 @@ bool EndpointTableModel::setValue(int row, int column, const QVariant &value, in
     }
     case Url: {
         const QUrl url(value.toString().trimmed(), QUrl::StrictMode);
-        if (!isValidUrl(url)) {
+        if (!Sluice::EndpointConfig::isEndpointUrl(url)) {
             return false;
         }
         // The provider follows the URL only while it still is what the old URL implied; a provider
