@@ -224,7 +224,8 @@ QString describeParseError(const BoundedDomBuilder &builder, QByteArrayView byte
                                       ? builder.errorPosition() - tokenLength + 1
                                       : builder.errorPosition();
         return QStringLiteral("number out of range at column ") + QString::number(columnOf(bytes, start)) +
-               QStringLiteral(" (") + QString::fromUtf8(builder.errorToken()) + QLatin1Char(')');
+               QStringLiteral(" (") + JsonlParser::printable(QString::fromUtf8(builder.errorToken())) +
+               QLatin1Char(')');
     }
 
     const QString at =
@@ -282,7 +283,7 @@ QString keyList(const json &object)
             keys.append(QStringLiteral("… (%1 keys)").arg(object.size()));
             break;
         }
-        keys.append(QString::fromStdString(it.key()));
+        keys.append(JsonlParser::printable(QString::fromStdString(it.key())));
     }
     return QStringLiteral("got keys: ") + keys.join(QStringLiteral(", "));
 }
@@ -302,8 +303,10 @@ QString detectFormat(const json &line, Request &request)
             if (!method->is_string())
                 return QStringLiteral("\"method\" must be \"POST\", got ") + typeName(*method);
             const QString name = QString::fromStdString(method->get_ref<const std::string &>());
-            if (name.compare(QLatin1String("POST"), Qt::CaseInsensitive) != 0)
-                return QStringLiteral("\"method\" must be \"POST\", got \"") + name + QLatin1Char('"');
+            if (name.compare(QLatin1String("POST"), Qt::CaseInsensitive) != 0) {
+                return QStringLiteral("\"method\" must be \"POST\", got \"") + JsonlParser::printable(name) +
+                       QLatin1Char('"');
+            }
         }
         return QString();
     }
@@ -413,6 +416,43 @@ std::variant<Request, InputError> parseLine(QByteArrayView bytes, qint64 line, c
 }
 
 } // namespace
+
+QString JsonlParser::printable(QStringView text, qsizetype maxChars)
+{
+    QString out;
+    out.reserve(std::min(text.size(), maxChars) + 8);
+    qsizetype shown = 0;
+    for (qsizetype i = 0; i < text.size(); ++i) {
+        if (shown == maxChars) {
+            out += QStringLiteral("…");
+            break;
+        }
+        const QChar c = text.at(i);
+        const char16_t u = c.unicode();
+        ++shown;
+        if (c.isHighSurrogate() && i + 1 < text.size() && text.at(i + 1).isLowSurrogate()) {
+            out += c;
+            out += text.at(++i);
+            continue;
+        }
+        const bool control = u < 0x20 || (u >= 0x7F && u < 0xA0);
+        const bool separator = u == 0x2028 || u == 0x2029;
+        const bool bidi = (u >= 0x202A && u <= 0x202E) || (u >= 0x2066 && u <= 0x2069) || u == 0x200E ||
+                          u == 0x200F || u == 0x061C;
+        if (u == '\n') {
+            out += QStringLiteral("\\n");
+        } else if (u == '\r') {
+            out += QStringLiteral("\\r");
+        } else if (u == '\t') {
+            out += QStringLiteral("\\t");
+        } else if (control || separator || bidi || c.isSurrogate()) {
+            out += QStringLiteral("\\u") + QString::number(u, 16).rightJustified(4, QLatin1Char('0'));
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
 
 std::variant<Request, InputError> JsonlParser::parse(QByteArrayView bytes, qint64 line,
                                                      const QString &fileName, int maxDepth)

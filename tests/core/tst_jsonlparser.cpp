@@ -73,6 +73,10 @@ private Q_SLOTS:
     void numbers();
     void truncatesLongRawInput();
     void messageNamesFileAndLine();
+    void printable_data();
+    void printable();
+    void messagesRepeatLineTextSafely_data();
+    void messagesRepeatLineTextSafely();
 };
 
 void tst_JsonlParser::detectsFormat_data()
@@ -456,6 +460,85 @@ void tst_JsonlParser::messageNamesFileAndLine()
              qPrintable(error->message));
     QCOMPARE(error->line, qint64(123456));
     QCOMPARE(error->customId, QStringLiteral("line-123456"));
+}
+
+void tst_JsonlParser::printable_data()
+{
+    QTest::addColumn<QString>("text");
+    QTest::addColumn<QString>("shown");
+
+    QTest::newRow("plain") << QStringLiteral("custom_id") << QStringLiteral("custom_id");
+    QTest::newRow("empty") << QString() << QString();
+    QTest::newRow("newline, CR, tab") << QStringLiteral("a\nb\rc\td") << QStringLiteral("a\\nb\\rc\\td");
+    QTest::newRow("NUL") << QString(QStringLiteral("in") + QChar(0) + QStringLiteral("put"))
+                         << QStringLiteral("in\\u0000put");
+    QTest::newRow("terminal escape") << QStringLiteral("\x1b[31mred\x1b[0m")
+                                     << QStringLiteral("\\u001b[31mred\\u001b[0m");
+    QTest::newRow("DEL and C1") << QStringLiteral("a\x7f\u0085b") << QStringLiteral("a\\u007f\\u0085b");
+    QTest::newRow("line separators") << QStringLiteral("a\u2028b\u2029c")
+                                     << QStringLiteral("a\\u2028b\\u2029c");
+    QTest::newRow("bidi override") << QStringLiteral("id\u202Egnp.exe") << QStringLiteral("id\\u202egnp.exe");
+    QTest::newRow("non-ASCII kept") << QStringLiteral("r\u00e9q-\u2603-\U0001F600")
+                                    << QStringLiteral("r\u00e9q-\u2603-\U0001F600");
+    QTest::newRow("40 characters, not cut") << QString(40, QLatin1Char('k')) << QString(40, QLatin1Char('k'));
+    QTest::newRow("41 characters, cut")
+        << QString(41, QLatin1Char('k')) << QString(40, QLatin1Char('k')) + QStringLiteral("…");
+    QTest::newRow("a pair counts as one character and is not split")
+        << QString(39, QLatin1Char('k')) + QStringLiteral("\U0001F600\U0001F600")
+        << QString(39, QLatin1Char('k')) + QStringLiteral("\U0001F600…");
+    QTest::newRow("lone surrogate escaped") << QString(QChar(0xD800)) << QStringLiteral("\\ud800");
+}
+
+void tst_JsonlParser::printable()
+{
+    QFETCH(QString, text);
+    QFETCH(QString, shown);
+    QCOMPARE(JsonlParser::printable(text), shown);
+}
+
+void tst_JsonlParser::messagesRepeatLineTextSafely_data()
+{
+    // Found by fuzzing (tests/fuzz): messages repeated key names, "method" values and number tokens as
+    // they were, so a line could put control characters (NUL, terminal escapes) or megabytes of text
+    // into a message.
+    QTest::addColumn<QByteArray>("line");
+    QTest::addColumn<QString>("message"); // after "req.jsonl:3: "
+
+    const QString shapes = QStringLiteral(
+        "unknown request shape: expected one of {custom_id, method, url, body} (OpenAI Batch), "
+        "{custom_id, params} (Anthropic batch), {messages, ...} (chat body), {input: \"text\"} (prompt); ");
+    QTest::newRow("NUL in a key") << QByteArray(R"({"input\u0000": "x"})")
+                                  << shapes + QStringLiteral("got keys: input\\u0000");
+    QTest::newRow("terminal escape in a key") << QByteArray(R"({"\u001b]0;owned\u0007": 1})")
+                                              << shapes + QStringLiteral("got keys: \\u001b]0;owned\\u0007");
+    QTest::newRow("newline in a key")
+        << QByteArray(R"({"a\nb": 1})") << shapes + QStringLiteral("got keys: a\\nb");
+    QTest::newRow("100 KB key") << QByteArray(R"({")") + QByteArray(100000, 'k') + R"(": 1})"
+                                << shapes + QStringLiteral("got keys: ") + QString(40, QLatin1Char('k')) +
+                                       QStringLiteral("…");
+    QTest::newRow("escape in method")
+        << QByteArray(R"({"custom_id":"m","method":"GET\r\n\u001b[2J","body":{}})")
+        << QStringLiteral("\"method\" must be \"POST\", got \"GET\\r\\n\\u001b[2J\"");
+    QTest::newRow("long method") << QByteArray(R"({"custom_id":"m","method":")") + QByteArray(5000, 'G') +
+                                        R"(","body":{}})"
+                                 << QStringLiteral("\"method\" must be \"POST\", got \"") +
+                                        QString(40, QLatin1Char('G')) + QStringLiteral("…\"");
+    QTest::newRow("long out-of-range number")
+        << QByteArray(R"({"input":"x","n":1)") + QByteArray(400, '0') + "}"
+        << QStringLiteral("invalid JSON: number out of range at column 18 (1") +
+               QString(39, QLatin1Char('0')) + QStringLiteral("…)");
+}
+
+void tst_JsonlParser::messagesRepeatLineTextSafely()
+{
+    QFETCH(QByteArray, line);
+    QFETCH(QString, message);
+
+    const auto result = JsonlParser::parse(line, 3, FileName);
+    const InputError *error = errorOf(result);
+    QVERIFY(error);
+    QCOMPARE(error->message, QStringLiteral("req.jsonl:3: ") + message);
+    QVERIFY(error->message.size() < 1024);
 }
 
 QTEST_GUILESS_MAIN(tst_JsonlParser)
