@@ -8,11 +8,11 @@ namespace Sluice {
 
 namespace {
 
-constexpr qsizetype ChunkBytes = 64 * 1024;
 // How much of an over-long line is kept for the error record.
 constexpr qsizetype KeptPrefixBytes = 4096;
+constexpr QByteArrayView Utf8Bom("\xEF\xBB\xBF");
 
-bool isBlank(const QByteArray &line)
+bool isBlank(QByteArrayView line)
 {
     return std::all_of(line.cbegin(), line.cend(),
                        [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; });
@@ -48,6 +48,7 @@ JsonlReader::JsonlReader(QString path, Options options)
     : m_path(std::move(path))
     , m_fileName(QFileInfo(m_path).fileName())
     , m_options(options)
+    , m_chunkBytes(std::max(MinChunkBytes, options.chunkBytes))
 {
     if (m_fileName.isEmpty())
         m_fileName = m_path;
@@ -81,21 +82,107 @@ Result<void> JsonlReader::open()
         return fail(QStringLiteral("not a regular file"));
     m_fileSize = file->size();
     m_file = std::move(file);
-    m_buffer.reserve(ChunkBytes);
+    if (m_options.checkFormat) {
+        if (auto checked = checkFormat(); !checked) {
+            m_file.reset();
+            m_atEnd = true;
+            return checked;
+        }
+    }
+    m_buffer.reserve(m_chunkBytes);
 
     // A UTF-8 BOM at the start of the file is not part of the first line.
-    if (fillBuffer() && m_buffer.startsWith("\xEF\xBB\xBF")) {
+    if (fillBuffer() && m_buffer.startsWith(Utf8Bom)) {
         m_bufferPos = 3;
         m_bytesRead = 3;
     }
     return {};
 }
 
+Result<void> JsonlReader::checkFormat()
+{
+    const QByteArray head = m_file->read(std::min<qint64>(SniffBytes, m_fileSize));
+    if (!m_file->seek(0))
+        return Error{Error::Code::Io, m_path + QStringLiteral(": cannot read: ") + m_file->errorString()};
+    const auto refuse = [this](qint64 line, const QString &reason) {
+        return Error{Error::Code::InvalidInput,
+                     m_path + QStringLiteral(": does not look like JSONL: ") + reason, line};
+    };
+    if (head.startsWith("\xFF\xFE") || head.startsWith("\xFE\xFF")) {
+        return refuse(1, QStringLiteral("it is UTF-16 text (it starts with a UTF-16 byte-order mark); Sluice "
+                                        "reads UTF-8: convert it, e.g. iconv -f UTF-16 -t UTF-8"));
+    }
+    const bool whole = head.size() >= m_fileSize;
+
+    QByteArrayView rest(head);
+    if (rest.startsWith(Utf8Bom))
+        rest = rest.sliced(Utf8Bom.size());
+    int looked = 0;
+    qint64 number = 0;
+    qint64 firstNumber = 0;
+    QString firstReason;
+    QByteArrayView firstLine;
+    while (looked < SniffLines && !rest.isEmpty()) {
+        const qsizetype newline = rest.indexOf('\n');
+        if (newline < 0 && !whole)
+            break; // a line cut by the end of the window
+        QByteArrayView line = newline < 0 ? rest : rest.first(newline);
+        rest = newline < 0 ? QByteArrayView() : rest.sliced(newline + 1);
+        ++number;
+        if (line.endsWith('\r'))
+            line.chop(1);
+        if (isBlank(line))
+            continue;
+        if (line.size() > m_options.maxLineBytes)
+            return {}; // reported as over-long when read; says nothing about the format
+        ++looked;
+        // A line that is, or looks like, one JSON object makes this a JSONL file, however broken the
+        // line itself: from here on, bad lines are reported one by one.
+        const QByteArrayView trimmed = line.trimmed();
+        if (trimmed.size() >= 2 && trimmed.startsWith('{') && trimmed.endsWith('}'))
+            return {};
+        const auto parsed = JsonlParser::parse(line, number, m_fileName, m_options.maxDepth);
+        const auto *error = std::get_if<InputError>(&parsed);
+        if (!error || error->input.is_object())
+            return {};
+        if (looked == 1) {
+            firstNumber = number;
+            firstLine = trimmed;
+            const qsizetype prefix = m_fileName.size() + QString::number(number).size() + 3; // "f:N: "
+            firstReason = error->message.mid(prefix);
+        }
+    }
+
+    if (looked == 0) {
+        // Empty, blank, or a first line longer than the window: nothing to judge, unless it is binary.
+        if (!whole && head.contains('\0')) {
+            return refuse(1, QStringLiteral("its first %1 KiB hold binary data (NUL bytes) and no line break")
+                                 .arg(SniffBytes / 1024));
+        }
+        return {};
+    }
+    QString reason =
+        looked == 1 ? QStringLiteral("line %1 is not a JSON object (%2)").arg(firstNumber).arg(firstReason)
+                    : QStringLiteral("none of its first %1 non-blank lines is a JSON object (line %2: %3)")
+                          .arg(looked)
+                          .arg(firstNumber)
+                          .arg(firstReason);
+    if (head.contains('\0')) {
+        reason += QStringLiteral("; it holds NUL bytes: a binary file, or UTF-16 text?");
+    } else if (firstLine == "{" || firstLine == "[") {
+        reason += QStringLiteral("; a pretty-printed JSON document? JSONL needs each request on a line of "
+                                 "its own (jq -c '.[]' turns a JSON array into JSONL)");
+    } else if (firstLine.contains(',') && !firstLine.startsWith('[') && !firstLine.startsWith('"')) {
+        reason += QStringLiteral("; a CSV file? Each line must be one JSON object");
+    }
+    return refuse(firstNumber, reason);
+}
+
 bool JsonlReader::fillBuffer()
 {
-    m_buffer.resize(ChunkBytes);
+    m_buffer.resize(m_chunkBytes);
     m_bufferPos = 0;
-    const qint64 n = m_file->read(m_buffer.data(), ChunkBytes);
+    const qint64 n = m_file->read(m_buffer.data(), m_chunkBytes);
     if (n < 0) {
         m_buffer.resize(0);
         m_readError = m_path + QStringLiteral(": read error: ") + m_file->errorString();
@@ -209,10 +296,10 @@ JsonlReader::Item JsonlReader::next()
         item.error.line = m_lineNumber;
         item.error.customId = request.customId;
         item.error.cls = ErrorClass::DuplicateId;
-        item.error.message = m_fileName + QLatin1Char(':') + QString::number(m_lineNumber) +
-                             QStringLiteral(": duplicate custom_id \"") + request.customId +
-                             QStringLiteral("\" (first seen on line ") + QString::number(seen.value()) +
-                             QLatin1Char(')');
+        item.error.message =
+            m_fileName + QLatin1Char(':') + QString::number(m_lineNumber) +
+            QStringLiteral(": duplicate custom_id \"") + JsonlParser::printable(request.customId) +
+            QStringLiteral("\" (first seen on line ") + QString::number(seen.value()) + QLatin1Char(')');
         item.error.input = std::move(request.input);
         return item;
     }

@@ -24,13 +24,23 @@ public:
     {
         qint64 maxLineBytes = 8 * 1024 * 1024;
         int maxDepth = JsonlParser::DefaultMaxDepth;
+        /// open() refuses a file that is not JSONL at all (see open()). Off only for tests and fuzzing.
+        bool checkFormat = true;
+        /// Read buffer size in bytes (at least MinChunkBytes); tests and the fuzzer make it small so that
+        /// lines, CRLFs and the BOM straddle buffer boundaries.
+        qsizetype chunkBytes = 64 * 1024;
     };
+
+    static constexpr qsizetype MinChunkBytes = 16;
+    /// open() looks at this many non-blank lines, within the first SniffBytes of the file.
+    static constexpr int SniffLines = 5;
+    static constexpr qsizetype SniffBytes = 64 * 1024;
 
     struct Item
     {
         enum class Kind { Request, Invalid, End };
         Kind kind = Kind::End;
-        Request request; ///< valid when kind == Request
+        Request request;  ///< valid when kind == Request
         InputError error; ///< valid when kind == Invalid
     };
 
@@ -39,6 +49,13 @@ public:
     ~JsonlReader();
 
     /// Opens the file; an Error (code Io) naming the file when it cannot be read.
+    ///
+    /// With Options::checkFormat, also an Error (code InvalidInput, `line` = first line looked at) when
+    /// the file is not JSONL at all: UTF-16 text, or none of its first SniffLines non-blank lines (those
+    /// complete within the first SniffBytes) is a JSON object, e.g. a pretty-printed JSON document, a
+    /// CSV or a binary file. The message says why and what line 1 looks like, instead of one error
+    /// record per line. As soon as one of those lines is a JSON object the file is read, and every bad
+    /// line becomes its own InputError: a bad line never stops a run.
     Result<void> open();
     /// The next request or bad line, or End at end of file (End is sticky). A read error mid-file
     /// ends the stream and is available from readError().
@@ -57,6 +74,8 @@ private:
     /// the line's full length in bytes (a trailing '\r' excluded).
     bool readLine(QByteArray &out, bool &tooLong, qint64 &length);
     bool fillBuffer();
+    /// Looks at the start of the file and refuses it when it is not JSONL at all (see open()).
+    Result<void> checkFormat();
 
     QString m_path;
     QString m_fileName; ///< the path's last component, used in line messages
@@ -64,6 +83,7 @@ private:
     std::unique_ptr<QFile> m_file;
     QByteArray m_buffer;
     qsizetype m_bufferPos = 0;
+    qsizetype m_chunkBytes = 0;
     qint64 m_fileSize = 0;
     qint64 m_bytesRead = 0;
     qint64 m_lineNumber = 0;

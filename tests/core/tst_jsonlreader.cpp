@@ -39,6 +39,11 @@ private Q_SLOTS:
     void emptyFile();
     void endIsSticky();
     void manyLines();
+    void smallBuffers();
+    void duplicateIdShownSafely();
+    void notJsonl_data();
+    void notJsonl();
+    void formatCheckOff();
 
 private:
     QString writeFile(const QString &name, const QByteArray &content);
@@ -382,6 +387,199 @@ void tst_JsonlReader::manyLines()
     QCOMPARE(count, Lines);
     QCOMPARE(reader.bytesRead(), reader.fileSize());
     QCOMPARE(reader.fileSize(), qint64(content.size()));
+}
+
+void tst_JsonlReader::smallBuffers()
+{
+    // Every feature the reader handles at a buffer boundary: the BOM, CRLF, blank lines, multi-byte
+    // characters, over-long lines with and without CR, a last line without a newline.
+    QByteArray content = "\xEF\xBB\xBF";
+    content += R"({"custom_id":"a","input":"caf\u00e9"})"
+               "\r\n\r\n  \t\n";
+    content += "{\"custom_id\":\"b\",\"input\":\"\xe2\x82\xac\xe2\x82\xac\xe2\x82\xac\"}\n";
+    content += R"({"custom_id":"long","input":")" + QByteArray(90, 'x') + "\"}\r\n";
+    content += "{broken\r\n";
+    content += R"({"custom_id":"c","input":")" + QByteArray(20, 'y') + "\"}\n";
+    content += R"({"custom_id":"long2","input":")" + QByteArray(300, 'z') + "\"}\n";
+    content += "\r\n";
+    content += R"({"custom_id":"a","input":"dup"})"
+               "\n";
+    content += R"({"custom_id":"last","input":"no newline"})";
+    const QString path = writeFile(QStringLiteral("chunks.jsonl"), content);
+
+    const auto flatten = [&](qsizetype chunkBytes) {
+        JsonlReader::Options options;
+        options.maxLineBytes = 64;
+        options.chunkBytes = chunkBytes;
+        JsonlReader reader(path, options);
+        if (!reader.open().ok())
+            return QStringList{QStringLiteral("open failed")};
+        QStringList out;
+        for (const Seen &seen : readAll(reader))
+            out << QStringLiteral("%1 %2 %3 %4")
+                       .arg(int(seen.kind))
+                       .arg(seen.line)
+                       .arg(seen.customId, seen.message);
+        if (reader.bytesRead() != reader.fileSize())
+            out << QStringLiteral("bytesRead %1 of %2").arg(reader.bytesRead()).arg(reader.fileSize());
+        return out;
+    };
+    const QStringList reference = flatten(64 * 1024);
+    // a, b, long (over-long), broken, c, long2 (over-long), a again (duplicate), last.
+    QCOMPARE(reference.size(), 8);
+    for (qsizetype chunk = JsonlReader::MinChunkBytes; chunk <= 128; ++chunk)
+        QCOMPARE(flatten(chunk), reference);
+    // Smaller than the minimum is raised to it.
+    QCOMPARE(flatten(1), reference);
+}
+
+void tst_JsonlReader::duplicateIdShownSafely()
+{
+    const QByteArray id = "\\u001b[2J" + QByteArray(100, 'i');
+    const QByteArray line = R"({"custom_id":")" + id + R"(","input":"x"})";
+    JsonlReader reader(writeFile(QStringLiteral("dup.jsonl"), line + "\n" + line + "\n"));
+    QVERIFY(reader.open().ok());
+    QCOMPARE(int(reader.next().kind), int(Kind::Request));
+    const JsonlReader::Item item = reader.next();
+    QCOMPARE(int(item.kind), int(Kind::Invalid));
+    QCOMPARE(item.error.message, QStringLiteral("dup.jsonl:2: duplicate custom_id \"\\u001b[2J") +
+                                     QString(36, QLatin1Char('i')) +
+                                     QStringLiteral("…\" (first seen on line 1)"));
+    QCOMPARE(item.error.customId.size(), 104); // the record keeps the whole id
+}
+
+void tst_JsonlReader::notJsonl_data()
+{
+    QTest::addColumn<QByteArray>("content");
+    QTest::addColumn<QString>("message"); // after "<path>: does not look like JSONL: "; empty = accepted
+    QTest::addColumn<qint64>("line");
+
+    const QByteArray ok = R"({"custom_id":"ok","input":"x"})";
+    const QString pretty =
+        QStringLiteral("; a pretty-printed JSON document? JSONL needs each request on a line "
+                       "of its own (jq -c '.[]' turns a JSON array into JSONL)");
+    QTest::newRow("pretty-printed object")
+        << QByteArray("{\n  \"custom_id\": \"a\",\n  \"input\": \"x\"\n}\n")
+        << QStringLiteral(
+               "none of its first 4 non-blank lines is a JSON object (line 1: invalid JSON: unexpected "
+               "end of line at column 2 (truncated JSON?))") +
+               pretty
+        << qint64(1);
+    QByteArray array = "\n[\n";
+    for (int i = 0; i < 1000; ++i)
+        array += "  {\"custom_id\": \"r" + QByteArray::number(i) + "\", \"input\": \"x\"},\n";
+    array += "]\n";
+    QTest::newRow("pretty-printed array of compact objects")
+        << array
+        << QStringLiteral(
+               "none of its first 5 non-blank lines is a JSON object (line 2: invalid JSON: unexpected "
+               "end of line at column 2 (truncated JSON?))") +
+               pretty
+        << qint64(2);
+    QTest::newRow("CSV") << QByteArray("id,prompt\r\n1,hello\r\n2,\"a, b\"\r\n")
+                         << QStringLiteral(
+                                "none of its first 3 non-blank lines is a JSON object (line 1: invalid "
+                                "JSON: syntax error at column 1 (not a JSON value)); a CSV file? Each "
+                                "line must be one JSON object")
+                         << qint64(1);
+    QTest::newRow("one line of text")
+        << QByteArray("hello world\n")
+        << QStringLiteral(
+               "line 1 is not a JSON object (invalid JSON: syntax error at column 1 (not a JSON value))")
+        << qint64(1);
+    QTest::newRow("JSON arrays") << QByteArray("[1, 2]\n[3]\n")
+                                 << QStringLiteral(
+                                        "none of its first 2 non-blank lines is a JSON object (line 1: "
+                                        "line is a JSON array, expected an object)")
+                                 << qint64(1);
+    QByteArray binary;
+    for (int i = 0; i < 3000; ++i)
+        binary += char((i * 7919 + 13) % 256);
+    QTest::newRow("binary") << binary
+                            << QStringLiteral(
+                                   "none of its first 5 non-blank lines is a JSON object (line 1: invalid "
+                                   "JSON: NUL byte at column 58); it holds NUL "
+                                   "bytes: a binary file, or UTF-16 text?")
+                            << qint64(1);
+    QTest::newRow("binary without a line break")
+        << QByteArray(100 * 1024, '\0')
+        << QStringLiteral("its first 64 KiB hold binary data (NUL bytes) and no line break") << qint64(1);
+    const QString utf16 =
+        QStringLiteral("it is UTF-16 text (it starts with a UTF-16 byte-order mark); Sluice "
+                       "reads UTF-8: convert it, e.g. iconv -f UTF-16 -t UTF-8");
+    QByteArray utf16le = "\xFF\xFE";
+    for (const char c : QByteArray(ok + "\n"))
+        utf16le += QByteArray(1, c) + '\0';
+    QTest::newRow("UTF-16LE with BOM") << utf16le << utf16 << qint64(1);
+    QByteArray utf16be = "\xFE\xFF";
+    for (const char c : QByteArray(ok + "\n"))
+        utf16be += QByteArray(1, '\0') + c;
+    QTest::newRow("UTF-16BE with BOM") << utf16be << utf16 << qint64(1);
+    QTest::newRow("UTF-16LE without BOM")
+        << utf16le.mid(2)
+        << QStringLiteral("none of its first 2 non-blank lines is a JSON object (line 1: invalid JSON: NUL "
+                          "byte at column 2); it holds NUL bytes: a "
+                          "binary file, or UTF-16 text?")
+        << qint64(1);
+    QTest::newRow("five bad lines, then requests")
+        << QByteArray("a\nb\n\n  \nc\nd\ne\n" + ok + "\n")
+        << QStringLiteral(
+               "none of its first 5 non-blank lines is a JSON object (line 1: invalid JSON: syntax "
+               "error at column 1 (not a JSON value))")
+        << qint64(1);
+
+    // Accepted: bad lines are then reported one by one.
+    QTest::newRow("request first") << QByteArray(ok + "\nnot json\n") << QString() << qint64(0);
+    QTest::newRow("four bad lines, then a request")
+        << QByteArray("a\nb\n[1]\n\"s\"\n" + ok + "\n") << QString() << qint64(0);
+    QTest::newRow("object of the wrong shape")
+        << QByteArray("{\"foo\": 1}\nx\ny\nz\nw\n") << QString() << qint64(0);
+    QTest::newRow("broken line that looks like an object")
+        << QByteArray("{\"custom_id\": \"a\", }\nx\ny\nz\nw\n") << QString() << qint64(0);
+    QTest::newRow("deep object line")
+        << QByteArray(QByteArray(100, '{') + QByteArray(100, '}') + "\nx\n") << QString() << qint64(0);
+    QTest::newRow("empty file") << QByteArray() << QString() << qint64(0);
+    QTest::newRow("blank lines only") << QByteArray("\n \r\n\t\n") << QString() << qint64(0);
+    QTest::newRow("BOM only") << QByteArray("\xEF\xBB\xBF") << QString() << qint64(0);
+    QTest::newRow("BOM then a request") << QByteArray("\xEF\xBB\xBF" + ok) << QString() << qint64(0);
+    QTest::newRow("first line over 64 KiB")
+        << QByteArray("\"" + QByteArray(70 * 1024, 'x') + "\"\nnot json\n") << QString() << qint64(0);
+}
+
+void tst_JsonlReader::notJsonl()
+{
+    QFETCH(QByteArray, content);
+    QFETCH(QString, message);
+    QFETCH(qint64, line);
+
+    const QString path = writeFile(QStringLiteral("input.jsonl"), content);
+    JsonlReader reader(path);
+    const Result<void> opened = reader.open();
+    if (message.isEmpty()) {
+        QVERIFY2(opened.ok(), qPrintable(opened ? QString() : opened.error().message));
+        readAll(reader);
+        QVERIFY(reader.atEnd());
+        QCOMPARE(reader.bytesRead(), reader.fileSize());
+        return;
+    }
+    QVERIFY(!opened.ok());
+    QCOMPARE(int(opened.error().code), int(Error::Code::InvalidInput));
+    QCOMPARE(opened.error().message, path + QStringLiteral(": does not look like JSONL: ") + message);
+    QCOMPARE(opened.error().line, line);
+    QVERIFY(reader.atEnd());
+    QCOMPARE(int(reader.next().kind), int(Kind::End));
+}
+
+void tst_JsonlReader::formatCheckOff()
+{
+    JsonlReader::Options options;
+    options.checkFormat = false;
+    JsonlReader reader(writeFile(QStringLiteral("pretty.json"), "{\n  \"input\": \"x\"\n}\n"), options);
+    QVERIFY(reader.open().ok());
+    const QList<Seen> seen = readAll(reader);
+    QCOMPARE(seen.size(), 3);
+    for (const Seen &s : seen)
+        QCOMPARE(int(s.kind), int(Kind::Invalid));
 }
 
 QTEST_GUILESS_MAIN(tst_JsonlReader)
