@@ -420,19 +420,22 @@ for ((k = 0; k < ${#restart_done[@]}; k++)); do
     fi
 done
 
-# series COLUMN SCALE: "first last max slope_per_min" over the samples; the slope is a
-# least-squares fit over the second half (elapsed >= half the last sample's time).
+# series COLUMN SCALE: "first last max slope_per_min" over the samples. `first` is the first
+# sample after a one-minute warm-up (the very first one is taken before the run has started);
+# the slope is a least-squares fit over the second half (elapsed >= half the last sample's time).
 series() {
     awk -F, -v c="$1" -v scale="$2" '
         NR == 1 { next }
-        { rows++; t[rows] = $1; v[rows] = $c / scale; if (rows == 1 || v[rows] > max) max = v[rows] }
+        { rows++; t[rows] = $1; v[rows] = $c / scale; if (rows == 1 || v[rows] > max) max = v[rows]
+          if (!warm && $1 >= 60) warm = rows }
         END {
             if (!rows) { print "NA NA NA NA"; exit }
+            if (!warm) warm = 1
             half = t[rows] / 2
             for (r = 1; r <= rows; r++) if (t[r] >= half) { n++; sx += t[r]; sy += v[r]; sxx += t[r] * t[r]; sxy += t[r] * v[r] }
             d = n * sxx - sx * sx
             slope = (n >= 2 && d > 0) ? sprintf("%.3f", (n * sxy - sx * sy) / d * 60) : "NA"
-            printf "%.1f %.1f %.1f %s\n", v[1], v[rows], max, slope
+            printf "%.1f %.1f %.1f %s\n", v[warm], v[rows], max, slope
         }' "$samples"
 }
 read -r rss_first rss_last rss_max rss_slope <<<"$(series 2 1024)"
