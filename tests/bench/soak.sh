@@ -266,7 +266,7 @@ EOF
 printf '# soak: %s min at --rps %s, %s lines, 2 endpoints (a: 2 %% 500s + 1 %% resets, b: 3 %% 500s; 150 req/s each, 20+30 ms), a server killed every %s s for %s s, bin=%s\n' \
     "$minutes" "$rps" "$lines" "$restart_every" "$down_s" "$bin_dir"
 
-samples="$build_dir/soak-samples.csv"
+samples="$build_dir/soak-samples-$(date +%Y%m%d-%H%M%S).csv" # one per run, never overwritten
 printf 'elapsed_s,rss_kb,threads,fds,done,servers_up\n' >"$samples"
 run_log="$work/run.log"
 t_start=$(date +%s.%N)
