@@ -4,7 +4,13 @@
 #include "util/randomsource.h"
 
 #include <QDateTime>
+#include <QFile>
 #include <QLoggingCategory>
+#include <QSslCertificate>
+#include <QSslConfiguration>
+#include <QSslKey>
+#include <QSslServer>
+#include <QSslSocket>
 #include <QTcpServer>
 #include <QTcpSocket>
 #include <QTimer>
@@ -15,11 +21,16 @@
 #include <cmath>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <queue>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#ifdef Q_OS_UNIX
+#include <sys/socket.h>
+#endif
 
 namespace Sluice {
 
@@ -40,6 +51,12 @@ constexpr std::size_t kMaxPendingReplies = 256;
 constexpr qint64 kSocketReadBuffer = 256 * 1024;
 /// Buffers above this capacity are released once empty (a 32 MiB body should not stay pinned).
 constexpr qsizetype kKeptBufferCapacity = 1024 * 1024;
+/// A reset mid-body waits this long after the partial reply, so that the client has read it before
+/// the RST arrives (a RST can make the peer's kernel drop data it has not read yet).
+constexpr int kResetMidBodyDelayMs = 50;
+constexpr int kTlsHandshakeTimeoutMs = 5000;
+/// The body a `body=garbage` reply carries instead of JSON (what a misconfigured proxy might send).
+constexpr char kGarbageBody[] = "<html><body><h1>502 Bad Gateway</h1>simulated non-JSON body</body></html>\n";
 
 enum class Api { Chat, Messages };
 
@@ -66,10 +83,23 @@ struct RequestHead
     bool expectContinue = false;
 };
 
+/// How a reply is put on the wire (scripted faults beyond the status and body).
+enum class Delivery {
+    Whole,        ///< written at once
+    Reset,        ///< nothing written; the connection is closed
+    Truncate,     ///< headers and half the body (Content-Length announces all of it), then a close
+    ResetMidBody, ///< headers and half the body, then a TCP reset
+    Drip,         ///< headers at once, then the body one byte every `dripMs`
+    Hang,         ///< never answered (the connection stays open until the client gives up)
+};
+
 struct PendingReply
 {
     QByteArray bytes;
-    int status = 0; ///< 0: reset the connection instead of answering
+    int status = 0; ///< the HTTP status written (0 for Delivery::Reset, -1 for Delivery::Hang)
+    Delivery delivery = Delivery::Whole;
+    bool broken = false; ///< a deliberately broken answer (garbage body): not counted as ok
+    int dripMs = 0;
     bool ready = false;
     bool closeAfter = false;
 };
@@ -98,6 +128,14 @@ public:
     quint64 firstSeq = 0;             ///< sequence number of pending.front()
     bool closing = false;             ///< read no further requests; close after the queued replies
     bool gone = false;                ///< disconnected: never touch the socket again
+    /// A reply being dripped: later replies wait until its last byte is out.
+    QTimer *dripTimer = nullptr; ///< a child of this object
+    QByteArray dripRemaining;
+    qsizetype dripOffset = 0;
+    int dripStatus = 0;
+    bool dripBroken = false;
+    bool dripCloseAfter = false;
+    bool dripping = false;
 };
 
 /// A reply due at `dueMs` for request `seq` on connection `connection`.
@@ -120,6 +158,12 @@ struct Directive
     std::string code;
     qint64 delayMs = 0;
     bool reset = false;
+    bool truncate = false;
+    bool resetMidBody = false;
+    bool garbage = false;
+    bool hang = false;
+    qint64 dripMs = 0;
+    std::string redirect; ///< Location of a 3xx
 };
 
 /// What the prompt of a request holds, as views into the parsed JSON.
@@ -269,6 +313,11 @@ bool parseInt(std::string_view text, qint64 &value)
     return true;
 }
 
+bool isTrue(std::string_view value)
+{
+    return value == "1" || value == "true";
+}
+
 std::string_view trimmedView(std::string_view s)
 {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
@@ -313,10 +362,24 @@ bool findDirective(const Prompt &prompt, Directive &directive)
             else if (key == "delay_ms" && isNumber)
                 directive.delayMs = std::min<qint64>(n, 24LL * 3600 * 1000);
             else if (key == "reset")
-                directive.reset = value == "1" || value == "true";
+                directive.reset = isTrue(value);
             else if (key == "code" && !value.empty())
                 directive.code = std::string(value);
+            else if (key == "truncate")
+                directive.truncate = isTrue(value);
+            else if (key == "reset_mid_body")
+                directive.resetMidBody = isTrue(value);
+            else if (key == "hang")
+                directive.hang = isTrue(value);
+            else if (key == "body")
+                directive.garbage = value == "garbage";
+            else if (key == "drip_ms" && isNumber)
+                directive.dripMs = std::clamp<qint64>(n, 1, 60LL * 1000);
+            else if (key == "redirect" && !value.empty())
+                directive.redirect = std::string(value);
         }
+        if (!directive.redirect.empty() && (directive.status < 300 || directive.status > 399))
+            directive.status = 307;
         // 1xx, 204, 205 and 304 would break HTTP framing (they carry no body): ignored.
         const int s = directive.status;
         if (s < 200 || s > 599 || s == 204 || s == 205 || s == 304)
@@ -351,6 +414,16 @@ const char *reasonPhrase(int status)
         return "Created";
     case 202:
         return "Accepted";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
     case 400:
         return "Bad Request";
     case 401:
@@ -475,6 +548,7 @@ struct Simulator::Private
 {
     explicit Private(Simulator *q, RandomSource *random);
 
+    void makeServer();
     void handleNewConnections();
     void handleReadyRead(Connection *c);
     void handleDisconnected(Connection *c);
@@ -483,8 +557,10 @@ struct Simulator::Private
     int parseHead(Connection *c);
     void handleRequest(Connection *c, const char *request);
     void protocolError(Connection *c, int status, std::string_view message);
-    void enqueue(Connection *c, QByteArray bytes, int status, bool closeAfter, double delayMs);
-    void send(Connection *c, const QByteArray &bytes, int status, bool closeAfter);
+    void enqueue(Connection *c, PendingReply reply, double delayMs);
+    void send(Connection *c, PendingReply reply);
+    void dripNext(Connection *c);
+    void countSent(int status, bool broken);
     void flush(Connection *c);
     void resetConnection(Connection *c);
     void compact(Connection *c);
@@ -497,7 +573,8 @@ struct Simulator::Private
     void appendRateHeaders(QByteArray &headers, Api api) const;
 
     Simulator *const q;
-    QTcpServer *server = nullptr;
+    QTcpServer *server = nullptr; ///< a QSslServer when `tls` is set
+    std::optional<QSslConfiguration> tls;
     QTimer *timer = nullptr;
     std::unique_ptr<DefaultRandom> ownRandom;
     RandomSource *random = nullptr;
@@ -518,7 +595,6 @@ struct Simulator::Private
 
 Simulator::Private::Private(Simulator *q, RandomSource *random)
     : q(q)
-    , server(new QTcpServer(q))
     , timer(new QTimer(q))
     , random(random)
 {
@@ -526,14 +602,36 @@ Simulator::Private::Private(Simulator *q, RandomSource *random)
         ownRandom = std::make_unique<DefaultRandom>();
         this->random = ownRandom.get();
     }
+    makeServer();
+    timer->setSingleShot(true);
+    timer->setTimerType(Qt::PreciseTimer);
+    QObject::connect(timer, &QTimer::timeout, q, [this] { handleTimer(); });
+}
+
+void Simulator::Private::makeServer()
+{
+    delete server;
+    if (tls) {
+        auto *sslServer = new QSslServer(q);
+        sslServer->setSslConfiguration(*tls);
+        sslServer->setHandshakeTimeout(kTlsHandshakeTimeoutMs);
+        // A QSslServer queues a connection once its handshake is done, not when it is accepted.
+        QObject::connect(sslServer, &QTcpServer::pendingConnectionAvailable, q,
+                         [this] { handleNewConnections(); });
+        QObject::connect(sslServer, &QSslServer::errorOccurred, q,
+                         [this](QSslSocket *socket, QAbstractSocket::SocketError) {
+                             if (!socket->isEncrypted())
+                                 ++q->m_stats.tlsFailures;
+                         });
+        server = sslServer;
+    } else {
+        server = new QTcpServer(q);
+        QObject::connect(server, &QTcpServer::newConnection, q, [this] { handleNewConnections(); });
+    }
     // Clients open hundreds of connections at once: the defaults (backlog 50, 30 pending) would make
     // the kernel drop SYNs, which costs the client a one-second retransmit.
     server->setListenBacklogSize(1024);
     server->setMaxPendingConnections(1024);
-    timer->setSingleShot(true);
-    timer->setTimerType(Qt::PreciseTimer);
-    QObject::connect(server, &QTcpServer::newConnection, q, [this] { handleNewConnections(); });
-    QObject::connect(timer, &QTimer::timeout, q, [this] { handleTimer(); });
 }
 
 void Simulator::Private::handleNewConnections()
@@ -735,8 +833,11 @@ int Simulator::Private::parseHead(Connection *c)
 void Simulator::Private::protocolError(Connection *c, int status, std::string_view message)
 {
     qCDebug(lcSim) << "closing connection after protocol error" << status;
-    enqueue(c, httpResponse(status, dumpJson(openAiError(message, "invalid_request_error", {})), {}, true),
-            status, true, 0);
+    PendingReply reply;
+    reply.bytes = httpResponse(status, dumpJson(openAiError(message, "invalid_request_error", {})), {}, true);
+    reply.status = status;
+    reply.closeAfter = true;
+    enqueue(c, std::move(reply), 0);
 }
 
 void Simulator::Private::handleRequest(Connection *c, const char *request)
@@ -760,14 +861,25 @@ void Simulator::Private::handleRequest(Connection *c, const char *request)
             head.hasAuthorization || head.hasApiKey ? QStringLiteral("present") : QStringLiteral("absent");
     }
     const bool isHead = method == QByteArrayView("HEAD");
+    // How the answer goes on the wire; only a scripted directive changes it.
+    Delivery delivery = Delivery::Whole;
+    bool broken = false;
+    int dripMs = 0;
     const auto finish = [&](QByteArray bytes, int status, double delayMs) {
-        if (isHead && status != 0)
+        if (isHead && status > 0)
             bytes.truncate(bytes.indexOf("\r\n\r\n") + 4); // same headers, no body
         if (recording) {
             record.status = status;
             q->m_received.append(record);
         }
-        enqueue(c, std::move(bytes), status, closeAfter, delayMs);
+        PendingReply reply;
+        reply.bytes = std::move(bytes);
+        reply.status = status;
+        reply.delivery = status == 0 ? Delivery::Reset : status < 0 ? Delivery::Hang : delivery;
+        reply.broken = broken;
+        reply.dripMs = dripMs;
+        reply.closeAfter = closeAfter;
+        enqueue(c, std::move(reply), delayMs);
     };
 
     if (path == QByteArrayView("/health")) {
@@ -870,8 +982,32 @@ void Simulator::Private::handleRequest(Connection *c, const char *request)
     if (scripted) {
         updateBucket(nowMs); // no token taken, but the rate-limit headers report the current state
         delayMs = config.latencyMs + jitter() + double(directive.delayMs);
+        if (directive.hang) {
+            finish(QByteArray(), -1, 0);
+            return;
+        }
         if (directive.reset) {
             finish(QByteArray(), 0, delayMs);
+            return;
+        }
+        if (directive.resetMidBody)
+            delivery = Delivery::ResetMidBody;
+        else if (directive.truncate)
+            delivery = Delivery::Truncate;
+        else if (directive.dripMs > 0)
+            delivery = Delivery::Drip;
+        dripMs = int(directive.dripMs);
+        broken = directive.garbage;
+        const auto bodyOf = [&](const json &value) {
+            return directive.garbage ? QByteArray(kGarbageBody) : dumpJson(value);
+        };
+        if (!directive.redirect.empty()) {
+            status = directive.status;
+            appendHeader(headers, "Location", QByteArray::fromStdString(directive.redirect));
+            finish(httpResponse(status,
+                                bodyOf(openAiError("Moved (simulated redirect)", "redirect", "moved")),
+                                headers, closeAfter),
+                   status, delayMs);
             return;
         }
         if (directive.status >= 300) {
@@ -905,7 +1041,14 @@ void Simulator::Private::handleRequest(Connection *c, const char *request)
                                          "Simulated client error")
                         : openAiError("Simulated client error", "invalid_request_error", code);
             }
-            finish(httpResponse(status, dumpJson(errorBody), headers, closeAfter), status, delayMs);
+            finish(httpResponse(status, bodyOf(errorBody), headers, closeAfter), status, delayMs);
+            return;
+        }
+        if (directive.status >= 200 && directive.status < 300)
+            status = directive.status;
+        if (directive.garbage) {
+            appendRateHeaders(headers, api);
+            finish(httpResponse(status, bodyOf(json()), headers, closeAfter), status, delayMs);
             return;
         }
     } else {
@@ -989,43 +1132,126 @@ void Simulator::Private::handleRequest(Connection *c, const char *request)
     finish(httpResponse(status, dumpJson(reply), headers, closeAfter), status, delayMs);
 }
 
-void Simulator::Private::enqueue(Connection *c, QByteArray bytes, int status, bool closeAfter, double delayMs)
+void Simulator::Private::enqueue(Connection *c, PendingReply reply, double delayMs)
 {
-    if (closeAfter)
+    // After a hang nothing on this connection is ever answered, so nothing more is read either.
+    if (reply.closeAfter || reply.delivery == Delivery::Hang)
         c->closing = true;
-    if (delayMs <= 0 && c->pending.empty()) {
-        send(c, bytes, status, closeAfter);
+    if (delayMs <= 0 && c->pending.empty() && !c->dripping) {
+        send(c, std::move(reply));
         return;
     }
     const quint64 seq = c->firstSeq + c->pending.size();
-    c->pending.push_back({std::move(bytes), status, delayMs <= 0, closeAfter});
+    reply.ready = delayMs <= 0;
+    c->pending.push_back(std::move(reply));
     if (delayMs > 0) {
         due.push({SteadyClock::instance()->nowMs() + delayMs, c->id, seq});
         armTimer();
     }
 }
 
-void Simulator::Private::send(Connection *c, const QByteArray &bytes, int status, bool closeAfter)
+void Simulator::Private::countSent(int status, bool broken)
 {
     Stats &stats = q->m_stats;
-    if (status == 0) {
-        ++stats.resets;
-        resetConnection(c);
-        return;
-    }
-    c->socket->write(bytes);
-    if (status >= 200 && status < 300)
+    if (broken)
+        ++stats.broken;
+    else if (status >= 200 && status < 300)
         ++stats.ok;
+    else if (status >= 300 && status < 400)
+        ++stats.redirects;
     else if (status == 429)
         ++stats.rateLimited;
     else if (status >= 500)
         ++stats.serverErrors;
     else if (status >= 400)
         ++stats.clientErrors;
-    if (closeAfter) {
+}
+
+void Simulator::Private::send(Connection *c, PendingReply reply)
+{
+    Stats &stats = q->m_stats;
+    const qsizetype headEnd = reply.bytes.indexOf("\r\n\r\n") + 4;
+    switch (reply.delivery) {
+    case Delivery::Reset:
+        ++stats.resets;
+        resetConnection(c);
+        return;
+    case Delivery::Hang:
+        ++stats.hangs;
+        return;
+    case Delivery::Truncate:
+    case Delivery::ResetMidBody: {
+        // Content-Length announces the whole body; only the first half of it is sent.
+        c->socket->write(reply.bytes.first(headEnd + (reply.bytes.size() - headEnd) / 2));
+        c->closing = true;
+        countSent(reply.status, true);
+        if (reply.delivery == Delivery::Truncate) {
+            c->socket->disconnectFromHost(); // a clean close (FIN) after the partial reply
+            return;
+        }
+        ++stats.resets;
+        c->socket->flush();
+        QTimer::singleShot(kResetMidBodyDelayMs, c, [this, c] {
+            if (c->gone)
+                return;
+#ifdef Q_OS_UNIX
+            // Linger 0: close() sends a RST instead of a FIN.
+            const qintptr fd = c->socket->socketDescriptor();
+            if (fd >= 0) {
+                const ::linger hard{1, 0};
+                ::setsockopt(int(fd), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+            }
+#endif
+            resetConnection(c);
+        });
+        return;
+    }
+    case Delivery::Drip:
+        if (headEnd < reply.bytes.size()) {
+            c->socket->write(reply.bytes.first(headEnd));
+            c->dripRemaining = reply.bytes.sliced(headEnd);
+            c->dripOffset = 0;
+            c->dripStatus = reply.status;
+            c->dripBroken = reply.broken;
+            c->dripCloseAfter = reply.closeAfter;
+            c->dripping = true;
+            if (!c->dripTimer) {
+                c->dripTimer = new QTimer(c);
+                c->dripTimer->setTimerType(Qt::PreciseTimer);
+                QObject::connect(c->dripTimer, &QTimer::timeout, c, [this, c] { dripNext(c); });
+            }
+            c->dripTimer->start(std::max(1, reply.dripMs));
+            return;
+        }
+        break; // no body (HEAD): nothing to drip
+    case Delivery::Whole:
+        break;
+    }
+    c->socket->write(reply.bytes);
+    countSent(reply.status, reply.broken);
+    if (reply.closeAfter) {
         c->closing = true;
         c->socket->disconnectFromHost();
     }
+}
+
+void Simulator::Private::dripNext(Connection *c)
+{
+    if (c->gone || !c->dripping)
+        return;
+    c->socket->write(c->dripRemaining.constData() + c->dripOffset, 1);
+    if (++c->dripOffset < c->dripRemaining.size())
+        return;
+    c->dripTimer->stop();
+    c->dripping = false;
+    c->dripRemaining = QByteArray();
+    countSent(c->dripStatus, c->dripBroken);
+    if (c->dripCloseAfter) {
+        c->closing = true;
+        c->socket->disconnectFromHost();
+        return;
+    }
+    flush(c);
 }
 
 void Simulator::Private::resetConnection(Connection *c)
@@ -1038,15 +1264,16 @@ void Simulator::Private::resetConnection(Connection *c)
 void Simulator::Private::flush(Connection *c)
 {
     const bool wasFull = c->pending.size() >= kMaxPendingReplies;
-    while (!c->gone && !c->pending.empty() && c->pending.front().ready) {
-        const PendingReply reply = std::move(c->pending.front());
+    while (!c->gone && !c->dripping && !c->pending.empty() && c->pending.front().ready) {
+        PendingReply reply = std::move(c->pending.front());
         c->pending.pop_front();
         ++c->firstSeq;
-        send(c, reply.bytes, reply.status, reply.closeAfter);
-        if (reply.closeAfter)
+        const bool closeAfter = reply.closeAfter;
+        send(c, std::move(reply));
+        if (closeAfter)
             break;
     }
-    if (wasFull && !c->gone && !c->closing && c->pending.size() < kMaxPendingReplies) {
+    if (wasFull && !c->gone && !c->closing && !c->dripping && c->pending.size() < kMaxPendingReplies) {
         processBuffer(c);
         handleReadyRead(c);
     }
@@ -1149,6 +1376,43 @@ Simulator::~Simulator()
     close();
 }
 
+Result<void> Simulator::setTls(const QString &certificatePath, const QString &keyPath)
+{
+    if (d->server->isListening()) {
+        return Error{Error::Code::Network, QStringLiteral("Simulator::setTls: close the simulator first")};
+    }
+    const QList<QSslCertificate> chain = QSslCertificate::fromPath(certificatePath, QSsl::Pem);
+    if (chain.isEmpty()) {
+        return Error{Error::Code::Io,
+                     QStringLiteral("%1: no PEM certificate could be read").arg(certificatePath)};
+    }
+    QFile keyFile(keyPath);
+    if (!keyFile.open(QIODevice::ReadOnly)) {
+        return Error{Error::Code::Io, QStringLiteral("%1: %2").arg(keyPath, keyFile.errorString())};
+    }
+    const QByteArray pem = keyFile.readAll();
+    QSslKey key(pem, QSsl::Ec, QSsl::Pem);
+    if (key.isNull())
+        key = QSslKey(pem, QSsl::Rsa, QSsl::Pem);
+    if (key.isNull()) {
+        return Error{
+            Error::Code::Io,
+            QStringLiteral("%1: no unencrypted PEM EC or RSA private key could be read").arg(keyPath)};
+    }
+    QSslConfiguration config = QSslConfiguration::defaultConfiguration();
+    config.setLocalCertificateChain(chain);
+    config.setPrivateKey(key);
+    config.setPeerVerifyMode(QSslSocket::VerifyNone); // clients are not asked for certificates
+    d->tls = config;
+    d->makeServer();
+    return {};
+}
+
+bool Simulator::isTls() const
+{
+    return d->tls.has_value();
+}
+
 Result<quint16> Simulator::listen(quint16 port, const QHostAddress &address)
 {
     if (d->server->isListening())
@@ -1186,10 +1450,10 @@ quint16 Simulator::port() const
     return d->server->isListening() ? d->server->serverPort() : 0;
 }
 
-static QUrl simulatorUrl(const QTcpServer *server, const QString &path)
+static QUrl simulatorUrl(const QTcpServer *server, bool tls, const QString &path)
 {
     QUrl url;
-    url.setScheme(QStringLiteral("http"));
+    url.setScheme(tls ? QStringLiteral("https") : QStringLiteral("http"));
     const QHostAddress address = server->serverAddress();
     const bool loopbackOrAny = address.isLoopback() || address == QHostAddress::Any ||
                                address == QHostAddress::AnyIPv4 || address == QHostAddress::AnyIPv6 ||
@@ -1202,12 +1466,12 @@ static QUrl simulatorUrl(const QTcpServer *server, const QString &path)
 
 QUrl Simulator::chatUrl() const
 {
-    return simulatorUrl(d->server, QStringLiteral("/v1/chat/completions"));
+    return simulatorUrl(d->server, isTls(), QStringLiteral("/v1/chat/completions"));
 }
 
 QUrl Simulator::messagesUrl() const
 {
-    return simulatorUrl(d->server, QStringLiteral("/v1/messages"));
+    return simulatorUrl(d->server, isTls(), QStringLiteral("/v1/messages"));
 }
 
 void Simulator::setConfig(const SimulatorConfig &config)

@@ -45,9 +45,18 @@ struct SimulatorConfig
 /// Scripted faults: a request whose text contains `@sim(k=v,...)` gets a scripted answer. Keys:
 /// `status=N` answer N for the first `times=M` requests carrying the same directive and text
 /// (default: always); `retry_after=S` / `retry_after_ms=N` add those headers; `code=X` sets
-/// `error.code` (e.g. insufficient_quota); `delay_ms=N` adds latency; `reset=1` resets the connection.
+/// `error.code` (e.g. insufficient_quota); `delay_ms=N` adds latency; `reset=1` resets the connection
+/// without a reply. How the answer (the normal one, or the scripted status) goes on the wire:
+/// `truncate=1` sends the headers (Content-Length announcing the whole body) and half the body, then
+/// closes; `reset_mid_body=1` does the same but resets the connection (RST) 50 ms later;
+/// `drip_ms=N` sends the headers, then the body one byte every N ms; `body=garbage` replaces the body
+/// with HTML (not JSON); `hang=1` reads the request and never answers (nothing more is read from that
+/// connection, which stays open until the client closes it); `redirect=URL` answers a 3xx (`status`
+/// when it is a 3xx, else 307) with `Location: URL` (the URL cannot contain `,` or `)`).
 /// After `times` is used up, the request is answered normally. While a directive applies it decides the
 /// whole answer: the own rate limit and the random error/reset rates are skipped.
+///
+/// TLS: after setTls(), listen() serves HTTPS (QSslServer) with that certificate and key.
 ///
 /// Wire details: HTTP/1.1 keep-alive, pipelined requests answered in order, `Connection: close` and
 /// HTTP/1.0 close after the reply. Bodies need Content-Length: `Transfer-Encoding: chunked` gets 411 and
@@ -65,12 +74,17 @@ public:
     struct Stats
     {
         qint64 requests = 0;     ///< complete requests parsed
-        qint64 ok = 0;           ///< 2xx sent
+        qint64 ok = 0;           ///< 2xx sent whole (a dripped one once its last byte is out)
         qint64 rateLimited = 0;  ///< 429 sent (own limit or scripted)
         qint64 serverErrors = 0; ///< 5xx sent
         qint64 clientErrors = 0; ///< other 4xx sent
-        qint64 resets = 0;       ///< connections reset on purpose
-        qint64 connections = 0;  ///< TCP connections accepted
+        qint64 redirects = 0;    ///< 3xx sent
+        qint64 broken = 0;       ///< answers broken on purpose (truncated, reset mid-body, garbage body);
+                                 ///< counted here instead of by their status
+        qint64 hangs = 0;        ///< requests never answered on purpose (hang=1)
+        qint64 resets = 0;       ///< connections reset on purpose (before or in the middle of a reply)
+        qint64 connections = 0;  ///< TCP connections accepted (for TLS: after the handshake)
+        qint64 tlsFailures = 0;  ///< TLS handshakes that failed (e.g. the client refused the certificate)
     };
 
     /// One received request, recorded when setRecording(true).
@@ -80,20 +94,26 @@ public:
         QString path;
         QString text;          ///< the last user message's text (first 256 chars)
         QString authorization; ///< "present" or "absent" (never the key itself)
-        int status = 0;        ///< status answered, 0 for a reset
+        int status = 0;        ///< status answered, 0 for a reset, -1 when never answered (hang=1)
     };
 
     explicit Simulator(SimulatorConfig config = {}, QObject *parent = nullptr);
     Simulator(SimulatorConfig config, RandomSource *random, QObject *parent = nullptr);
     ~Simulator() override;
 
+    /// Serves HTTPS from the next listen() on, with the PEM certificate (chain) and unencrypted PEM
+    /// private key in these files. An Error when they cannot be read. Call while not listening.
+    Result<void> setTls(const QString &certificatePath, const QString &keyPath);
+    bool isTls() const;
+
     /// Starts listening; port 0 picks a free one. Returns the bound port.
     Result<quint16> listen(quint16 port = 0,
                            const QHostAddress &address = QHostAddress(QHostAddress::LocalHost));
+    /// Stops listening and drops every open connection at once (replies in progress are lost).
     void close();
     quint16 port() const;
-    QUrl chatUrl() const;     ///< http://127.0.0.1:PORT/v1/chat/completions
-    QUrl messagesUrl() const; ///< http://127.0.0.1:PORT/v1/messages
+    QUrl chatUrl() const;     ///< http://127.0.0.1:PORT/v1/chat/completions (https:// with TLS)
+    QUrl messagesUrl() const; ///< http://127.0.0.1:PORT/v1/messages (https:// with TLS)
 
     SimulatorConfig config() const { return m_config; }
     void setConfig(const SimulatorConfig &config);

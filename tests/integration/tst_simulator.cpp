@@ -11,6 +11,8 @@
 #include <QNetworkRequest>
 #include <QRegularExpression>
 #include <QSignalSpy>
+#include <QSslCertificate>
+#include <QSslConfiguration>
 #include <QTcpSocket>
 #include <QTest>
 
@@ -168,6 +170,31 @@ bool hasAt(const json &value, const char *pointer)
     return value.is_structured() && value.contains(json::json_pointer(pointer));
 }
 
+/// The first response in `data` as far as it arrived: status, announced length and body bytes so far.
+struct PartialResponse
+{
+    int status = 0; ///< 0 until the headers are complete
+    qint64 contentLength = -1;
+    QByteArray body;
+};
+
+PartialResponse partialResponse(const QByteArray &data)
+{
+    PartialResponse out;
+    const qsizetype end = data.indexOf("\r\n\r\n");
+    if (end < 0)
+        return out;
+    const QList<QByteArray> lines = data.left(end).split('\n');
+    const QList<QByteArray> statusLine = lines.first().trimmed().split(' ');
+    out.status = statusLine.size() > 1 ? statusLine.at(1).toInt() : -1;
+    for (const QByteArray &line : lines) {
+        if (line.toLower().startsWith("content-length:"))
+            out.contentLength = line.mid(15).trimmed().toLongLong();
+    }
+    out.body = data.mid(end + 4);
+    return out;
+}
+
 bool isGoDuration(const QByteArray &text)
 {
     static const QRegularExpression re(
@@ -220,6 +247,15 @@ private Q_SLOTS:
     void recording();
     void clientDisconnectsBeforeDelayedReply();
     void closeWithPendingReply();
+    void scriptedTruncate();
+    void scriptedResetMidBody();
+    void scriptedGarbageBody();
+    void scriptedDrip();
+    void scriptedHang();
+    void scriptedRedirect_data();
+    void scriptedRedirect();
+    void tls();
+    void tlsSetupErrors();
 
 private:
     HttpResult post(const QUrl &url, const QByteArray &body,
@@ -1112,6 +1148,239 @@ void tst_Simulator::closeWithPendingReply()
     QTRY_COMPARE(sim->stats().requests, 2);
     sim.reset();
     QCOMPARE(wait(second).status, 0);
+}
+
+void tst_Simulator::scriptedTruncate()
+{
+    Simulator sim;
+    QVERIFY(sim.listen().ok());
+    RawClient client(sim.port());
+    QVERIFY(client.waitConnected());
+    QSignalSpy disconnected(&client.socket(), &QTcpSocket::disconnected);
+    client.send(
+        rawRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("@sim(truncate=1,times=1)"))));
+    QTRY_VERIFY(disconnected.count() == 1); // closed by the server after the partial reply
+    const PartialResponse r = partialResponse(client.data());
+    QCOMPARE(r.status, 200);
+    QVERIFY(r.contentLength > 100);
+    QCOMPARE(qint64(r.body.size()), r.contentLength / 2); // half of what was announced
+    QVERIFY(client.responses().isEmpty());
+    QCOMPARE(sim.stats().broken, 1);
+    QCOMPARE(sim.stats().ok, 0);
+    QCOMPARE(sim.stats().resets, 0);
+
+    // Through QNAM: an error, with the partial body; after `times`, whole again.
+    const QByteArray body = chatBody(QStringLiteral("@sim(truncate=1,times=1) qnam"));
+    const HttpResult cut = post(sim.chatUrl(), body);
+    QCOMPARE(cut.status, 200);
+    QVERIFY(cut.error != QNetworkReply::NoError);
+    QVERIFY(cut.body.size() < cut.header("content-length").toLongLong());
+    const HttpResult whole = post(sim.chatUrl(), body);
+    QCOMPARE(whole.error, QNetworkReply::NoError);
+    QVERIFY(!whole.parsed().is_discarded());
+    QCOMPARE(sim.stats().ok, 1);
+
+    // It applies to scripted errors as well.
+    RawClient second(sim.port());
+    QVERIFY(second.waitConnected());
+    second.send(
+        rawRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("@sim(status=503,truncate=1)"))));
+    QTRY_VERIFY(second.socket().state() == QAbstractSocket::UnconnectedState);
+    QCOMPARE(partialResponse(second.data()).status, 503);
+    QCOMPARE(sim.stats().broken, 3);
+    QCOMPARE(sim.stats().serverErrors, 0);
+}
+
+void tst_Simulator::scriptedResetMidBody()
+{
+    Simulator sim;
+    QVERIFY(sim.listen().ok());
+    RawClient client(sim.port());
+    QVERIFY(client.waitConnected());
+    QSignalSpy errors(&client.socket(), &QTcpSocket::errorOccurred);
+    client.send(
+        rawRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("@sim(reset_mid_body=1)"))));
+    QTRY_VERIFY(client.socket().state() == QAbstractSocket::UnconnectedState);
+    const PartialResponse r = partialResponse(client.data());
+    QCOMPARE(r.status, 200);
+    QCOMPARE(qint64(r.body.size()), r.contentLength / 2);
+    QVERIFY(!errors.isEmpty()); // a reset, not a clean close
+    QCOMPARE(sim.stats().broken, 1);
+    QCOMPARE(sim.stats().resets, 1);
+    QCOMPARE(sim.stats().ok, 0);
+    // The simulator keeps serving.
+    QCOMPARE(post(sim.chatUrl(), chatBody(QStringLiteral("fine"))).status, 200);
+}
+
+void tst_Simulator::scriptedGarbageBody()
+{
+    Simulator sim;
+    QVERIFY(sim.listen().ok());
+    const HttpResult r = post(sim.chatUrl(), chatBody(QStringLiteral("@sim(body=garbage)")));
+    QCOMPARE(r.status, 200);
+    QCOMPARE(r.error, QNetworkReply::NoError);
+    QCOMPARE(r.header("content-length").toLongLong(), r.body.size()); // whole, just not JSON
+    QVERIFY(r.parsed().is_discarded());
+    QVERIFY(r.body.startsWith("<html>"));
+    const HttpResult error = post(sim.chatUrl(), chatBody(QStringLiteral("@sim(status=502,body=garbage)")));
+    QCOMPARE(error.status, 502);
+    QVERIFY(error.parsed().is_discarded());
+    QCOMPARE(sim.stats().broken, 2);
+    QCOMPARE(sim.stats().ok, 0);
+    QCOMPARE(sim.stats().serverErrors, 0);
+}
+
+void tst_Simulator::scriptedDrip()
+{
+    Simulator sim;
+    QVERIFY(sim.listen().ok());
+    // The headers at once, then a byte every 30 ms.
+    RawClient slow(sim.port());
+    QVERIFY(slow.waitConnected());
+    slow.send(rawRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("@sim(drip_ms=30)"))));
+    QTRY_VERIFY(partialResponse(slow.data()).status == 200);
+    const PartialResponse head = partialResponse(slow.data());
+    QVERIFY(head.body.size() <= 1);
+    QTRY_VERIFY(partialResponse(slow.data()).body.size() >= 3);
+    const PartialResponse later = partialResponse(slow.data());
+    QVERIFY(later.body.size() < later.contentLength);
+    QCOMPARE(sim.stats().ok, 0); // counted once the last byte is out
+    slow.socket().abort();
+
+    // A fast drip completes: a whole, valid reply, sent over about a millisecond per byte.
+    QElapsedTimer timer;
+    timer.start();
+    const HttpResult r = post(sim.chatUrl(), chatBody(QStringLiteral("@sim(drip_ms=1) d")));
+    QCOMPARE(r.status, 200);
+    QCOMPARE(r.error, QNetworkReply::NoError);
+    QVERIFY(!r.parsed().is_discarded());
+    QVERIFY2(timer.elapsed() >= r.body.size() / 2, QByteArray::number(timer.elapsed()).constData());
+    QCOMPARE(sim.stats().ok, 1);
+
+    // Keep-alive: a request pipelined behind a dripping reply waits for its last byte.
+    RawClient pipelined(sim.port());
+    QVERIFY(pipelined.waitConnected());
+    pipelined.send(rawRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("@sim(drip_ms=1) p"))) +
+                   rawRequest("GET", "/health", {}));
+    QTRY_COMPARE(pipelined.responses().size(), 2);
+    QCOMPARE(pipelined.responses().at(0).status, 200);
+    QVERIFY(!pipelined.responses().at(0).parsed().is_discarded());
+    QCOMPARE(pipelined.responses().at(1).status, 200);
+}
+
+void tst_Simulator::scriptedHang()
+{
+    Simulator sim;
+    sim.setRecording(true);
+    QVERIFY(sim.listen().ok());
+    RawClient hung(sim.port());
+    QVERIFY(hung.waitConnected());
+    hung.send(rawRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("@sim(hang=1,times=1)"))) +
+              rawRequest("GET", "/health", {})); // nothing after a hang is answered either
+    QTRY_COMPARE(sim.stats().hangs, 1);
+    // Another connection is served meanwhile (and `times` is used up); the hung one stays silent, open.
+    const HttpResult other = post(sim.chatUrl(), chatBody(QStringLiteral("@sim(hang=1,times=1)")));
+    QCOMPARE(other.status, 200);
+    QCOMPARE(post(sim.chatUrl(), chatBody(QStringLiteral("more"))).status, 200);
+    QVERIFY(hung.data().isEmpty());
+    QCOMPARE(hung.socket().state(), QAbstractSocket::ConnectedState);
+    QCOMPARE(sim.stats().requests, 3);
+    QCOMPARE(sim.received().first().status, -1);
+    // The client giving up ends it; closing the simulator is safe too.
+    hung.socket().abort();
+    sim.close();
+}
+
+void tst_Simulator::scriptedRedirect_data()
+{
+    QTest::addColumn<QString>("directive");
+    QTest::addColumn<int>("status");
+
+    QTest::newRow("default 307") << QStringLiteral("redirect=http://127.0.0.1:9/v1/chat/completions") << 307;
+    QTest::newRow("301") << QStringLiteral("redirect=http://127.0.0.1:9/v1/chat/completions,status=301")
+                         << 301;
+    QTest::newRow("302 with a query")
+        << QStringLiteral("status=302,redirect=https://elsewhere.example/x?token=a=b") << 302;
+    QTest::newRow("308 relative") << QStringLiteral("redirect=/v2/chat/completions,status=308") << 308;
+    QTest::newRow("a non-3xx status becomes 307")
+        << QStringLiteral("redirect=http://127.0.0.1:9/v1/chat/completions,status=500") << 307;
+}
+
+void tst_Simulator::scriptedRedirect()
+{
+    QFETCH(QString, directive);
+    QFETCH(int, status);
+
+    Simulator sim;
+    QVERIFY(sim.listen().ok());
+    const HttpResult r = post(sim.chatUrl(), chatBody(QStringLiteral("@sim(%1) go").arg(directive)));
+    QCOMPARE(r.status, status);
+    QString location = directive.mid(directive.indexOf(QLatin1String("redirect=")) + 9);
+    location.truncate(location.indexOf(QLatin1String(",status")) >= 0
+                          ? location.indexOf(QLatin1String(",status"))
+                          : location.size());
+    QCOMPARE(QString::fromLatin1(r.header("location")), location);
+    QCOMPARE(sim.stats().redirects, 1);
+    QCOMPARE(sim.stats().clientErrors + sim.stats().serverErrors + sim.stats().ok, 0);
+}
+
+void tst_Simulator::tls()
+{
+#ifndef SLUICE_TEST_DATA_DIR
+    QSKIP("built without the test certificates (tests/integration/hostile.cmake)");
+#else
+    const QString dir = QStringLiteral(SLUICE_TEST_DATA_DIR);
+    Simulator sim;
+    QVERIFY(!sim.isTls());
+    QVERIFY(sim.setTls(dir + QStringLiteral("/sim-tls.crt"), dir + QStringLiteral("/sim-tls.key")).ok());
+    QVERIFY(sim.isTls());
+    QVERIFY(sim.listen().ok());
+    QCOMPARE(sim.chatUrl().toString(),
+             QStringLiteral("https://127.0.0.1:%1/v1/chat/completions").arg(sim.port()));
+    QCOMPARE(sim.messagesUrl().scheme(), QStringLiteral("https"));
+
+    // Trusting the test CA: served.
+    QNetworkRequest trusted(sim.chatUrl());
+    trusted.setHeader(QNetworkRequest::ContentTypeHeader, QByteArrayLiteral("application/json"));
+    QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+    tls.setCaCertificates(QSslCertificate::fromPath(dir + QStringLiteral("/sim-tls.crt")));
+    trusted.setSslConfiguration(tls);
+    const HttpResult ok = wait(m_nam->post(trusted, chatBody(QStringLiteral("secure"))));
+    QCOMPARE(ok.status, 200);
+    QVERIFY(!ok.parsed().is_discarded());
+    QCOMPARE(sim.stats().ok, 1);
+
+    // With the system's CAs: the handshake fails, and no request reaches the simulator.
+    m_nam = std::make_unique<QNetworkAccessManager>(); // no cached connection
+    const HttpResult refused = post(sim.chatUrl(), chatBody(QStringLiteral("refused")));
+    QCOMPARE(refused.status, 0);
+    QCOMPARE(refused.error, QNetworkReply::SslHandshakeFailedError);
+    QTRY_COMPARE(sim.stats().tlsFailures, 1);
+    QCOMPARE(sim.stats().requests, 1);
+#endif
+}
+
+void tst_Simulator::tlsSetupErrors()
+{
+    Simulator sim;
+    const auto missing =
+        sim.setTls(QStringLiteral("/nonexistent/cert.pem"), QStringLiteral("/nonexistent/key.pem"));
+    QVERIFY(!missing.ok());
+    QVERIFY(missing.error().message.contains(QStringLiteral("/nonexistent/cert.pem")));
+    QVERIFY(!sim.isTls());
+#ifdef SLUICE_TEST_DATA_DIR
+    const QString dir = QStringLiteral(SLUICE_TEST_DATA_DIR);
+    // A certificate where the key should be.
+    const auto wrongKey =
+        sim.setTls(dir + QStringLiteral("/sim-tls.crt"), dir + QStringLiteral("/sim-tls.crt"));
+    QVERIFY(!wrongKey.ok());
+    QVERIFY(wrongKey.error().message.contains(QStringLiteral("private key")));
+    QVERIFY(sim.listen().ok());
+    const auto whileListening =
+        sim.setTls(dir + QStringLiteral("/sim-tls.crt"), dir + QStringLiteral("/sim-tls.key"));
+    QVERIFY(!whileListening.ok());
+    QCOMPARE(sim.chatUrl().scheme(), QStringLiteral("http"));
+#endif
 }
 
 QTEST_GUILESS_MAIN(tst_Simulator)
