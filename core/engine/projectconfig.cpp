@@ -1,9 +1,11 @@
 #include "projectconfig.h"
 
+#include <QDir>
 #include <QFile>
 #include <QFileInfo>
 #include <QSaveFile>
 #include <QSet>
+#include <QSslCertificate>
 
 #include <algorithm>
 #include <cmath>
@@ -120,6 +122,19 @@ public:
             return std::nullopt;
         }
         return d;
+    }
+
+    std::optional<bool> boolean(const char *key)
+    {
+        const json *v = find(key, false);
+        if (!v) {
+            return std::nullopt;
+        }
+        if (!v->is_boolean()) {
+            fail(key, QStringLiteral("expected true or false, got %1").arg(describeType(*v)));
+            return std::nullopt;
+        }
+        return v->get<bool>();
     }
 
     std::optional<int> integer(const char *key, int min, int max)
@@ -250,7 +265,8 @@ Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &f
                              QStringLiteral("weight"), QStringLiteral("model"), QStringLiteral("api_key_env"),
                              QStringLiteral("rpm"), QStringLiteral("tpm"), QStringLiteral("max_in_flight"),
                              QStringLiteral("timeout_s"), QStringLiteral("anthropic_version"),
-                             QStringLiteral("default_max_tokens")});
+                             QStringLiteral("default_max_tokens"), QStringLiteral("ca_file"),
+                             QStringLiteral("tls_insecure")});
         EndpointConfig e;
         e.name = r.string("name").value_or(QStringLiteral("endpoint-%1").arg(index + 1));
         if (const auto url = r.string("url", true)) {
@@ -278,6 +294,12 @@ Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &f
         e.timeoutS = r.number("timeout_s", 0.001, 86400).value_or(e.timeoutS);
         e.anthropicVersion = r.string("anthropic_version").value_or(e.anthropicVersion);
         e.defaultMaxTokens = r.integer("default_max_tokens", 1, 10000000).value_or(e.defaultMaxTokens);
+        e.caFile = r.string("ca_file").value_or(QString());
+        if (item.contains("ca_file") && e.caFile.isEmpty()) {
+            r.fail("ca_file",
+                   QStringLiteral("must not be empty (leave the key out to use the system's CAs)"));
+        }
+        e.tlsInsecure = r.boolean("tls_insecure").value_or(false);
         if (r.error()) {
             return *r.error();
         }
@@ -333,6 +355,20 @@ Result<void> ProjectConfig::validate(const QString &fileName) const
                                QStringLiteral(".url: \"%1\" is not an http:// or https:// URL with a host")
                                    .arg(e.url.toDisplayString()));
         }
+        if (!e.caFile.isEmpty()) {
+            if (e.tlsInsecure) {
+                return configError(path + QStringLiteral(".tls_insecure: true turns certificate checks off, "
+                                                         "so ca_file would not be used; keep only ca_file"));
+            }
+            if (!QFileInfo(e.caFile).isReadable()) {
+                return configError(path + QStringLiteral(".ca_file: \"%1\" cannot be read").arg(e.caFile));
+            }
+            if (QSslCertificate::fromPath(e.caFile, QSsl::Pem).isEmpty()) {
+                return configError(path + QStringLiteral(".ca_file: \"%1\" holds no PEM certificate "
+                                                         "(-----BEGIN CERTIFICATE-----)")
+                                              .arg(e.caFile));
+            }
+        }
     }
     if (std::none_of(endpoints.cbegin(), endpoints.cend(),
                      [](const EndpointConfig &e) { return e.weight > 0; })) {
@@ -360,7 +396,7 @@ Result<ProjectConfig> ProjectConfig::load(const QString &path)
         return configError(QStringLiteral("%1: project file is larger than 16 MiB").arg(path));
     }
     const QByteArray bytes = file.readAll();
-    const json root = json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr, false);
+    json root = json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr, false);
     if (root.is_discarded()) {
         // Find where it broke: re-parse with exceptions to get the byte offset, turned into line:column.
         std::size_t offset = 0;
@@ -376,6 +412,19 @@ Result<ProjectConfig> ProjectConfig::load(const QString &path)
         return Error{Error::Code::InvalidConfig,
                      QStringLiteral("%1:%2:%3: invalid JSON in project file").arg(path).arg(line).arg(column),
                      line};
+    }
+    // A relative ca_file is relative to the project file, not to wherever the run was started.
+    if (root.is_object() && root.contains("endpoints") && root["endpoints"].is_array()) {
+        const QDir projectDir = QFileInfo(path).absoluteDir();
+        for (json &endpoint : root["endpoints"]) {
+            if (!endpoint.is_object() || !endpoint.contains("ca_file") || !endpoint["ca_file"].is_string()) {
+                continue;
+            }
+            const QString caFile = QString::fromStdString(endpoint["ca_file"].get<std::string>());
+            if (!caFile.isEmpty() && QDir::isRelativePath(caFile)) {
+                endpoint["ca_file"] = QDir::cleanPath(projectDir.filePath(caFile)).toStdString();
+            }
+        }
     }
     return fromJson(root, QFileInfo(path).fileName());
 }
@@ -406,6 +455,12 @@ json ProjectConfig::toJson() const
         if (e.provider == Provider::Anthropic) {
             o["anthropic_version"] = e.anthropicVersion.toStdString();
             o["default_max_tokens"] = e.defaultMaxTokens;
+        }
+        if (!e.caFile.isEmpty()) {
+            o["ca_file"] = e.caFile.toStdString();
+        }
+        if (e.tlsInsecure) {
+            o["tls_insecure"] = true;
         }
         list.push_back(std::move(o));
     }

@@ -33,6 +33,10 @@ struct EndpointConfig
     double timeoutS = 120; ///< total deadline of one attempt
     QString anthropicVersion = QStringLiteral("2023-06-01");
     int defaultMaxTokens = 1024; ///< Anthropic requires max_tokens; used when a request has none
+    /// PEM file of the CA certificates trusted for this https endpoint, instead of the system's (a
+    /// private CA, a self-signed server). Relative paths in a project file are relative to that file.
+    QString caFile;
+    bool tlsInsecure = false; ///< no TLS certificate verification at all (tests only; prefer caFile)
 
     /// An endpoint from a bare URL (`--endpoint URL`): weight 1, provider inferred from the path.
     static EndpointConfig fromUrl(const QUrl &url, int index);

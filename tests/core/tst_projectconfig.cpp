@@ -1,5 +1,6 @@
 #include "engine/projectconfig.h"
 
+#include <QDir>
 #include <QFile>
 #include <QTemporaryDir>
 #include <QTest>
@@ -110,6 +111,7 @@ private Q_SLOTS:
     void saveThenLoad();
     void saveFailureNamesPath();
     void savedJsonHoldsNoApiKey();
+    void tlsKeys();
 };
 
 void tst_ProjectConfig::parsesFullProject()
@@ -281,7 +283,8 @@ void tst_ProjectConfig::rejectsBadProject_data()
         << QStringLiteral("endpoints[0].wieght: unknown key (did you mean "
                           "\"weight\"?); known keys: name, url, provider, "
                           "weight, model, api_key_env, rpm, tpm, max_in_flight, "
-                          "timeout_s, anthropic_version, default_max_tokens");
+                          "timeout_s, anthropic_version, default_max_tokens, ca_file, "
+                          "tls_insecure");
     QTest::newRow("unknown endpoint key, did you mean api_key_env")
         << endpoint(R"("api_key_envv":"K")")
         << QStringLiteral("endpoints[0].api_key_envv: unknown key (did you mean \"api_key_env\"?)");
@@ -340,6 +343,31 @@ void tst_ProjectConfig::rejectsBadProject_data()
     QTest::newRow("default_max_tokens 0")
         << endpoint(R"("default_max_tokens":0)")
         << QStringLiteral("endpoints[0].default_max_tokens: 0 is out of range [1, 10000000]");
+    QTest::newRow("unknown endpoint key, did you mean ca_file")
+        << endpoint(R"("cafile":"ca.pem")")
+        << QStringLiteral("endpoints[0].cafile: unknown key (did you mean \"ca_file\"?)");
+    QTest::newRow("tls_insecure a string")
+        << endpoint(R"("tls_insecure":"yes")")
+        << QStringLiteral("endpoints[0].tls_insecure: expected true or false, got the string \"yes\"");
+    QTest::newRow("tls_insecure a number")
+        << endpoint(R"("tls_insecure":1)")
+        << QStringLiteral("endpoints[0].tls_insecure: expected true or false, got the number 1");
+    QTest::newRow("ca_file a number")
+        << endpoint(R"("ca_file":5)")
+        << QStringLiteral("endpoints[0].ca_file: expected a string, got the number 5");
+    QTest::newRow("ca_file empty") << endpoint(R"("ca_file":"")")
+                                   << QStringLiteral(
+                                          "endpoints[0].ca_file: must not be empty (leave the key out to "
+                                          "use the system's CAs)");
+    QTest::newRow("ca_file missing") << endpoint(R"("ca_file":"/nonexistent/sluice/ca.pem")")
+                                     << QStringLiteral(
+                                            "endpoints[0].ca_file: \"/nonexistent/sluice/ca.pem\" cannot "
+                                            "be read");
+    QTest::newRow("ca_file and tls_insecure")
+        << endpoint(R"("ca_file":"/nonexistent/ca.pem","tls_insecure":true)")
+        << QStringLiteral(
+               "endpoints[0].tls_insecure: true turns certificate checks off, so ca_file would not be "
+               "used; keep only ca_file");
     QTest::newRow("name empty") << QByteArray(R"({"endpoints":[{"name":"","url":"http://h/x"}]})")
                                 << QStringLiteral("endpoints[0].name: must not be empty");
     QTest::newRow("name a number") << QByteArray(R"({"endpoints":[{"name":7,"url":"http://h/x"}]})")
@@ -616,13 +644,65 @@ void tst_ProjectConfig::savedJsonHoldsNoApiKey()
                                            "max_in_flight",
                                            "timeout_s",
                                            "anthropic_version",
-                                           "default_max_tokens"};
+                                           "default_max_tokens",
+                                           "ca_file",
+                                           "tls_insecure"};
     for (const json &e : root.at("endpoints")) {
         for (auto it = e.begin(); it != e.end(); ++it) {
             QVERIFY2(allowed.count(it.key()), it.key().c_str());
         }
     }
     QCOMPARE(root.size(), std::size_t(2));
+}
+
+void tst_ProjectConfig::tlsKeys()
+{
+    // A real PEM certificate (a test-only CA; see tests/data/README.md).
+    const QByteArray pem = readFile(QStringLiteral(SLUICE_EXAMPLES_DIR "/../../tests/data/other-ca.crt"));
+    QVERIFY(pem.startsWith("-----BEGIN CERTIFICATE-----"));
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    QVERIFY(QDir(dir.path()).mkpath(QStringLiteral("certs")));
+    QVERIFY(writeFile(dir.filePath(QStringLiteral("certs/ca.pem")), pem));
+    QVERIFY(writeFile(dir.filePath(QStringLiteral("certs/empty.pem")), "not a certificate\n"));
+
+    // A relative ca_file is relative to the project file, wherever the run starts.
+    const QString path = dir.filePath(QStringLiteral("p.json"));
+    QVERIFY(writeFile(
+        path, "{\"endpoints\":[{\"name\":\"private\",\"url\":\"https://llm.internal/v1/chat/completions\","
+              "\"ca_file\":\"certs/ca.pem\"},{\"name\":\"lab\",\"url\":\"https://lab/v1/messages\","
+              "\"tls_insecure\":true},{\"name\":\"public\",\"url\":\"https://api.example/v1/messages\"}]}"));
+    const auto loaded = ProjectConfig::load(path);
+    QVERIFY2(loaded, qPrintable(loaded ? QString() : loaded.error().message));
+    QCOMPARE(loaded->endpoints.at(0).caFile, QDir(dir.path()).filePath(QStringLiteral("certs/ca.pem")));
+    QVERIFY(!loaded->endpoints.at(0).tlsInsecure);
+    QVERIFY(loaded->endpoints.at(1).caFile.isEmpty());
+    QVERIFY(loaded->endpoints.at(1).tlsInsecure);
+    QVERIFY(loaded->endpoints.at(2).caFile.isEmpty()); // the default: the system's CAs, verified
+    QVERIFY(!loaded->endpoints.at(2).tlsInsecure);
+
+    // Written only when set, and read back the same.
+    const json saved = loaded->toJson();
+    QCOMPARE(QString::fromStdString(saved.at("endpoints").at(0).at("ca_file").get<std::string>()),
+             loaded->endpoints.at(0).caFile);
+    QVERIFY(!saved.at("endpoints").at(0).contains("tls_insecure"));
+    QVERIFY(saved.at("endpoints").at(1).at("tls_insecure").get<bool>());
+    QVERIFY(!saved.at("endpoints").at(2).contains("ca_file"));
+    const auto back = ProjectConfig::fromJson(saved, FileName);
+    QVERIFY2(back, qPrintable(back ? QString() : back.error().message));
+    QCOMPARE(back->endpoints.at(0).caFile, loaded->endpoints.at(0).caFile);
+    QVERIFY(back->endpoints.at(1).tlsInsecure);
+
+    // A file that holds no certificate is refused when the project is read, not at the first send.
+    QVERIFY(writeFile(
+        path,
+        "{\"endpoints\":[{\"url\":\"https://h/v1/chat/completions\",\"ca_file\":\"certs/empty.pem\"}]}"));
+    const auto empty = ProjectConfig::load(path);
+    QVERIFY(!empty);
+    QCOMPARE(empty.error().message,
+             QStringLiteral("p.json: endpoints[0].ca_file: \"%1\" holds no PEM certificate (-----BEGIN "
+                            "CERTIFICATE-----)")
+                 .arg(QDir(dir.path()).filePath(QStringLiteral("certs/empty.pem"))));
 }
 
 QTEST_GUILESS_MAIN(tst_ProjectConfig)
