@@ -30,6 +30,11 @@ bool isQuotaError(const AttemptReport &r)
            r.apiErrorType == QLatin1String("insufficient_quota");
 }
 
+QString seconds(double ms)
+{
+    return QString::number(ms / 1000.0, 'g', 6);
+}
+
 bool isRetryableNetworkError(QNetworkReply::NetworkError error)
 {
     switch (error) {
@@ -69,9 +74,15 @@ Outcome Classifier::classify(const AttemptReport &r)
     if (r.cancelled) {
         return {ErrorClass::Cancelled, false, QStringLiteral("cancelled: the run was stopped")};
     }
+    if (!r.setupError.isEmpty()) {
+        return {ErrorClass::Transport, false, r.setupError};
+    }
     if (r.timedOut) {
         return {ErrorClass::Timeout, true,
-                QStringLiteral("timeout: no complete reply before the attempt deadline")};
+                r.deadlineMs > 0
+                    ? QStringLiteral("timeout: no complete reply within the attempt deadline of %1 s")
+                          .arg(seconds(r.deadlineMs))
+                    : QStringLiteral("timeout: no complete reply before the attempt deadline")};
     }
 
     const int s = r.httpStatus;
@@ -86,10 +97,15 @@ Outcome Classifier::classify(const AttemptReport &r)
         return {ErrorClass::None, false, QString()};
     }
     if (s >= 300 && s < 400) {
+        // Never followed, so credentials never reach the target; the record names its origin only.
+        QString where;
+        if (!r.redirectTarget.isEmpty()) {
+            where = QStringLiteral(" to %1, %2")
+                        .arg(r.redirectTarget, r.redirectCrossOrigin ? QStringLiteral("another origin")
+                                                                     : QStringLiteral("the same origin"));
+        }
         return {ErrorClass::Client, false,
-                QStringLiteral("HTTP %1: unexpected redirect%2 (not followed)")
-                    .arg(s)
-                    .arg(r.redirectTarget.isEmpty() ? QString() : QStringLiteral(" to ") + r.redirectTarget)};
+                QStringLiteral("HTTP %1: unexpected redirect%2 (not followed)").arg(s).arg(where)};
     }
     if (s == 408) {
         return {ErrorClass::Timeout, true, statusMessage(r)};
@@ -122,6 +138,28 @@ Outcome Classifier::classify(const AttemptReport &r)
     }
     if (r.networkError == QNetworkReply::TimeoutError) {
         return {ErrorClass::Timeout, true, QStringLiteral("timeout: ") + r.networkErrorString};
+    }
+    if (r.networkError == QNetworkReply::SslHandshakeFailedError) {
+        // The same certificate will be refused again: not retried.
+        if (!r.tlsErrors.isEmpty()) {
+            return {ErrorClass::Transport, false,
+                    QStringLiteral("TLS: the server's certificate is not trusted: %1 (set the endpoint's "
+                                   "ca_file to trust its CA)")
+                        .arg(r.tlsErrors.join(QStringLiteral("; ")))};
+        }
+        return {ErrorClass::Transport, false,
+                QStringLiteral("TLS: handshake failed: %1")
+                    .arg(r.networkErrorString.isEmpty() ? QStringLiteral("no reason given")
+                                                        : r.networkErrorString)};
+    }
+    if (r.networkError == QNetworkReply::ConnectionRefusedError && r.reconnects > 0) {
+        return {
+            ErrorClass::Transport, true,
+            QStringLiteral("transport: %1 (the server answered earlier in the run; still refused after %2 "
+                           "more tries within the attempt deadline)")
+                .arg(r.networkErrorString.isEmpty() ? QStringLiteral("Connection refused")
+                                                    : r.networkErrorString)
+                .arg(r.reconnects)};
     }
     const QString what = r.networkErrorString.isEmpty()
                              ? QStringLiteral("network error %1").arg(int(r.networkError))

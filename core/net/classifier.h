@@ -4,6 +4,7 @@
 
 #include <QNetworkReply>
 #include <QString>
+#include <QStringList>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -15,14 +16,19 @@ struct AttemptReport
     int httpStatus = 0; ///< 0 when no response status arrived
     QNetworkReply::NetworkError networkError = QNetworkReply::NoError;
     QString networkErrorString;
-    bool timedOut = false;    ///< our total per-attempt deadline passed (not a user stop)
-    bool cancelled = false;   ///< the run was stopped
-    bool bodyComplete = true; ///< body length matched Content-Length
-    bool bodyIsJson = false;  ///< body parsed as a JSON object
-    QString apiErrorType;     ///< `error.type` of an error body, when present
-    QString apiErrorCode;     ///< `error.code` of an error body, when present
-    QString apiErrorMessage;  ///< `error.message` of an error body, when present
-    QString redirectTarget;   ///< Location of a 3xx
+    bool timedOut = false;            ///< our total per-attempt deadline passed (not a user stop)
+    double deadlineMs = 0;            ///< that deadline (0: unknown)
+    bool cancelled = false;           ///< the run was stopped
+    bool bodyComplete = true;         ///< body length matched Content-Length
+    bool bodyIsJson = false;          ///< body parsed as a JSON object
+    QString apiErrorType;             ///< `error.type` of an error body, when present
+    QString apiErrorCode;             ///< `error.code` of an error body, when present
+    QString apiErrorMessage;          ///< `error.message` of an error body, when present
+    QString redirectTarget;           ///< origin (scheme://host:port) of a 3xx's Location, never its path
+    bool redirectCrossOrigin = false; ///< the Location points at another scheme, host or port
+    QStringList tlsErrors;            ///< why the server's certificate was refused (TLS handshake)
+    int reconnects = 0;               ///< connections tried again after a refusal (a restarting server)
+    QString setupError; ///< the attempt could not be made at all (e.g. an unusable proxy setting)
 };
 
 /// The verdict on one attempt.

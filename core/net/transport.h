@@ -7,13 +7,16 @@
 
 #include <QHash>
 #include <QList>
+#include <QNetworkProxy>
 #include <QObject>
+#include <QProcessEnvironment>
+#include <QSslConfiguration>
 #include <QTimer>
 
 #include <nlohmann/json.hpp>
 
-#include <deque>
 #include <functional>
+#include <queue>
 #include <vector>
 
 class QNetworkAccessManager;
@@ -40,9 +43,16 @@ struct AttemptResult
 /// ceil(max_in_flight / 6) lanes, each its own QNAM, and a lane is never handed more than 6 requests:
 /// requests beyond that wait in the engine's queue (counted, visible), never inside Qt.
 ///
-/// Each attempt has a total deadline (the endpoint's timeout_s) besides Qt's idle transfer timeout, and
-/// a timeout is reported apart from a cancel. Redirects are never followed. Lives on the engine thread;
-/// the result handler is called on it, once per send.
+/// Each attempt has a total deadline (the endpoint's timeout_s) besides Qt's idle transfer timeout (set
+/// a little later, as a backstop), and a timeout is reported apart from a cancel. When an endpoint that
+/// has answered before refuses a connection (a restart), the attempt connects again (after 100 ms,
+/// doubling to 1 s) within its deadline instead of failing at once: the request never left, and
+/// keeping its slot stops fresh requests from failing one after another against a closed port. An
+/// endpoint that never answered fails at once (a wrong port is a configuration error). Redirects are never
+/// followed, so credentials never reach another origin. TLS certificates are verified (against the
+/// endpoint's ca_file when it has one). Proxies come from the environment, read explicitly once, when
+/// the transport is made (see proxyFor()). Lives on the engine thread; the result handler is called on
+/// it, once per send.
 class Transport : public QObject
 {
     Q_OBJECT
@@ -63,12 +73,26 @@ public:
     /// True when a request to `endpoint` would start on the wire at once.
     bool hasCapacity(int endpoint) const;
     int inFlight(int endpoint) const;
-    int totalInFlight() const { return int(m_replies.size()); }
+    int totalInFlight() const { return int(m_replies.size() + m_reconnecting.size()); }
 
     /// Starts an attempt; the handler receives its result later (never from inside this call).
     quint64 send(int endpoint, const QByteArray &body);
     /// Aborts every attempt in flight; each is reported once, as cancelled.
     void abortAll();
+
+    /// The proxy for a request to `url`, read from `environment` the way curl reads it: `https_proxy`
+    /// / `HTTPS_PROXY` for https, `http_proxy` (lower case only) for http, else `all_proxy` /
+    /// `ALL_PROXY`; `no_proxy` / `NO_PROXY` lists hosts and domains (`example.com` and `.example.com`
+    /// match the domain and its subdomains, `*` matches everything, a `:port` suffix is ignored).
+    /// Proxy URLs: `http://[user:password@]host[:port]` (port 80 when absent; a missing scheme means
+    /// http) or `socks5://` / `socks5h://` (port 1080). Loopback hosts (`localhost`, `*.localhost`,
+    /// 127.0.0.0/8, ::1) never go through a proxy. NoProxy when nothing applies. An Error (naming the
+    /// variable, never its password) when the setting cannot be used, e.g. an https:// proxy, which Qt
+    /// 6.4 cannot speak: the endpoint's every attempt then fails with it, rather than go direct.
+    static Result<QNetworkProxy> proxyFor(const QUrl &url, const QProcessEnvironment &environment);
+    /// The TLS settings for an endpoint: the system's CA certificates, or only those in `caFile`
+    /// when set; no verification at all with `insecure`. An Error when `caFile` holds no certificate.
+    static Result<QSslConfiguration> tlsConfiguration(const EndpointConfig &endpoint);
 
 private:
     struct Lane
@@ -80,8 +104,11 @@ private:
     {
         EndpointConfig config;
         QByteArray apiKey;
+        QSslConfiguration tls; ///< for https URLs
+        QString setupError;    ///< why nothing can be sent to it (an unusable proxy setting)
         std::vector<Lane> lanes;
-        int inFlight = 0;
+        int inFlight = 0;      ///< attempts not yet reported, waiting to reconnect included
+        bool answered = false; ///< some attempt got an HTTP status: a refusal now means a restart
     };
     struct Pending
     {
@@ -89,16 +116,30 @@ private:
         int endpoint = 0;
         int lane = 0;
         double startMs = 0;
+        double deadlineMs = 0; ///< the attempt's total deadline, relative to startMs
         bool timedOut = false;
         bool cancelled = false;
+        QStringList tlsErrors; ///< certificate problems reported during the TLS handshake
+        QByteArray body;       ///< kept to connect again after a refused connection
+        int reconnects = 0;
+    };
+    struct Reconnect
+    {
+        double atMs = 0;
+        Pending pending;
     };
     struct Deadline
     {
         double atMs;
         QNetworkReply *reply;
         quint64 ticket;
+        bool operator>(const Deadline &other) const { return atMs > other.atMs; }
     };
 
+    /// Posts `p` on a free lane of its endpoint; false when none is free.
+    bool startReply(Pending p);
+    /// Reports an attempt waiting to reconnect, which has no reply: cancelled, or out of time.
+    void reportUnsent(const Pending &p, bool cancelled);
     void handleFinished(QNetworkReply *reply);
     void sweepDeadlines();
     int pickLane(Endpoint &endpoint);
@@ -108,7 +149,12 @@ private:
     ResultHandler m_handler;
     std::vector<Endpoint> m_endpoints;
     QHash<QNetworkReply *, Pending> m_replies;
-    std::deque<Deadline> m_deadlines;
+    /// Earliest first: endpoints have different timeouts, so sends do not come due in send order.
+    std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> m_deadlines;
+    /// Attempts without a reply: refused by a restarting server and connecting again soon, or
+    /// failing at once (setupError), reported from the next sweep.
+    std::vector<Reconnect> m_reconnecting;
+    QProcessEnvironment m_environment; ///< read once: proxies
     QTimer m_deadlineTimer;
     quint64 m_nextTicket = 1;
 };

@@ -15,6 +15,10 @@ private Q_SLOTS:
     void classify();
     void readsOpenAIAndAnthropicErrorBodies();
     void redirectMessageNamesOnlyTheOrigin();
+    void timeoutNamesTheDeadline();
+    void tlsRefusalIsFinalAndPrecise();
+    void refusedAfterReconnectsSaysSo();
+    void setupErrorIsFinal();
 };
 
 void tst_Classifier::classify_data()
@@ -141,6 +145,83 @@ void tst_Classifier::redirectMessageNamesOnlyTheOrigin()
     QCOMPARE(toString(o.cls), QStringLiteral("client"));
     QVERIFY(!o.retryable);
     QVERIFY(o.message.contains(QStringLiteral("redirect to https://elsewhere.example")));
+    QCOMPARE(o.message,
+             QStringLiteral("HTTP 302: unexpected redirect to https://elsewhere.example, the same origin "
+                            "(not followed)"));
+    r.redirectCrossOrigin = true;
+    QCOMPARE(Classifier::classify(r).message,
+             QStringLiteral("HTTP 302: unexpected redirect to https://elsewhere.example, another origin (not "
+                            "followed)"));
+    r.redirectTarget.clear();
+    QCOMPARE(Classifier::classify(r).message, QStringLiteral("HTTP 302: unexpected redirect (not followed)"));
+}
+
+void tst_Classifier::timeoutNamesTheDeadline()
+{
+    AttemptReport r;
+    r.timedOut = true;
+    r.networkError = QNetworkReply::OperationCanceledError;
+    r.deadlineMs = 1500;
+    Outcome o = Classifier::classify(r);
+    QCOMPARE(toString(o.cls), QStringLiteral("timeout"));
+    QVERIFY(o.retryable);
+    QCOMPARE(o.message, QStringLiteral("timeout: no complete reply within the attempt deadline of 1.5 s"));
+    r.deadlineMs = 120000;
+    QCOMPARE(Classifier::classify(r).message,
+             QStringLiteral("timeout: no complete reply within the attempt deadline of 120 s"));
+    // A user stop during the same attempt is a cancel, never a timeout.
+    r.cancelled = true;
+    QCOMPARE(toString(Classifier::classify(r).cls), QStringLiteral("cancelled"));
+}
+
+void tst_Classifier::tlsRefusalIsFinalAndPrecise()
+{
+    AttemptReport r;
+    r.networkError = QNetworkReply::SslHandshakeFailedError;
+    r.networkErrorString =
+        QStringLiteral("SSL handshake failed: The certificate is self-signed, and untrusted");
+    r.tlsErrors = {QStringLiteral("The certificate is self-signed, and untrusted"),
+                   QStringLiteral("The host name did not match any of the valid hosts for this certificate")};
+    const Outcome o = Classifier::classify(r);
+    QCOMPARE(toString(o.cls), QStringLiteral("transport"));
+    QVERIFY(!o.retryable);
+    QCOMPARE(o.message,
+             QStringLiteral("TLS: the server's certificate is not trusted: The certificate is "
+                            "self-signed, and untrusted; The host name did not match any of the valid "
+                            "hosts for this certificate (set the endpoint's ca_file to trust its CA)"));
+    r.tlsErrors.clear(); // a handshake that failed for another reason (protocol, cipher)
+    const Outcome other = Classifier::classify(r);
+    QVERIFY(!other.retryable);
+    QCOMPARE(
+        other.message,
+        QStringLiteral("TLS: handshake failed: SSL handshake failed: The certificate is self-signed, and "
+                       "untrusted"));
+}
+
+void tst_Classifier::refusedAfterReconnectsSaysSo()
+{
+    AttemptReport r;
+    r.networkError = QNetworkReply::ConnectionRefusedError;
+    r.networkErrorString = QStringLiteral("Connection refused");
+    QCOMPARE(Classifier::classify(r).message, QStringLiteral("transport: Connection refused"));
+    r.reconnects = 4;
+    const Outcome o = Classifier::classify(r);
+    QCOMPARE(toString(o.cls), QStringLiteral("transport"));
+    QVERIFY(o.retryable);
+    QCOMPARE(o.message,
+             QStringLiteral("transport: Connection refused (the server answered earlier in the run; "
+                            "still refused after 4 more tries within the attempt deadline)"));
+}
+
+void tst_Classifier::setupErrorIsFinal()
+{
+    AttemptReport r;
+    r.setupError = QStringLiteral("proxy: https_proxy=https://p:1 cannot be used");
+    r.networkError = QNetworkReply::OperationCanceledError;
+    const Outcome o = Classifier::classify(r);
+    QCOMPARE(toString(o.cls), QStringLiteral("transport"));
+    QVERIFY(!o.retryable);
+    QCOMPARE(o.message, r.setupError);
 }
 
 QTEST_APPLESS_MAIN(tst_Classifier)
