@@ -1,8 +1,13 @@
+#include "charts/livecharts.h"
+#include "engine/engine.h"
 #include "exporter.h"
+#include "sim/simulator.h"
 
+#include <QDirIterator>
 #include <QFile>
 #include <QImage>
 #include <QRegularExpression>
+#include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -100,6 +105,7 @@ private Q_SLOTS:
     void copyFileOverwrites();
     void copyFileOntoItself();
     void copyFileErrors();
+    void canaryKeyNeverInExports();
 
 private:
     QTemporaryDir m_dir;
@@ -420,6 +426,96 @@ void tst_Exporter::copyFileErrors()
     QCOMPARE(noDir.error().code, Error::Code::Io);
     QVERIFY2(noDir.error().message.startsWith(to + QStringLiteral(": ")), qPrintable(noDir.error().message));
     QVERIFY(noDir.error().message.contains(from));
+}
+
+void tst_Exporter::canaryKeyNeverInExports()
+{
+    // A real run whose key comes from a canary environment variable (one endpoint accepts it, one
+    // answers 401), then every export the window offers; none may hold the key.
+    QTemporaryDir dir;
+    QVERIFY(dir.isValid());
+    const QByteArray canary = "sk-canary-gui-5e8d2b7a91c4";
+    const QList<QByteArray> needles{canary, QByteArrayLiteral("5e8d2b7a")};
+    const QString keyVar = QStringLiteral("SLUICE_TEST_EXPORT_CANARY");
+    qputenv(keyVar.toLatin1().constData(), canary);
+    const auto unset = qScopeGuard([&] { qunsetenv(keyVar.toLatin1().constData()); });
+
+    SimulatorConfig accepting;
+    accepting.requireKey = QString::fromLatin1(canary);
+    Simulator keyed(accepting);
+    SimulatorConfig refusing;
+    refusing.requireKey = QStringLiteral("sk-some-other-key");
+    Simulator wrongKey(refusing);
+    QVERIFY(keyed.listen());
+    QVERIFY(wrongKey.listen());
+
+    ProjectConfig project;
+    EndpointConfig a;
+    a.name = QStringLiteral("keyed");
+    a.url = keyed.chatUrl();
+    a.apiKeyEnv = keyVar;
+    a.weight = 3;
+    EndpointConfig b = a;
+    b.name = QStringLiteral("wrong-key");
+    b.url = wrongKey.chatUrl();
+    b.weight = 1;
+    project.endpoints = {a, b};
+
+    QByteArray requests;
+    for (int i = 0; i < 40; ++i)
+        requests +=
+            jsonLine({{"custom_id", "c" + std::to_string(i)}, {"input", "hello " + std::to_string(i)}});
+    requests += jsonLine({{"custom_id", "rejected"}, {"input", "@sim(status=400)"}});
+    requests += "{not json\n";
+    RunOptions options;
+    options.requestsPath = dir.filePath(QStringLiteral("requests.jsonl"));
+    options.outPath = dir.filePath(QStringLiteral("results.jsonl"));
+    options.errorsPath = dir.filePath(QStringLiteral("errors.jsonl"));
+    options.tickMs = 50;
+    QVERIFY(writeFile(options.requestsPath, requests));
+
+    Engine engine(project, options);
+    QSignalSpy finished(&engine, &Engine::finished);
+    const Result<void> started = engine.start();
+    QVERIFY2(started.ok(), qPrintable(started.ok() ? QString() : started.error().message));
+    QVERIFY(finished.wait(30000));
+    const MetricsSnapshot summary = engine.snapshot();
+    QCOMPARE(summary.succeeded + summary.failed, qint64(42));
+    QVERIFY(summary.succeeded > 0);
+    // Some requests went to the endpoint that refuses the key: 401s are in the errors file.
+    QVERIFY2(readFile(options.errorsPath).contains("\"status\":401"),
+             readFile(options.errorsPath).constData());
+
+    const auto out = [&dir](const char *name) {
+        return dir.filePath(QLatin1String(name));
+    };
+    QVERIFY(Exporter::resultsToCsv(options.outPath, out("results.csv")).ok());
+    QVERIFY(Exporter::errorsToCsv(options.errorsPath, out("errors.csv")).ok());
+    QVERIFY(Exporter::copyFile(options.outPath, out("results-export.jsonl")).ok());
+    QVERIFY(Exporter::copyFile(options.errorsPath, out("errors-export.jsonl")).ok());
+    QVERIFY(Metrics::writeHistoryCsv(out("history.csv"), engine.history()).ok());
+    Sluice::Gui::LiveCharts charts;
+    charts.setHistory(engine.history());
+    const QImage image = charts.render(QSize(900, 700));
+    QVERIFY(Exporter::savePng(image, out("charts.png")).ok());
+    QVERIFY(Exporter::htmlReport(out("report.html"), summary, project, image, options.requestsPath).ok());
+    QVERIFY(project.save(out("project.json")).ok()); // File > Save project
+
+    QStringList written;
+    QDirIterator it(dir.path(), QDir::Files | QDir::Hidden, QDirIterator::Subdirectories);
+    while (it.hasNext() && written.size() < 100) {
+        const QString file = it.next();
+        written << QFileInfo(file).fileName();
+        const QByteArray content = readFile(file);
+        for (const QByteArray &needle : needles)
+            QVERIFY2(!content.contains(needle), qPrintable(file));
+    }
+    for (const char *name : {"results.csv", "errors.csv", "history.csv", "charts.png", "report.html",
+                             "project.json", "results-export.jsonl", "errors-export.jsonl"}) {
+        QVERIFY2(written.contains(QLatin1String(name)), name);
+    }
+    // The project names the variable, never its value.
+    QVERIFY(readFile(out("project.json")).contains(keyVar.toLatin1()));
 }
 
 QTEST_MAIN(tst_Exporter)
