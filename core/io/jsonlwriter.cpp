@@ -1,5 +1,8 @@
 #include "jsonlwriter.h"
 
+#include "io/journal.h"
+
+#include <algorithm>
 #include <exception>
 #include <string>
 
@@ -31,6 +34,7 @@ Result<void> JsonlWriter::open(const QString &path, bool append)
     if (!m_file.open(mode))
         return Error{Error::Code::Io,
                      path + QStringLiteral(": cannot open for writing: ") + m_file.errorString()};
+    m_fileBytes = m_file.size();
     return {};
 }
 
@@ -70,6 +74,14 @@ Result<void> JsonlWriter::flush()
     return result;
 }
 
+Result<void> JsonlWriter::sync()
+{
+    Result<void> result = flush();
+    if (!result)
+        return result;
+    return syncFile(m_file);
+}
+
 Result<void> JsonlWriter::writeBuffer()
 {
     if (m_buffer.isEmpty())
@@ -83,6 +95,7 @@ Result<void> JsonlWriter::writeBuffer()
     // The buffer is dropped even on failure so that a full disk cannot make memory grow without bound;
     // the caller learns about the loss from the error.
     m_buffer.clear();
+    m_fileBytes += std::max<qint64>(0, written);
     if (written != pending || !m_file.flush())
         return Error{Error::Code::Io, m_path + QStringLiteral(": write failed: ") + m_file.errorString()};
     return {};

@@ -25,10 +25,14 @@ public:
     void write(const nlohmann::json &record);
     /// Writes the buffer to the file (no fsync).
     Result<void> flush();
+    /// flush(), then fdatasync: the records written so far survive a power loss.
+    Result<void> sync();
     Result<void> close();
 
     const QString &path() const { return m_path; }
     qint64 recordsWritten() const { return m_records; }
+    /// Bytes in the file after the last flush (including what it held when opened for appending).
+    qint64 fileBytes() const { return m_fileBytes; }
 
 private:
     /// Writes m_buffer to the file; the buffer is emptied even on failure.
@@ -39,6 +43,7 @@ private:
     QByteArray m_buffer;
     qsizetype m_flushBytes;
     qint64 m_records = 0;
+    qint64 m_fileBytes = 0;
     QString m_error; ///< a failure inside write(), reported by the next flush() or close()
 };
 

@@ -15,6 +15,7 @@ struct Error
         InvalidConfig, ///< project file or command-line value is wrong
         InvalidInput,  ///< a request line could not be understood
         Network,       ///< a socket could not be bound or reached
+        UnfinishedRun, ///< the outputs belong to a run that can be resumed; refused to replace them
     };
 
     Code code = Code::InvalidConfig;
