@@ -76,7 +76,8 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
         QStringLiteral("[run] Project JSON: endpoints and limits (README \"Project file\")."),
         QStringLiteral("file"));
     opt({QStringLiteral("out"), QStringLiteral("save_filepath")},
-        QStringLiteral("[run] Results JSONL, one line per success (replaced if it exists)."),
+        QStringLiteral("[run] Results JSONL, one line per success. A new run replaces it, unless it holds "
+                       "an unfinished run (see --resume). Progress is journaled in FILE.journal."),
         QStringLiteral("file"));
     opt({QStringLiteral("errors")},
         QStringLiteral("[run] Errors JSONL, one line per failed line (default: errors.jsonl beside --out)."),
@@ -106,6 +107,15 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
             "project, each endpoint keeps its weight and limits but points at its own simulator."));
     opt({QStringLiteral("max-line-bytes")},
         QStringLiteral("[run] Longest accepted input line (default 8388608)."), QStringLiteral("n"));
+    opt({QStringLiteral("resume")},
+        QStringLiteral("[run] Continue the killed or stopped run whose journal is --out.journal: finished "
+                       "lines are skipped, the rest (including requests in flight at the crash) are sent. "
+                       "Refused when the input file or the project's endpoints/models changed."));
+    opt({QStringLiteral("retry-errors")},
+        QStringLiteral("[run] Like --resume, and also send again the lines whose records in the errors file "
+                       "are request failures (bad input lines stay); successes are appended to --out."));
+    opt({QStringLiteral("overwrite")},
+        QStringLiteral("[run] Start over even when --out holds an unfinished run."));
     opt({QStringLiteral("quiet"), QStringLiteral("q")}, QStringLiteral("[run] No progress output."));
     opt({QStringLiteral("progress-interval")},
         QStringLiteral("[run] Seconds between progress lines (default: a live bar on a terminal, else 5)."),
@@ -217,6 +227,16 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
     o.run.outPath = p.value(QStringLiteral("out"));
     o.run.errorsPath = p.value(QStringLiteral("errors"));
     o.run.modelOverride = p.value(QStringLiteral("model"));
+    const bool resume = p.isSet(QStringLiteral("resume"));
+    const bool retryErrors = p.isSet(QStringLiteral("retry-errors"));
+    o.run.overwrite = p.isSet(QStringLiteral("overwrite"));
+    if (o.run.overwrite && (resume || retryErrors)) {
+        return usage(QStringLiteral("run: --overwrite starts over; it cannot be combined with --resume or "
+                                    "--retry-errors"));
+    }
+    o.run.mode = retryErrors ? RunOptions::Mode::RetryErrors
+                 : resume    ? RunOptions::Mode::Resume
+                             : RunOptions::Mode::Fresh;
     o.summaryPath = p.value(QStringLiteral("summary"));
     o.historyPath = p.value(QStringLiteral("history"));
     o.run.reader.maxLineBytes =

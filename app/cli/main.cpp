@@ -146,8 +146,25 @@ int runBatch(QCoreApplication &app, CliOptions o)
     ProgressPrinter printer(stderr, o.progressIntervalS, o.quiet);
     const auto started = engine.start();
     if (!started) {
-        printError(started.error().message);
+        if (started.error().code == Error::Code::UnfinishedRun) {
+            printError(started.error().message +
+                       QStringLiteral(": add --resume to continue it, --retry-errors to continue it and "
+                                      "retry its failures, or --overwrite to start over"));
+        } else {
+            printError(started.error().message);
+        }
         return ExitUsage;
+    }
+    if (o.run.mode != RunOptions::Mode::Fresh && !o.quiet) {
+        const MetricsSnapshot s = engine.snapshot();
+        printer.message(QStringLiteral("Resuming %1: %2 lines already have records (%3 results, %4 errors)%5")
+                            .arg(engine.journalPath())
+                            .arg(s.resumedSucceeded + s.resumedFailed)
+                            .arg(s.resumedSucceeded)
+                            .arg(s.resumedFailed)
+                            .arg(o.run.mode == RunOptions::Mode::RetryErrors
+                                     ? QStringLiteral("; failed requests are sent again")
+                                     : QString()));
     }
     if (!o.quiet) {
         QStringList names;
@@ -207,7 +224,7 @@ int runBatch(QCoreApplication &app, CliOptions o)
     if (interrupted || summary.notStarted > 0) {
         return ExitInterrupted;
     }
-    return summary.failed > 0 ? 1 : 0;
+    return summary.failed + summary.resumedFailed > 0 ? 1 : 0;
 }
 
 } // namespace

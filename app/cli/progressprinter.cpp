@@ -43,20 +43,21 @@ QString duration(double seconds)
 QString ProgressPrinter::progressLine(const MetricsSnapshot &s, int barWidth)
 {
     const qint64 total = std::max(s.estimatedLines, s.linesRead);
-    const double fraction = total > 0 ? std::clamp(double(s.done()) / double(total), 0.0, 1.0) : 0.0;
+    const double fraction = total > 0 ? std::clamp(double(s.doneInAll()) / double(total), 0.0, 1.0) : 0.0;
     QString line;
     if (barWidth > 0) {
         const int filled = int(std::lround(fraction * barWidth));
         line += QLatin1Char('[') + QString(filled, QLatin1Char('#')) +
                 QString(barWidth - filled, QLatin1Char('.')) + QStringLiteral("] ");
     }
-    const double remaining = double(total - s.done());
+    const double remaining = double(total - s.doneInAll());
     const double rate = s.currentRps > 0 ? s.currentRps : s.averageRps;
     line += QStringLiteral("%1% %2/%3 | %4 req/s | ok %5 err %6 | 429 %7 | in flight %8 | ETA %9")
                 .arg(fraction * 100.0, 0, 'f', 1)
-                .arg(formatCount(s.done()), formatCount(total), QString::number(rate, 'f', 0),
-                     formatCount(s.succeeded), formatCount(s.failed), formatCount(s.rateLimited),
-                     formatCount(s.inFlight), rate > 0 ? duration(remaining / rate) : QStringLiteral("?"));
+                .arg(formatCount(s.doneInAll()), formatCount(total), QString::number(rate, 'f', 0),
+                     formatCount(s.resumedSucceeded + s.succeeded), formatCount(s.resumedFailed + s.failed),
+                     formatCount(s.rateLimited), formatCount(s.inFlight),
+                     rate > 0 ? duration(remaining / rate) : QStringLiteral("?"));
     if (s.state == RunState::Paused || s.state == RunState::Stopping) {
         line += QStringLiteral(" | ") + toString(s.state);
     }
@@ -115,6 +116,14 @@ void ProgressPrinter::printSummary(const MetricsSnapshot &s, const QString &resu
                   failures.isEmpty() ? QString() : QStringLiteral(" (") + failures + QLatin1Char(')'),
                   s.notStarted > 0 ? QStringLiteral(", %1 not started").arg(formatCount(s.notStarted))
                                    : QString()));
+    if (s.resumedSucceeded + s.resumedFailed > 0) {
+        line(QStringLiteral(
+                 "  resumed    %1 lines had records from earlier sessions (%2 succeeded, %3 failed);"
+                 " in all %4 succeeded, %5 failed")
+                 .arg(formatCount(s.resumedSucceeded + s.resumedFailed), formatCount(s.resumedSucceeded),
+                      formatCount(s.resumedFailed), formatCount(s.resumedSucceeded + s.succeeded),
+                      formatCount(s.resumedFailed + s.failed)));
+    }
     line(QStringLiteral(
              "  attempts   %1 (%2 retries), %3 answered 429, %4 waited for a budget or a free connection")
              .arg(formatCount(s.issued), formatCount(s.retries), formatCount(s.rateLimited),

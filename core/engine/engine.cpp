@@ -3,6 +3,7 @@
 #include "io/records.h"
 #include "net/provideradapter.h"
 
+#include <QDateTime>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -11,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 namespace Sluice {
@@ -63,6 +65,7 @@ Engine::Engine(ProjectConfig project, RunOptions options, const Clock *clock, Ra
     , m_transport(clock, this)
     , m_wakeTimer(this)
     , m_tickTimer(this)
+    , m_flushSoon(this)
 {
     if (m_options.runId.isEmpty()) {
         m_options.runId =
@@ -89,6 +92,9 @@ Engine::Engine(ProjectConfig project, RunOptions options, const Clock *clock, Ra
     connect(&m_wakeTimer, &QTimer::timeout, this, &Engine::pump);
     m_tickTimer.setInterval(m_options.tickMs);
     connect(&m_tickTimer, &QTimer::timeout, this, &Engine::tick);
+    m_flushSoon.setSingleShot(true);
+    m_flushSoon.setInterval(0);
+    connect(&m_flushSoon, &QTimer::timeout, this, &Engine::flushOutputs);
     m_transport.setResultHandler([this](AttemptResult &&r) { handleResult(std::move(r)); });
 }
 
@@ -148,10 +154,11 @@ Result<void> Engine::start()
         return Error{Error::Code::InvalidConfig,
                      QStringLiteral("results and errors must go to different files"), 0};
     }
-    if (auto opened = m_results.open(m_options.outPath); !opened) {
-        return opened.error();
+    if (QFileInfo(journalPath()).absoluteFilePath() == QFileInfo(m_options.requestsPath).absoluteFilePath()) {
+        return Error{Error::Code::InvalidConfig,
+                     QStringLiteral("the journal %1 must not be the input file").arg(journalPath()), 0};
     }
-    if (auto opened = m_errors.open(errorsPath()); !opened) {
+    if (auto opened = openOutputs(); !opened) {
         return opened.error();
     }
     m_estimatedLines = countLines(m_options.requestsPath);
@@ -161,6 +168,133 @@ Result<void> Engine::start()
     m_tickTimer.start();
     QMetaObject::invokeMethod(this, &Engine::pump, Qt::QueuedConnection);
     return {};
+}
+
+Result<void> Engine::openOutputs()
+{
+    auto identity = Journal::identify(m_options.requestsPath, m_project, m_options.modelOverride);
+    if (!identity) {
+        return identity.error();
+    }
+    const QString journal = journalPath();
+    if (m_options.mode == RunOptions::Mode::Fresh) {
+        qint64 done = 0;
+        if (!m_options.overwrite && Journal::unfinishedRun(journal, &done)) {
+            return Error{Error::Code::UnfinishedRun,
+                         QStringLiteral("%1 holds an unfinished run (%2 lines done; journal %3)")
+                             .arg(m_options.outPath)
+                             .arg(done)
+                             .arg(journal),
+                         0};
+        }
+        if (auto created =
+                m_journal.create(journal, *identity, m_options.runId, m_options.outPath, errorsPath());
+            !created) {
+            return created.error();
+        }
+        if (auto opened = m_results.open(m_options.outPath); !opened) {
+            return opened.error();
+        }
+        return m_errors.open(errorsPath());
+    }
+
+    auto state = Journal::recover(journal, m_options.outPath, errorsPath());
+    if (!state) {
+        return state.error();
+    }
+    if (const QString why = Journal::mismatch(state->header, *identity); !why.isEmpty()) {
+        return Error{Error::Code::InvalidConfig, QStringLiteral("cannot resume: ") + why, 0};
+    }
+    if (!state->runId.isEmpty()) {
+        m_options.runId = state->runId;
+    }
+    if (auto opened = m_journal.openAppend(journal); !opened) {
+        return opened.error();
+    }
+    for (const qint64 line : state->recoveredLines) {
+        m_journal.markDone(line, true);
+    }
+    m_journal.setTotals(state->ok, state->failed);
+    if (auto saved = m_journal.checkpoint(
+            state->resultsBytes, state->errorsBytes,
+            {{"resumed", QDateTime::currentDateTimeUtc().toString(Qt::ISODate).toStdString()},
+             {"recovered", state->recovered},
+             {"torn_lines", state->tornLines}});
+        !saved) {
+        return saved.error();
+    }
+    m_done = std::move(state->done);
+    m_resumedOk = state->ok;
+    m_resumedFailed = state->failed;
+
+    if (m_options.mode == RunOptions::Mode::RetryErrors && QFileInfo::exists(errorsPath())) {
+        qint64 keptBytes = 0;
+        qint64 keptRecords = 0;
+        auto retry = Journal::prepareRetry(errorsPath(), &keptBytes, &keptRecords);
+        if (!retry) {
+            return retry.error();
+        }
+        // Journal first, then replace: a crash in between is finished by the next recover().
+        std::vector<qint64> lines;
+        for (const auto &[first, last] : retry->ranges()) {
+            for (qint64 line = first; line <= last; ++line) {
+                lines.push_back(line);
+                m_done.erase(line);
+            }
+        }
+        m_journal.setTotals(state->ok, keptRecords);
+        m_resumedFailed = keptRecords;
+        if (auto saved = m_journal.checkpoint(
+                state->resultsBytes, keptBytes,
+                {{"reopen", Journal::toRanges(std::move(lines))}, {"errors_rewrite", true}});
+            !saved) {
+            return saved.error();
+        }
+        const QString rewrite = Journal::rewritePath(errorsPath());
+        if (std::rename(QFile::encodeName(rewrite).constData(),
+                        QFile::encodeName(errorsPath()).constData()) != 0) {
+            return Error{Error::Code::Io, rewrite + QStringLiteral(": cannot replace the errors file"), 0};
+        }
+    }
+    if (auto opened = m_results.open(m_options.outPath, true); !opened) {
+        return opened.error();
+    }
+    return m_errors.open(errorsPath(), true);
+}
+
+void Engine::recordWritten(qint64 line, bool ok)
+{
+    m_journal.markDone(line, ok);
+    if (!m_flushSoon.isActive()) {
+        m_flushSoon.start();
+    }
+}
+
+void Engine::flushOutputs()
+{
+    for (JsonlWriter *w : {&m_results, &m_errors}) {
+        if (auto flushed = w->flush(); !flushed) {
+            qCCritical(lcEngine).noquote() << flushed.error().message;
+        }
+    }
+}
+
+Result<void> Engine::checkpoint(bool finished)
+{
+    if (!m_journal.isOpen() || (!m_journal.hasPending() && !finished)) {
+        return {};
+    }
+    // The records reach the disk before the journal says they exist.
+    for (JsonlWriter *w : {&m_results, &m_errors}) {
+        if (auto synced = w->sync(); !synced) {
+            return synced;
+        }
+    }
+    nlohmann::json extra = nlohmann::json::object();
+    if (finished) {
+        extra["finished"] = true;
+    }
+    return m_journal.checkpoint(m_results.fileBytes(), m_errors.fileBytes(), extra);
 }
 
 void Engine::pause()
@@ -260,6 +394,10 @@ bool Engine::refill()
         switch (item.kind) {
         case JsonlReader::Item::Kind::Request: {
             ++m_linesRead;
+            if (m_done.contains(item.request.line)) {
+                ++m_skippedDone;
+                break;
+            }
             Pending p;
             p.request = std::move(item.request);
             p.heldEpoch = m_blockEpoch;
@@ -268,7 +406,12 @@ bool Engine::refill()
         }
         case JsonlReader::Item::Kind::Invalid:
             ++m_linesRead;
+            if (m_done.contains(item.error.line)) {
+                ++m_skippedDone;
+                break;
+            }
             m_errors.write(Records::inputError(item.error));
+            recordWritten(item.error.line, false);
             m_metrics.recordInvalidLine(item.error.cls, now);
             break;
         case JsonlReader::Item::Kind::End:
@@ -484,6 +627,7 @@ void Engine::handleResult(AttemptResult &&result)
         Completion c{endpointName(endpoint), p.attempts, result.report.httpStatus, result.latencyMs,
                      result.requestId};
         m_results.write(Records::result(m_options.runId, p.request, std::move(result.body), c));
+        recordWritten(p.request.line, true);
         m_metrics.recordFinal(ErrorClass::None, now);
     } else {
         p.lastClass = outcome.cls;
@@ -528,6 +672,7 @@ void Engine::writeFailure(const Pending &p, ErrorClass cls, const QString &messa
 {
     Completion c{endpointName(p.lastEndpoint), p.attempts, p.lastStatus, latencyMs, QString()};
     m_errors.write(Records::error(p.request, cls, message, c));
+    recordWritten(p.request.line, false);
     m_metrics.recordFinal(cls, m_clock->nowMs());
 }
 
@@ -597,8 +742,16 @@ void Engine::finish()
     m_finishing = true;
     m_wakeTimer.stop();
     m_tickTimer.stop();
+    m_flushSoon.stop();
+    const qint64 doneAhead = m_done.size() - m_skippedDone; // finished earlier, not read again yet
     const qint64 unsent =
-        qint64(m_fresh.size()) + std::max<qint64>(0, m_estimatedLines - m_reader->lineNumber());
+        qint64(m_fresh.size()) +
+        (m_inputDone ? 0 : std::max<qint64>(1, m_estimatedLines - m_reader->lineNumber() - doneAhead));
+    // Every line has its record only when the input was read to the end and nothing was left unsent.
+    if (auto saved = checkpoint(unsent == 0); !saved) {
+        qCCritical(lcEngine).noquote() << saved.error().message;
+    }
+    m_journal.close();
     m_fresh.clear();
     for (JsonlWriter *w : {&m_results, &m_errors}) {
         if (auto closed = w->close(); !closed) {
@@ -607,7 +760,7 @@ void Engine::finish()
     }
     setState(RunState::Finished);
     MetricsSnapshot summary = snapshot();
-    summary.notStarted = m_inputDone ? qint64(0) : unsent;
+    summary.notStarted = unsent;
     // The run is over: its last, partial second belongs in the final picture too.
     const std::vector<SecondSample> &history = m_metrics.history();
     summary.recent.clear();
@@ -620,10 +773,9 @@ void Engine::finish()
 
 void Engine::tick()
 {
-    for (JsonlWriter *w : {&m_results, &m_errors}) {
-        if (auto flushed = w->flush(); !flushed) {
-            qCCritical(lcEngine).noquote() << flushed.error().message;
-        }
+    flushOutputs();
+    if (auto saved = checkpoint(); !saved) {
+        qCCritical(lcEngine).noquote() << saved.error().message;
     }
     Q_EMIT snapshotReady(snapshot());
 }
@@ -635,6 +787,8 @@ MetricsSnapshot Engine::snapshot() const
     m_metrics.fill(s, now);
     s.state = m_state;
     s.linesRead = m_linesRead;
+    s.resumedSucceeded = m_resumedOk;
+    s.resumedFailed = m_resumedFailed;
     s.estimatedLines = m_estimatedLines;
     if (m_reader) {
         s.bytesRead = m_reader->bytesRead();

@@ -2,8 +2,10 @@
 
 #include "balance/balancer.h"
 #include "engine/projectconfig.h"
+#include "io/journal.h"
 #include "io/jsonlreader.h"
 #include "io/jsonlwriter.h"
+#include "io/lineset.h"
 #include "limit/ratelimiter.h"
 #include "limit/tokenestimator.h"
 #include "metrics/metrics.h"
@@ -27,13 +29,23 @@ namespace Sluice {
 /// Where a run reads and writes, and the knobs that are not part of the project.
 struct RunOptions
 {
+    /// How start() treats the outputs and their journal (`<out>.journal`).
+    enum class Mode {
+        Fresh,       ///< replace the outputs; refused (UnfinishedRun) when they hold an unfinished run
+        Resume,      ///< continue the run recorded in the journal: finished lines are skipped
+        RetryErrors, ///< Resume, and run again the lines whose records in the errors file are request
+                     ///< failures; results are appended, the errors file keeps only what still fails
+    };
+
     QString requestsPath;
     QString outPath;       ///< results JSONL
     QString errorsPath;    ///< errors JSONL; empty = "errors.jsonl" beside outPath
     QString modelOverride; ///< fills in requests that name no model (before the endpoint's model)
     JsonlReader::Options reader;
     int tickMs = 250; ///< snapshot and flush interval
-    QString runId;    ///< prefix of result ids; generated when empty
+    QString runId;    ///< prefix of result ids; generated when empty (a resumed run keeps its own)
+    Mode mode = Mode::Fresh;
+    bool overwrite = false; ///< Fresh: replace the outputs even when they hold an unfinished run
 };
 
 /// Owns one run: reads the JSONL input, schedules each request onto an endpoint through the rate
@@ -55,8 +67,9 @@ public:
            QObject *parent = nullptr);
     ~Engine() override;
 
-    /// Reads the API keys from the environment, opens the input and the outputs, and starts sending.
-    /// An Error when a key variable is unset or a file cannot be opened; nothing is written then.
+    /// Reads the API keys from the environment, opens the input and the outputs (recovering the
+    /// journal when resuming), and starts sending. An Error when a key variable is unset, a file
+    /// cannot be opened, or a resume does not match the recorded run; nothing is sent then.
     Result<void> start();
     /// Stops issuing new attempts; replies in flight are still recorded.
     void pause();
@@ -78,6 +91,7 @@ public:
     MetricsSnapshot snapshot() const;
     const ProjectConfig &project() const { return m_project; }
     QString errorsPath() const;
+    QString journalPath() const { return Journal::pathFor(m_options.outPath); }
     /// Per-second history of the run so far.
     const std::vector<SecondSample> &history() const { return m_metrics.history(); }
 
@@ -108,6 +122,11 @@ private:
     void dispatch(int endpoint, Pending &&pending, double nowMs);
     void handleResult(AttemptResult &&result);
     void writeFailure(const Pending &pending, ErrorClass cls, const QString &message, double latencyMs);
+    /// A record for `line` went to the results (`ok`) or the errors: journal it, flush soon.
+    void recordWritten(qint64 line, bool ok);
+    Result<void> openOutputs();
+    Result<void> checkpoint(bool finished = false);
+    void flushOutputs();
     bool anyEndpointUsable() const;
     bool quotaEndedTheRun() const;
     bool anyRetryCredit() const;
@@ -131,6 +150,11 @@ private:
     std::unique_ptr<JsonlReader> m_reader;
     JsonlWriter m_results;
     JsonlWriter m_errors;
+    Journal m_journal;
+    LineSet m_done;                ///< lines finished by an earlier session of this run
+    qint64 m_skippedDone = 0;      ///< of those, read (and skipped) so far
+    qint64 m_resumedOk = 0;        ///< records already in the results when this session started
+    qint64 m_resumedFailed = 0;    ///< records already in the errors when this session started
     mutable RateLimiter m_limiter; ///< mutable: reading its limits advances its time-driven state
     Balancer m_balancer;
     RetryPolicy m_retry;
@@ -153,6 +177,7 @@ private:
 
     QTimer m_wakeTimer;
     QTimer m_tickTimer;
+    QTimer m_flushSoon; ///< hands new records to the kernel at the end of this event-loop pass
 };
 
 } // namespace Sluice

@@ -208,6 +208,8 @@ nlohmann::json MetricsSnapshot::toJson() const
             {"failed", failed},
             {"invalid_lines", invalidLines},
             {"not_started", notStarted},
+            {"resumed_succeeded", resumedSucceeded},
+            {"resumed_failed", resumedFailed},
             {"attempts", issued},
             {"retries", retries},
             {"rate_limited", rateLimited},

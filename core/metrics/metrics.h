@@ -66,6 +66,8 @@ struct MetricsSnapshot
     qint64 issued = 0, retries = 0, rateLimited = 0, overflow = 0;
     qint64 inFlight = 0, queued = 0, waitingRetry = 0;
     qint64 notStarted = 0; ///< after a stop: lines never sent
+    /// A resumed run: records its earlier sessions wrote (skipped now), in the results and the errors.
+    qint64 resumedSucceeded = 0, resumedFailed = 0;
     double currentRps = 0; ///< requests finished in the last whole second
     double averageRps = 0; ///< requests finished per second over the run
     double p50Ms = 0, p90Ms = 0, p99Ms = 0;
@@ -75,6 +77,8 @@ struct MetricsSnapshot
     QList<SecondSample> recent;          ///< the last whole seconds (up to 60)
 
     qint64 done() const { return succeeded + failed; }
+    /// Lines with a record, counting earlier sessions of a resumed run: what progress is measured by.
+    qint64 doneInAll() const { return done() + resumedSucceeded + resumedFailed; }
     /// The run summary as JSON (`--summary`): totals, rates, latency, per-endpoint table.
     nlohmann::json toJson() const;
 };
