@@ -54,7 +54,12 @@ Result<void> EngineController::start(const Sluice::ProjectConfig &project, const
     });
     Result<void> started;
     QMetaObject::invokeMethod(
-        engine, [&] { started = engine->start(); }, Qt::BlockingQueuedConnection);
+        engine,
+        [&] {
+            started = engine->start();
+            m_startSnapshot = engine->snapshot();
+        },
+        Qt::BlockingQueuedConnection);
     m_engine = engine;
     m_errorsPath = engine->errorsPath();
     if (!started) {

@@ -34,6 +34,8 @@ public:
     /// The per-second history of the current or last run (copied from the engine's thread).
     std::vector<Sluice::SecondSample> history() const;
     QString errorsPath() const { return m_errorsPath; }
+    /// The engine's snapshot right after start() (a resumed run's earlier records, ...).
+    const Sluice::MetricsSnapshot &startSnapshot() const { return m_startSnapshot; }
 
 Q_SIGNALS:
     void snapshotReady(const Sluice::MetricsSnapshot &snapshot);
@@ -48,6 +50,7 @@ private:
     Sluice::Engine *m_engine = nullptr; ///< lives on m_thread; deleted there
     Sluice::RunState m_state = Sluice::RunState::Idle;
     QString m_errorsPath;
+    Sluice::MetricsSnapshot m_startSnapshot;
 };
 
 } // namespace Sluice::Gui

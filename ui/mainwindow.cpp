@@ -3,6 +3,7 @@
 #include "charts/livecharts.h"
 #include "enginecontroller.h"
 #include "exporter.h"
+#include "io/journal.h"
 #include "models/endpointtablemodel.h"
 #include "models/errorgroupsmodel.h"
 #include "sim/simulatorhost.h"
@@ -177,6 +178,10 @@ void MainWindow::buildActions()
     m_stopAction->setShortcut(QKeySequence(Qt::SHIFT | Qt::Key_F5));
     m_stopAction->setToolTip(tr("Wait for requests in flight, write everything, and end the run (Shift+F5)"));
     runMenu->addSeparator();
+    m_retryAction = runMenu->addAction(tr("Retry &failed lines"), this, &MainWindow::retryFailures);
+    m_retryAction->setToolTip(
+        tr("Continue the last run and send again the lines that ended in its errors file (bad input "
+           "lines stay there); successes are appended to the results"));
     m_tryAction = runMenu->addAction(tr("&Try it (simulated endpoints)"), this, &MainWindow::tryIt);
     m_tryAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_T));
     m_tryAction->setToolTip(
@@ -289,6 +294,9 @@ void MainWindow::updateActions()
     m_pauseAction->setEnabled(active);
     m_pauseAction->setText(m_paused ? tr("&Resume") : tr("&Pause"));
     m_stopAction->setEnabled(active);
+    m_retryAction->setEnabled(!active && haveInput && !m_endpoints->endpoints().isEmpty() &&
+                              QFileInfo::exists(Journal::pathFor(m_resultsPath)) &&
+                              QFileInfo(m_errorsPath).size() > 0);
     m_tryAction->setEnabled(!active);
     m_openAction->setEnabled(!active);
     m_openProjectAction->setEnabled(!active);
@@ -422,6 +430,16 @@ QString MainWindow::defaultOutput(const QString &suffix) const
 
 void MainWindow::run()
 {
+    startRun(RunOptions::Mode::Fresh);
+}
+
+void MainWindow::retryFailures()
+{
+    startRun(RunOptions::Mode::RetryErrors);
+}
+
+void MainWindow::startRun(RunOptions::Mode mode)
+{
     if (m_controller->isActive() || m_requestsPath.isEmpty()) {
         return;
     }
@@ -434,6 +452,31 @@ void MainWindow::run()
     options.requestsPath = m_requestsPath;
     options.outPath = m_resultsPath;
     options.errorsPath = m_errorsPath;
+    options.mode = mode;
+    qint64 done = 0;
+    if (mode == RunOptions::Mode::Fresh && Journal::unfinishedRun(Journal::pathFor(m_resultsPath), &done)) {
+        QMessageBox box(QMessageBox::Question, tr("Interrupted run"),
+                        tr("%1 holds a run that was interrupted after %L2 lines.\n\nResume sends only "
+                           "the lines that have no record yet. Start over replaces the results and "
+                           "errors files.")
+                            .arg(QFileInfo(m_resultsPath).fileName())
+                            .arg(done),
+                        QMessageBox::Cancel, this);
+        QPushButton *resumeButton = box.addButton(tr("&Resume"), QMessageBox::AcceptRole);
+        QPushButton *retryButton = box.addButton(tr("Resume and retry &failures"), QMessageBox::AcceptRole);
+        QPushButton *overButton = box.addButton(tr("&Start over"), QMessageBox::DestructiveRole);
+        box.setDefaultButton(resumeButton);
+        box.exec();
+        if (box.clickedButton() == resumeButton) {
+            options.mode = RunOptions::Mode::Resume;
+        } else if (box.clickedButton() == retryButton) {
+            options.mode = RunOptions::Mode::RetryErrors;
+        } else if (box.clickedButton() == overButton) {
+            options.overwrite = true;
+        } else {
+            return;
+        }
+    }
     m_charts->clear();
     m_errorGroups->clear();
     m_endpoints->clearStats();
@@ -443,7 +486,18 @@ void MainWindow::run()
         QMessageBox::warning(this, tr("Run"), started.error().message);
         return;
     }
-    appendLog(tr("Run started: %1 → %2").arg(m_requestsPath, m_resultsPath));
+    if (options.mode == RunOptions::Mode::Fresh) {
+        appendLog(tr("Run started: %1 → %2").arg(m_requestsPath, m_resultsPath));
+    } else {
+        const MetricsSnapshot &s = m_controller->startSnapshot();
+        appendLog(tr("Run resumed: %1 → %2; %L3 lines already had records (%L4 results, %L5 errors)%6")
+                      .arg(m_requestsPath, m_resultsPath)
+                      .arg(s.resumedSucceeded + s.resumedFailed)
+                      .arg(s.resumedSucceeded)
+                      .arg(s.resumedFailed)
+                      .arg(options.mode == RunOptions::Mode::RetryErrors ? tr("; failed lines are sent again")
+                                                                         : QString()));
+    }
     updateActions();
 }
 
@@ -537,13 +591,14 @@ void MainWindow::handleSnapshot(const Sluice::MetricsSnapshot &s)
     m_endpoints->applySnapshot(s);
     m_charts->addSnapshot(s);
     const qint64 total = std::max(s.estimatedLines, s.linesRead);
-    m_progress->setValue(total > 0 ? int(1000.0 * double(s.done()) / double(total)) : 0);
+    m_progress->setValue(total > 0 ? int(1000.0 * double(s.doneInAll()) / double(total)) : 0);
     const double rate = s.currentRps > 0 ? s.currentRps : s.averageRps;
     m_progressLabel->setText(
         tr("%1 of %2 lines · %3 ok · %4 failed · %5 req/s · %6 in flight · 429s %7 · ETA %8")
-            .arg(count(s.done()), count(total), count(s.succeeded), count(s.failed),
-                 QString::number(rate, 'f', 0), count(s.inFlight), count(s.rateLimited),
-                 rate > 0 ? duration(double(total - s.done()) / rate) : QStringLiteral("?")));
+            .arg(count(s.doneInAll()), count(total), count(s.resumedSucceeded + s.succeeded),
+                 count(s.resumedFailed + s.failed), QString::number(rate, 'f', 0), count(s.inFlight),
+                 count(s.rateLimited),
+                 rate > 0 ? duration(double(total - s.doneInAll()) / rate) : QStringLiteral("?")));
 }
 
 void MainWindow::handleFinished(const Sluice::MetricsSnapshot &summary)

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "engine/engine.h"
 #include "engine/projectconfig.h"
 #include "io/preflight.h"
 #include "metrics/metrics.h"
@@ -62,7 +63,11 @@ public:
     QString errorsPath() const { return m_errorsPath; }
 
 public Q_SLOTS:
+    /// Runs the loaded file. When the results file holds an interrupted run, asks whether to resume
+    /// it, resume it and retry its failures, or start over.
     void run();
+    /// Continues the last run and sends again the lines that ended in its errors file.
+    void retryFailures();
     void pause();
     void resume();
     void stop();
@@ -74,6 +79,7 @@ Q_SIGNALS:
     void runFinished();
 
 protected:
+    void startRun(Sluice::RunOptions::Mode mode);
     void closeEvent(QCloseEvent *event) override;
     void dragEnterEvent(QDragEnterEvent *event) override;
     void dropEvent(QDropEvent *event) override;
@@ -114,6 +120,7 @@ private:
     QAction *m_runAction = nullptr;
     QAction *m_pauseAction = nullptr;
     QAction *m_stopAction = nullptr;
+    QAction *m_retryAction = nullptr;
     QAction *m_tryAction = nullptr;
     QAction *m_addEndpointAction = nullptr;
     QAction *m_duplicateEndpointAction = nullptr;

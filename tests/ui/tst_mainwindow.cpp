@@ -13,10 +13,13 @@
 #include <QDir>
 #include <QListWidget>
 #include <QLocale>
+#include <QMessageBox>
+#include <QPushButton>
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QTimer>
 
 #include <memory>
 
@@ -34,6 +37,7 @@ private Q_SLOTS:
     void loadsAFileWithBadLines();
     void runsEditsExportsAndSaves();
     void pauseAndResume();
+    void stoppedRunResumesAfterReopening();
     void tryItRunsTheDemo();
 
 private:
@@ -197,6 +201,77 @@ void tst_MainWindow::pauseAndResume()
     window.resume();
     QVERIFY(finished.wait(30000));
     QCOMPARE(window.lastSnapshot().succeeded, 200);
+}
+
+void tst_MainWindow::stoppedRunResumesAfterReopening()
+{
+    SimulatorConfig config;
+    config.latencyMs = 20;
+    Simulator sim(config);
+    QVERIFY(sim.listen());
+    EndpointConfig e = EndpointConfig::fromUrl(sim.chatUrl(), 0);
+    e.rpm = 3000;
+    const QString requests = writeLines(200, QStringLiteral("resumable.jsonl"));
+    QString results;
+    QString errors;
+    {
+        MainWindow window;
+        window.endpointModel()->setEndpoints({e});
+        QSignalSpy preflight(&window, &MainWindow::preflightFinished);
+        QVERIFY(window.openRequests(requests));
+        QVERIFY(preflight.wait(10000));
+        QSignalSpy finished(&window, &MainWindow::runFinished);
+        window.run();
+        QTRY_VERIFY_WITH_TIMEOUT(sim.stats().ok >= 30, 10000);
+        window.stop();
+        QVERIFY(finished.wait(10000));
+        QVERIFY(window.lastSnapshot().notStarted > 0);
+        results = window.resultsPath();
+        errors = window.errorsPath();
+    }
+    const qint64 sentBefore = sim.stats().requests;
+    QVERIFY(sentBefore < 200);
+
+    // Reopened: Run finds the interrupted run and asks; the operator picks Resume.
+    MainWindow window;
+    window.endpointModel()->setEndpoints({e});
+    QSignalSpy preflight(&window, &MainWindow::preflightFinished);
+    QVERIFY(window.openRequests(requests));
+    QVERIFY(preflight.wait(10000));
+    QCOMPARE(window.resultsPath(), results);
+    QString question;
+    QTimer answer;
+    connect(&answer, &QTimer::timeout, &answer, [&] {
+        auto *box = qobject_cast<QMessageBox *>(QApplication::activeModalWidget());
+        if (!box) {
+            return;
+        }
+        question = box->text();
+        for (QAbstractButton *button : box->buttons()) {
+            if (button->text() == QStringLiteral("&Resume")) {
+                answer.stop();
+                button->click();
+                return;
+            }
+        }
+    });
+    answer.start(20);
+    QSignalSpy finished(&window, &MainWindow::runFinished);
+    window.run();
+    QVERIFY2(question.contains(QStringLiteral("interrupted")), qPrintable(question));
+    QVERIFY(finished.wait(30000));
+    QCOMPARE(window.lastSnapshot().resumedSucceeded, sentBefore);
+    QCOMPARE(window.lastSnapshot().succeeded + window.lastSnapshot().resumedSucceeded, 200);
+    // Nothing was sent twice: the stop waited for the requests in flight, the resume sent the rest.
+    QCOMPARE(sim.stats().requests, 200);
+    const QList<json> records = Test::readJsonl(results);
+    QSet<qint64> lines;
+    for (const json &r : records) {
+        lines.insert(r["line"].get<qint64>());
+    }
+    QCOMPARE(records.size(), 200);
+    QCOMPARE(lines.size(), 200);
+    QVERIFY(Test::readJsonl(errors).isEmpty());
 }
 
 void tst_MainWindow::tryItRunsTheDemo()
