@@ -66,7 +66,7 @@ void EndpointLimiter::refresh()
         m_rampStartMs = now; // start, or back after a long idle: ramp again
     }
     if (m_state == State::CoolingDown && now >= m_pauseUntilMs) {
-        if (m_pauseIsOverload) {
+        if (m_pauseKind == PauseKind::Overloaded) {
             m_state = State::Open; // overload: a short fixed pause, no probe, no ramp
         } else {
             m_state = State::Probing;
@@ -247,9 +247,13 @@ void EndpointLimiter::onReply(const Feedback &f)
     m_tokens.settle(f.ticket.tokens, f.chargedTokens());
 
     const bool isProbe = m_state == State::Probing && m_probeInFlight && f.ticket.seq == m_probeSeq;
+    if (f.cls != ErrorClass::Transport && f.cls != ErrorClass::Timeout && f.cls != ErrorClass::Server) {
+        m_consecutiveFailures = 0; // the server answered: it is up
+    }
     switch (f.cls) {
     case ErrorClass::None:
         if (isProbe) {
+            m_downMs = 0;
             m_state = State::Open;
             if (now - m_pauseStartMs >= LongPauseMs) {
                 m_rampStartMs = now; // back after a long pause: re-open gradually
@@ -265,7 +269,7 @@ void EndpointLimiter::onReply(const Feedback &f)
                 cut(); // a failed probe says "not yet", not "slower"
             }
             m_pauseMs = m_pauseMs <= 0 ? FirstPauseMs : std::min(MaxPauseMs, m_pauseMs * 2);
-            m_pauseIsOverload = false;
+            m_pauseKind = PauseKind::RateLimited;
             pause(f.info.retryAfterMs >= 0 ? std::min(f.info.retryAfterMs, MaxPauseMs * 10) : m_pauseMs);
         } else if (m_state == State::CoolingDown && f.info.retryAfterMs >= 0) {
             m_pauseUntilMs = std::max(m_pauseUntilMs, now + std::min(f.info.retryAfterMs, MaxPauseMs * 10));
@@ -274,13 +278,28 @@ void EndpointLimiter::onReply(const Feedback &f)
     }
     case ErrorClass::Overloaded:
         if (m_state != State::CoolingDown) {
-            m_pauseIsOverload = true;
+            m_pauseKind = PauseKind::Overloaded;
         }
         pause(std::max(OverloadPauseMs, f.info.retryAfterMs));
         break;
     case ErrorClass::Quota:
         m_state = State::Quota;
         m_probeInFlight = false;
+        break;
+    case ErrorClass::Transport:
+    case ErrorClass::Timeout:
+    case ErrorClass::Server:
+        // Only attempts sent while the endpoint was open count: those already on the wire when it was
+        // ejected fail too, and say nothing new.
+        ++m_consecutiveFailures;
+        if ((isProbe && m_pauseKind == PauseKind::Unreachable) ||
+            (m_state == State::Open && m_consecutiveFailures >= FailuresToEject)) {
+            m_downMs = m_downMs <= 0 ? FirstDownMs : std::min(MaxDownMs, m_downMs * 2);
+            m_pauseKind = PauseKind::Unreachable;
+            pause(m_downMs);
+        } else if (isProbe) {
+            m_probeInFlight = false; // a 429 probe that met an error: inconclusive, probe again
+        }
         break;
     default:
         if (isProbe) {
@@ -296,7 +315,15 @@ QString EndpointLimiter::stateName() const
     case State::Open:
         return QStringLiteral("active");
     case State::CoolingDown:
-        return m_pauseIsOverload ? QStringLiteral("overloaded") : QStringLiteral("cooling down");
+        switch (m_pauseKind) {
+        case PauseKind::Overloaded:
+            return QStringLiteral("overloaded");
+        case PauseKind::Unreachable:
+            return QStringLiteral("unreachable");
+        case PauseKind::RateLimited:
+            break;
+        }
+        return QStringLiteral("cooling down");
     case State::Probing:
         return QStringLiteral("probing");
     case State::Quota:
@@ -332,7 +359,15 @@ QString EndpointLimiter::reason()
     case State::Quota:
         return QStringLiteral("quota exhausted");
     case State::CoolingDown:
-        return m_pauseIsOverload ? QStringLiteral("overloaded cooldown") : QStringLiteral("429 backoff");
+        switch (m_pauseKind) {
+        case PauseKind::Overloaded:
+            return QStringLiteral("overloaded cooldown");
+        case PauseKind::Unreachable:
+            return QStringLiteral("unreachable: %1 failures in a row").arg(m_consecutiveFailures);
+        case PauseKind::RateLimited:
+            break;
+        }
+        return QStringLiteral("429 backoff");
     case State::Probing:
         return QStringLiteral("probing");
     case State::Open:

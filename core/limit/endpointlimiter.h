@@ -28,6 +28,10 @@ namespace Sluice {
 /// the limit and grows by `RampPerSecond` (50 % → 100 % in 2 s).
 /// Overloaded (529/503): a fixed `OverloadPauseMs` pause (or Retry-After), no cut, no ramp.
 /// Quota exhausted: the endpoint is out for the rest of the run.
+/// Unreachable (outlier ejection, as Envoy's consecutive gateway failures): after
+/// `FailuresToEject` attempts in a row fail with a connection error, a timeout or a 5xx, the endpoint
+/// is paused for `FirstDownMs` (doubling to `MaxDownMs` while its probes fail) and nothing is sent to
+/// it, so requests wait or go to other endpoints instead of spending their attempts on a dead server.
 ///
 /// Time comes from the injected clock. Engine-thread only.
 class EndpointLimiter
@@ -43,6 +47,9 @@ public:
     static constexpr double OverloadPauseMs = 2000;
     static constexpr double FastGrowth = 0.05; ///< of the cut rate, per second, below 95 % of it
     static constexpr double SlowGrowth = 0.01; ///< of the cut rate, per second, above that
+    static constexpr int FailuresToEject = 5;
+    static constexpr double FirstDownMs = 1000;
+    static constexpr double MaxDownMs = 30000;
 
     enum class State { Open, CoolingDown, Probing, Quota };
 
@@ -99,6 +106,11 @@ public:
     void onReply(const Feedback &feedback);
 
     State state() const { return m_state; }
+    /// Paused or probing because the endpoint stopped answering (not because of a rate limit).
+    bool isUnreachable() const
+    {
+        return m_state != State::Open && m_state != State::Quota && m_pauseKind == PauseKind::Unreachable;
+    }
     QString stateName() const;
     /// Current limits (0 = unlimited) and the reason for the binding one, for the snapshot.
     double effectiveRps();
@@ -136,7 +148,10 @@ private:
     double m_pauseUntilMs = 0;
     double m_pauseStartMs = 0;
     double m_pauseMs = 0;
-    bool m_pauseIsOverload = false;
+    enum class PauseKind { RateLimited, Overloaded, Unreachable };
+    PauseKind m_pauseKind = PauseKind::RateLimited;
+    int m_consecutiveFailures = 0;
+    double m_downMs = 0;
     quint64 m_sendSeq = 0;
     double m_tokensSent = 0;
     double m_windowStartMs = 0; ///< send-rate measurement: current 1 s window

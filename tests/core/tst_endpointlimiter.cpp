@@ -50,6 +50,7 @@ private Q_SLOTS:
     void rateLimitCutsPausesAndProbes();
     void staleRateLimitsDoNotCutAgain();
     void failedProbeDoublesThePause();
+    void failuresInARowEjectTheEndpoint();
     void retryAfterSetsThePause();
     void overloadPausesWithoutCut();
     void quotaIsFinal();
@@ -232,6 +233,61 @@ void tst_EndpointLimiter::failedProbeDoublesThePause()
     limiter.onReply(reply(limiter.onSend(0), ErrorClass::Server));
     QCOMPARE(limiter.state(), State::Probing);
     QCOMPARE(limiter.check(0), Block::None);
+}
+
+void tst_EndpointLimiter::failuresInARowEjectTheEndpoint()
+{
+    Test::ManualClock clock;
+    EndpointLimiter limiter(&clock);
+    // Four failures and a success: still open.
+    for (int i = 0; i < EndpointLimiter::FailuresToEject - 1; ++i) {
+        limiter.onReply(reply(limiter.onSend(0), ErrorClass::Transport));
+    }
+    limiter.onReply(reply(limiter.onSend(0)));
+    QCOMPARE(limiter.state(), State::Open);
+
+    QList<EndpointLimiter::SendTicket> inFlight;
+    for (int i = 0; i < EndpointLimiter::FailuresToEject + 3; ++i) {
+        inFlight.append(limiter.onSend(0));
+    }
+    clock.advance(5);
+    for (int i = 0; i < EndpointLimiter::FailuresToEject; ++i) {
+        limiter.onReply(reply(inFlight.takeFirst(), i % 2 ? ErrorClass::Timeout : ErrorClass::Server));
+    }
+    QCOMPARE(limiter.state(), State::CoolingDown);
+    QVERIFY(limiter.isUnreachable());
+    QCOMPARE(limiter.stateName(), QStringLiteral("unreachable"));
+    QCOMPARE(limiter.check(0), Block::CoolingDown);
+    const double readyAt = clock.nowMs() + EndpointLimiter::FirstDownMs;
+    QCOMPARE(limiter.readyAtMs(0), readyAt);
+    // Attempts already on the wire fail too: they do not extend the pause.
+    for (const auto &t : std::as_const(inFlight)) {
+        limiter.onReply(reply(t, ErrorClass::Transport));
+    }
+    QCOMPARE(limiter.readyAtMs(0), readyAt);
+
+    // One probe; when it fails, the pause doubles.
+    clock.advance(EndpointLimiter::FirstDownMs);
+    QCOMPARE(limiter.check(0), Block::None);
+    const auto probe = limiter.onSend(0);
+    QCOMPARE(limiter.check(0), Block::Probing);
+    limiter.onReply(reply(probe, ErrorClass::Transport));
+    QCOMPARE(limiter.readyAtMs(0), clock.nowMs() + 2 * EndpointLimiter::FirstDownMs);
+    clock.advance(2 * EndpointLimiter::FirstDownMs);
+    limiter.onReply(reply(limiter.onSend(0)));
+    QCOMPARE(limiter.state(), State::Open);
+    QVERIFY(!limiter.isUnreachable());
+
+    // A 4xx is an answer from a server that is up: it breaks the run of failures.
+    for (int i = 0; i < 3 * EndpointLimiter::FailuresToEject; ++i) {
+        limiter.onReply(reply(limiter.onSend(0), i % 4 == 3 ? ErrorClass::Client : ErrorClass::Transport));
+    }
+    QCOMPARE(limiter.state(), State::Open);
+    // Back to the first pause after a recovery.
+    for (int i = 0; i < EndpointLimiter::FailuresToEject; ++i) {
+        limiter.onReply(reply(limiter.onSend(0), ErrorClass::Transport));
+    }
+    QCOMPARE(limiter.readyAtMs(0), clock.nowMs() + EndpointLimiter::FirstDownMs);
 }
 
 void tst_EndpointLimiter::retryAfterSetsThePause()
