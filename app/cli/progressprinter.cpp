@@ -112,7 +112,8 @@ void ProgressPrinter::printSummary(const MetricsSnapshot &s, const QString &resu
                     formatCount(it.value());
     }
     line(QStringLiteral("  lines      %1: %2 succeeded, %3 failed%4%5")
-             .arg(formatCount(s.linesRead), formatCount(s.succeeded), formatCount(s.failed),
+             .arg(formatCount(std::max(s.linesRead, s.doneInAll() + s.notStarted)), formatCount(s.succeeded),
+                  formatCount(s.failed),
                   failures.isEmpty() ? QString() : QStringLiteral(" (") + failures + QLatin1Char(')'),
                   s.notStarted > 0 ? QStringLiteral(", %1 not started").arg(formatCount(s.notStarted))
                                    : QString()));

@@ -438,13 +438,23 @@ void Engine::pump()
     }
     bool moreInput = refill();
     if (quotaEndedTheRun()) {
-        failEverything(QStringLiteral("quota: every endpoint is out of quota or disabled"));
+        failEverything(ErrorClass::Quota,
+                       QStringLiteral("quota: every endpoint is out of quota or disabled"));
+        return;
+    }
+    if (unreachableEndedTheRun(now)) {
+        failEverything(ErrorClass::Transport,
+                       QStringLiteral("every endpoint has been unreachable for %1 s (last error: %2); "
+                                      "not sent")
+                           .arg(m_options.unreachableGiveUpMs / 1000.0)
+                           .arg(m_lastFailure));
         return;
     }
 
     bool blocked = false;
-    while (!m_retryReady.empty() || !m_fresh.empty()) {
-        std::deque<Pending> &queue = m_retryReady.empty() ? m_fresh : m_retryReady;
+    bool retriesHeld = false; // retries wait for retry credit; fresh requests may go meanwhile
+    while ((!m_retryReady.empty() && !retriesHeld) || !m_fresh.empty()) {
+        std::deque<Pending> &queue = m_retryReady.empty() || retriesHeld ? m_fresh : m_retryReady;
         Pending &head = queue.front();
         const double tokens = reservation(head);
         const bool budgetedRetry = drawsOnRetryBudget(head);
@@ -461,17 +471,10 @@ void Engine::pump()
         });
         if (endpoint < 0) {
             if (budgetedRetry && !anyRetryCredit()) {
-                // Every endpoint has spent its retry budget: a retry now would multiply load on
-                // failing endpoints, so the request ends with its error (Envoy's retry overflow).
-                Pending p = std::move(head);
-                queue.pop_front();
-                writeFailure(
-                    p, p.lastClass,
-                    p.lastMessage +
-                        QStringLiteral(" (not retried: retry budget exhausted, retries are capped at "
-                                       "%1 % of each endpoint's traffic)")
-                            .arg(RetryBudget::DefaultRatio * 100),
-                    0);
+                // Every endpoint has spent its retry budget (retries are capped at a share of each
+                // endpoint's traffic, so failing endpoints are not hammered): the retries wait for
+                // credit, which first attempts and time earn back, and fresh requests go first.
+                retriesHeld = true;
                 continue;
             }
             blocked = true;
@@ -555,7 +558,33 @@ bool Engine::anyEndpointUsable() const
     return false;
 }
 
-void Engine::failEverything(const QString &message)
+bool Engine::unreachableEndedTheRun(double nowMs)
+{
+    bool all = false;
+    for (int i = 0; i < int(m_project.endpoints.size()); ++i) {
+        const EndpointLimiter &limiter = m_limiter.endpoint(i);
+        if (m_project.endpoints.at(i).weight <= 0 || limiter.state() == EndpointLimiter::State::Quota) {
+            continue;
+        }
+        if (!limiter.isUnreachable()) {
+            m_unreachableSinceMs = -1;
+            return false;
+        }
+        all = true;
+    }
+    if (!all) {
+        m_unreachableSinceMs = -1;
+        return false;
+    }
+    if (m_unreachableSinceMs < 0) {
+        m_unreachableSinceMs = nowMs;
+        Q_EMIT notice(QStringLiteral("every endpoint is unreachable; requests wait (at most %1 s)")
+                          .arg(m_options.unreachableGiveUpMs / 1000.0));
+    }
+    return nowMs - m_unreachableSinceMs >= m_options.unreachableGiveUpMs;
+}
+
+void Engine::failEverything(ErrorClass cls, const QString &message)
 {
     // Nothing can be sent any more: every request still waiting ends as an error, and so does the
     // rest of the input (in chunks, so the event loop keeps turning). Requests in flight still finish.
@@ -565,13 +594,13 @@ void Engine::failEverything(const QString &message)
     m_retryWaiting.clear();
     for (std::deque<Pending> *queue : {&m_retryReady, &m_fresh}) {
         for (const Pending &p : *queue) {
-            writeFailure(p, ErrorClass::Quota, message, 0);
+            writeFailure(p, cls, message, 0);
         }
         queue->clear();
     }
     const bool more = refill();
     for (const Pending &p : m_fresh) {
-        writeFailure(p, ErrorClass::Quota, message, 0);
+        writeFailure(p, cls, message, 0);
     }
     m_fresh.clear();
     if (more || !m_inputDone) {
@@ -632,6 +661,7 @@ void Engine::handleResult(AttemptResult &&result)
     } else {
         p.lastClass = outcome.cls;
         p.lastMessage = outcome.message;
+        m_lastFailure = outcome.message;
         p.lastStatus = result.report.httpStatus;
         if (outcome.cls == ErrorClass::Quota && !m_quotaNoticed[std::size_t(endpoint)]) {
             m_quotaNoticed[std::size_t(endpoint)] = true;

@@ -46,6 +46,10 @@ struct RunOptions
     QString runId;    ///< prefix of result ids; generated when empty (a resumed run keeps its own)
     Mode mode = Mode::Fresh;
     bool overwrite = false; ///< Fresh: replace the outputs even when they hold an unfinished run
+    /// When every enabled endpoint has been unreachable (ejected after failures in a row) this long,
+    /// the requests still waiting end as errors instead of waiting for ever (--retry-errors sends them
+    /// again later). Shorter outages lose nothing: requests wait, or go to endpoints that answer.
+    double unreachableGiveUpMs = 60000;
 };
 
 /// Owns one run: reads the JSONL input, schedules each request onto an endpoint through the rate
@@ -131,7 +135,9 @@ private:
     bool quotaEndedTheRun() const;
     bool anyRetryCredit() const;
     static bool drawsOnRetryBudget(const Pending &pending);
-    void failEverything(const QString &message);
+    void failEverything(ErrorClass cls, const QString &message);
+    /// True when every enabled endpoint has been unreachable for unreachableGiveUpMs.
+    bool unreachableEndedTheRun(double nowMs);
     double reservation(Pending &pending);
     void scheduleWake(double nowMs);
     void maybeFinish();
@@ -172,6 +178,8 @@ private:
     quint64 m_blockEpoch = 0;
     bool m_inputDone = false;
     bool m_finishing = false;
+    double m_unreachableSinceMs = -1; ///< since when every enabled endpoint is unreachable; -1 = not
+    QString m_lastFailure;            ///< the last attempt's error, for the give-up message
     qint64 m_linesRead = 0;
     qint64 m_estimatedLines = 0;
 

@@ -9,8 +9,9 @@ namespace Sluice {
 /// Caps retries sent to one endpoint at a share of its traffic (after Envoy's retry budget), so a
 /// failing endpoint cannot multiply load: every first attempt earns `ratio` of a retry, and time earns
 /// `minPerSecond` so that the last retries of a run are never stuck. At most `burst` retries can be
-/// banked. A retry goes to an endpoint that has credit; when none has, the request ends with its
-/// error instead of retrying. 429 retries are governed by the rate limiter and do not draw on this.
+/// banked. A retry goes to an endpoint that has credit; when none has, the engine holds retries back
+/// (fresh requests go first) until credit returns; the request's max_attempts still bounds it. 429 retries
+/// are governed by the rate limiter and do not draw on this.
 class RetryBudget
 {
 public:

@@ -55,7 +55,8 @@ private Q_SLOTS:
     void adaptsToTheServersLimit_data();
     void adaptsToTheServersLimit();
     void overloadPausesTheEndpoint();
-    void retryBudgetCapsRetries();
+    void failingEndpointIsEjectedThenGivenUp();
+    void deadEndpointTrafficMovesToTheLiveOne();
     void historyCsvHasEverySecond();
     void disablingEveryEndpointPausesTheRun();
 
@@ -65,12 +66,14 @@ private:
                   const std::function<void(Engine &)> &whileRunning = {});
 
     std::unique_ptr<QTemporaryDir> m_dir;
+    double m_giveUpMs = 60000; ///< RunOptions::unreachableGiveUpMs of run()
 };
 
 void tst_Engine::init()
 {
     m_dir = std::make_unique<QTemporaryDir>();
     QVERIFY(m_dir->isValid());
+    m_giveUpMs = 60000;
 }
 
 EndpointConfig tst_Engine::endpointFor(const Simulator &sim, const QString &name, double weight) const
@@ -91,6 +94,7 @@ RunOutput tst_Engine::run(const ProjectConfig &project, const QList<json> &lines
     options.requestsPath = m_dir->filePath(QStringLiteral("requests.jsonl"));
     options.outPath = m_dir->filePath(QStringLiteral("results.jsonl"));
     options.tickMs = 50;
+    options.unreachableGiveUpMs = m_giveUpMs;
     if (!Test::writeJsonl(options.requestsPath, lines)) {
         qWarning("cannot write the input");
         return out;
@@ -545,33 +549,67 @@ void tst_Engine::overloadPausesTheEndpoint()
     QVERIFY2(gap >= EndpointLimiter::OverloadPauseMs, qPrintable(QString::number(gap)));
 }
 
-void tst_Engine::retryBudgetCapsRetries()
+void tst_Engine::failingEndpointIsEjectedThenGivenUp()
 {
     SimulatorConfig failing;
     failing.errorRate = 1.0;
     Simulator sim(failing);
     QVERIFY(sim.listen());
     ProjectConfig project;
-    project.endpoints = {endpointFor(sim, QStringLiteral("a"))};
+    EndpointConfig e = endpointFor(sim, QStringLiteral("a"));
+    e.maxInFlight = 8;
+    project.endpoints = {e};
     project.limits.retry.maxAttempts = 5;
     project.limits.retry.baseDelayMs = 1;
     project.limits.retry.maxDelayMs = 5;
+    m_giveUpMs = 2500;
     QList<json> lines;
     for (int i = 0; i < 300; ++i) {
         lines.append(json{{"input", "f" + std::to_string(i)}});
     }
     const RunOutput out = run(project, lines, 60000);
     QCOMPARE(out.errors.size(), 300);
-    // Without a budget: 1,500 sends. With it: 300 first attempts, 20 % of them as retries, the initial
-    // 10 and about one a second.
-    const double elapsedS = out.summary.elapsedMs / 1000.0;
-    QVERIFY2(sim.stats().requests <= 300 + 60 + 10 + qint64(elapsedS) + 2,
-             qPrintable(QString::number(sim.stats().requests)));
-    int budgetNotes = 0;
-    for (const json &e : out.errors) {
-        budgetNotes += text(e.at("error")).contains(QStringLiteral("retry budget exhausted")) ? 1 : 0;
+    // Without ejection and a retry budget: 1,500 sends. With them: the first attempts in flight when
+    // five failed in a row, a few retries, and one probe per pause (1 s, then 2 s) until the give-up.
+    QVERIFY2(sim.stats().requests <= 8 + 5 + 10 + 3, qPrintable(QString::number(sim.stats().requests)));
+    int unreachable = 0;
+    for (const json &r : out.errors) {
+        unreachable +=
+            text(r.at("error"))
+                    .contains(QStringLiteral("every endpoint has been unreachable for 2.5 s (last error: "))
+                ? 1
+                : 0;
     }
-    QVERIFY(budgetNotes > 200);
+    QVERIFY2(unreachable >= 280, qPrintable(QString::number(unreachable)));
+    QVERIFY(out.summary.elapsedMs < 10000);
+}
+
+void tst_Engine::deadEndpointTrafficMovesToTheLiveOne()
+{
+    Simulator live;
+    QVERIFY(live.listen());
+    quint16 deadPort = 0;
+    {
+        Simulator gone; // a port that was just free: nothing listens there any more
+        deadPort = gone.listen().value();
+    }
+    ProjectConfig project;
+    EndpointConfig dead = endpointFor(live, QStringLiteral("dead"));
+    dead.url.setPort(deadPort);
+    dead.maxInFlight = 16;
+    project.endpoints = {dead, endpointFor(live, QStringLiteral("live"))};
+    QList<json> lines;
+    for (int i = 0; i < 600; ++i) {
+        lines.append(json{{"input", "d" + std::to_string(i)}});
+    }
+    const RunOutput out = run(project, lines, 60000);
+    // Nothing lost to the dead endpoint: its failures are retried on the live one.
+    QCOMPARE(out.errors.size(), 0);
+    QCOMPARE(out.results.size(), 600);
+    QCOMPARE(live.stats().ok, 600);
+    const EndpointStats &d = out.summary.endpoints.at(0);
+    QVERIFY2(d.sent <= 16 + 10, qPrintable(QString::number(d.sent))); // the first window, then probes
+    QCOMPARE(d.ok, 0);
 }
 
 void tst_Engine::historyCsvHasEverySecond()
