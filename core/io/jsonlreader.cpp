@@ -66,7 +66,7 @@ Result<void> JsonlReader::open()
     m_lineNumber = 0;
     m_atEnd = false;
     m_readError.clear();
-    m_seenIds.clear();
+    m_seenIds = IdSet();
 
     const auto fail = [this](const QString &reason) {
         m_atEnd = true;
@@ -290,8 +290,7 @@ JsonlReader::Item JsonlReader::next()
     }
 
     Request &request = std::get<Request>(parsed);
-    const auto seen = m_seenIds.constFind(request.customId);
-    if (seen != m_seenIds.constEnd()) {
+    if (const qint64 firstLine = m_seenIds.insert(request.customId, m_lineNumber); firstLine != 0) {
         item.kind = Item::Kind::Invalid;
         item.error.line = m_lineNumber;
         item.error.customId = request.customId;
@@ -299,11 +298,10 @@ JsonlReader::Item JsonlReader::next()
         item.error.message =
             m_fileName + QLatin1Char(':') + QString::number(m_lineNumber) +
             QStringLiteral(": duplicate custom_id \"") + JsonlParser::printable(request.customId) +
-            QStringLiteral("\" (first seen on line ") + QString::number(seen.value()) + QLatin1Char(')');
+            QStringLiteral("\" (first seen on line ") + QString::number(firstLine) + QLatin1Char(')');
         item.error.input = std::move(request.input);
         return item;
     }
-    m_seenIds.insert(request.customId, m_lineNumber);
     item.kind = Item::Kind::Request;
     item.request = std::move(request);
     return item;

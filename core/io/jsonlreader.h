@@ -1,5 +1,6 @@
 #pragma once
 
+#include "io/idset.h"
 #include "io/jsonlparser.h"
 #include "util/result.h"
 
@@ -89,7 +90,7 @@ private:
     qint64 m_lineNumber = 0;
     bool m_atEnd = false;
     QString m_readError;
-    QHash<QString, qint64> m_seenIds; ///< custom_id -> line it was first seen on
+    IdSet m_seenIds; ///< custom_id -> line it was first seen on (12 bytes an id)
 };
 
 } // namespace Sluice

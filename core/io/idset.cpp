@@ -1,0 +1,65 @@
+#include "idset.h"
+
+#include <QHashFunctions>
+
+#include <algorithm>
+
+namespace Sluice {
+
+namespace {
+
+constexpr std::size_t InitialSlots = 1024;
+constexpr double MaxLoad = 0.8;
+constexpr std::size_t FixedSeed = 0x5c1ce5eedULL; // stable across runs: no per-process random seed
+
+} // namespace
+
+std::uint64_t IdSet::hashOf(QStringView id)
+{
+    const std::uint64_t h = qHashBits(id.data(), std::size_t(id.size()) * sizeof(QChar), FixedSeed);
+    return h == 0 ? 1 : h;
+}
+
+std::size_t IdSet::home(std::uint64_t hash) const
+{
+    // Maps the hash onto [0, size) without a power-of-two size (Lemire's multiply-shift).
+    return std::size_t((unsigned __int128)hash * m_slots.size() >> 64);
+}
+
+void IdSet::grow()
+{
+    std::vector<Slot> old;
+    old.swap(m_slots);
+    m_slots.assign(std::max(InitialSlots, old.size() + old.size() / 2), Slot{});
+    for (const Slot &s : old) {
+        if (s.hash == 0) {
+            continue;
+        }
+        std::size_t i = home(s.hash);
+        while (m_slots[i].hash != 0) {
+            i = i + 1 == m_slots.size() ? 0 : i + 1;
+        }
+        m_slots[i] = s;
+    }
+}
+
+qint64 IdSet::insert(QStringView id, qint64 line)
+{
+    if (double(m_count + 1) > MaxLoad * double(m_slots.size())) {
+        grow();
+    }
+    const std::uint64_t hash = hashOf(id);
+    std::size_t i = home(hash);
+    while (m_slots[i].hash != 0) {
+        if (m_slots[i].hash == hash) {
+            return m_slots[i].line;
+        }
+        i = i + 1 == m_slots.size() ? 0 : i + 1;
+    }
+    m_slots[i].hash = hash;
+    m_slots[i].line = std::uint32_t(std::clamp<qint64>(line, 1, UINT32_MAX));
+    ++m_count;
+    return 0;
+}
+
+} // namespace Sluice
