@@ -111,6 +111,16 @@ QString Engine::errorsPath() const
     return QFileInfo(m_options.outPath).dir().filePath(QStringLiteral("errors.jsonl"));
 }
 
+QString Engine::redacted(QString text) const
+{
+    for (const QByteArray &secret : m_secrets) {
+        if (secret.size() >= 8) {
+            text.replace(QString::fromUtf8(secret), QStringLiteral("[REDACTED]"));
+        }
+    }
+    return text;
+}
+
 QString Engine::endpointName(int endpoint) const
 {
     return endpoint >= 0 ? m_project.endpoints.at(endpoint).name : QString();
@@ -161,6 +171,9 @@ Result<void> Engine::start()
     if (auto opened = openOutputs(); !opened) {
         return opened.error();
     }
+    m_results.setSecrets(keys);
+    m_errors.setSecrets(keys);
+    m_secrets = keys;
     m_estimatedLines = countLines(m_options.requestsPath);
     m_transport.setEndpoints(m_project.endpoints, keys);
     m_metrics.reset(int(m_project.endpoints.size()), m_clock->nowMs());
@@ -666,7 +679,7 @@ void Engine::handleResult(AttemptResult &&result)
         if (outcome.cls == ErrorClass::Quota && !m_quotaNoticed[std::size_t(endpoint)]) {
             m_quotaNoticed[std::size_t(endpoint)] = true;
             Q_EMIT notice(QStringLiteral("endpoint \"%1\" is out of quota (%2); no more requests go to it")
-                              .arg(endpointName(endpoint), outcome.message));
+                              .arg(endpointName(endpoint), redacted(outcome.message)));
         }
         // A quota error is the endpoint's, not the request's: another endpoint may still serve it.
         const Outcome judged = outcome.cls == ErrorClass::Quota && anyEndpointUsable()

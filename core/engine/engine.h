@@ -145,6 +145,8 @@ private:
     void tick();
     void setState(RunState state);
     QString endpointName(int endpoint) const;
+    /// `text` with the run's API keys replaced, for messages that leave the engine.
+    QString redacted(QString text) const;
 
     ProjectConfig m_project;
     RunOptions m_options;
@@ -180,6 +182,7 @@ private:
     bool m_finishing = false;
     double m_unreachableSinceMs = -1; ///< since when every enabled endpoint is unreachable; -1 = not
     QString m_lastFailure;            ///< the last attempt's error, for the give-up message
+    QList<QByteArray> m_secrets;      ///< the endpoints' API keys, never written anywhere
     qint64 m_linesRead = 0;
     qint64 m_estimatedLines = 0;
 

@@ -38,6 +38,14 @@ Result<void> JsonlWriter::open(const QString &path, bool append)
     return {};
 }
 
+void JsonlWriter::setSecrets(const QList<QByteArray> &secrets)
+{
+    m_secrets.clear();
+    for (const QByteArray &secret : secrets)
+        if (secret.size() >= 8)
+            m_secrets.push_back(secret.toStdString());
+}
+
 void JsonlWriter::write(const nlohmann::json &record)
 {
     if (!m_file.isOpen()) {
@@ -46,7 +54,12 @@ void JsonlWriter::write(const nlohmann::json &record)
         return;
     }
     try {
-        const std::string line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        std::string line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        for (const std::string &secret : m_secrets) {
+            for (std::size_t at = line.find(secret); at != std::string::npos; at = line.find(secret, at)) {
+                line.replace(at, secret.size(), "[REDACTED]");
+            }
+        }
         m_buffer.append(line.data(), static_cast<qsizetype>(line.size()));
         m_buffer.append('\n');
         ++m_records;

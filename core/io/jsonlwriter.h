@@ -4,9 +4,13 @@
 
 #include <QByteArray>
 #include <QFile>
+#include <QList>
 #include <QString>
 
 #include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
 
 namespace Sluice {
 
@@ -23,6 +27,10 @@ public:
     Result<void> open(const QString &path, bool append = false);
     bool isOpen() const { return m_file.isOpen(); }
     void write(const nlohmann::json &record);
+    /// Strings that must never reach the file (the run's API keys): every occurrence in a record, for
+    /// instance a key a server echoed in its error message, is written as "[REDACTED]". Strings
+    /// shorter than 8 bytes are ignored (too likely to be ordinary text).
+    void setSecrets(const QList<QByteArray> &secrets);
     /// Writes the buffer to the file (no fsync).
     Result<void> flush();
     /// flush(), then fdatasync: the records written so far survive a power loss.
@@ -44,6 +52,7 @@ private:
     qsizetype m_flushBytes;
     qint64 m_records = 0;
     qint64 m_fileBytes = 0;
+    std::vector<std::string> m_secrets;
     QString m_error; ///< a failure inside write(), reported by the next flush() or close()
 };
 

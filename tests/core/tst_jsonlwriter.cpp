@@ -1,6 +1,7 @@
 #include "io/jsonlwriter.h"
 
 #include <QFile>
+#include <QFileInfo>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -47,6 +48,8 @@ private Q_SLOTS:
     void roundTrip();
     void invalidUtf8Replaced();
     void appendKeepsEarlierLines();
+    void secretsAreRedacted();
+    void sizeAndSync();
     void truncateReplacesContent();
     void flushThreshold();
     void explicitFlush();
@@ -142,6 +145,47 @@ void tst_JsonlWriter::appendKeepsEarlierLines()
     QCOMPARE(records.size(), 3);
     for (int i = 0; i < 3; ++i)
         QCOMPARE(records.at(i).at("n").get<int>(), i + 1);
+}
+
+void tst_JsonlWriter::secretsAreRedacted()
+{
+    const QString path = m_dir->filePath(QStringLiteral("secret.jsonl"));
+    JsonlWriter writer;
+    QVERIFY(writer.open(path).ok());
+    writer.setSecrets({QByteArrayLiteral("sk-canary-123456"), QByteArrayLiteral("short")});
+    writer.write(json{{"error", "HTTP 401: Incorrect API key provided: Bearer sk-canary-123456"},
+                      {"body", {{"echo", "sk-canary-123456sk-canary-123456"}}},
+                      {"note", "a short word"}});
+    QVERIFY(writer.close().ok());
+    const QByteArray text = readFile(path);
+    QVERIFY2(!text.contains("sk-canary-123456"), text.constData());
+    const QList<json> records = parseLines(text);
+    QCOMPARE(records.size(), 1);
+    QCOMPARE(QString::fromStdString(records[0]["error"].get<std::string>()),
+             QStringLiteral("HTTP 401: Incorrect API key provided: Bearer [REDACTED]"));
+    QCOMPARE(QString::fromStdString(records[0]["body"]["echo"].get<std::string>()),
+             QStringLiteral("[REDACTED][REDACTED]"));
+    QCOMPARE(QString::fromStdString(records[0]["note"].get<std::string>()), QStringLiteral("a short word"));
+}
+
+void tst_JsonlWriter::sizeAndSync()
+{
+    const QString path = m_dir->filePath(QStringLiteral("size.jsonl"));
+    {
+        JsonlWriter writer;
+        QVERIFY(writer.open(path).ok());
+        writer.write(json{{"n", 1}});
+        QCOMPARE(writer.fileBytes(), qint64(0)); // buffered
+        QVERIFY(writer.sync().ok());
+        QCOMPARE(writer.fileBytes(), qint64(8));
+        QCOMPARE(QFileInfo(path).size(), qint64(8));
+    }
+    JsonlWriter writer;
+    QVERIFY(writer.open(path, true).ok());
+    QCOMPARE(writer.fileBytes(), qint64(8)); // what the file held when opened for appending
+    writer.write(json{{"n", 2}});
+    QVERIFY(writer.flush().ok());
+    QCOMPARE(writer.fileBytes(), qint64(16));
 }
 
 void tst_JsonlWriter::truncateReplacesContent()
