@@ -156,7 +156,7 @@ Outcome Classifier::classify(const AttemptReport &r)
         return {
             ErrorClass::Transport, true,
             QStringLiteral("transport: %1 (the server answered earlier in the run; still refused after %2 "
-                           "more tries within the attempt deadline)")
+                           "more tries)")
                 .arg(r.networkErrorString.isEmpty() ? QStringLiteral("Connection refused")
                                                     : r.networkErrorString)
                 .arg(r.reconnects)};

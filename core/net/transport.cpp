@@ -29,6 +29,9 @@ constexpr int IdleBackstopMs = 1000;
 /// Waits before connecting again to an endpoint that refused a connection after answering earlier.
 constexpr double FirstReconnectDelayMs = 100;
 constexpr double MaxReconnectDelayMs = 1000;
+/// How long an attempt keeps connecting again: a restart, not an outage. Longer outages are the
+/// engine's business (it ejects the endpoint and probes it back), not something to hold slots for.
+constexpr double ReconnectWindowMs = 10000;
 
 bool isLoopbackHost(const QString &host)
 {
@@ -447,13 +450,16 @@ void Transport::handleFinished(QNetworkReply *reply)
         !p.timedOut && e.answered) {
         // The server answered earlier and now refuses connections: it is restarting. The request never
         // left, so connecting again is not a retry; the attempt keeps its slot (back-pressure: no fresh
-        // requests burn against a closed port) until it connects or its deadline is near.
+        // requests burn against a closed port) until it connects, its deadline is near or the window
+        // for a restart has passed.
         const double now = m_clock->nowMs();
+        const double firstRefusedMs = p.reconnects == 0 ? now : p.firstRefusedMs;
         const double delay =
             std::min(MaxReconnectDelayMs, FirstReconnectDelayMs * std::pow(2.0, p.reconnects));
-        if (now + delay < p.startMs + p.deadlineMs) {
+        if (now + delay < std::min(p.startMs + p.deadlineMs, firstRefusedMs + ReconnectWindowMs)) {
             Pending next = p;
             ++next.reconnects;
+            next.firstRefusedMs = firstRefusedMs;
             next.tlsErrors.clear();
             m_reconnecting.push_back(Reconnect{now + delay, std::move(next)});
             return;

@@ -46,10 +46,10 @@ struct AttemptResult
 /// Each attempt has a total deadline (the endpoint's timeout_s) besides Qt's idle transfer timeout (set
 /// a little later, as a backstop), and a timeout is reported apart from a cancel. When an endpoint that
 /// has answered before refuses a connection (a restart), the attempt connects again (after 100 ms,
-/// doubling to 1 s) within its deadline instead of failing at once: the request never left, and
-/// keeping its slot stops fresh requests from failing one after another against a closed port. An
-/// endpoint that never answered fails at once (a wrong port is a configuration error). Redirects are never
-/// followed, so credentials never reach another origin. TLS certificates are verified (against the
+/// doubling to 1 s) for up to 10 s within its deadline instead of failing at once: the request never
+/// left, and keeping its slot stops fresh requests from failing one after another against a closed
+/// port. An endpoint that never answered fails at once (a wrong port is a configuration error). Redirects are
+/// never followed, so credentials never reach another origin. TLS certificates are verified (against the
 /// endpoint's ca_file when it has one). Proxies come from the environment, read explicitly once, when
 /// the transport is made (see proxyFor()). Lives on the engine thread; the result handler is called on
 /// it, once per send.
@@ -122,6 +122,7 @@ private:
         QStringList tlsErrors; ///< certificate problems reported during the TLS handshake
         QByteArray body;       ///< kept to connect again after a refused connection
         int reconnects = 0;
+        double firstRefusedMs = 0; ///< when the first refusal came (with reconnects > 0)
     };
     struct Reconnect
     {
