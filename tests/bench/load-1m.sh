@@ -86,7 +86,8 @@ bad_every=9973 # every 9973rd line is invalid JSON (an invalid_input error recor
 # 500. Weights 1:1, so about 5 % of all attempts fail and are retried.
 sim_a_flags=(--error-rate 0.03 --reset-rate 0.02)
 sim_b_flags=(--error-rate 0.05)
-rss_target_b_per_line=16 # memory target: RSS growth over the second half, bytes per line finished
+rss_target_b_per_line=24 # RSS growth over the second half, bytes per line finished: the duplicate-id set
+                        # (IdSet) keeps 12 bytes per id in a table at most 80 % full, grown by half: 15-22.5
 
 # ---- process and file housekeeping -------------------------------------------------------
 work=$(mktemp -d "${TMPDIR:-/tmp}/load-1m.XXXXXX")
