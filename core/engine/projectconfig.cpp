@@ -13,9 +13,38 @@
 
 namespace Sluice {
 
+using json = nlohmann::json;
+
 namespace {
 
-using json = nlohmann::json;
+/// Where a JSON text first goes wrong (1-based byte offset, 0 when unknown), without exceptions: a
+/// SAX pass that only notes the position of the first error (syntax, or a number out of range).
+std::size_t firstErrorOffset(const QByteArray &bytes)
+{
+    struct Locator
+    {
+        std::size_t offset = 0;
+        bool null() { return true; }
+        bool boolean(bool) { return true; }
+        bool number_integer(json::number_integer_t) { return true; }
+        bool number_unsigned(json::number_unsigned_t) { return true; }
+        bool number_float(json::number_float_t, const json::string_t &) { return true; }
+        bool string(json::string_t &) { return true; }
+        bool binary(json::binary_t &) { return true; }
+        bool start_object(std::size_t) { return true; }
+        bool key(json::string_t &) { return true; }
+        bool end_object() { return true; }
+        bool start_array(std::size_t) { return true; }
+        bool end_array() { return true; }
+        bool parse_error(std::size_t position, const std::string &, const json::exception &)
+        {
+            offset = position;
+            return false;
+        }
+    } locator;
+    json::sax_parse(bytes.constData(), bytes.constData() + bytes.size(), &locator);
+    return locator.offset;
+}
 
 int editDistance(const QString &a, const QString &b)
 {
@@ -399,13 +428,7 @@ Result<ProjectConfig> ProjectConfig::load(const QString &path)
     json root = json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr, false);
     if (root.is_discarded()) {
         // Find where it broke: re-parse with exceptions to get the byte offset, turned into line:column.
-        std::size_t offset = 0;
-        try {
-            const json again = json::parse(bytes.constData(), bytes.constData() + bytes.size());
-            Q_UNUSED(again)
-        } catch (const json::parse_error &e) {
-            offset = e.byte;
-        }
+        const std::size_t offset = firstErrorOffset(bytes);
         const QByteArray head = bytes.left(qsizetype(offset > 0 ? offset - 1 : 0));
         const qint64 line = head.count('\n') + 1;
         const qint64 column = head.size() - (head.lastIndexOf('\n') + 1) + 1;

@@ -591,7 +591,8 @@ void tst_Cli::secretsEchoedByServerNeverReachOutputs()
         errors.first().dump().c_str());
     const QStringList sightings = canarySightings(m_dir->path(), run.out, run.err);
     // The echoed key is replaced in what the engine writes.
-    QVERIFY2(text(errors.first().at("error")).contains(QStringLiteral("[REDACTED]")), errors.first().dump().c_str());
+    QVERIFY2(text(errors.first().at("error")).contains(QStringLiteral("[REDACTED]")),
+             errors.first().dump().c_str());
     QVERIFY2(sightings.isEmpty(), qPrintable(sightings.join(QStringLiteral(", "))));
 }
 
@@ -873,10 +874,6 @@ void tst_Cli::hostileProjectFiles()
         runCli({QStringLiteral("run"), QStringLiteral("--project"), path(QStringLiteral("project.json")),
                 QStringLiteral("--requests"), path(QStringLiteral("requests.jsonl")), QStringLiteral("--out"),
                 path(QStringLiteral("out.jsonl"))});
-    // Known crash: core/engine/projectconfig.cpp re-parses a broken project catching only
-    // json::parse_error, and a number beyond double's range throws json::out_of_range (406), which
-    // ends the process (abort, exit status 134). Remove this line with the fix.
-    QEXPECT_FAIL("number out of range", "uncaught nlohmann out_of_range in ProjectConfig", Abort);
     QCOMPARE(run.exitCode, 2);
     QVERIFY2(run.err.contains(message), qPrintable(run.err));
     QVERIFY(!QFile::exists(path(QStringLiteral("out.jsonl"))));
