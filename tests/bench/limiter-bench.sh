@@ -10,6 +10,9 @@
 # missed target, 2 on a usage error or when the benchmark itself could not run.
 set -euo pipefail
 export LC_ALL=C
+bench_name=limiter-bench # prefix of messages and the work directory
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
 
 usage() {
     cat <<'EOF'
@@ -23,27 +26,6 @@ Usage: limiter-bench.sh [--quick] [--L N] [--bin DIR] [--strict] [--keep]
 EOF
 }
 
-die() {
-    printf 'limiter-bench: %s\n' "$*" >&2
-    exit 2
-}
-
-# wait_for_cli: sluice-cli may be briefly missing while it is being rebuilt; wait up to 60 s.
-wait_for_cli() {
-    local i
-    for ((i = 0; i < 60; i++)); do
-        if [[ -x $cli ]]; then
-            return 0
-        fi
-        if ((i == 0)); then
-            printf '# %s is missing; waiting up to 60 s for it to come back\n' "$cli" >&2
-        fi
-        sleep 1
-    done
-    die "$cli is missing or not executable (build it, or pass --bin DIR)"
-}
-
-script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 bin_dir="$script_dir/../../build/bin"
 L=100
 quick=0
@@ -79,13 +61,8 @@ if ! [[ $L =~ ^[0-9]+$ ]] || ((10#$L < 2)); then
     die "--L must be an integer >= 2, got '$L'"
 fi
 L=$((10#$L))
-[[ -d $bin_dir ]] || die "no such directory: $bin_dir"
-bin_dir=$(cd "$bin_dir" && pwd)
-cli="$bin_dir/sluice-cli"
-wait_for_cli
-for tool in awk sed timeout mktemp; do
-    command -v "$tool" >/dev/null || die "$tool is required"
-done
+find_cli 60 # sluice-cli may be briefly missing while it is being rebuilt
+require_tools awk sed timeout mktemp
 
 # ---- parameters -------------------------------------------------------------------------
 burst=5
@@ -108,43 +85,7 @@ L1=$L
 L2=$(awk -v l="$L" 'BEGIN { v = int(l * 0.4 + 0.5); print (v < 1 ? 1 : v) }')
 
 # ---- process and file housekeeping -------------------------------------------------------
-work=$(mktemp -d "${TMPDIR:-/tmp}/limiter-bench.XXXXXX")
-pids=()
-
-forget_pid() {
-    local keep_pids=() p
-    for p in "${pids[@]}"; do
-        if [[ $p != "$1" ]]; then
-            keep_pids+=("$p")
-        fi
-    done
-    pids=("${keep_pids[@]}")
-}
-
-# shellcheck disable=SC2317 # invoked by the EXIT trap
-cleanup() {
-    local p i
-    trap - EXIT INT TERM
-    for p in "${pids[@]}"; do
-        kill -TERM "$p" 2>/dev/null || true
-    done
-    for p in "${pids[@]}"; do
-        for ((i = 0; i < 50; i++)); do
-            kill -0 "$p" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    if ((keep)); then
-        printf '# kept %s\n' "$work" >&2
-    else
-        rm -rf "$work"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+init_work # $work, and traps that stop everything started here on exit (lib.sh)
 
 now() {
     if [[ -n ${EPOCHREALTIME:-} ]]; then
@@ -181,42 +122,26 @@ write_project() {
 
 # start_sim TAG BOUND_S RPS [EXTRA SIMULATE ARGS...]: sets SIM_PID, SIM_PORT, SIM_START.
 start_sim() {
-    local tag=$1 bound=$2 rps=$3 log i
+    local tag=$1 bound=$2 rps=$3 log="$work/$1.sim.log"
     shift 3
-    log="$work/$tag.sim.log"
-    : >"$log"
-    wait_for_cli
+    wait_for_cli 60
     SIM_START=$(now)
-    timeout -k 5 "$bound" "$cli" simulate --port 0 --rps "$rps" --burst "$burst" \
-        --latency-ms "$latency_ms" --jitter-ms "$jitter_ms" "$@" >/dev/null 2>"$log" &
-    SIM_PID=$!
-    pids+=("$SIM_PID")
-    SIM_PORT=
-    for ((i = 0; i < 100; i++)); do
-        SIM_PORT=$(sed -n 's|^Simulator listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$log" | head -n 1)
-        if [[ -n $SIM_PORT ]]; then
-            return 0
-        fi
-        if ! kill -0 "$SIM_PID" 2>/dev/null; then
-            break
-        fi
-        sleep 0.1
-    done
-    die "simulator for $tag did not start: $(cat "$log")"
+    launch_sim "$log" "$bound" 0 --rps "$rps" --burst "$burst" \
+        --latency-ms "$latency_ms" --jitter-ms "$jitter_ms" "$@" ||
+        die "simulator for $tag did not start: $(cat "$log")"
+    SIM_PID=$SIM_TPID
 }
 
 # stop_sim PID TAG: stops one simulator and echoes its closing tally as a comment.
 stop_sim() {
-    kill -TERM "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-    forget_pid "$1"
-    printf '# %s: %s\n' "$2" "$(grep -h '^Simulator served' "$work/$2.sim.log" || echo 'simulator printed no tally')"
+    stop_pid "$1"
+    printf '# %s: %s\n' "$2" "$(sim_tally "$work/$2.sim.log" 'simulator printed no tally')"
 }
 
 # run_batch TAG PROJECT REQUESTS BOUND_S: one `sluice-cli run`; sets RUN_RC and RUN_START.
 run_batch() {
     local tag=$1 pid
-    wait_for_cli
+    wait_for_cli 60
     RUN_START=$(now)
     timeout -k 5 "$4" "$cli" run --project "$2" --requests "$3" \
         --out "$work/$tag.out.jsonl" --errors "$work/$tag.errors.jsonl" \
