@@ -10,6 +10,8 @@ packages=(
     nlohmann-json3-dev qtkeychain-qt6-dev libhiredis-dev
     # tests and GUI under offscreen / Xvfb
     qt6-qpa-plugins libqt6svg6 fonts-dejavu-core xvfb xauth redis-server
+    # the OS keychain test: a private D-Bus session with its own gnome-keyring
+    dbus-bin gnome-keyring
     # benchmarks and profiling
     wrk nghttp2-client hyperfine nginx-light libnginx-mod-http-echo
     # formatting, fuzzing

@@ -4,6 +4,7 @@
 #include "enginecontroller.h"
 #include "exporter.h"
 #include "io/journal.h"
+#include "keystore.h"
 #include "models/endpointtablemodel.h"
 #include "models/errorgroupsmodel.h"
 #include "sim/simulatorhost.h"
@@ -17,7 +18,9 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QHeaderView>
+#include <QInputDialog>
 #include <QLabel>
+#include <QLineEdit>
 #include <QListWidget>
 #include <QLocale>
 #include <QMenuBar>
@@ -199,6 +202,41 @@ void MainWindow::buildActions()
     });
     m_removeEndpointAction = endpoints->addAction(
         tr("&Remove"), this, [this] { m_endpoints->removeEndpoint(m_endpointView->currentIndex().row()); });
+    endpoints->addSeparator();
+    m_storeKeyAction = endpoints->addAction(tr("&Store API key in keychain…"), this, [this] {
+        const QString name = selectedEndpointName();
+        if (name.isEmpty()) {
+            QMessageBox::information(this, tr("Store API key"), tr("Select an endpoint first."));
+            return;
+        }
+        bool ok = false;
+        const QString key = QInputDialog::getText(
+            this, tr("Store API key"),
+            tr("API key for endpoint \"%1\" (kept in the OS keychain, used instead of its environment "
+               "variable):")
+                .arg(name),
+            QLineEdit::Password, QString(), &ok);
+        if (!ok || key.isEmpty()) {
+            return;
+        }
+        QString error;
+        if (!storeApiKey(name, key.toUtf8(), &error)) {
+            QMessageBox::warning(this, tr("Store API key"),
+                                 tr("The keychain did not store the key: %1").arg(error));
+        }
+    });
+    m_forgetKeyAction = endpoints->addAction(tr("&Forget stored API key"), this, [this] {
+        const QString name = selectedEndpointName();
+        if (name.isEmpty()) {
+            QMessageBox::information(this, tr("Forget API key"), tr("Select an endpoint first."));
+            return;
+        }
+        QString error;
+        if (!forgetApiKey(name, &error)) {
+            QMessageBox::warning(this, tr("Forget API key"),
+                                 tr("The keychain did not remove the key: %1").arg(error));
+        }
+    });
 
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About Sluice"), this, [this] {
@@ -303,6 +341,8 @@ void MainWindow::updateActions()
     m_addEndpointAction->setEnabled(!active);
     m_duplicateEndpointAction->setEnabled(!active);
     m_removeEndpointAction->setEnabled(!active);
+    m_storeKeyAction->setEnabled(!active);
+    m_forgetKeyAction->setEnabled(!active);
     m_endpoints->setRunning(active);
     const Sluice::RunState state = m_controller->state();
     m_stateLabel->setText(active ? (m_paused ? tr("Paused") : Sluice::toString(state))
@@ -477,6 +517,17 @@ void MainWindow::startRun(RunOptions::Mode mode)
             return;
         }
     }
+    // Keys stored in the OS keychain take the place of the endpoints' environment variables. Only
+    // the endpoint names are logged; an unavailable keychain just yields nothing.
+    const KeyStore keyStore;
+    QStringList fromKeychain;
+    for (const EndpointConfig &e : std::as_const(project.endpoints)) {
+        const QByteArray key = keyStore.read(e.name);
+        if (!key.isEmpty()) {
+            options.apiKeys.insert(e.name, key);
+            fromKeychain.append(e.name);
+        }
+    }
     m_charts->clear();
     m_errorGroups->clear();
     m_endpoints->clearStats();
@@ -485,6 +536,9 @@ void MainWindow::startRun(RunOptions::Mode mode)
     if (auto started = m_controller->start(project, options); !started) {
         QMessageBox::warning(this, tr("Run"), started.error().message);
         return;
+    }
+    if (!fromKeychain.isEmpty()) {
+        appendLog(tr("API keys from the keychain for: %1").arg(fromKeychain.join(QStringLiteral(", "))));
     }
     if (options.mode == RunOptions::Mode::Fresh) {
         appendLog(tr("Run started: %1 → %2").arg(m_requestsPath, m_resultsPath));
@@ -730,6 +784,31 @@ void MainWindow::dropEvent(QDropEvent *event)
             openRequests(path);
         }
     }
+}
+
+QString MainWindow::selectedEndpointName() const
+{
+    const int row = m_endpointView->currentIndex().row();
+    const QList<EndpointConfig> all = m_endpoints->endpoints();
+    return row >= 0 && row < all.size() ? all.at(row).name : QString();
+}
+
+bool MainWindow::storeApiKey(const QString &endpoint, const QByteArray &key, QString *error)
+{
+    if (!KeyStore().store(endpoint, key, error)) {
+        return false;
+    }
+    appendLog(tr("API key for endpoint \"%1\" stored in the keychain.").arg(endpoint));
+    return true;
+}
+
+bool MainWindow::forgetApiKey(const QString &endpoint, QString *error)
+{
+    if (!KeyStore().remove(endpoint, error)) {
+        return false;
+    }
+    appendLog(tr("Stored API key for endpoint \"%1\" removed from the keychain.").arg(endpoint));
+    return true;
 }
 
 } // namespace Sluice::Gui

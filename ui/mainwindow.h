@@ -52,6 +52,10 @@ public:
     /// "-errors.jsonl").
     void setOutputPaths(const QString &results, const QString &errors);
     bool exportTo(Export kind, const QString &path);
+    /// Stores `key` in the OS keychain for the endpoint named `endpoint`; used by the next runs
+    /// instead of its api_key_env variable. False with `error` set when the keychain refuses.
+    bool storeApiKey(const QString &endpoint, const QByteArray &key, QString *error = nullptr);
+    bool forgetApiKey(const QString &endpoint, QString *error = nullptr);
 
     EndpointTableModel *endpointModel() const { return m_endpoints; }
     ErrorGroupsModel *errorModel() const { return m_errorGroups; }
@@ -96,6 +100,8 @@ private:
     void appendLog(const QString &text);
     void exportWithDialog(Export kind);
     QString defaultOutput(const QString &suffix) const;
+    /// The endpoint selected in the table, or empty.
+    QString selectedEndpointName() const;
     Sluice::ProjectConfig currentProject() const;
 
     EngineController *m_controller = nullptr;
@@ -125,6 +131,8 @@ private:
     QAction *m_addEndpointAction = nullptr;
     QAction *m_duplicateEndpointAction = nullptr;
     QAction *m_removeEndpointAction = nullptr;
+    QAction *m_storeKeyAction = nullptr;
+    QAction *m_forgetKeyAction = nullptr;
     QMenu *m_recentMenu = nullptr;
     QMenu *m_exportMenu = nullptr;
 

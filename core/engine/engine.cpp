@@ -136,8 +136,8 @@ Result<void> Engine::start()
     }
     QList<QByteArray> keys;
     for (const EndpointConfig &e : std::as_const(m_project.endpoints)) {
-        QByteArray key;
-        if (!e.apiKeyEnv.isEmpty()) {
+        QByteArray key = m_options.apiKeys.value(e.name);
+        if (key.isEmpty() && !e.apiKeyEnv.isEmpty()) {
             key = qgetenv(e.apiKeyEnv.toLocal8Bit().constData());
             if (key.isEmpty()) {
                 return Error{

@@ -16,6 +16,7 @@
 #include "util/randomsource.h"
 #include "util/result.h"
 
+#include <QHash>
 #include <QObject>
 #include <QTimer>
 
@@ -50,6 +51,9 @@ struct RunOptions
     /// the requests still waiting end as errors instead of waiting for ever (--retry-errors sends them
     /// again later). Shorter outages lose nothing: requests wait, or go to endpoints that answer.
     double unreachableGiveUpMs = 60000;
+    /// API keys by endpoint name, supplied by the caller (the desktop app reads them from the OS
+    /// keychain). One found here is used instead of the endpoint's api_key_env variable.
+    QHash<QString, QByteArray> apiKeys;
 };
 
 /// Owns one run: reads the JSONL input, schedules each request onto an endpoint through the rate
@@ -71,9 +75,10 @@ public:
            QObject *parent = nullptr);
     ~Engine() override;
 
-    /// Reads the API keys from the environment, opens the input and the outputs (recovering the
-    /// journal when resuming), and starts sending. An Error when a key variable is unset, a file
-    /// cannot be opened, or a resume does not match the recorded run; nothing is sent then.
+    /// Takes each endpoint's API key from RunOptions::apiKeys, else from its environment variable, opens the
+    /// input and the outputs (recovering the journal when resuming), and starts sending. An Error when a key
+    /// variable is unset, a file cannot be opened, or a resume does not match the recorded run; nothing is
+    /// sent then.
     Result<void> start();
     /// Stops issuing new attempts; replies in flight are still recorded.
     void pause();
