@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <limits>
 
 namespace Sluice {
@@ -114,7 +113,7 @@ QString Engine::errorsPath() const
 QString Engine::redacted(QString text) const
 {
     for (const QByteArray &secret : m_secrets) {
-        if (secret.size() >= 8) {
+        if (secret.size() >= JsonlWriter::MinSecretBytes) {
             text.replace(QString::fromUtf8(secret), QStringLiteral("[REDACTED]"));
         }
     }
@@ -247,26 +246,22 @@ Result<void> Engine::openOutputs()
         if (!retry) {
             return retry.error();
         }
-        // Journal first, then replace: a crash in between is finished by the next recover().
-        std::vector<qint64> lines;
         for (const auto &[first, last] : retry->ranges()) {
             for (qint64 line = first; line <= last; ++line) {
-                lines.push_back(line);
                 m_done.erase(line);
             }
         }
         m_journal.setTotals(state->ok, keptRecords);
         m_resumedFailed = keptRecords;
-        if (auto saved = m_journal.checkpoint(
-                state->resultsBytes, keptBytes,
-                {{"reopen", Journal::toRanges(std::move(lines))}, {"errors_rewrite", true}});
+        // Journal first, then replace: a crash in between is finished by the next recover().
+        if (auto saved =
+                m_journal.checkpoint(state->resultsBytes, keptBytes,
+                                     {{"reopen", Journal::rangesOf(*retry)}, {"errors_rewrite", true}});
             !saved) {
             return saved.error();
         }
-        const QString rewrite = Journal::rewritePath(errorsPath());
-        if (std::rename(QFile::encodeName(rewrite).constData(),
-                        QFile::encodeName(errorsPath()).constData()) != 0) {
-            return Error{Error::Code::Io, rewrite + QStringLiteral(": cannot replace the errors file"), 0};
+        if (auto replaced = Journal::finishRewrite(errorsPath()); !replaced) {
+            return replaced.error();
         }
     }
     if (auto opened = m_results.open(m_options.outPath, true); !opened) {

@@ -393,10 +393,8 @@ Result<Journal::State> Journal::recover(const QString &journalPath, const QStrin
     const QString rewrite = rewritePath(errorsPath);
     if (QFileInfo::exists(rewrite)) {
         if (rewriteRecorded) {
-            if (std::rename(QFile::encodeName(rewrite).constData(),
-                            QFile::encodeName(errorsPath).constData()) != 0) {
-                return ioError(rewrite + QStringLiteral(": cannot replace the errors file: ") +
-                               QString::fromLocal8Bit(std::strerror(errno)));
+            if (auto replaced = finishRewrite(errorsPath); !replaced) {
+                return replaced.error();
             }
         } else {
             QFile::remove(rewrite);
@@ -417,6 +415,16 @@ Result<Journal::State> Journal::recover(const QString &journalPath, const QStrin
     state.errorsBytes = errorsSize;
     state.recoveredLines = std::move(recoveredLines);
     return state;
+}
+
+Result<void> Journal::finishRewrite(const QString &errorsPath)
+{
+    const QString rewrite = rewritePath(errorsPath);
+    if (std::rename(QFile::encodeName(rewrite).constData(), QFile::encodeName(errorsPath).constData()) != 0) {
+        return ioError(rewrite + QStringLiteral(": cannot replace the errors file: ") +
+                       QString::fromLocal8Bit(std::strerror(errno)));
+    }
+    return {};
 }
 
 Result<LineSet> Journal::prepareRetry(const QString &errorsPath, qint64 *keptBytes, qint64 *keptRecords)
@@ -512,6 +520,15 @@ json Journal::toRanges(std::vector<qint64> lines)
         }
         out.push_back({lines[i], lines[j]});
         i = j + 1;
+    }
+    return out;
+}
+
+json Journal::rangesOf(const LineSet &lines)
+{
+    json out = json::array();
+    for (const auto &[first, last] : lines.ranges()) {
+        out.push_back({first, last});
     }
     return out;
 }

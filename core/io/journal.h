@@ -91,6 +91,8 @@ public:
     /// `<errors>.rewrite` (synced); the lines to run again are returned.
     static Result<LineSet> prepareRetry(const QString &errorsPath, qint64 *keptBytes, qint64 *keptRecords);
     static QString rewritePath(const QString &errorsPath);
+    /// Replaces the errors file with its prepared rewrite (atomic rename).
+    static Result<void> finishRewrite(const QString &errorsPath);
 
     /// Starts a new journal (replacing any) with its header, synced.
     Result<void> create(const QString &path, const Identity &identity, const QString &runId,
@@ -115,8 +117,10 @@ public:
                             const nlohmann::json &extra = nlohmann::json::object());
     Result<void> close();
 
-    /// "[[1,5],[7,7]]"-style ranges of a sorted, duplicate-free list.
+    /// "[[1,5],[7,7]]"-style ranges of a list of lines (sorted here; duplicates merge).
     static nlohmann::json toRanges(std::vector<qint64> lines);
+    /// The same for a LineSet.
+    static nlohmann::json rangesOf(const LineSet &lines);
 
 private:
     Result<void> append(const nlohmann::json &entry);

@@ -42,7 +42,7 @@ void JsonlWriter::setSecrets(const QList<QByteArray> &secrets)
 {
     m_secrets.clear();
     for (const QByteArray &secret : secrets)
-        if (secret.size() >= 8)
+        if (secret.size() >= MinSecretBytes)
             m_secrets.push_back(secret.toStdString());
 }
 

@@ -20,6 +20,8 @@ namespace Sluice {
 class JsonlWriter
 {
 public:
+    static constexpr qsizetype MinSecretBytes = 8;
+
     explicit JsonlWriter(qsizetype flushBytes = 256 * 1024);
     ~JsonlWriter();
 
@@ -29,7 +31,7 @@ public:
     void write(const nlohmann::json &record);
     /// Strings that must never reach the file (the run's API keys): every occurrence in a record, for
     /// instance a key a server echoed in its error message, is written as "[REDACTED]". Strings
-    /// shorter than 8 bytes are ignored (too likely to be ordinary text).
+    /// shorter than MinSecretBytes are ignored (too likely to be ordinary text).
     void setSecrets(const QList<QByteArray> &secrets);
     /// Writes the buffer to the file (no fsync).
     Result<void> flush();
