@@ -41,8 +41,9 @@ QString originOf(const QUrl &url);
 /// in its worker's mailbox and wakes the worker only for the first of a batch; results come back the
 /// same way and reach the handlers on this object's thread, the batch handler once after each batch.
 ///
-/// Each attempt has a total deadline (the endpoint's timeout_s) besides Qt's idle transfer timeout (set
-/// a little later, as a backstop), and a timeout is reported apart from a cancel. When an endpoint that
+/// Each attempt has a total deadline (the endpoint's timeout_s), checked every 50 ms (no Qt transfer
+/// timeout: its timer per reply costs too much with thousands in flight), and a timeout is reported
+/// apart from a cancel. When an endpoint that
 /// has answered before refuses a connection (a restart), the attempt connects again (after 100 ms,
 /// doubling to 1 s) for up to 10 s within its deadline instead of failing at once: the request never
 /// left, and keeping its slot stops fresh requests from failing one after another against a closed
