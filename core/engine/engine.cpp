@@ -386,10 +386,12 @@ void Engine::configureEndpointLimits(int endpoint)
     if (m_shared) {
         // The shared budgets pace these sends (evenly spaced slots across all processes); a local
         // copy of the same rate would only drop slots to its own jitter. The local limiter keeps
-        // what is per process: headers, 429 discovery, cooldowns, probes, quota, ejection.
+        // what is per process: headers, cooldowns, probes, quota, ejection.
         m_shared->configure(endpoint, e.rpm, e.tpm);
-        m_limiter.configureEndpoint(endpoint, m_shared->isShared(endpoint) ? 0 : e.rpm,
-                                    m_shared->isShared(endpoint) ? 0 : e.tpm);
+        const bool shared = m_shared->isShared(endpoint);
+        m_limiter.configureEndpoint(endpoint, shared ? 0 : e.rpm, shared ? 0 : e.tpm);
+        // A 429 pauses every process (shared cooldown) instead of cutting this one's rate.
+        m_limiter.endpoint(endpoint).setDiscovery(!shared);
         return;
     }
     m_limiter.configureEndpoint(endpoint, e.rpm, e.tpm);
