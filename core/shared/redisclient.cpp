@@ -259,16 +259,21 @@ void RedisClient::handleConnected(int status)
             }
         });
     }
-    // Announced from the event loop: the receiver may send or close, which must not happen inside
-    // hiredis's connect handling.
-    QMetaObject::invokeMethod(
-        this,
-        [this] {
-            if (m_connected) {
-                Q_EMIT connected();
-            }
-        },
-        Qt::QueuedConnection);
+    // Connected only once Redis answers: a server that accepts connections but is hung (stopped)
+    // must not look connected until each command times out. The PING reply arrives from the read
+    // handler; the announcement is queued so that the receiver may send or close freely.
+    send({QByteArrayLiteral("PING")}, [this](const Result<RedisValue> &r) {
+        if (r && !r->isError()) {
+            QMetaObject::invokeMethod(
+                this,
+                [this] {
+                    if (m_connected) {
+                        Q_EMIT connected();
+                    }
+                },
+                Qt::QueuedConnection);
+        }
+    });
 }
 
 void RedisClient::handleDisconnected(int status)

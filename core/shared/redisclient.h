@@ -41,8 +41,8 @@ struct RedisValue
 /// with backoff (`MinBackoffMs` doubling to `MaxBackoffMs`), and treats a command unanswered after
 /// `commandTimeoutMs` as a dead connection: it drops the connection (every pending command then
 /// completes with an error) and reconnects. Commands are never queued while disconnected: send()
-/// refuses them, so the caller decides what a missing Redis means. After each (re)connection
-/// `connected()` is emitted; the caller loads its scripts again then.
+/// refuses them, so the caller decides what a missing Redis means. After each (re)connection, once
+/// Redis has answered a PING, `connected()` is emitted.
 ///
 /// Not thread-safe; create, use and destroy it on one thread.
 class RedisClient : public QObject

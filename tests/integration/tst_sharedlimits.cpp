@@ -15,6 +15,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <csignal>
 #include <map>
 #include <memory>
 #include <optional>
@@ -113,6 +114,7 @@ private Q_SLOTS:
     void init();
     void leaseScriptArithmetic();
     void clientReconnectsAndLimitsPause();
+    void hungRedisFailsOpen();
     void shardsCoverEveryLineOnce();
     void twoProcessesShareOneLimit();
     void redisKilledMidRun_data();
@@ -306,6 +308,30 @@ void tst_SharedLimits::clientReconnectsAndLimitsPause()
     QTRY_VERIFY_WITH_TIMEOUT(limits.mayAcquire(0, 0), 5000);
     QVERIFY(limits.stats().downMs > 0);
     QVERIFY(limits.stats().reconnects >= 1);
+    limits.stop();
+}
+
+void tst_SharedLimits::hungRedisFailsOpen()
+{
+    // A Redis that keeps its connections but answers nothing (SIGSTOP) is down after the command
+    // timeout; fail_open then sends on local limits, and shared budgets come back with it.
+    Test::RedisServer server;
+    QVERIFY2(server.start(), "redis-server did not start");
+    SharedConfig config;
+    config.redisUrl = server.url();
+    config.nameSpace = QStringLiteral("hung");
+    config.onRedisDown = SharedConfig::OnRedisDown::FailOpen;
+    SharedLimits limits(config, {{QStringLiteral("e"), 6000, 0}}, SteadyClock::instance());
+    limits.start();
+    QTRY_COMPARE_WITH_TIMEOUT(limits.stats().state, QStringLiteral("connected"), 5000);
+    QVERIFY(::kill(pid_t(server.pid()), SIGSTOP) == 0);
+    QTRY_VERIFY_WITH_TIMEOUT(!limits.mayAcquire(0, 0), 2000); // leased slots run out; the lease hangs
+    QTRY_COMPARE_WITH_TIMEOUT(limits.stats().state, QStringLiteral("down (local 1/1)"), 5000);
+    QVERIFY(limits.mayAcquire(0, 0));
+    limits.onSend(0, 0);
+    QCOMPARE(limits.stats().sentWhileDown, 1);
+    QVERIFY(::kill(pid_t(server.pid()), SIGCONT) == 0);
+    QTRY_COMPARE_WITH_TIMEOUT(limits.stats().state, QStringLiteral("connected"), 10000);
     limits.stop();
 }
 
