@@ -230,26 +230,26 @@ nlohmann::json MetricsSnapshot::toJson() const
     for (auto it = errorsByClass.cbegin(); it != errorsByClass.cend(); ++it) {
         classes[it.key().toStdString()] = it.value();
     }
-    json out = {{"state", toString(state).toStdString()},
-                {"elapsed_s", round1(elapsedMs / 1000.0)},
-                {"lines", linesRead},
-                {"succeeded", succeeded},
-                {"failed", failed},
-                {"invalid_lines", invalidLines},
-                {"not_started", notStarted},
-                {"resumed_succeeded", resumedSucceeded},
-                {"resumed_failed", resumedFailed},
-                {"attempts", issued},
-                {"retries", retries},
-                {"rate_limited", rateLimited},
-                {"overflow", overflow},
-                {"requests_per_second", round1(averageRps)},
-                {"latency_ms", {{"p50", round1(p50Ms)}, {"p90", round1(p90Ms)}, {"p99", round1(p99Ms)}}},
-                {"tokens", {{"input", inputTokens}, {"output", outputTokens}}},
-                {"errors_by_class", classes},
-                {"endpoints", eps}};
+    json js{{"state", toString(state).toStdString()},
+            {"elapsed_s", round1(elapsedMs / 1000.0)},
+            {"lines", linesRead},
+            {"succeeded", succeeded},
+            {"failed", failed},
+            {"invalid_lines", invalidLines},
+            {"not_started", notStarted},
+            {"resumed_succeeded", resumedSucceeded},
+            {"resumed_failed", resumedFailed},
+            {"attempts", issued},
+            {"retries", retries},
+            {"rate_limited", rateLimited},
+            {"overflow", overflow},
+            {"requests_per_second", round1(averageRps)},
+            {"latency_ms", {{"p50", round1(p50Ms)}, {"p90", round1(p90Ms)}, {"p99", round1(p99Ms)}}},
+            {"tokens", {{"input", inputTokens}, {"output", outputTokens}}},
+            {"errors_by_class", classes},
+            {"endpoints", eps}};
     if (shared.enabled) {
-        out["shared"] = {
+        js["shared"] = {
             {"state", shared.state.toStdString()},
             {"namespace", shared.nameSpace.toStdString()},
             {"on_redis_down", shared.onRedisDown.toStdString()},
@@ -268,7 +268,7 @@ nlohmann::json MetricsSnapshot::toJson() const
             {"sent_while_down", shared.sentWhileDown},
             {"down_s", round1(shared.downMs / 1000.0)}};
     }
-    return out;
+    return js;
 }
 
 } // namespace Sluice

@@ -68,7 +68,7 @@ struct SharedLimitsStats
     qint64 redisErrors = 0;    ///< error replies to our scripts
     qint64 reconnects = 0;
     qint64 cooldownsPublished = 0; ///< 429s of this process turned into a shared cooldown
-    qint64 cooldownsReceived = 0;  ///< leases refused because another process saw a 429
+    qint64 cooldownsReceived = 0;  ///< leases answered "cooling down" (a 429 seen by any process)
     qint64 sentWhileDown = 0;      ///< requests sent on local limits while Redis was down (fail_open)
     double downMs = 0;             ///< total time Redis was unreachable
 };

@@ -499,6 +499,13 @@ void SharedLimits::onRateLimited(int endpoint, double pauseMs)
     if (isDown() || pauseMs <= 0) {
         return;
     }
+    // The 429s of one congestion event arrive together: publish the first, and later ones only when
+    // they ask for a longer pause than the one already set.
+    const double until = m_clock->nowMs() + pauseMs;
+    if (until <= lane.cooldownUntilMs + 1) {
+        return;
+    }
+    lane.cooldownUntilMs = until;
     ++m_cooldownsPublished;
     evalScript(sha1Hex(cooldownScript()), cooldownScript(), {key(lane, "cooldown")},
                {QByteArray::number(qint64(std::ceil(pauseMs)))},

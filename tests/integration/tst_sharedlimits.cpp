@@ -406,8 +406,10 @@ void tst_SharedLimits::twoProcessesShareOneLimit()
     const double seconds = double(wall.elapsed()) / 1000.0;
 
     std::map<QString, int> ids;
+    qint64 permitsUsed = 0;
     for (Worker &w : workers) {
         QVERIFY2(w.process->exitCode() == 0, w.process->readAll().constData());
+        permitsUsed += readJson(w.summary).value("shared", json::object()).value("permits_used", qint64(0));
         for (const json &r : Test::readJsonl(w.out)) {
             ++ids[QString::fromStdString(r.value("custom_id", std::string()))];
         }
@@ -431,6 +433,8 @@ void tst_SharedLimits::twoProcessesShareOneLimit()
     // Wall time includes starting both processes and the last replies: goodput is measured against it.
     QVERIFY2(goodput >= 0.9 * L, qPrintable(QStringLiteral("goodput %1/s of %2").arg(goodput).arg(L)));
     QCOMPARE(shared.value("max_processes", 0), 2);
+    // Every attempt the simulator saw was paced by a shared slot: nothing bypassed the shared budget.
+    QCOMPARE(permitsUsed, stats.requests);
     QCOMPARE(shared.value("state", std::string()), std::string("connected"));
 }
 
