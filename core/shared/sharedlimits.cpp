@@ -222,6 +222,15 @@ void SharedLimits::prune(Lane &lane, double nowMs)
     }
 }
 
+double SharedLimits::nextSlotMs(const Lane &lane) const
+{
+    const Block &b = lane.blocks.front();
+    // Slots spent late (after a stall, or from two blocks that overlap through the round trip's
+    // uncertainty) are spread out, not sent back to back: the sum over processes then stays within
+    // a server's small burst allowance.
+    return std::max(b.startMs + b.next * b.intervalMs, lane.lastSendMs + MinSpacing * b.intervalMs);
+}
+
 int SharedLimits::slotsLeft(const Lane &lane) const
 {
     int left = 0;
@@ -254,10 +263,7 @@ bool SharedLimits::mayAcquire(int endpoint, double tokens)
     }
     prune(lane, now);
     maybeLease(endpoint, tokens, now);
-    const bool slot =
-        lane.rps <= 0 ||
-        (!lane.blocks.empty() &&
-         lane.blocks.front().startMs + lane.blocks.front().next * lane.blocks.front().intervalMs <= now);
+    const bool slot = lane.rps <= 0 || (!lane.blocks.empty() && nextSlotMs(lane) <= now);
     const bool enoughTokens = lane.tps <= 0 || (lane.tokens >= tokens && lane.tokensReadyAtMs <= now);
     return slot && enoughTokens;
 }
@@ -282,9 +288,7 @@ double SharedLimits::readyAtMs(int endpoint, double tokens)
     const double askAt = lane.leaseInFlight ? Unlimited : std::max(now, lane.retryAtMs);
     double at = now;
     if (lane.rps > 0) {
-        at = lane.blocks.empty()
-                 ? askAt
-                 : lane.blocks.front().startMs + lane.blocks.front().next * lane.blocks.front().intervalMs;
+        at = lane.blocks.empty() ? askAt : nextSlotMs(lane);
     }
     if (lane.tps > 0) {
         at = std::max(at, lane.tokens >= tokens ? lane.tokensReadyAtMs : askAt);
@@ -454,6 +458,7 @@ void SharedLimits::onSend(int endpoint, double tokens)
     const double now = m_clock->nowMs();
     prune(lane, now);
     if (lane.rps > 0 && !lane.blocks.empty()) {
+        lane.lastSendMs = now;
         ++lane.blocks.front().next;
         ++m_used;
         prune(lane, now);

@@ -31,7 +31,8 @@ class RedisClient;
 ///   of sends never exceeds r plus what a late slot adds, and it arrives smoothly, not in bursts that
 ///   a server's small bucket would answer with 429s (a plain shared token bucket handing out k
 ///   permits at once lets N processes each burst k). A slot may be spent up to `GraceMs` after its
-///   moment, else it expires (so a busy or stalled process cannot pile its slots up into a burst).
+///   moment, else it expires, and one process's sends stay `MinSpacing` slot intervals apart (so a
+///   busy or stalled process cannot pile its slots up into a burst).
 /// - k = max(1, r × LeaseMs / n) where n counts the processes that leased in the last `ActiveTtlMs`
 ///   (a heartbeat ZSET `<ns>:<endpoint>:procs`): each process holds about LeaseMs / n of the future,
 ///   all together about LeaseMs. A lease is refused while TAT is more than `HorizonMs` ahead; the
@@ -54,7 +55,9 @@ class SharedLimits : public QObject
 public:
     static constexpr double LeaseMs = 100;
     static constexpr double HorizonMs = 250;
-    static constexpr double GraceMs = 50;
+    static constexpr double GraceMs = 40;
+    /// Least gap between two sends of one process, in slot intervals (caps a catch-up at 1.33 × rate).
+    static constexpr double MinSpacing = 0.75;
     static constexpr double ActiveTtlMs = 2000;
     static constexpr int CommandTimeoutMs = 1000;
     static constexpr int RefundFlushMs = 250;
@@ -123,6 +126,7 @@ private:
         bool leaseInFlight = false;
         double retryAtMs = 0; ///< do not ask again before
         double cooldownUntilMs = 0;
+        double lastSendMs = -std::numeric_limits<double>::infinity();
         int processes = 0;
         TokenBucket localRequests; ///< fail_open
         TokenBucket localTokens;
@@ -136,6 +140,8 @@ private:
 
     void prune(Lane &lane, double nowMs);
     int slotsLeft(const Lane &lane) const;
+    /// When the front block's next slot may be spent (blocks must not be empty).
+    double nextSlotMs(const Lane &lane) const;
     void maybeLease(int endpoint, double tokens, double nowMs);
     void sendLease(int endpoint, bool grant, double wantTokens);
     void handleLease(int endpoint, quint64 generation, double sentMs, const std::vector<qint64> &v);
