@@ -2,6 +2,7 @@
 
 #include "io/records.h"
 #include "net/provideradapter.h"
+#include "shared/sharedlimits.h"
 
 #include <QDateTime>
 #include <QDir>
@@ -76,11 +77,21 @@ Engine::Engine(ProjectConfig project, RunOptions options, const Clock *clock, Ra
     m_limiter.setGlobalRate(m_project.limits.rps);
     m_limiter.setGlobalTpm(m_project.limits.tpm);
     m_quotaNoticed.assign(std::size_t(n), false);
+    if (m_project.shared.isEnabled()) {
+        QList<SharedLimits::Endpoint> shared;
+        for (const EndpointConfig &e : std::as_const(m_project.endpoints)) {
+            shared.append({e.name, e.rpm, e.tpm});
+        }
+        m_shared = new SharedLimits(m_project.shared, shared, clock, this);
+        // Queued: budgets arrive inside hiredis's read handler, which must not re-enter the engine.
+        connect(m_shared, &SharedLimits::changed, this, &Engine::pump, Qt::QueuedConnection);
+        connect(m_shared, &SharedLimits::stateChanged, this, &Engine::notice);
+    }
     int totalInFlight = 0;
     for (int i = 0; i < n; ++i) {
         const EndpointConfig &e = m_project.endpoints.at(i);
         m_balancer.setWeight(i, e.weight);
-        m_limiter.configureEndpoint(i, e.rpm, e.tpm);
+        configureEndpointLimits(i);
         m_retryBudgets.emplace_back(clock);
         totalInFlight += e.maxInFlight;
     }
@@ -182,9 +193,12 @@ Result<void> Engine::start()
     m_results.setSecrets(keys);
     m_errors.setSecrets(keys);
     m_secrets = keys;
-    m_estimatedLines = countLines(m_options.requestsPath);
+    m_estimatedLines = m_options.shardLines(countLines(m_options.requestsPath));
     m_transport.setEndpoints(m_project.endpoints, keys);
     m_metrics.reset(int(m_project.endpoints.size()), m_clock->nowMs());
+    if (m_shared) {
+        m_shared->start();
+    }
     setState(RunState::Running);
     m_tickTimer.start();
     QMetaObject::invokeMethod(this, &Engine::pump, Qt::QueuedConnection);
@@ -196,6 +210,9 @@ Result<void> Engine::openOutputs()
     auto identity = Journal::identify(m_options.requestsPath, m_project, m_options.modelOverride);
     if (!identity) {
         return identity.error();
+    }
+    if (m_options.isSharded()) {
+        identity.value().shard = QStringLiteral("%1/%2").arg(m_options.shardIndex).arg(m_options.shardCount);
     }
     const QString journal = journalPath();
     if (m_options.mode == RunOptions::Mode::Fresh) {
@@ -360,7 +377,7 @@ void Engine::setEndpointRpm(int endpoint, double rpm)
 {
     EndpointConfig &e = m_project.endpoints[endpoint];
     e.rpm = std::max(0.0, rpm);
-    m_limiter.configureEndpoint(endpoint, e.rpm, e.tpm);
+    configureEndpointLimits(endpoint);
     pump();
 }
 
@@ -368,8 +385,25 @@ void Engine::setEndpointTpm(int endpoint, double tpm)
 {
     EndpointConfig &e = m_project.endpoints[endpoint];
     e.tpm = std::max(0.0, tpm);
-    m_limiter.configureEndpoint(endpoint, e.rpm, e.tpm);
+    configureEndpointLimits(endpoint);
     pump();
+}
+
+void Engine::configureEndpointLimits(int endpoint)
+{
+    const EndpointConfig &e = m_project.endpoints.at(endpoint);
+    if (m_shared) {
+        // The shared budgets pace these sends (evenly spaced slots across all processes); a local
+        // copy of the same rate would only drop slots to its own jitter. The local limiter keeps
+        // what is per process: headers, cooldowns, probes, quota, ejection.
+        m_shared->configure(endpoint, e.rpm, e.tpm);
+        const bool shared = m_shared->isShared(endpoint);
+        m_limiter.configureEndpoint(endpoint, shared ? 0 : e.rpm, shared ? 0 : e.tpm);
+        // A 429 pauses every process (shared cooldown) instead of cutting this one's rate.
+        m_limiter.endpoint(endpoint).setDiscovery(!shared);
+        return;
+    }
+    m_limiter.configureEndpoint(endpoint, e.rpm, e.tpm);
 }
 
 void Engine::setGlobalTpm(double tpm)
@@ -410,6 +444,9 @@ bool Engine::refill()
         ++handled;
         switch (item.kind) {
         case JsonlReader::Item::Kind::Request: {
+            if (!m_options.inShard(item.request.line)) {
+                break; // another process's line
+            }
             ++m_linesRead;
             if (m_done.contains(item.request.line)) {
                 ++m_skippedDone;
@@ -422,6 +459,9 @@ bool Engine::refill()
             break;
         }
         case JsonlReader::Item::Kind::Invalid:
+            if (!m_options.inShard(item.error.line)) {
+                break;
+            }
             ++m_linesRead;
             if (m_done.contains(item.error.line)) {
                 ++m_skippedDone;
@@ -481,6 +521,7 @@ void Engine::pump()
         }
         const int endpoint = m_balancer.pick([&](int i) {
             if (m_limiter.check(i, tokens) != RateLimiter::Block::None ||
+                (m_shared && !m_shared->mayAcquire(i, tokens)) ||
                 (budgetedRetry && !m_retryBudgets[std::size_t(i)].canRetry())) {
                 return Availability::Unavailable;
             }
@@ -632,6 +673,9 @@ void Engine::dispatch(int endpoint, Pending &&pending, double nowMs)
     const QByteArray body =
         ProviderAdapter::serialize(ProviderAdapter::buildBody(pending.request, e, m_options.modelOverride));
     pending.ticket = m_limiter.acquire(endpoint, reservation(pending));
+    if (m_shared) {
+        m_shared->onSend(endpoint, pending.ticket.tokens);
+    }
     const quint64 ticket = m_transport.send(endpoint, body);
     ++pending.attempts;
     pending.lastEndpoint = endpoint;
@@ -665,6 +709,14 @@ void Engine::handleResult(AttemptResult &&result)
     feedback.usedTokens =
         usage.inputTokens + usage.outputTokens > 0 ? double(usage.inputTokens + usage.outputTokens) : -1;
     m_limiter.onReply(endpoint, feedback);
+    if (m_shared) {
+        m_shared->onSettle(endpoint, feedback.ticket.tokens, feedback.chargedTokens());
+        if (outcome.cls == ErrorClass::RateLimited) {
+            m_shared->onRateLimited(endpoint, result.rateLimit.retryAfterMs >= 0
+                                                  ? result.rateLimit.retryAfterMs
+                                                  : EndpointLimiter::FirstPauseMs);
+        }
+    }
     m_metrics.recordAttempt(endpoint, outcome.cls, result.latencyMs, usage.inputTokens, usage.outputTokens,
                             now);
     p.tokens = -1; // estimate again for the next attempt (the output estimate learns)
@@ -735,6 +787,9 @@ void Engine::scheduleWake(double nowMs)
                 continue; // a reply (not a timer) will wake us for these
             }
             double at = m_limiter.endpointReadyAtMs(i, tokens);
+            if (m_shared) {
+                at = std::max(at, m_shared->readyAtMs(i, tokens));
+            }
             if (budgetedRetry) {
                 at = std::max(at, nowMs + m_retryBudgets[std::size_t(i)].msUntilRetry());
             }
@@ -782,13 +837,18 @@ void Engine::maybeFinish()
 void Engine::finish()
 {
     m_finishing = true;
+    if (m_shared) {
+        m_shared->stop();
+    }
     m_wakeTimer.stop();
     m_tickTimer.stop();
     m_flushSoon.stop();
     const qint64 doneAhead = m_done.size() - m_skippedDone; // finished earlier, not read again yet
     const qint64 unsent =
         qint64(m_fresh.size()) +
-        (m_inputDone ? 0 : std::max<qint64>(1, m_estimatedLines - m_reader->lineNumber() - doneAhead));
+        (m_inputDone ? 0
+                     : std::max<qint64>(1, m_estimatedLines - m_options.shardLines(m_reader->lineNumber()) -
+                                               doneAhead));
     // Every line has its record only when the input was read to the end and nothing was left unsent.
     if (auto saved = checkpoint(unsent == 0); !saved) {
         qCCritical(lcEngine).noquote() << saved.error().message;
@@ -855,6 +915,28 @@ MetricsSnapshot Engine::snapshot() const
             e.limitRps = global;
             e.limitReason = QStringLiteral("global rps");
         }
+        if (m_shared && m_shared->isShared(i) && e.weight > 0) {
+            const double cooldown = m_shared->cooldownMs(i);
+            if (cooldown > 0 && !e.coolingDown) {
+                e.coolingDown = true;
+                e.state = QStringLiteral("cooling down (shared)");
+                e.limitRps = 0;
+                e.limitReason = QStringLiteral("shared 429 cooldown");
+            } else if (!e.coolingDown && limiter.state() == EndpointLimiter::State::Open) {
+                const double rps = m_project.endpoints.at(i).rpm / 60.0;
+                if (rps > 0 && (e.limitRps <= 0 || rps < e.limitRps)) {
+                    e.limitRps = rps;
+                    e.limitReason = QStringLiteral("shared rpm");
+                }
+                const double tps = m_project.endpoints.at(i).tpm / 60.0;
+                if (tps > 0 && (e.limitTps <= 0 || tps < e.limitTps)) {
+                    e.limitTps = tps;
+                }
+            }
+        }
+    }
+    if (m_shared) {
+        s.shared = m_shared->stats();
     }
     return s;
 }
