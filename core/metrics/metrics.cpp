@@ -72,6 +72,13 @@ void Metrics::recordAttempt(int endpoint, ErrorClass cls, double latencyMs, qint
         ++e.ok;
         e.latency.add(latencyMs);
         m_latency.add(latencyMs);
+        if (s.second != m_latencySecond) {
+            // A new second: the last one's percentiles are final.
+            updateOpenSecond();
+            m_secondLatency.clear();
+            m_latencySecond = s.second;
+        }
+        m_secondLatency.add(latencyMs);
         e.inputTokens += inTokens;
         e.outputTokens += outTokens;
         m_inputTokens += inTokens;
@@ -86,6 +93,23 @@ void Metrics::recordAttempt(int endpoint, ErrorClass cls, double latencyMs, qint
         ++e.errors;
         ++s.errors;
     }
+}
+
+void Metrics::updateOpenSecond() const
+{
+    if (m_latencySecond < 0 || m_latencySecond >= qint64(m_seconds.size()) || m_secondLatency.count() == 0) {
+        return;
+    }
+    SecondSample &s = m_seconds[std::size_t(m_latencySecond)];
+    s.p50Ms = m_secondLatency.quantile(0.50);
+    s.p90Ms = m_secondLatency.quantile(0.90);
+    s.p99Ms = m_secondLatency.quantile(0.99);
+}
+
+const std::vector<SecondSample> &Metrics::history() const
+{
+    updateOpenSecond();
+    return m_seconds;
 }
 
 void Metrics::recordFinal(ErrorClass cls, double nowMs)
@@ -128,6 +152,7 @@ void Metrics::fill(MetricsSnapshot &snap, double nowMs) const
     // The current second is still filling: report the last whole ones.
     const qint64 current = qint64((nowMs - m_startMs) / 1000.0);
     const qint64 lastWhole = std::min<qint64>(current, qint64(m_seconds.size())) - 1;
+    updateOpenSecond();
     snap.currentRps = lastWhole >= 0 ? double(m_seconds[std::size_t(lastWhole)].finished) : 0;
     snap.recent.clear();
     for (qint64 s = std::max<qint64>(0, lastWhole - 59); s <= lastWhole; ++s) {
@@ -157,12 +182,16 @@ Result<void> Metrics::writeHistoryCsv(const QString &path, const std::vector<Sec
         return Error{Error::Code::Io, QStringLiteral("%1: cannot write: %2").arg(path, file.errorString()),
                      0};
     }
-    QByteArray csv =
-        "second,issued,finished,succeeded,overflow,exceptions,errors,input_tokens,output_tokens\n";
+    QByteArray csv = "second,issued,finished,succeeded,overflow,exceptions,errors,input_tokens,"
+                     "output_tokens,p50_ms,p90_ms,p99_ms\n";
     for (const SecondSample &s : history) {
         for (const qint64 v : {s.second, s.issued, s.finished, s.succeeded, s.overflow, s.exceptions,
                                s.errors, s.inputTokens, s.outputTokens}) {
             csv += QByteArray::number(v);
+            csv += ',';
+        }
+        for (const double ms : {s.p50Ms, s.p90Ms, s.p99Ms}) {
+            csv += QByteArray::number(std::round(ms * 10.0) / 10.0, 'f', 1);
             csv += ',';
         }
         csv[csv.size() - 1] = '\n';

@@ -27,6 +27,8 @@ struct SecondSample
     qint64 errors = 0;     ///< failed attempts other than 429
     qint64 inputTokens = 0;
     qint64 outputTokens = 0;
+    /// Latency percentiles (ms) of the successes that came back in this second; 0 when none did.
+    double p50Ms = 0, p90Ms = 0, p99Ms = 0;
 };
 
 /// Live state of one endpoint.
@@ -101,11 +103,11 @@ public:
 
     /// Fills the counter part of a snapshot (the engine adds queue and limiter state).
     void fill(MetricsSnapshot &snapshot, double nowMs) const;
-    /// Every whole second since the start (for the CSV history export).
-    const std::vector<SecondSample> &history() const { return m_seconds; }
+    /// Every second since the start (for the CSV history export); the last one may still be filling.
+    const std::vector<SecondSample> &history() const;
 
     /// Writes `history` as CSV with a header row: second, issued, finished, succeeded, overflow,
-    /// exceptions, errors, input_tokens, output_tokens.
+    /// exceptions, errors, input_tokens, output_tokens, p50_ms, p90_ms, p99_ms.
     static Result<void> writeHistoryCsv(const QString &path, const std::vector<SecondSample> &history);
 
 private:
@@ -115,9 +117,14 @@ private:
         LatencyHistogram latency;
     };
     SecondSample &at(double nowMs);
+    /// Writes the percentiles of the second that is still collecting latencies into its sample.
+    void updateOpenSecond() const;
 
     double m_startMs = 0;
-    std::vector<SecondSample> m_seconds;
+    /// mutable: reading the history first brings the open second's percentiles up to date.
+    mutable std::vector<SecondSample> m_seconds;
+    LatencyHistogram m_secondLatency; ///< the successes of second m_latencySecond
+    qint64 m_latencySecond = -1;
     std::vector<PerEndpoint> m_endpoints;
     LatencyHistogram m_latency;
     QMap<QString, qint64> m_errorsByClass;

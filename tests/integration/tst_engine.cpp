@@ -637,18 +637,23 @@ void tst_Engine::historyCsvHasEverySecond()
     QFile csv(csvPath);
     QVERIFY(csv.open(QIODevice::ReadOnly));
     const QList<QByteArray> rows = csv.readAll().trimmed().split('\n');
-    QCOMPARE(
-        rows.first(),
-        QByteArray("second,issued,finished,succeeded,overflow,exceptions,errors,input_tokens,output_tokens"));
+    QCOMPARE(rows.first(),
+             QByteArray("second,issued,finished,succeeded,overflow,exceptions,errors,input_tokens,"
+                        "output_tokens,p50_ms,p90_ms,p99_ms"));
     qint64 issued = 0;
     qint64 succeeded = 0;
     for (qsizetype i = 1; i < rows.size(); ++i) {
         const QList<QByteArray> cells = rows.at(i).split(',');
-        QCOMPARE(cells.size(), 9);
+        QCOMPARE(cells.size(), 12);
         QCOMPARE(cells.at(0).toLongLong(), i - 1);
         issued += cells.at(1).toLongLong();
         succeeded += cells.at(3).toLongLong();
         QVERIFY(cells.at(1).toLongLong() <= 52); // smoothed: never more than the rate in a second
+        // Latency percentiles of the second's successes, ordered; none in a second without successes.
+        const double p50 = cells.at(9).toDouble(), p90 = cells.at(10).toDouble(),
+                     p99 = cells.at(11).toDouble();
+        QVERIFY2(cells.at(3).toLongLong() > 0 ? p50 > 0 && p50 <= p90 && p90 <= p99 : p99 == 0,
+                 rows.at(i).constData());
     }
     QCOMPARE(issued, 120);
     QCOMPARE(succeeded, 120);

@@ -8,6 +8,8 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <cmath>
+
 using Sluice::MetricsSnapshot;
 using Sluice::SecondSample;
 using Sluice::Gui::LiveCharts;
@@ -68,8 +70,8 @@ class tst_LiveCharts : public QObject
 private Q_SLOTS:
     void snapshotsFillSeconds();
     void overlappingSnapshotsDoNotDuplicate();
-    void latencyTicks();
-    void latencyMemoryIsBounded();
+    void latencyPerSecond();
+    void latencyWholeRunDownsamples();
     void lastMinuteShowsSixtyPoints();
     void wholeRunDownsamples();
     void setHistoryThenWindowSwitch();
@@ -79,6 +81,7 @@ private Q_SLOTS:
     void renderDrawsLines();
     void darkPaletteUsesDarkTheme();
     void csvRoundTrip();
+    void csvWithoutLatencyColumns();
     void csvErrors_data();
     void csvErrors();
 };
@@ -119,48 +122,53 @@ void tst_LiveCharts::overlappingSnapshotsDoNotDuplicate()
     }
 }
 
-void tst_LiveCharts::latencyTicks()
+void tst_LiveCharts::latencyPerSecond()
 {
     LiveCharts charts;
-    MetricsSnapshot empty;
-    empty.elapsedMs = 100;
-    charts.addSnapshot(empty); // no successes yet: no latency point
-    for (int i = 1; i <= 20; ++i) {
-        MetricsSnapshot snap;
-        snap.elapsedMs = i * 250.0;
-        snap.p50Ms = 100 + i;
-        snap.p90Ms = 200 + i;
-        snap.p99Ms = 400 + i;
-        charts.addSnapshot(snap);
+    MetricsSnapshot snap = snapshot(0, 19);
+    for (SecondSample &sample : snap.recent) {
+        if (sample.second % 4 != 0) { // seconds 0, 4, 8... had no successes: no percentiles
+            sample.p50Ms = 100 + double(sample.second);
+            sample.p90Ms = 200 + double(sample.second);
+            sample.p99Ms = 400 + double(sample.second);
+        }
     }
-    QCOMPARE(charts.pointCount(LiveCharts::Series::P50), 20);
-    QCOMPARE(charts.pointCount(LiveCharts::Series::P99), 20);
-    QCOMPARE(charts.points(LiveCharts::Series::P50).at(3), QPointF(1.0, 104));
-    QCOMPARE(charts.points(LiveCharts::Series::P90).at(3), QPointF(1.0, 204));
-    QCOMPARE(charts.points(LiveCharts::Series::P99).last(), QPointF(5.0, 420));
+    charts.addSnapshot(snap);
+    QCOMPARE(charts.pointCount(LiveCharts::Series::P50), 15);
+    QCOMPARE(charts.pointCount(LiveCharts::Series::P99), 15);
+    QCOMPARE(charts.points(LiveCharts::Series::P50).at(0), QPointF(1, 101));
+    QCOMPARE(charts.points(LiveCharts::Series::P90).at(3), QPointF(5, 205));
+    QCOMPARE(charts.points(LiveCharts::Series::P99).last(), QPointF(19, 419));
+
+    // A later snapshot restates a second with its final percentiles.
+    MetricsSnapshot later = snapshot(19, 20);
+    later.recent[0].p50Ms = 150;
+    later.recent[1].p50Ms = 160;
+    charts.addSnapshot(later);
+    QCOMPARE(charts.pointCount(LiveCharts::Series::P50), 16);
+    QCOMPARE(charts.points(LiveCharts::Series::P50).at(14), QPointF(19, 150));
+    QCOMPARE(charts.points(LiveCharts::Series::P50).last(), QPointF(20, 160));
 }
 
-void tst_LiveCharts::latencyMemoryIsBounded()
+void tst_LiveCharts::latencyWholeRunDownsamples()
 {
-    // 40,000 ticks at 10 Hz: more than the ring holds; the oldest part is thinned, never dropped.
     LiveCharts charts;
-    for (int i = 1; i <= 40000; ++i) {
-        MetricsSnapshot snap;
-        snap.elapsedMs = i * 100.0;
-        snap.p50Ms = i * 0.1;
-        snap.p90Ms = 2 * i * 0.1;
-        snap.p99Ms = 3 * i * 0.1;
-        charts.addSnapshot(snap);
+    std::vector<SecondSample> h = history(5000);
+    for (SecondSample &sample : h) {
+        sample.p50Ms = double(sample.second);
+        sample.p99Ms = 3.0 * double(sample.second);
     }
+    charts.setHistory(h);
     charts.setWindow(LiveCharts::Window::WholeRun);
+    // Second 0 has no latency (p50 and p99 are 0): 4999 seconds into buckets of 9.
     const QList<QPointF> whole = charts.points(LiveCharts::Series::P50);
-    QVERIFY(whole.size() <= LiveCharts::MaxPoints);
-    QVERIFY(whole.first().x() < 10.0);
-    QCOMPARE(whole.last().x(), whole.last().y());
+    QCOMPARE(whole.size(), 556);
+    QCOMPARE(whole.first(), QPointF(5, 5));
+    QCOMPARE(whole.last(), QPointF(4997.5, 4997.5)); // the short last bucket: 4996..4999
     charts.setWindow(LiveCharts::Window::LastMinute);
     const QList<QPointF> minute = charts.points(LiveCharts::Series::P99);
-    QCOMPARE(minute.size(), 600); // the recent part keeps full resolution
-    QCOMPARE(minute.last(), QPointF(4000.0, 12000.0));
+    QCOMPARE(minute.size(), 60);
+    QCOMPARE(minute.last(), QPointF(4999, 3 * 4999));
 }
 
 void tst_LiveCharts::lastMinuteShowsSixtyPoints()
@@ -265,15 +273,14 @@ void tst_LiveCharts::renderDrawsLines()
     for (SecondSample &s : h) {
         s.issued = 2 * s.second; // above the finished line, so both are visible
     }
-    charts.setHistory(h);
-    for (int i = 1; i <= 50; ++i) {
-        MetricsSnapshot snap;
-        snap.elapsedMs = 250000.0 + i * 1000.0;
-        snap.p50Ms = 100 + i;
-        snap.p90Ms = 300 + i;
-        snap.p99Ms = 900 + i;
-        charts.addSnapshot(snap);
+    for (SecondSample &s : h) {
+        if (s.second >= 250) {
+            s.p50Ms = 100 + double(s.second % 50);
+            s.p90Ms = 300 + double(s.second % 50);
+            s.p99Ms = 900 + double(s.second % 50);
+        }
     }
+    charts.setHistory(h);
     charts.setWindow(LiveCharts::Window::WholeRun);
     const QImage image = charts.render(QSize(1200, 900));
     QVERIFY(!image.isNull());
@@ -333,7 +340,12 @@ void tst_LiveCharts::csvRoundTrip()
     QTemporaryDir dir;
     QVERIFY(dir.isValid());
     const QString path = dir.filePath(QStringLiteral("history.csv"));
-    const std::vector<SecondSample> written = history(123);
+    std::vector<SecondSample> written = history(123);
+    for (SecondSample &s : written) {
+        s.p50Ms = s.second % 3 == 0 ? 0.0 : 12.5 + double(s.second);
+        s.p90Ms = s.p50Ms * 2;
+        s.p99Ms = s.p50Ms * 4.04; // written with one decimal: 4.04 × 13.5 = 54.54 → 54.5
+    }
     QVERIFY(Sluice::Metrics::writeHistoryCsv(path, written).ok());
     QString error = QStringLiteral("stale");
     const std::vector<SecondSample> read = LiveCharts::readHistoryCsv(path, &error);
@@ -351,28 +363,59 @@ void tst_LiveCharts::csvRoundTrip()
         QCOMPARE(a.errors, b.errors);
         QCOMPARE(a.inputTokens, b.inputTokens);
         QCOMPARE(a.outputTokens, b.outputTokens);
+        QCOMPARE(a.p50Ms, b.p50Ms);
+        QCOMPARE(a.p90Ms, b.p90Ms);
+        QVERIFY2(std::abs(a.p99Ms - b.p99Ms) <= 0.05 + 1e-9,
+                 qPrintable(QStringLiteral("p99 %1 vs %2").arg(a.p99Ms).arg(b.p99Ms)));
     }
+    QCOMPARE(read[1].p99Ms, 54.5);
 
     LiveCharts charts;
     charts.setHistory(read);
     QCOMPARE(charts.pointCount(LiveCharts::Series::Issued), 60);
+    QCOMPARE(charts.pointCount(LiveCharts::Series::P50), 40); // seconds 63..122 without multiples of 3
+}
+
+void tst_LiveCharts::csvWithoutLatencyColumns()
+{
+    // Histories exported before the latency columns existed still draw.
+    QTemporaryDir dir;
+    const QString path =
+        writeFile(dir, "second,issued,finished,succeeded,overflow,exceptions,errors,"
+                       "input_tokens,output_tokens\n0,5,4,4,1,0,0,40,4\n1,6,6,5,0,1,0,50,5\n");
+    QVERIFY(!path.isEmpty());
+    QString error;
+    const std::vector<SecondSample> read = LiveCharts::readHistoryCsv(path, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QCOMPARE(read.size(), std::size_t(2));
+    QCOMPARE(read[1].succeeded, 5);
+    QCOMPARE(read[1].exceptions, 1);
+    QCOMPARE(read[1].p50Ms, 0.0);
 }
 
 void tst_LiveCharts::csvErrors_data()
 {
     QTest::addColumn<QByteArray>("content");
     QTest::addColumn<QString>("expected");
-    const QByteArray header =
+    const QByteArray header = "second,issued,finished,succeeded,overflow,exceptions,errors,input_tokens,"
+                              "output_tokens,p50_ms,p90_ms,p99_ms\n";
+    const QByteArray oldHeader =
         "second,issued,finished,succeeded,overflow,exceptions,errors,input_tokens,output_tokens\n";
     QTest::newRow("empty") << QByteArray() << QStringLiteral("history.csv:1: empty file");
     QTest::newRow("bad header") << QByteArray("second,issued\n0,1\n")
                                 << QStringLiteral("history.csv:1: unexpected header");
-    QTest::newRow("short row") << header + "0,1,2,3,4,5,6,7,8\n1,1,2,3,4,5,6,7\n"
-                               << QStringLiteral("history.csv:3: expected 9 integers, found 8 fields");
-    QTest::newRow("not an integer") << header + "0,1,2,3,4,5,6,7,8\n1,1,2,3,x,5,6,7,8\n"
+    QTest::newRow("short row") << header + "0,1,2,3,4,5,6,7,8,1.0,2.0,3.0\n1,1,2,3,4,5,6,7,8,1.0,2.0\n"
+                               << QStringLiteral("history.csv:3: expected 12 fields, found 11");
+    QTest::newRow("latency in an old file") << oldHeader + "0,1,2,3,4,5,6,7,8,1.0,2.0,3.0\n"
+                                            << QStringLiteral("history.csv:2: expected 9 fields, found 12");
+    QTest::newRow("not an integer") << header + "0,1,2,3,4,5,6,7,8,0,0,0\n1,1,2,3,x,5,6,7,8,0,0,0\n"
                                     << QStringLiteral("history.csv:3: overflow is not an integer: \"x\"");
-    QTest::newRow("fraction") << header + "0,1,2,3,4,5,6,7,8.5\n"
+    QTest::newRow("fraction") << oldHeader + "0,1,2,3,4,5,6,7,8.5\n"
                               << QStringLiteral("history.csv:2: output_tokens is not an integer");
+    QTest::newRow("negative latency") << header + "0,1,2,3,4,5,6,7,8,1.5,-2,3\n"
+                                      << QStringLiteral("history.csv:2: p90_ms is not a non-negative number");
+    QTest::newRow("latency not a number") << header + "0,1,2,3,4,5,6,7,8,1.5,2,nan\n"
+                                          << QStringLiteral("history.csv:2: p99_ms is not a non-negative");
 }
 
 void tst_LiveCharts::csvErrors()

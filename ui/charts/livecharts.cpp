@@ -25,8 +25,7 @@ namespace Sluice::Gui {
 namespace {
 
 constexpr int SeriesCount = 9;
-constexpr int RefreshDelayMs = 100;         // ≤ 10 redraws a second
-constexpr std::size_t TickCapacity = 36000; // latency ticks kept (an hour at 10 Hz at full resolution)
+constexpr int RefreshDelayMs = 100; // ≤ 10 redraws a second
 
 int indexOf(LiveCharts::Series series)
 {
@@ -56,13 +55,6 @@ const std::array<SeriesStyle, SeriesCount> &seriesStyles()
     }};
     return styles;
 }
-
-/// One engine tick's whole-run latency percentiles.
-struct Tick
-{
-    double x = 0; ///< seconds since the start
-    double p50 = 0, p90 = 0, p99 = 0;
-};
 
 /// What the three charts show for one window: the points of every series and the shared x range.
 struct Frame
@@ -284,7 +276,10 @@ private:
     std::function<void()> m_onChange;
 };
 
-const char *const CsvHeader =
+const char *const CsvHeader = "second,issued,finished,succeeded,overflow,exceptions,errors,input_tokens,"
+                              "output_tokens,p50_ms,p90_ms,p99_ms";
+/// Histories exported before the latency columns existed.
+const char *const CsvHeaderWithoutLatency =
     "second,issued,finished,succeeded,overflow,exceptions,errors,input_tokens,output_tokens";
 
 } // namespace
@@ -292,7 +287,6 @@ const char *const CsvHeader =
 struct LiveCharts::Private
 {
     std::vector<SecondSample> seconds; ///< whole run, sorted by `second`, one entry per second
-    std::vector<Tick> ticks;           ///< sorted by x; older part thinned when full (see addTick)
     Window window = Window::LastMinute;
     QComboBox *combo = nullptr;
     std::array<QChartView *, 3> views{};
@@ -301,7 +295,6 @@ struct LiveCharts::Private
     bool dark = false;
 
     void merge(const SecondSample &sample);
-    void addTick(const Tick &tick);
     Frame frame() const;
     void scheduleRefresh();
     void refresh();
@@ -322,27 +315,6 @@ void LiveCharts::Private::merge(const SecondSample &sample)
     } else {
         seconds.insert(it, sample);
     }
-}
-
-void LiveCharts::Private::addTick(const Tick &tick)
-{
-    if (!ticks.empty() && tick.x <= ticks.back().x) {
-        if (tick.x == ticks.back().x) {
-            ticks.back() = tick;
-        }
-        return;
-    }
-    if (ticks.size() >= TickCapacity) {
-        // Bounded memory over any run length: halve the density of the oldest two thirds, keeping the
-        // recent part (what the short windows show) at full resolution.
-        const std::size_t old = TickCapacity * 2 / 3;
-        std::size_t out = 0;
-        for (std::size_t i = 0; i < old; i += 2) {
-            ticks[out++] = ticks[i];
-        }
-        ticks.erase(ticks.begin() + std::ptrdiff_t(out), ticks.begin() + std::ptrdiff_t(old));
-    }
-    ticks.push_back(tick);
 }
 
 Frame LiveCharts::Private::frame() const
@@ -376,23 +348,23 @@ Frame LiveCharts::Private::frame() const
         f.points[s] = downsample(firstSecond, secondCount, sx, secondValues[s], maxPoints);
     }
 
-    std::size_t firstTick = 0;
-    if (span > 0 && !ticks.empty()) {
-        const double from = ticks.back().x - span;
-        firstTick = std::size_t(std::upper_bound(ticks.begin(), ticks.end(), from,
-                                                 [](double v, const Tick &t) { return v < t.x; }) -
-                                ticks.begin());
+    // Latency: the seconds in the window that had successes (a second without any has no percentiles,
+    // and a zero would only be noise).
+    std::vector<std::size_t> withLatency;
+    for (std::size_t i = firstSecond; i < seconds.size(); ++i) {
+        if (seconds[i].p50Ms > 0 || seconds[i].p99Ms > 0) {
+            withLatency.push_back(i);
+        }
     }
-    const std::size_t tickCount = ticks.size() - firstTick;
-    const auto tx = [this](std::size_t i) {
-        return ticks[i].x;
+    const auto lx = [&](std::size_t i) {
+        return double(seconds[withLatency[i]].second);
     };
     f.points[std::size_t(indexOf(Series::P50))] = downsample(
-        firstTick, tickCount, tx, [this](std::size_t i) { return ticks[i].p50; }, maxPoints);
+        0, withLatency.size(), lx, [&](std::size_t i) { return seconds[withLatency[i]].p50Ms; }, maxPoints);
     f.points[std::size_t(indexOf(Series::P90))] = downsample(
-        firstTick, tickCount, tx, [this](std::size_t i) { return ticks[i].p90; }, maxPoints);
+        0, withLatency.size(), lx, [&](std::size_t i) { return seconds[withLatency[i]].p90Ms; }, maxPoints);
     f.points[std::size_t(indexOf(Series::P99))] = downsample(
-        firstTick, tickCount, tx, [this](std::size_t i) { return ticks[i].p99; }, maxPoints);
+        0, withLatency.size(), lx, [&](std::size_t i) { return seconds[withLatency[i]].p99Ms; }, maxPoints);
 
     // One x range for all three charts so they line up.
     bool any = false;
@@ -467,7 +439,7 @@ LiveCharts::LiveCharts(QWidget *parent)
     for (std::size_t i = 0; i < charts.size(); ++i) {
         auto *view = new QChartView(charts[i], this);
         view->setObjectName(QString::fromLatin1(names[i]));
-                // Live views draw without antialiasing: at every refresh it costs the GUI thread more than
+        // Live views draw without antialiasing: at every refresh it costs the GUI thread more than
         // half of its time in repaints (measured with sluice --measure-stall); exported images keep it.
         view->setRenderHint(QPainter::Antialiasing, false);
         view->setViewportUpdateMode(QGraphicsView::MinimalViewportUpdate);
@@ -496,17 +468,12 @@ void LiveCharts::addSnapshot(const Sluice::MetricsSnapshot &snapshot)
     for (const SecondSample &sample : snapshot.recent) {
         d->merge(sample);
     }
-    // No successes yet means no percentiles: a zero would only be noise on the latency chart.
-    if (snapshot.p50Ms > 0 || snapshot.p90Ms > 0 || snapshot.p99Ms > 0) {
-        d->addTick(Tick{snapshot.elapsedMs / 1000.0, snapshot.p50Ms, snapshot.p90Ms, snapshot.p99Ms});
-    }
     d->scheduleRefresh();
 }
 
 void LiveCharts::setHistory(const std::vector<Sluice::SecondSample> &history)
 {
     d->seconds.clear();
-    d->ticks.clear();
     d->seconds.reserve(history.size());
     for (const SecondSample &sample : history) {
         d->merge(sample);
@@ -517,7 +484,6 @@ void LiveCharts::setHistory(const std::vector<Sluice::SecondSample> &history)
 void LiveCharts::clear()
 {
     d->seconds.clear();
-    d->ticks.clear();
     d->scheduleRefresh();
 }
 
@@ -600,17 +566,23 @@ std::vector<Sluice::SecondSample> LiveCharts::readHistoryCsv(const QString &path
         return fail(0, QStringLiteral("cannot read: %1").arg(file.errorString()));
     }
 
-    static const char *const fieldNames[] = {"second",    "issued",       "finished",
-                                             "succeeded", "overflow",     "exceptions",
-                                             "errors",    "input_tokens", "output_tokens"};
+    static const char *const fieldNames[] = {"second",        "issued",     "finished", "succeeded",
+                                             "overflow",      "exceptions", "errors",   "input_tokens",
+                                             "output_tokens", "p50_ms",     "p90_ms",   "p99_ms"};
+    constexpr qsizetype CountColumns = 9; // the integer columns; the latency columns are optional
     std::vector<SecondSample> history;
     qint64 lineNumber = 0;
     bool sawHeader = false;
+    qsizetype columns = 0;
     while (!file.atEnd()) {
         const QByteArray line = file.readLine().trimmed();
         ++lineNumber;
         if (!sawHeader) {
-            if (line != CsvHeader) {
+            if (line == CsvHeader) {
+                columns = 12;
+            } else if (line == CsvHeaderWithoutLatency) {
+                columns = CountColumns;
+            } else {
                 return fail(
                     lineNumber,
                     QStringLiteral("unexpected header, expected \"%1\"").arg(QString::fromLatin1(CsvHeader)));
@@ -622,30 +594,43 @@ std::vector<Sluice::SecondSample> LiveCharts::readHistoryCsv(const QString &path
             continue;
         }
         const QList<QByteArray> fields = line.split(',');
-        if (fields.size() != 9) {
+        if (fields.size() != columns) {
             return fail(lineNumber,
-                        QStringLiteral("expected 9 integers, found %1 fields").arg(fields.size()));
+                        QStringLiteral("expected %1 fields, found %2").arg(columns).arg(fields.size()));
         }
-        std::array<qint64, 9> values{};
+        std::array<qint64, CountColumns> counts{};
+        std::array<double, 3> latency{};
         for (qsizetype i = 0; i < fields.size(); ++i) {
             bool ok = false;
-            values[std::size_t(i)] = fields[i].trimmed().toLongLong(&ok);
+            const QByteArray field = fields[i].trimmed();
+            if (i < CountColumns) {
+                counts[std::size_t(i)] = field.toLongLong(&ok);
+            } else {
+                latency[std::size_t(i - CountColumns)] = field.toDouble(&ok);
+                ok = ok && std::isfinite(latency[std::size_t(i - CountColumns)]) &&
+                     latency[std::size_t(i - CountColumns)] >= 0;
+            }
             if (!ok) {
-                return fail(lineNumber, QStringLiteral("%1 is not an integer: \"%2\"")
+                return fail(lineNumber, QStringLiteral("%1 is not %2: \"%3\"")
                                             .arg(QString::fromLatin1(fieldNames[i]),
-                                                 QString::fromUtf8(fields[i].trimmed())));
+                                                 i < CountColumns ? QStringLiteral("an integer")
+                                                                  : QStringLiteral("a non-negative number"),
+                                                 QString::fromUtf8(field.left(40))));
             }
         }
         SecondSample s;
-        s.second = values[0];
-        s.issued = values[1];
-        s.finished = values[2];
-        s.succeeded = values[3];
-        s.overflow = values[4];
-        s.exceptions = values[5];
-        s.errors = values[6];
-        s.inputTokens = values[7];
-        s.outputTokens = values[8];
+        s.second = counts[0];
+        s.issued = counts[1];
+        s.finished = counts[2];
+        s.succeeded = counts[3];
+        s.overflow = counts[4];
+        s.exceptions = counts[5];
+        s.errors = counts[6];
+        s.inputTokens = counts[7];
+        s.outputTokens = counts[8];
+        s.p50Ms = latency[0];
+        s.p90Ms = latency[1];
+        s.p99Ms = latency[2];
         history.push_back(s);
     }
     if (!sawHeader) {

@@ -1,0 +1,85 @@
+#include "metrics/metrics.h"
+
+#include <QFile>
+#include <QTemporaryDir>
+#include <QTest>
+
+using Sluice::ErrorClass;
+using Sluice::Metrics;
+using Sluice::MetricsSnapshot;
+
+class tst_Metrics : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void latencyPercentilesPerSecond();
+    void historyCsvHasLatencyColumns();
+};
+
+void tst_Metrics::latencyPercentilesPerSecond()
+{
+    Metrics m;
+    m.reset(1, 1000.0);
+    // Second 0: 100 successes of 1..100 ms. Second 1: none (only a 429). Second 2: ten of 500 ms.
+    for (int i = 1; i <= 100; ++i) {
+        m.recordAttempt(0, ErrorClass::None, double(i), 0, 0, 1000.0 + i);
+    }
+    m.recordAttempt(0, ErrorClass::RateLimited, 3.0, 0, 0, 2500.0);
+    for (int i = 0; i < 10; ++i) {
+        m.recordAttempt(0, ErrorClass::None, 500.0, 0, 0, 3100.0 + i);
+    }
+    // A failure's latency counts for nothing.
+    m.recordAttempt(0, ErrorClass::Server, 9000.0, 0, 0, 3200.0);
+
+    const std::vector<Sluice::SecondSample> &h = m.history();
+    QCOMPARE(h.size(), std::size_t(3));
+    // The histogram has 4 % wide buckets: percentiles are exact to within one bucket.
+    QVERIFY2(std::abs(h[0].p50Ms - 50) <= 2.5, qPrintable(QString::number(h[0].p50Ms)));
+    QVERIFY2(std::abs(h[0].p90Ms - 90) <= 4, qPrintable(QString::number(h[0].p90Ms)));
+    QVERIFY2(std::abs(h[0].p99Ms - 99) <= 4.5, qPrintable(QString::number(h[0].p99Ms)));
+    QCOMPARE(h[1].p50Ms, 0.0);
+    QCOMPARE(h[1].exceptions, 1);
+    // The open second is brought up to date whenever it is read.
+    QVERIFY2(std::abs(h[2].p50Ms - 500) <= 20, qPrintable(QString::number(h[2].p50Ms)));
+    QVERIFY2(std::abs(h[2].p99Ms - 500) <= 20, qPrintable(QString::number(h[2].p99Ms)));
+
+    m.recordAttempt(0, ErrorClass::None, 2000.0, 0, 0, 3300.0);
+    m.recordAttempt(0, ErrorClass::None, 2000.0, 0, 0, 3301.0);
+    QVERIFY2(m.history()[2].p99Ms > 1900, qPrintable(QString::number(m.history()[2].p99Ms)));
+
+    // Snapshots carry the whole seconds with their percentiles.
+    MetricsSnapshot snap;
+    m.fill(snap, 4500.0);
+    QCOMPARE(snap.recent.size(), 3);
+    QCOMPARE(snap.recent.at(0).p50Ms, h[0].p50Ms);
+    QCOMPARE(snap.recent.at(2).p99Ms, m.history()[2].p99Ms);
+}
+
+void tst_Metrics::historyCsvHasLatencyColumns()
+{
+    Metrics m;
+    m.reset(1, 0.0);
+    m.recordIssued(0, 10.0, false);
+    m.recordAttempt(0, ErrorClass::None, 42.0, 7, 3, 20.0);
+    m.recordFinal(ErrorClass::None, 20.0);
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("h.csv"));
+    QVERIFY(Metrics::writeHistoryCsv(path, m.history()).ok());
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    const QList<QByteArray> lines = file.readAll().split('\n');
+    QCOMPARE(lines.at(0),
+             QByteArray("second,issued,finished,succeeded,overflow,exceptions,errors,input_tokens,"
+                        "output_tokens,p50_ms,p90_ms,p99_ms"));
+    const QList<QByteArray> row = lines.at(1).split(',');
+    QCOMPARE(row.size(), 12);
+    QCOMPARE(row.mid(0, 9), (QList<QByteArray>{"0", "1", "1", "1", "0", "0", "0", "7", "3"}));
+    for (int i = 9; i < 12; ++i) {
+        // the histogram answers to within one 4 % bucket
+        QVERIFY2(std::abs(row.at(i).toDouble() - 42.0) <= 42.0 * 0.045, row.at(i).constData());
+    }
+}
+
+QTEST_GUILESS_MAIN(tst_Metrics)
+#include "tst_metrics.moc"
