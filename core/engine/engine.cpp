@@ -178,6 +178,9 @@ Engine::Engine(ProjectConfig project, RunOptions options, RequestSource *source,
 
 Engine::~Engine()
 {
+    if (m_source) {
+        m_source->setWakeHandler(nullptr); // a serving engine's source outlives it
+    }
     m_transport.setResultHandler(nullptr);
 }
 

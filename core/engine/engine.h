@@ -116,6 +116,8 @@ public:
     const ProjectConfig &project() const { return m_project; }
     QString errorsPath() const;
     QString journalPath() const { return Journal::pathFor(m_options.outPath); }
+    /// `text` with the run's API keys replaced by "[REDACTED]", for anything that leaves the engine.
+    QString redacted(QString text) const;
     /// Per-second history of the run so far.
     const std::vector<SecondSample> &history() const { return m_metrics.history(); }
 
@@ -173,8 +175,6 @@ private:
     void tick();
     void setState(RunState state);
     QString endpointName(int endpoint) const;
-    /// `text` with the run's API keys replaced, for messages that leave the engine.
-    QString redacted(QString text) const;
 
     ProjectConfig m_project;
     RunOptions m_options;

@@ -211,7 +211,9 @@ void Gateway::write(QHttpServerResponder &responder, int status, const QByteArra
     responder.writeStatusLine(QHttpServerResponder::StatusCode(status));
     responder.writeHeader(QByteArrayLiteral("Content-Type"), QByteArrayLiteral("application/json"));
     for (const auto &[key, value] : headers) {
-        responder.writeHeader(key, value);
+        QByteArray safe = value; // names and ids from configs and upstreams: never a header break
+        safe.replace('\r', ' ').replace('\n', ' ');
+        responder.writeHeader(key, safe);
     }
     responder.writeHeader(QByteArrayLiteral("Content-Length"), QByteArray::number(body.size()));
     responder.writeBody(body);
@@ -573,8 +575,10 @@ void Gateway::failed(const Request &request, ErrorClass cls, const QString &mess
     }
     // The upstream's own error body when it sent one (an API error object), else ours. `message` is
     // already redacted by the engine.
-    const QByteArray out = body.is_object() ? ProviderAdapter::serialize(body)
-                                            : errorBody(QStringLiteral("sluice_") + toString(cls), message);
+    // An upstream error body may quote what it was sent: keys are redacted from it too.
+    const QByteArray out =
+        body.is_object() ? m_engine->redacted(QString::fromUtf8(ProviderAdapter::serialize(body))).toUtf8()
+                         : errorBody(QStringLiteral("sluice_") + toString(cls), message);
     answer(request.line, status, out, headers);
 }
 
