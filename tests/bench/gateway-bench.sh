@@ -14,7 +14,7 @@
 # when the benchmark itself could not run.
 set -euo pipefail
 export LC_ALL=C
-bench_name=gateway-bench
+bench_name='gateway-bench'
 # shellcheck source=lib.sh source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 
