@@ -511,14 +511,47 @@ void MainWindow::retryFailures()
     startRun(RunOptions::Mode::RetryErrors);
 }
 
+MainWindow::Unattended MainWindow::askAboutInterruptedRun(qint64 done)
+{
+    QMessageBox box(QMessageBox::Question, tr("Interrupted run"),
+                    tr("%1 holds a run that was interrupted after %L2 lines.\n\nResume sends only "
+                       "the lines that have no record yet. Start over replaces the results and "
+                       "errors files.")
+                        .arg(QFileInfo(m_resultsPath).fileName())
+                        .arg(done),
+                    QMessageBox::Cancel, this);
+    QPushButton *resumeButton = box.addButton(tr("&Resume"), QMessageBox::AcceptRole);
+    QPushButton *retryButton = box.addButton(tr("Resume and retry &failures"), QMessageBox::AcceptRole);
+    QPushButton *overButton = box.addButton(tr("&Start over"), QMessageBox::DestructiveRole);
+    box.setDefaultButton(resumeButton);
+    box.exec();
+    if (box.clickedButton() == resumeButton) {
+        return Unattended::Resume;
+    }
+    if (box.clickedButton() == retryButton) {
+        return Unattended::RetryErrors;
+    }
+    if (box.clickedButton() == overButton) {
+        return Unattended::StartOver;
+    }
+    return Unattended::Attended;
+}
+
 void MainWindow::startRun(RunOptions::Mode mode)
 {
     if (m_controller->isActive() || m_requestsPath.isEmpty()) {
         return;
     }
+    const auto refuse = [this](const QString &reason) {
+        appendLog(tr("Run refused: %1").arg(reason));
+        if (m_unattended == Unattended::Attended) {
+            QMessageBox::warning(this, tr("Run"), reason);
+        }
+        Q_EMIT runRefused(reason);
+    };
     ProjectConfig project = currentProject();
     if (auto valid = project.validate(tr("project")); !valid) {
-        QMessageBox::warning(this, tr("Run"), valid.error().message);
+        refuse(valid.error().message);
         return;
     }
     RunOptions options;
@@ -528,25 +561,23 @@ void MainWindow::startRun(RunOptions::Mode mode)
     options.mode = mode;
     qint64 done = 0;
     if (mode == RunOptions::Mode::Fresh && Journal::unfinishedRun(Journal::pathFor(m_resultsPath), &done)) {
-        QMessageBox box(QMessageBox::Question, tr("Interrupted run"),
-                        tr("%1 holds a run that was interrupted after %L2 lines.\n\nResume sends only "
-                           "the lines that have no record yet. Start over replaces the results and "
-                           "errors files.")
-                            .arg(QFileInfo(m_resultsPath).fileName())
-                            .arg(done),
-                        QMessageBox::Cancel, this);
-        QPushButton *resumeButton = box.addButton(tr("&Resume"), QMessageBox::AcceptRole);
-        QPushButton *retryButton = box.addButton(tr("Resume and retry &failures"), QMessageBox::AcceptRole);
-        QPushButton *overButton = box.addButton(tr("&Start over"), QMessageBox::DestructiveRole);
-        box.setDefaultButton(resumeButton);
-        box.exec();
-        if (box.clickedButton() == resumeButton) {
+        switch (m_unattended == Unattended::Attended ? askAboutInterruptedRun(done) : m_unattended) {
+        case Unattended::Resume:
             options.mode = RunOptions::Mode::Resume;
-        } else if (box.clickedButton() == retryButton) {
+            break;
+        case Unattended::RetryErrors:
             options.mode = RunOptions::Mode::RetryErrors;
-        } else if (box.clickedButton() == overButton) {
+            break;
+        case Unattended::StartOver:
             options.overwrite = true;
-        } else {
+            break;
+        case Unattended::Refuse:
+            refuse(tr("%1 holds an unfinished run (%L2 lines done): pass --resume, --retry-errors or "
+                      "--overwrite")
+                       .arg(m_resultsPath)
+                       .arg(done));
+            return;
+        case Unattended::Attended: // the operator cancelled
             return;
         }
     }
@@ -567,7 +598,7 @@ void MainWindow::startRun(RunOptions::Mode mode)
     m_paused = false;
     m_last = MetricsSnapshot();
     if (auto started = m_controller->start(project, options); !started) {
-        QMessageBox::warning(this, tr("Run"), started.error().message);
+        refuse(started.error().message);
         return;
     }
     if (!fromKeychain.isEmpty()) {

@@ -42,8 +42,16 @@ class MainWindow : public QMainWindow
 public:
     enum class Export { ResultsJsonl, ResultsCsv, ErrorsJsonl, ErrorsCsv, HistoryCsv, ChartsPng, ReportHtml };
 
+    /// How Run behaves with nobody at the window (`sluice --run`): never a dialog; problems go to the
+    /// log and runRefused(). The value also answers the interrupted-run question: Refuse leaves the run
+    /// alone (and says which option to pass), the others resume it, resume it and retry its failures,
+    /// or start over. Attended (the default) asks in dialogs.
+    enum class Unattended { Attended, Refuse, Resume, RetryErrors, StartOver };
+
     explicit MainWindow(QWidget *parent = nullptr);
     ~MainWindow() override;
+
+    void setUnattended(Unattended mode) { m_unattended = mode; }
 
     /// Loads a request file and starts its preflight scan (preflightFinished() when done).
     bool openRequests(const QString &path);
@@ -90,10 +98,14 @@ public Q_SLOTS:
 Q_SIGNALS:
     void preflightFinished();
     void runFinished();
+    /// Run did not start; `reason` says why (also in the log, and in a dialog when attended).
+    void runRefused(const QString &reason);
     void gatewayStopped();
 
 protected:
     void startRun(Sluice::RunOptions::Mode mode);
+    /// The interrupted-run dialog: Resume, RetryErrors or StartOver, or Attended when cancelled.
+    Unattended askAboutInterruptedRun(qint64 done);
     void closeEvent(QCloseEvent *event) override;
     void dragEnterEvent(QDragEnterEvent *event) override;
     void dropEvent(QDropEvent *event) override;
@@ -157,6 +169,7 @@ private:
     bool m_preflightRunning = false;
     Sluice::MetricsSnapshot m_last;
     bool m_paused = false;
+    Unattended m_unattended = Unattended::Attended;
     std::vector<std::unique_ptr<Sluice::SimulatorHost>> m_simulators;
 };
 

@@ -57,8 +57,17 @@ int main(int argc, char *argv[])
         QStringLiteral("measure-stall"),
         QStringLiteral("Report the GUI thread's longest event-loop stall and the "
                        "run's rate on stderr when the run finishes."));
+    const QCommandLineOption resumeRun(
+        QStringLiteral("resume"),
+        QStringLiteral("With --run: continue the interrupted run recorded beside the results."));
+    const QCommandLineOption retryErrors(
+        QStringLiteral("retry-errors"),
+        QStringLiteral("With --run: continue the interrupted run and send its failed lines again."));
+    const QCommandLineOption overwrite(
+        QStringLiteral("overwrite"),
+        QStringLiteral("With --run: replace results that hold an interrupted run."));
     parser.addOptions({renderChart, out, size, project, tryIt, screenshot, screenshotAfter, runNow,
-                       quitWhenDone, measureStall});
+                       quitWhenDone, measureStall, resumeRun, retryErrors, overwrite});
     parser.addPositionalArgument(QStringLiteral("requests"), QStringLiteral("A JSONL request file to open."),
                                  QStringLiteral("[requests.jsonl]"));
     parser.process(app);
@@ -144,6 +153,19 @@ int main(int argc, char *argv[])
         }
     });
     if (parser.isSet(runNow)) {
+        // Nobody is at the window: never a dialog. Without one of these options an interrupted run
+        // is left alone, as sluice-cli does.
+        using U = Sluice::Gui::MainWindow::Unattended;
+        window.setUnattended(parser.isSet(resumeRun)     ? U::Resume
+                             : parser.isSet(retryErrors) ? U::RetryErrors
+                             : parser.isSet(overwrite)   ? U::StartOver
+                                                         : U::Refuse);
+        QObject::connect(&window, &Sluice::Gui::MainWindow::runRefused, &window, [&](const QString &reason) {
+            std::fprintf(stderr, "sluice: %s\n", qPrintable(reason));
+            if (parser.isSet(quitWhenDone)) {
+                app.exit(2);
+            }
+        });
         QObject::connect(
             &window, &Sluice::Gui::MainWindow::preflightFinished, &window, [&window] { window.run(); },
             Qt::SingleShotConnection);

@@ -13,6 +13,7 @@
 #include <QDir>
 #include <QListWidget>
 #include <QLocale>
+#include <QFileInfo>
 #include <QMessageBox>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -39,11 +40,15 @@ private Q_SLOTS:
     void runsEditsExportsAndSaves();
     void pauseAndResume();
     void stoppedRunResumesAfterReopening();
+    void unattendedRunNeverAsks();
     void tryItRunsTheDemo();
     void gatewayServesAndFeedsTheCharts();
 
 private:
     QString writeLines(int count, const QString &name, int badEvery = 0);
+    /// Runs `requests` against `endpoint` and stops after some results: an interrupted run.
+    /// Returns how many requests reached the simulator, -1 on failure.
+    qint64 interruptRun(const Simulator &sim, const EndpointConfig &endpoint, const QString &requests);
     std::unique_ptr<QTemporaryDir> m_dir;
 };
 
@@ -205,6 +210,27 @@ void tst_MainWindow::pauseAndResume()
     QCOMPARE(window.lastSnapshot().succeeded, 200);
 }
 
+qint64 tst_MainWindow::interruptRun(const Simulator &sim, const EndpointConfig &endpoint,
+                                    const QString &requests)
+{
+    MainWindow window;
+    window.endpointModel()->setEndpoints({endpoint});
+    QSignalSpy preflight(&window, &MainWindow::preflightFinished);
+    if (!window.openRequests(requests) || !preflight.wait(10000)) {
+        return -1;
+    }
+    QSignalSpy finished(&window, &MainWindow::runFinished);
+    window.run();
+    if (!QTest::qWaitFor([&] { return sim.stats().ok >= 30; }, 10000)) {
+        return -1;
+    }
+    window.stop();
+    if (!finished.wait(10000) || window.lastSnapshot().notStarted <= 0) {
+        return -1;
+    }
+    return sim.stats().requests;
+}
+
 void tst_MainWindow::stoppedRunResumesAfterReopening()
 {
     SimulatorConfig config;
@@ -214,24 +240,8 @@ void tst_MainWindow::stoppedRunResumesAfterReopening()
     EndpointConfig e = EndpointConfig::fromUrl(sim.chatUrl(), 0);
     e.rpm = 3000;
     const QString requests = writeLines(200, QStringLiteral("resumable.jsonl"));
-    QString results;
-    QString errors;
-    {
-        MainWindow window;
-        window.endpointModel()->setEndpoints({e});
-        QSignalSpy preflight(&window, &MainWindow::preflightFinished);
-        QVERIFY(window.openRequests(requests));
-        QVERIFY(preflight.wait(10000));
-        QSignalSpy finished(&window, &MainWindow::runFinished);
-        window.run();
-        QTRY_VERIFY_WITH_TIMEOUT(sim.stats().ok >= 30, 10000);
-        window.stop();
-        QVERIFY(finished.wait(10000));
-        QVERIFY(window.lastSnapshot().notStarted > 0);
-        results = window.resultsPath();
-        errors = window.errorsPath();
-    }
-    const qint64 sentBefore = sim.stats().requests;
+    const qint64 sentBefore = interruptRun(sim, e, requests);
+    QVERIFY(sentBefore > 0);
     QVERIFY(sentBefore < 200);
 
     // Reopened: Run finds the interrupted run and asks; the operator picks Resume.
@@ -240,7 +250,8 @@ void tst_MainWindow::stoppedRunResumesAfterReopening()
     QSignalSpy preflight(&window, &MainWindow::preflightFinished);
     QVERIFY(window.openRequests(requests));
     QVERIFY(preflight.wait(10000));
-    QCOMPARE(window.resultsPath(), results);
+    const QString results = window.resultsPath();
+    const QString errors = window.errorsPath();
     QString question;
     QTimer answer;
     connect(&answer, &QTimer::timeout, &answer, [&] {
@@ -274,6 +285,64 @@ void tst_MainWindow::stoppedRunResumesAfterReopening()
     QCOMPARE(records.size(), 200);
     QCOMPARE(lines.size(), 200);
     QVERIFY(Test::readJsonl(errors).isEmpty());
+}
+
+void tst_MainWindow::unattendedRunNeverAsks()
+{
+    SimulatorConfig config;
+    config.latencyMs = 20;
+    Simulator sim(config);
+    QVERIFY(sim.listen());
+    EndpointConfig e = EndpointConfig::fromUrl(sim.chatUrl(), 0);
+    e.rpm = 3000;
+    const QString requests = writeLines(200, QStringLiteral("scripted.jsonl"));
+    const qint64 sentBefore = interruptRun(sim, e, requests);
+    QVERIFY(sentBefore > 0);
+
+    // `sluice --run` has nobody to answer a dialog: any that opens fails the test (and is closed).
+    QString dialog;
+    QTimer watch;
+    connect(&watch, &QTimer::timeout, &watch, [&] {
+        if (QWidget *modal = QApplication::activeModalWidget()) {
+            auto *box = qobject_cast<QMessageBox *>(modal);
+            dialog = box ? box->text() : modal->objectName();
+            modal->close();
+        }
+    });
+    watch.start(20);
+
+    MainWindow window;
+    window.setUnattended(MainWindow::Unattended::Refuse);
+    window.endpointModel()->setEndpoints({e});
+    QSignalSpy preflight(&window, &MainWindow::preflightFinished);
+    QVERIFY(window.openRequests(requests));
+    QVERIFY(preflight.wait(10000));
+    QSignalSpy refused(&window, &MainWindow::runRefused);
+    window.run();
+    QCOMPARE(refused.count(), 1);
+    const QString reason = refused.at(0).at(0).toString();
+    QVERIFY2(reason.contains(QStringLiteral("unfinished run")) && reason.contains(QStringLiteral("--resume")),
+             qPrintable(reason));
+    QVERIFY(window.runState() == RunState::Idle);
+    QCOMPARE(sim.stats().requests, sentBefore); // nothing was sent, nothing was replaced
+    QVERIFY(QFileInfo(window.resultsPath()).size() > 0);
+
+    // An invalid project is refused the same way, not in a dialog.
+    window.endpointModel()->setEndpoints({});
+    window.run();
+    QCOMPARE(refused.count(), 2);
+    QVERIFY2(!refused.at(1).at(0).toString().isEmpty(), "empty reason");
+    window.endpointModel()->setEndpoints({e});
+
+    // With --resume the same window continues the run without asking.
+    window.setUnattended(MainWindow::Unattended::Resume);
+    QSignalSpy finished(&window, &MainWindow::runFinished);
+    window.run();
+    QVERIFY(finished.wait(30000));
+    QCOMPARE(refused.count(), 2);
+    QCOMPARE(window.lastSnapshot().resumedSucceeded + window.lastSnapshot().succeeded, 200);
+    QCOMPARE(sim.stats().requests, 200);
+    QVERIFY2(dialog.isEmpty(), qPrintable(QStringLiteral("a dialog opened: ") + dialog));
 }
 
 void tst_MainWindow::tryItRunsTheDemo()
