@@ -123,6 +123,7 @@ private Q_SLOTS:
     void fullQueueAnswers429WithRetryAfter();
     void deadlineInTheQueueIs504AndNotSent();
     void deadlineWhileUpstreamIsSlowIs504();
+    void retriesStopWhenTheCallerRunsOutOfTime();
     void callersKeyIsNotForwarded();
     void upstreamErrorsPassThrough();
     void messagesAndBalancerShapes();
@@ -419,6 +420,32 @@ void tst_Gateway::deadlineWhileUpstreamIsSlowIs504()
     QCOMPARE(m_sim->stats().requests, qint64(1)); // it was sent; its answer came too late
     QTest::qWait(100);
     QCOMPARE(c.responses, 1);
+}
+
+void tst_Gateway::retriesStopWhenTheCallerRunsOutOfTime()
+{
+    m_sim = std::make_unique<Simulator>();
+    QVERIFY(m_sim->listen());
+    EndpointConfig e = EndpointConfig::fromUrl(m_sim->chatUrl(), 0);
+    e.name = QStringLiteral("failing");
+    ProjectConfig project;
+    project.endpoints = {e};
+    project.limits.retry.maxAttempts = 50;
+    m_gateway = std::make_unique<Gateway>(project, GatewayOptions{});
+    QVERIFY(bool(m_gateway->start()));
+    Caller &c = call(httpRequest("POST", "/v1/chat/completions",
+                                 chatBody(QStringLiteral("@sim(status=429,retry_after_ms=100)")),
+                                 {{"X-Sluice-Timeout", "1"}}));
+    QTRY_COMPARE_WITH_TIMEOUT(c.responses, 1, 5000);
+    QCOMPARE(c.status, 504);
+    const qint64 sentByTheDeadline = m_sim->stats().requests;
+    // It was being retried: 429s wait for the endpoint's cooldown (100 ms here), not for retry credit.
+    QVERIFY2(sentByTheDeadline >= 2, qPrintable(QString::number(sentByTheDeadline)));
+    // The retry waiting for the cooldown is dropped: nothing more goes upstream for a caller that got
+    // its answer (at most the attempt already on the wire).
+    QTest::qWait(800);
+    QVERIFY2(m_sim->stats().requests <= sentByTheDeadline + 1,
+             qPrintable(QStringLiteral("%1 then %2").arg(sentByTheDeadline).arg(m_sim->stats().requests)));
 }
 
 void tst_Gateway::callersKeyIsNotForwarded()
