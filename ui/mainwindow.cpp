@@ -342,6 +342,10 @@ void MainWindow::buildLayout()
     setCentralWidget(central);
 
     m_stateLabel = new QLabel(tr("Idle"), this);
+    m_sharedLabel = new QLabel(this);
+    m_sharedLabel->setObjectName(QStringLiteral("sharedLimitsLabel"));
+    m_sharedLabel->hide();
+    statusBar()->addPermanentWidget(m_sharedLabel);
     statusBar()->addPermanentWidget(m_stateLabel);
     resize(1360, 1080);
 }
@@ -775,6 +779,12 @@ void MainWindow::handleSnapshot(const Sluice::MetricsSnapshot &s)
                  count(s.resumedFailed + s.failed), QString::number(rate, 'f', 0), count(s.inFlight),
                  count(s.rateLimited),
                  rate > 0 ? duration(double(total - s.doneInAll()) / rate) : QStringLiteral("?")));
+    m_sharedLabel->setVisible(s.shared.enabled);
+    if (s.shared.enabled) {
+        m_sharedLabel->setText(tr("Shared limits (%1): Redis %2, %3 processes")
+                                   .arg(s.shared.nameSpace, s.shared.state)
+                                   .arg(s.shared.processes));
+    }
 }
 
 void MainWindow::handleFinished(const Sluice::MetricsSnapshot &summary)

@@ -142,6 +142,7 @@ private:
     QTreeView *m_errorView = nullptr;
     QPlainTextEdit *m_log = nullptr;
     QLabel *m_stateLabel = nullptr;
+    QLabel *m_sharedLabel = nullptr; ///< Redis shared limits: state and process count (hidden when unused)
 
     QAction *m_openAction = nullptr;
     QAction *m_openProjectAction = nullptr;

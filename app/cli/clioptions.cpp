@@ -157,6 +157,12 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
     opt({QStringLiteral("retry-errors")},
         QStringLiteral("[run] Like --resume, and also send again the lines whose records in the errors file "
                        "are request failures (bad input lines stay); successes are appended to --out."));
+    opt({QStringLiteral("shard")},
+        QStringLiteral("[run] Handle only shard K of N of the input: the lines with (line - 1) % N == K - 1. "
+                       "N processes with K = 1..N cover every line exactly once (each with its own --out); "
+                       "share their limits with a project \"shared\" block. A resume must name the same "
+                       "shard."),
+        QStringLiteral("K/N"));
     opt({QStringLiteral("overwrite")},
         QStringLiteral("[run] Start over even when --out holds an unfinished run."));
     opt({QStringLiteral("quiet"), QStringLiteral("q")}, QStringLiteral("[run] No progress output."));
@@ -285,7 +291,7 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
             }
         }
         for (const char *runOnly : {"requests", "out", "errors", "resume", "retry-errors", "overwrite",
-                                    "summary", "history", "simulate"}) {
+                                    "summary", "shard", "history", "simulate"}) {
             if (p.isSet(QString::fromLatin1(runOnly))) {
                 return usage(QStringLiteral("serve: --%1 is for run only").arg(QString::fromLatin1(runOnly)));
             }
@@ -315,6 +321,20 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
     o.run.mode = retryErrors ? RunOptions::Mode::RetryErrors
                  : resume    ? RunOptions::Mode::Resume
                              : RunOptions::Mode::Fresh;
+    if (p.isSet(QStringLiteral("shard"))) {
+        const QString text = p.value(QStringLiteral("shard"));
+        const QStringList parts = text.split(QLatin1Char('/'));
+        bool okK = false;
+        bool okN = false;
+        const int k = parts.size() == 2 ? parts.at(0).toInt(&okK) : 0;
+        const int n = parts.size() == 2 ? parts.at(1).toInt(&okN) : 0;
+        if (!okK || !okN || n < 1 || n > 100000 || k < 1 || k > n) {
+            return usage(
+                QStringLiteral("--shard: \"%1\" is not K/N with 1 <= K <= N (e.g. --shard 2/3)").arg(text));
+        }
+        o.run.shardIndex = k;
+        o.run.shardCount = n;
+    }
     o.summaryPath = p.value(QStringLiteral("summary"));
     o.historyPath = p.value(QStringLiteral("history"));
     o.run.reader.maxLineBytes =

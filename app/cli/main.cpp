@@ -176,8 +176,13 @@ int runBatch(QCoreApplication &app, CliOptions o)
                              .arg(e.rpm > 0 ? QStringLiteral(", %1 rpm").arg(e.rpm) : QString()));
         }
         printer.message(QStringLiteral("Sluice %1: %2 -> %3 via %4%5")
-                            .arg(QStringLiteral(SLUICE_VERSION), o.run.requestsPath, o.run.outPath,
-                                 names.join(QStringLiteral(", ")),
+                            .arg(QStringLiteral(SLUICE_VERSION),
+                                 o.run.isSharded() ? QStringLiteral("%1 (shard %2/%3)")
+                                                         .arg(o.run.requestsPath)
+                                                         .arg(o.run.shardIndex)
+                                                         .arg(o.run.shardCount)
+                                                   : o.run.requestsPath,
+                                 o.run.outPath, names.join(QStringLiteral(", ")),
                                  o.simulate ? QStringLiteral(" [simulated]") : QString()));
     }
 
@@ -192,6 +197,11 @@ int runBatch(QCoreApplication &app, CliOptions o)
             engine.stop();
         } else {
             engine.abort();
+        }
+    });
+    QObject::connect(&engine, &Engine::notice, &app, [&](const QString &text) {
+        if (!o.quiet) {
+            printer.message(text);
         }
     });
     QObject::connect(&engine, &Engine::snapshotReady, &app,

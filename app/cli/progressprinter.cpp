@@ -61,6 +61,9 @@ QString ProgressPrinter::progressLine(const MetricsSnapshot &s, int barWidth)
     if (s.state == RunState::Paused || s.state == RunState::Stopping) {
         line += QStringLiteral(" | ") + toString(s.state);
     }
+    if (s.shared.enabled) {
+        line += QStringLiteral(" | redis %1, %2 procs").arg(s.shared.state).arg(s.shared.processes);
+    }
     return line;
 }
 
@@ -164,6 +167,16 @@ void ProgressPrinter::printSummary(const MetricsSnapshot &s, const QString &resu
                  .arg(QString::number(e.p50Ms, 'f', 0), 7)
                  .arg(QString::number(e.p99Ms, 'f', 0), 7)
                  .arg(e.state + QStringLiteral(", ") + limit));
+    }
+    if (s.shared.enabled) {
+        line(QStringLiteral(
+                 "  shared     namespace %1 (%2): %3, %4 processes; %5 leases (p50 %6 ms), %7 of %8 "
+                 "permits used; Redis down %9 s")
+                 .arg(s.shared.nameSpace, s.shared.onRedisDown, s.shared.state)
+                 .arg(s.shared.processes)
+                 .arg(formatCount(s.shared.leases), QString::number(s.shared.leaseRttP50Ms, 'f', 2),
+                      formatCount(s.shared.permitsUsed), formatCount(s.shared.permitsGranted),
+                      QString::number(s.shared.downMs / 1000.0, 'f', 1)));
     }
     line(QStringLiteral("  results    %1 (%2 lines)").arg(resultsPath, formatCount(s.succeeded)));
     line(QStringLiteral("  errors     %1 (%2 lines)").arg(errorsPath, formatCount(s.failed)));

@@ -2,6 +2,7 @@
 
 #include "io/records.h"
 #include "net/provideradapter.h"
+#include "shared/sharedlimits.h"
 
 #include <QDateTime>
 #include <QDir>
@@ -50,14 +51,20 @@ qint64 countLines(const QString &path)
 class Engine::FileSource : public RequestSource
 {
 public:
-    explicit FileSource(JsonlReader &reader)
+    FileSource(JsonlReader &reader, const RunOptions &options)
         : m_reader(reader)
+        , m_options(options)
     {
     }
 
     Item next() override
     {
         JsonlReader::Item item = m_reader.next();
+        // `--shard K/N`: lines of the other processes are not this run's (no record here).
+        while ((item.kind == JsonlReader::Item::Kind::Request && !m_options.inShard(item.request.line)) ||
+               (item.kind == JsonlReader::Item::Kind::Invalid && !m_options.inShard(item.error.line))) {
+            item = m_reader.next();
+        }
         Item out;
         switch (item.kind) {
         case JsonlReader::Item::Kind::Request:
@@ -80,6 +87,7 @@ public:
 
 private:
     JsonlReader &m_reader;
+    const RunOptions &m_options;
 };
 
 /// A file run's sink: one record per line in the results or the errors file, journaled.
@@ -143,11 +151,21 @@ Engine::Engine(ProjectConfig project, RunOptions options, const Clock *clock, Ra
     m_limiter.setGlobalRate(m_project.limits.rps);
     m_limiter.setGlobalTpm(m_project.limits.tpm);
     m_quotaNoticed.assign(std::size_t(n), false);
+    if (m_project.shared.isEnabled()) {
+        QList<SharedLimits::Endpoint> shared;
+        for (const EndpointConfig &e : std::as_const(m_project.endpoints)) {
+            shared.append({e.name, e.rpm, e.tpm});
+        }
+        m_shared = new SharedLimits(m_project.shared, shared, clock, this);
+        // Queued: budgets arrive inside hiredis's read handler, which must not re-enter the engine.
+        connect(m_shared, &SharedLimits::changed, this, &Engine::pump, Qt::QueuedConnection);
+        connect(m_shared, &SharedLimits::stateChanged, this, &Engine::notice);
+    }
     int totalInFlight = 0;
     for (int i = 0; i < n; ++i) {
         const EndpointConfig &e = m_project.endpoints.at(i);
         m_balancer.setWeight(i, e.weight);
-        m_limiter.configureEndpoint(i, e.rpm, e.tpm);
+        configureEndpointLimits(i);
         m_retryBudgets.emplace_back(clock);
         totalInFlight += e.maxInFlight;
     }
@@ -260,8 +278,8 @@ Result<void> Engine::start()
     m_results.setSecrets(keys);
     m_errors.setSecrets(keys);
     m_secrets = keys;
-    m_estimatedLines = countLines(m_options.requestsPath);
-    m_fileSource = std::make_unique<FileSource>(*m_reader);
+    m_estimatedLines = m_options.shardLines(countLines(m_options.requestsPath));
+    m_fileSource = std::make_unique<FileSource>(*m_reader, m_options);
     m_fileSink = std::make_unique<FileSink>(*this);
     m_source = m_fileSource.get();
     m_sink = m_fileSink.get();
@@ -273,6 +291,9 @@ Result<void> Engine::startSending(const QList<QByteArray> &keys)
     m_transport.setEndpoints(m_project.endpoints, keys);
     m_metrics.reset(int(m_project.endpoints.size()), m_clock->nowMs());
     m_source->setWakeHandler([this] { wakeSoon(); });
+    if (m_shared) {
+        m_shared->start();
+    }
     setState(RunState::Running);
     m_tickTimer.start();
     QMetaObject::invokeMethod(this, &Engine::pump, Qt::QueuedConnection);
@@ -291,6 +312,9 @@ Result<void> Engine::openOutputs()
     auto identity = Journal::identify(m_options.requestsPath, m_project, m_options.modelOverride);
     if (!identity) {
         return identity.error();
+    }
+    if (m_options.isSharded()) {
+        identity.value().shard = QStringLiteral("%1/%2").arg(m_options.shardIndex).arg(m_options.shardCount);
     }
     const QString journal = journalPath();
     if (m_options.mode == RunOptions::Mode::Fresh) {
@@ -455,7 +479,7 @@ void Engine::setEndpointRpm(int endpoint, double rpm)
 {
     EndpointConfig &e = m_project.endpoints[endpoint];
     e.rpm = std::max(0.0, rpm);
-    m_limiter.configureEndpoint(endpoint, e.rpm, e.tpm);
+    configureEndpointLimits(endpoint);
     pump();
 }
 
@@ -463,8 +487,25 @@ void Engine::setEndpointTpm(int endpoint, double tpm)
 {
     EndpointConfig &e = m_project.endpoints[endpoint];
     e.tpm = std::max(0.0, tpm);
-    m_limiter.configureEndpoint(endpoint, e.rpm, e.tpm);
+    configureEndpointLimits(endpoint);
     pump();
+}
+
+void Engine::configureEndpointLimits(int endpoint)
+{
+    const EndpointConfig &e = m_project.endpoints.at(endpoint);
+    if (m_shared) {
+        // The shared budgets pace these sends (evenly spaced slots across all processes); a local
+        // copy of the same rate would only drop slots to its own jitter. The local limiter keeps
+        // what is per process: headers, cooldowns, probes, quota, ejection.
+        m_shared->configure(endpoint, e.rpm, e.tpm);
+        const bool shared = m_shared->isShared(endpoint);
+        m_limiter.configureEndpoint(endpoint, shared ? 0 : e.rpm, shared ? 0 : e.tpm);
+        // A 429 pauses every process (shared cooldown) instead of cutting this one's rate.
+        m_limiter.endpoint(endpoint).setDiscovery(!shared);
+        return;
+    }
+    m_limiter.configureEndpoint(endpoint, e.rpm, e.tpm);
 }
 
 void Engine::setGlobalTpm(double tpm)
@@ -584,6 +625,7 @@ void Engine::pump()
         }
         const int endpoint = m_balancer.pick([&](int i) {
             if (m_limiter.check(i, tokens) != RateLimiter::Block::None ||
+                (m_shared && !m_shared->mayAcquire(i, tokens)) ||
                 (budgetedRetry && !m_retryBudgets[std::size_t(i)].canRetry())) {
                 return Availability::Unavailable;
             }
@@ -742,6 +784,9 @@ void Engine::dispatch(int endpoint, Pending &&pending, double nowMs)
     const QByteArray body =
         ProviderAdapter::serialize(ProviderAdapter::buildBody(pending.request, e, m_options.modelOverride));
     pending.ticket = m_limiter.acquire(endpoint, reservation(pending));
+    if (m_shared) {
+        m_shared->onSend(endpoint, pending.ticket.tokens);
+    }
     const quint64 ticket = m_transport.send(endpoint, body);
     ++pending.attempts;
     pending.lastEndpoint = endpoint;
@@ -775,6 +820,14 @@ void Engine::handleResult(AttemptResult &&result)
     feedback.usedTokens =
         usage.inputTokens + usage.outputTokens > 0 ? double(usage.inputTokens + usage.outputTokens) : -1;
     m_limiter.onReply(endpoint, feedback);
+    if (m_shared) {
+        m_shared->onSettle(endpoint, feedback.ticket.tokens, feedback.chargedTokens());
+        if (outcome.cls == ErrorClass::RateLimited) {
+            m_shared->onRateLimited(endpoint, result.rateLimit.retryAfterMs >= 0
+                                                  ? result.rateLimit.retryAfterMs
+                                                  : EndpointLimiter::FirstPauseMs);
+        }
+    }
     m_metrics.recordAttempt(endpoint, outcome.cls, result.latencyMs, usage.inputTokens, usage.outputTokens,
                             now);
     p.tokens = -1; // estimate again for the next attempt (the output estimate learns)
@@ -849,6 +902,9 @@ void Engine::scheduleWake(double nowMs)
                 continue; // a reply (not a timer) will wake us for these
             }
             double at = m_limiter.endpointReadyAtMs(i, tokens);
+            if (m_shared) {
+                at = std::max(at, m_shared->readyAtMs(i, tokens));
+            }
             if (budgetedRetry) {
                 at = std::max(at, nowMs + m_retryBudgets[std::size_t(i)].msUntilRetry());
             }
@@ -896,6 +952,9 @@ void Engine::maybeFinish()
 void Engine::finish()
 {
     m_finishing = true;
+    if (m_shared) {
+        m_shared->stop();
+    }
     m_wakeTimer.stop();
     m_tickTimer.stop();
     m_flushSoon.stop();
@@ -905,8 +964,10 @@ void Engine::finish()
         unsent += m_source->backlog();
     } else {
         const qint64 doneAhead = m_done.size() - m_skippedDone; // finished earlier, not read again yet
-        unsent +=
-            m_inputDone ? 0 : std::max<qint64>(1, m_estimatedLines - m_reader->lineNumber() - doneAhead);
+        unsent += m_inputDone
+                      ? 0
+                      : std::max<qint64>(1, m_estimatedLines - m_options.shardLines(m_reader->lineNumber()) -
+                                                doneAhead);
         // Every line has its record only when the input was read to the end and nothing was left unsent.
         if (auto saved = checkpoint(unsent == 0); !saved) {
             qCCritical(lcEngine).noquote() << saved.error().message;
@@ -976,6 +1037,28 @@ MetricsSnapshot Engine::snapshot() const
             e.limitRps = global;
             e.limitReason = QStringLiteral("global rps");
         }
+        if (m_shared && m_shared->isShared(i) && e.weight > 0) {
+            const double cooldown = m_shared->cooldownMs(i);
+            if (cooldown > 0 && !e.coolingDown) {
+                e.coolingDown = true;
+                e.state = QStringLiteral("cooling down (shared)");
+                e.limitRps = 0;
+                e.limitReason = QStringLiteral("shared 429 cooldown");
+            } else if (!e.coolingDown && limiter.state() == EndpointLimiter::State::Open) {
+                const double rps = m_project.endpoints.at(i).rpm / 60.0;
+                if (rps > 0 && (e.limitRps <= 0 || rps < e.limitRps)) {
+                    e.limitRps = rps;
+                    e.limitReason = QStringLiteral("shared rpm");
+                }
+                const double tps = m_project.endpoints.at(i).tpm / 60.0;
+                if (tps > 0 && (e.limitTps <= 0 || tps < e.limitTps)) {
+                    e.limitTps = tps;
+                }
+            }
+        }
+    }
+    if (m_shared) {
+        s.shared = m_shared->stats();
     }
     return s;
 }

@@ -56,7 +56,22 @@ struct RunOptions
     /// API keys by endpoint name, supplied by the caller (the desktop app reads them from the OS
     /// keychain). One found here is used instead of the endpoint's api_key_env variable.
     QHash<QString, QByteArray> apiKeys;
+    /// `--shard K/N`: this process handles only input lines with (line - 1) % shardCount ==
+    /// shardIndex - 1 (physical line numbers, 1-based); the others get no record here. Recorded in the
+    /// journal, so a resume must name the same shard.
+    int shardIndex = 1;
+    int shardCount = 1;
+
+    bool isSharded() const { return shardCount > 1; }
+    bool inShard(qint64 line) const { return shardCount <= 1 || (line - 1) % shardCount == shardIndex - 1; }
+    /// How many of the first `lines` physical lines belong to this shard.
+    qint64 shardLines(qint64 lines) const
+    {
+        return shardCount <= 1 ? lines : (lines >= shardIndex ? (lines - shardIndex) / shardCount + 1 : 0);
+    }
 };
+
+class SharedLimits;
 
 /// Owns one run: reads the JSONL input, schedules each request onto an endpoint through the rate
 /// limiter and the weighted balancer, sends it over the transport, classifies the reply, retries with
@@ -174,6 +189,8 @@ private:
     void finish();
     void tick();
     void setState(RunState state);
+    /// Applies endpoint `i`'s rpm/tpm: to the shared budgets when the project shares them, else locally.
+    void configureEndpointLimits(int endpoint);
     QString endpointName(int endpoint) const;
 
     ProjectConfig m_project;
@@ -193,11 +210,12 @@ private:
     JsonlWriter m_results;
     JsonlWriter m_errors;
     Journal m_journal;
-    LineSet m_done;                ///< lines finished by an earlier session of this run
-    qint64 m_skippedDone = 0;      ///< of those, read (and skipped) so far
-    qint64 m_resumedOk = 0;        ///< records already in the results when this session started
-    qint64 m_resumedFailed = 0;    ///< records already in the errors when this session started
-    mutable RateLimiter m_limiter; ///< mutable: reading its limits advances its time-driven state
+    LineSet m_done;                   ///< lines finished by an earlier session of this run
+    qint64 m_skippedDone = 0;         ///< of those, read (and skipped) so far
+    qint64 m_resumedOk = 0;           ///< records already in the results when this session started
+    qint64 m_resumedFailed = 0;       ///< records already in the errors when this session started
+    mutable RateLimiter m_limiter;    ///< mutable: reading its limits advances its time-driven state
+    SharedLimits *m_shared = nullptr; ///< child; only with a project "shared" block
     Balancer m_balancer;
     RetryPolicy m_retry;
     Transport m_transport;

@@ -3,6 +3,7 @@
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
+#include <QRegularExpression>
 #include <QSaveFile>
 #include <QSet>
 #include <QSslCertificate>
@@ -270,7 +271,7 @@ Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &f
     }
     ProjectConfig project;
     ObjectReader top(root, QString(), fileName);
-    top.rejectUnknownKeys({QStringLiteral("endpoints"), QStringLiteral("limits")});
+    top.rejectUnknownKeys({QStringLiteral("endpoints"), QStringLiteral("limits"), QStringLiteral("shared")});
     if (top.error()) {
         return *top.error();
     }
@@ -356,10 +357,77 @@ Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &f
         }
     }
 
+    const auto shared = root.find("shared");
+    if (shared != root.end()) {
+        if (!shared->is_object()) {
+            return configError(QStringLiteral("%1: shared: expected an object, got %2")
+                                   .arg(fileName, describeType(*shared)));
+        }
+        ObjectReader r(*shared, QStringLiteral("shared"), fileName);
+        r.rejectUnknownKeys({QStringLiteral("redis"), QStringLiteral("namespace"),
+                             QStringLiteral("on_redis_down"), QStringLiteral("expected_processes")});
+        SharedConfig &c = project.shared;
+        c.redisUrl = r.string("redis", true).value_or(QString());
+        c.nameSpace = r.string("namespace", true).value_or(QString());
+        const QString mode = r.string("on_redis_down").value_or(QStringLiteral("fail_closed"));
+        c.expectedProcesses = r.integer("expected_processes", 1, 100000).value_or(1);
+        if (r.error()) {
+            return *r.error();
+        }
+        if (mode == QLatin1String("fail_open")) {
+            c.onRedisDown = SharedConfig::OnRedisDown::FailOpen;
+        } else if (mode == QLatin1String("fail_closed")) {
+            c.onRedisDown = SharedConfig::OnRedisDown::FailClosed;
+        } else {
+            return configError(
+                QStringLiteral("%1: shared.on_redis_down: \"%2\" is not one of fail_closed, fail_open")
+                    .arg(fileName, mode));
+        }
+    }
+
     if (auto valid = project.validate(fileName); !valid) {
         return valid.error();
     }
     return project;
+}
+
+QString toString(SharedConfig::OnRedisDown mode)
+{
+    return mode == SharedConfig::OnRedisDown::FailOpen ? QStringLiteral("fail_open")
+                                                       : QStringLiteral("fail_closed");
+}
+
+Result<SharedConfig::Address> SharedConfig::parseRedisUrl(const QString &text)
+{
+    const QUrl url(text, QUrl::StrictMode);
+    const auto bad = [&text](const QString &why) {
+        return Error{Error::Code::InvalidConfig, QStringLiteral("\"%1\" %2").arg(text, why), 0};
+    };
+    if (!url.isValid() || url.scheme() != QLatin1String("redis") || url.host().isEmpty()) {
+        return bad(QStringLiteral("is not a redis://host[:port][/db] URL"));
+    }
+    if (!url.userInfo().isEmpty() || url.hasQuery() || url.hasFragment()) {
+        return bad(QStringLiteral("has parts Sluice does not use (user, password, query, fragment)"));
+    }
+    Address a;
+    a.host = url.host();
+    const int port = url.port(6379);
+    if (port < 1 || port > 65535) {
+        return bad(QStringLiteral("has no valid port"));
+    }
+    a.port = quint16(port);
+    QString path = url.path();
+    if (path.startsWith(QLatin1Char('/'))) {
+        path.remove(0, 1);
+    }
+    if (!path.isEmpty()) {
+        bool ok = false;
+        a.db = path.toInt(&ok);
+        if (!ok || a.db < 0 || a.db > 1000000) {
+            return bad(QStringLiteral("names no database number after the host"));
+        }
+    }
+    return a;
 }
 
 Result<void> ProjectConfig::validate(const QString &fileName) const
@@ -403,6 +471,22 @@ Result<void> ProjectConfig::validate(const QString &fileName) const
                      [](const EndpointConfig &e) { return e.weight > 0; })) {
         return configError(
             QStringLiteral("%1: endpoints: every weight is 0, so no request could be sent").arg(fileName));
+    }
+    if (shared.isEnabled()) {
+        if (auto address = SharedConfig::parseRedisUrl(shared.redisUrl); !address) {
+            return configError(QStringLiteral("%1: shared.redis: %2").arg(fileName, address.error().message));
+        }
+        static const QRegularExpression namePattern(QStringLiteral("^[A-Za-z0-9._:/-]{1,100}$"));
+        if (!namePattern.match(shared.nameSpace).hasMatch()) {
+            return configError(
+                QStringLiteral(
+                    "%1: shared.namespace: \"%2\" must be 1-100 characters of A-Z a-z 0-9 . _ : / -")
+                    .arg(fileName, shared.nameSpace));
+        }
+        if (shared.expectedProcesses < 1) {
+            return configError(
+                QStringLiteral("%1: shared.expected_processes: must be at least 1").arg(fileName));
+        }
     }
     if (limits.retry.maxDelayMs < limits.retry.baseDelayMs) {
         return configError(
@@ -493,6 +577,14 @@ json ProjectConfig::toJson() const
                       {"max_attempts", limits.retry.maxAttempts},
                       {"backoff_base_ms", limits.retry.baseDelayMs},
                       {"backoff_max_ms", limits.retry.maxDelayMs}};
+    if (shared.isEnabled()) {
+        root["shared"] = {{"redis", shared.redisUrl.toStdString()},
+                          {"namespace", shared.nameSpace.toStdString()},
+                          {"on_redis_down", toString(shared.onRedisDown).toStdString()}};
+        if (shared.expectedProcesses != 1) {
+            root["shared"]["expected_processes"] = shared.expectedProcesses;
+        }
+    }
     return root;
 }
 

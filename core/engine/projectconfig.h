@@ -54,12 +54,43 @@ struct LimitsConfig
     RetryConfig retry;
 };
 
+/// The project file's optional "shared" object: limits shared with other Sluice processes through Redis.
+/// Every process with the same Redis database and `nameSpace` draws each endpoint's rpm/tpm from one
+/// budget, keyed by endpoint name (see core/shared/sharedlimits.h).
+struct SharedConfig
+{
+    /// What the endpoints with shared limits do while Redis cannot be reached.
+    enum class OnRedisDown {
+        FailClosed, ///< no sends to them (nothing fails; requests wait) until Redis is back
+        FailOpen,   ///< local limits at 1/N of the configured rates, N = processes last seen
+    };
+
+    QString redisUrl;  ///< redis://host[:port][/db]; empty = limits are not shared
+    QString nameSpace; ///< key prefix shared by the cooperating processes
+    OnRedisDown onRedisDown = OnRedisDown::FailClosed;
+    /// N for fail_open before this process has heard from Redis once (later: the last count seen).
+    int expectedProcesses = 1;
+
+    bool isEnabled() const { return !redisUrl.isEmpty(); }
+    /// Host, port and database of redisUrl, or an error naming what is wrong with it.
+    struct Address
+    {
+        QString host;
+        quint16 port = 6379;
+        int db = 0;
+    };
+    static Result<Address> parseRedisUrl(const QString &url);
+};
+
+QString toString(SharedConfig::OnRedisDown mode);
+
 /// The project file: the same JSON the GUI loads and saves and `sluice-cli run --project` reads.
 /// Unknown keys and wrong values are errors that name the key ("endpoints[1].rpm: ...").
 struct ProjectConfig
 {
     QList<EndpointConfig> endpoints;
     LimitsConfig limits;
+    SharedConfig shared;
 
     static Result<ProjectConfig> fromJson(const nlohmann::json &json, const QString &fileName);
     static Result<ProjectConfig> load(const QString &path);

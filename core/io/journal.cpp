@@ -288,6 +288,14 @@ QString Journal::mismatch(const json &header, const Identity &current)
         return QStringLiteral("the input is not the run's: %1 has the same size as %2 but different content")
             .arg(current.inputPath, was);
     }
+    const QString shard = QString::fromStdString(header.value("shard", std::string()));
+    if (shard != current.shard) {
+        const auto name = [](const QString &s) {
+            return s.isEmpty() ? QStringLiteral("the whole input") : QStringLiteral("shard ") + s;
+        };
+        return QStringLiteral("the run covered %1, this one asks for %2")
+            .arg(name(shard), name(current.shard));
+    }
     const json project = header.value("project", json::object());
     const json before = project.value("endpoints", json::array());
     const json now = current.project.value("endpoints", json::array());
@@ -489,6 +497,9 @@ Result<void> Journal::create(const QString &path, const Identity &identity, cons
         {"results", QFileInfo(resultsPath).absoluteFilePath().toStdString()},
         {"errors", QFileInfo(errorsPath).absoluteFilePath().toStdString()},
     };
+    if (!identity.shard.isEmpty()) {
+        header["shard"] = identity.shard.toStdString();
+    }
     return append(header);
 }
 

@@ -19,7 +19,8 @@ struct ProjectConfig;
 ///
 /// Format (JSONL, one object per line):
 /// - line 1, the header: `{"sluice_journal":1, "run_id", "created", "input": {"path", "size",
-///   "fingerprint"}, "project": {identity}, "results", "errors"}`;
+///   "fingerprint"}, "project": {identity}, "results", "errors"}`, and `"shard": "K/N"` when the run
+///   handles one shard of the input;
 /// - then checkpoints: `{"done": [[first,last],...], "ok": N, "failed": N, "results_bytes": N,
 ///   "errors_bytes": N}` with optional `"finished": true`, `"recovered": N`, `"reopen": [[first,last],
 ///   ...]` (lines handed back by --retry-errors) and `"errors_rewrite": true`.
@@ -40,6 +41,7 @@ public:
         qint64 inputSize = 0;
         QString inputFingerprint;
         nlohmann::json project; ///< projectIdentity()
+        QString shard;          ///< "K/N" for `--shard K/N`; empty = the whole input
     };
 
     /// A run's progress as recovered from its journal and outputs.

@@ -206,7 +206,7 @@ void EndpointLimiter::cut()
     // A server that announces its limit, and was sent no more than that, answered 429 to a burst (say,
     // the first window of requests before any reply), not to a wrong rate: pause, but keep the rate.
     const bool withinAnnounced = std::isfinite(m_headerRps) && !(rate > m_headerRps * 1.01);
-    if (std::isfinite(rate) && rate > 0 && !withinAnnounced) {
+    if (m_discovery && std::isfinite(rate) && rate > 0 && !withinAnnounced) {
         m_cutRps = rate;
         m_discoveredRps = CutFactor * rate;
     }

@@ -94,6 +94,10 @@ public:
     /// Requests and tokens per minute; 0 = no configured limit. Takes effect at once.
     void configure(double rpm, double tpm);
     double configuredRpm() const { return m_rpm; }
+    /// 429 discovery on (default) or off. Off, a 429 still pauses the endpoint (and probes), but does
+    /// not cut its rate: used when shared limits pace the endpoint, where a per-process cut would
+    /// strand the slots this process leased and no other process may use.
+    void setDiscovery(bool on) { m_discovery = on; }
     double configuredTpm() const { return m_tpm; }
 
     /// Whether a request reserving `tokens` may be sent now.
@@ -159,6 +163,7 @@ private:
     double m_lastWindowRps = 0;
     quint64 m_probeSeq = 0;
     bool m_probeInFlight = false;
+    bool m_discovery = true;
     State m_state = State::Open;
 };
 

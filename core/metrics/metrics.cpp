@@ -230,7 +230,7 @@ nlohmann::json MetricsSnapshot::toJson() const
     for (auto it = errorsByClass.cbegin(); it != errorsByClass.cend(); ++it) {
         classes[it.key().toStdString()] = it.value();
     }
-    return {{"state", toString(state).toStdString()},
+    json js{{"state", toString(state).toStdString()},
             {"elapsed_s", round1(elapsedMs / 1000.0)},
             {"lines", linesRead},
             {"succeeded", succeeded},
@@ -248,6 +248,27 @@ nlohmann::json MetricsSnapshot::toJson() const
             {"tokens", {{"input", inputTokens}, {"output", outputTokens}}},
             {"errors_by_class", classes},
             {"endpoints", eps}};
+    if (shared.enabled) {
+        js["shared"] = {
+            {"state", shared.state.toStdString()},
+            {"namespace", shared.nameSpace.toStdString()},
+            {"on_redis_down", shared.onRedisDown.toStdString()},
+            {"processes", shared.processes},
+            {"max_processes", shared.maxProcesses},
+            {"leases", shared.leases},
+            {"lease_denials", shared.leaseDenials},
+            {"lease_rtt_ms", {{"p50", round1(shared.leaseRttP50Ms)}, {"p99", round1(shared.leaseRttP99Ms)}}},
+            {"permits_granted", shared.permitsGranted},
+            {"permits_used", shared.permitsUsed},
+            {"permits_expired", shared.permitsExpired},
+            {"redis_errors", shared.redisErrors},
+            {"reconnects", shared.reconnects},
+            {"cooldowns_published", shared.cooldownsPublished},
+            {"cooldowns_received", shared.cooldownsReceived},
+            {"sent_while_down", shared.sentWhileDown},
+            {"down_s", round1(shared.downMs / 1000.0)}};
+    }
+    return js;
 }
 
 } // namespace Sluice

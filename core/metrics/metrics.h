@@ -50,6 +50,29 @@ struct EndpointStats
     qint64 inputTokens = 0, outputTokens = 0;
 };
 
+/// Live state of the limits shared through Redis (core/shared/sharedlimits.h), for the snapshot.
+struct SharedLimitsStats
+{
+    bool enabled = false;
+    QString state; ///< "connecting", "connected", "down (paused)", "down (local 1/N)"
+    QString nameSpace;
+    QString onRedisDown;     ///< fail_closed | fail_open
+    int processes = 0;       ///< processes drawing on the same budgets now (most on any endpoint)
+    int maxProcesses = 0;    ///< the most seen at once during the run
+    qint64 leases = 0;       ///< lease scripts answered
+    qint64 leaseDenials = 0; ///< of those, answered "not yet" (budget spent ahead, or a shared cooldown)
+    double leaseRttP50Ms = 0, leaseRttP99Ms = 0;
+    qint64 permitsGranted = 0; ///< request slots leased
+    qint64 permitsUsed = 0;    ///< of those, spent on a send
+    qint64 permitsExpired = 0; ///< of those, unused when their moment passed
+    qint64 redisErrors = 0;    ///< error replies to our scripts
+    qint64 reconnects = 0;
+    qint64 cooldownsPublished = 0; ///< 429s of this process turned into a shared cooldown
+    qint64 cooldownsReceived = 0;  ///< leases answered "cooling down" (a 429 seen by any process)
+    qint64 sentWhileDown = 0;      ///< requests sent on local limits while Redis was down (fail_open)
+    double downMs = 0;             ///< total time Redis was unreachable
+};
+
 /// Run state as shown to the operator.
 enum class RunState { Idle, Running, Paused, Stopping, Finished };
 QString toString(RunState state);
@@ -77,6 +100,7 @@ struct MetricsSnapshot
     QList<EndpointStats> endpoints;
     QMap<QString, qint64> errorsByClass; ///< final error records by error_class
     QList<SecondSample> recent;          ///< the last whole seconds (up to 60)
+    SharedLimitsStats shared;            ///< enabled only with a project "shared" block
 
     qint64 done() const { return succeeded + failed; }
     /// Lines with a record, counting earlier sessions of a resumed run: what progress is measured by.

@@ -48,6 +48,7 @@ private Q_SLOTS:
     void headerLimitCapsTheRate();
     void headerRemainingIsNeverExceeded();
     void rateLimitCutsPausesAndProbes();
+    void rateLimitWithoutDiscoveryPausesOnly();
     void staleRateLimitsDoNotCutAgain();
     void failedProbeDoublesThePause();
     void failuresInARowEjectTheEndpoint();
@@ -194,6 +195,24 @@ void tst_EndpointLimiter::rateLimitCutsPausesAndProbes()
     drive(limiter, clock, 15000); // (sending: an idle endpoint would ramp again)
     QVERIFY(limiter.effectiveRps() >= 99.9);
     QCOMPARE(limiter.reason(), QStringLiteral("configured rpm")); // back to the configured limit
+}
+
+void tst_EndpointLimiter::rateLimitWithoutDiscoveryPausesOnly()
+{
+    // Shared limits turn discovery off: a 429 pauses and probes, the rate is not cut.
+    Test::ManualClock clock;
+    EndpointLimiter limiter(&clock);
+    limiter.configure(6000, 0);
+    limiter.setDiscovery(false);
+    drive(limiter, clock, 3000);
+    limiter.onReply(reply(limiter.onSend(0), ErrorClass::RateLimited));
+    QCOMPARE(limiter.state(), State::CoolingDown);
+    clock.advance(EndpointLimiter::FirstPauseMs);
+    QCOMPARE(limiter.check(0), Block::None);
+    limiter.onReply(reply(limiter.onSend(0)));
+    QCOMPARE(limiter.state(), State::Open);
+    QCOMPARE(limiter.effectiveRps(), 100.0);
+    QCOMPARE(limiter.reason(), QStringLiteral("configured rpm"));
 }
 
 void tst_EndpointLimiter::staleRateLimitsDoNotCutAgain()

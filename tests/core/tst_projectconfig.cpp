@@ -112,6 +112,7 @@ private Q_SLOTS:
     void saveFailureNamesPath();
     void savedJsonHoldsNoApiKey();
     void tlsKeys();
+    void sharedBlock();
 };
 
 void tst_ProjectConfig::parsesFullProject()
@@ -400,6 +401,31 @@ void tst_ProjectConfig::rejectsBadProject_data()
                                                         "the number 1.5");
     QTest::newRow("rps negative") << limits(R"({"rps":-0.5})")
                                   << QStringLiteral("limits.rps: -0.5 is out of range [0, 1e+09]");
+    const auto shared = [&E](const QByteArray &inner) -> QByteArray {
+        return "{\"endpoints\":[" + E + "],\"shared\":" + inner + "}";
+    };
+    QTest::newRow("shared not an object") << shared("true") << QStringLiteral("shared: expected an object");
+    QTest::newRow("shared without redis")
+        << shared(R"({"namespace":"t"})") << QStringLiteral("shared.redis: ");
+    QTest::newRow("shared without namespace")
+        << shared(R"({"redis":"redis://127.0.0.1"})") << QStringLiteral("shared.namespace: ");
+    QTest::newRow("shared http url") << shared(R"({"redis":"http://127.0.0.1:6379","namespace":"t"})")
+                                     << QStringLiteral(
+                                            "shared.redis: \"http://127.0.0.1:6379\" is not a redis://");
+    QTest::newRow("shared password in url")
+        << shared(R"({"redis":"redis://:secret@127.0.0.1","namespace":"t"})")
+        << QStringLiteral("shared.redis: \"redis://:secret@127.0.0.1\" has parts Sluice does not use");
+    QTest::newRow("shared bad db") << shared(R"({"redis":"redis://127.0.0.1/x","namespace":"t"})")
+                                   << QStringLiteral(
+                                          "shared.redis: \"redis://127.0.0.1/x\" names no database number");
+    QTest::newRow("shared bad namespace")
+        << shared(R"({"redis":"redis://127.0.0.1","namespace":"a b"})")
+        << QStringLiteral("shared.namespace: \"a b\" must be 1-100 characters");
+    QTest::newRow("shared bad on_redis_down")
+        << shared(R"({"redis":"redis://127.0.0.1","namespace":"t","on_redis_down":"fail_soft"})")
+        << QStringLiteral("shared.on_redis_down: \"fail_soft\" is not one of fail_closed, fail_open");
+    QTest::newRow("shared unknown key") << shared(R"({"redis":"redis://127.0.0.1","namespace":"t","ttl":5})")
+                                        << QStringLiteral("shared.ttl: ");
     QTest::newRow("backoff_max_ms below backoff_base_ms")
         << limits(R"({"backoff_base_ms":1000,"backoff_max_ms":200})")
         << QStringLiteral("limits.backoff_max_ms (200) is below limits.backoff_base_ms (1000)");
@@ -703,6 +729,42 @@ void tst_ProjectConfig::tlsKeys()
              QStringLiteral("p.json: endpoints[0].ca_file: \"%1\" holds no PEM certificate (-----BEGIN "
                             "CERTIFICATE-----)")
                  .arg(QDir(dir.path()).filePath(QStringLiteral("certs/empty.pem"))));
+}
+
+void tst_ProjectConfig::sharedBlock()
+{
+    const auto plain = parse("{\"endpoints\":[" + OneEndpoint + "]}");
+    QVERIFY(plain);
+    QVERIFY(!plain->shared.isEnabled());
+    QVERIFY(!plain->toJson().contains("shared"));
+
+    const auto result = parse(R"({"endpoints":[{"name":"a","url":"http://h/v1/chat/completions","rpm":600}],
+        "shared":{"redis":"redis://10.0.0.5:6380/3","namespace":"team-a","on_redis_down":"fail_open",
+        "expected_processes":4}})");
+    QVERIFY2(result, result ? "" : qPrintable(result.error().message));
+    QVERIFY(result->shared.isEnabled());
+    QCOMPARE(result->shared.nameSpace, QStringLiteral("team-a"));
+    QVERIFY(result->shared.onRedisDown == SharedConfig::OnRedisDown::FailOpen);
+    QCOMPARE(result->shared.expectedProcesses, 4);
+    const auto address = SharedConfig::parseRedisUrl(result->shared.redisUrl);
+    QVERIFY(address);
+    QCOMPARE(address->host, QStringLiteral("10.0.0.5"));
+    QCOMPARE(address->port, quint16(6380));
+    QCOMPARE(address->db, 3);
+
+    // Defaults: port 6379, database 0, fail_closed; and the block survives a save/load.
+    const auto defaults = parse(R"({"endpoints":[{"name":"a","url":"http://h/v1/chat/completions"}],
+        "shared":{"redis":"redis://localhost","namespace":"t"}})");
+    QVERIFY(defaults);
+    QVERIFY(defaults->shared.onRedisDown == SharedConfig::OnRedisDown::FailClosed);
+    QCOMPARE(SharedConfig::parseRedisUrl(defaults->shared.redisUrl)->port, quint16(6379));
+    QCOMPARE(SharedConfig::parseRedisUrl(defaults->shared.redisUrl)->db, 0);
+    const auto back = ProjectConfig::fromJson(result->toJson(), FileName);
+    QVERIFY(back);
+    QCOMPARE(back->shared.redisUrl, result->shared.redisUrl);
+    QCOMPARE(back->shared.nameSpace, result->shared.nameSpace);
+    QVERIFY(back->shared.onRedisDown == result->shared.onRedisDown);
+    QCOMPARE(back->shared.expectedProcesses, 4);
 }
 
 QTEST_GUILESS_MAIN(tst_ProjectConfig)
