@@ -3,6 +3,7 @@
 #include "charts/livecharts.h"
 #include "enginecontroller.h"
 #include "exporter.h"
+#include "gatewaycontroller.h"
 #include "io/journal.h"
 #include "keystore.h"
 #include "models/endpointtablemodel.h"
@@ -80,6 +81,7 @@ QString duration(double seconds)
 MainWindow::MainWindow(QWidget *parent)
     : QMainWindow(parent)
     , m_controller(new EngineController(this))
+    , m_gateway(new GatewayController(this))
     , m_endpoints(new EndpointTableModel(this))
     , m_errorGroups(new ErrorGroupsModel(this))
 {
@@ -93,6 +95,13 @@ MainWindow::MainWindow(QWidget *parent)
     connect(m_controller, &EngineController::snapshotReady, this, &MainWindow::handleSnapshot);
     connect(m_controller, &EngineController::finished, this, &MainWindow::handleFinished);
     connect(m_controller, &EngineController::notice, this, &MainWindow::appendLog);
+    connect(m_gateway, &GatewayController::snapshotReady, this, &MainWindow::handleSnapshot);
+    connect(m_gateway, &GatewayController::notice, this, &MainWindow::appendLog);
+    connect(m_gateway, &GatewayController::stopped, this, [this] {
+        appendLog(tr("Gateway stopped"));
+        updateActions();
+        Q_EMIT gatewayStopped();
+    });
     connect(m_controller, &EngineController::stateChanged, this,
             [this](Sluice::RunState) { updateActions(); });
     connect(m_endpoints, &EndpointTableModel::liveEditRequested, this,
@@ -189,6 +198,24 @@ void MainWindow::buildActions()
     m_tryAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_T));
     m_tryAction->setToolTip(
         tr("Run a demo batch against two built-in simulated endpoints: no keys, no network"));
+
+    QMenu *gatewayMenu = menuBar()->addMenu(tr("&Gateway"));
+    m_gatewayAction = gatewayMenu->addAction(tr("Start &gateway…"), this, [this] {
+        if (m_gateway->isActive()) {
+            stopGateway();
+            return;
+        }
+        bool ok = false;
+        const int port = QInputDialog::getInt(
+            this, tr("Gateway"), tr("Serve the endpoints on 127.0.0.1, port (0: any free port):"), 8080, 0,
+            65535, 1, &ok);
+        if (ok) {
+            startGateway(quint16(port));
+        }
+    });
+    m_gatewayAction->setToolTip(
+        tr("Serve the project's endpoints to local programs as an OpenAI/Anthropic-compatible server "
+           "(sluice-cli serve): callers wait in a queue behind the same limits and balancing"));
 
     QMenu *endpoints = menuBar()->addMenu(tr("&Endpoints"));
     m_addEndpointAction = endpoints->addAction(tr("&Add"), this, [this] {
@@ -330,12 +357,17 @@ Sluice::RunState MainWindow::runState() const
 
 void MainWindow::updateActions()
 {
-    const bool active = m_controller->isActive();
+    const bool running = m_controller->isActive();
+    const bool serving = m_gateway->isActive();
+    const bool active = running || serving;
     const bool haveInput = !m_requestsPath.isEmpty() && !m_preflightRunning;
     m_runAction->setEnabled(!active && haveInput && !m_endpoints->endpoints().isEmpty());
-    m_pauseAction->setEnabled(active);
+    m_pauseAction->setEnabled(running);
     m_pauseAction->setText(m_paused ? tr("&Resume") : tr("&Pause"));
-    m_stopAction->setEnabled(active);
+    m_stopAction->setEnabled(running);
+    m_gatewayAction->setEnabled(!running);
+    m_gatewayAction->setText(serving ? tr("Stop &gateway (port %1)").arg(m_gateway->port())
+                                     : tr("Start &gateway…"));
     m_retryAction->setEnabled(!active && haveInput && !m_endpoints->endpoints().isEmpty() &&
                               QFileInfo::exists(Journal::pathFor(m_resultsPath)) &&
                               QFileInfo(m_errorsPath).size() > 0);
@@ -349,8 +381,9 @@ void MainWindow::updateActions()
     m_forgetKeyAction->setEnabled(!active);
     m_endpoints->setRunning(active);
     const Sluice::RunState state = m_controller->state();
-    m_stateLabel->setText(active ? (m_paused ? tr("Paused") : Sluice::toString(state))
-                                 : (state == Sluice::RunState::Finished ? tr("Finished") : tr("Idle")));
+    m_stateLabel->setText(serving   ? tr("Gateway on port %1").arg(m_gateway->port())
+                          : running ? (m_paused ? tr("Paused") : Sluice::toString(state))
+                                    : (state == Sluice::RunState::Finished ? tr("Finished") : tr("Idle")));
 }
 
 bool MainWindow::openRequests(const QString &path)
@@ -674,11 +707,69 @@ void MainWindow::tryIt()
     });
 }
 
+quint16 MainWindow::gatewayPort() const
+{
+    return m_gateway->isActive() ? m_gateway->port() : 0;
+}
+
+bool MainWindow::startGateway(quint16 port)
+{
+    if (m_controller->isActive() || m_gateway->isActive()) {
+        return false;
+    }
+    const ProjectConfig project = currentProject();
+    if (auto valid = project.validate(tr("project")); !valid) {
+        QMessageBox::warning(this, tr("Gateway"), valid.error().message);
+        return false;
+    }
+    GatewayOptions options;
+    options.port = port;
+    const KeyStore keyStore;
+    for (const EndpointConfig &e : std::as_const(project.endpoints)) {
+        const QByteArray key = keyStore.read(e.name);
+        if (!key.isEmpty()) {
+            options.apiKeys.insert(e.name, key);
+        }
+    }
+    m_charts->clear();
+    m_errorGroups->clear();
+    m_endpoints->clearStats();
+    m_last = MetricsSnapshot();
+    const auto started = m_gateway->start(project, options);
+    if (!started) {
+        QMessageBox::warning(this, tr("Gateway"), started.error().message);
+        return false;
+    }
+    appendLog(tr("Gateway listening on http://127.0.0.1:%1 (POST /v1/chat/completions, /v1/messages; GET "
+                 "/health, /status, /metrics)")
+                  .arg(*started));
+    updateActions();
+    return true;
+}
+
+void MainWindow::stopGateway()
+{
+    if (m_gateway->isActive()) {
+        appendLog(tr("Stopping the gateway: waiting callers get 503"));
+        m_gateway->stop();
+    }
+}
+
 void MainWindow::handleSnapshot(const Sluice::MetricsSnapshot &s)
 {
     m_last = s;
     m_endpoints->applySnapshot(s);
     m_charts->addSnapshot(s);
+    if (m_gateway->isActive()) {
+        m_progress->setValue(0);
+        m_progressLabel->setText(tr("Gateway on port %1 · %2 ok · %3 failed · %4 req/s · %5 queued · %6 in "
+                                    "flight · 429s %7")
+                                     .arg(m_gateway->port())
+                                     .arg(count(s.succeeded), count(s.failed),
+                                          QString::number(s.currentRps, 'f', 0), count(s.queued),
+                                          count(s.inFlight), count(s.rateLimited)));
+        return;
+    }
     const qint64 total = std::max(s.estimatedLines, s.linesRead);
     m_progress->setValue(total > 0 ? int(1000.0 * double(s.doneInAll()) / double(total)) : 0);
     const double rate = s.currentRps > 0 ? s.currentRps : s.averageRps;
@@ -795,6 +886,14 @@ void MainWindow::rebuildRecentMenu()
 
 void MainWindow::closeEvent(QCloseEvent *event)
 {
+    if (m_gateway->isActive()) {
+        const auto answer = QMessageBox::question(
+            this, tr("Quit"), tr("The gateway is serving. Stop it (waiting callers get 503) and quit?"));
+        if (answer != QMessageBox::Yes) {
+            event->ignore();
+            return;
+        }
+    }
     if (m_controller->isActive()) {
         const auto answer = QMessageBox::question(
             this, tr("Quit"), tr("A run is going. Stop it (requests in flight are cancelled) and quit?"));

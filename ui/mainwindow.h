@@ -28,6 +28,7 @@ namespace Sluice::Gui {
 
 class EndpointTableModel;
 class EngineController;
+class GatewayController;
 class ErrorGroupsModel;
 class LiveCharts;
 
@@ -73,6 +74,8 @@ public:
     const Sluice::MetricsSnapshot &lastSnapshot() const { return m_last; }
     QString resultsPath() const { return m_resultsPath; }
     QString errorsPath() const { return m_errorsPath; }
+    /// The port the gateway listens on, 0 when it is not running.
+    quint16 gatewayPort() const;
 
 public Q_SLOTS:
     /// Runs the loaded file. When the results file holds an interrupted run, asks whether to resume
@@ -85,12 +88,19 @@ public Q_SLOTS:
     void stop();
     /// Starts two built-in simulated endpoints and runs the bundled demo batch against them.
     void tryIt();
+    /// Serves the current project as a gateway (`sluice-cli serve`) on 127.0.0.1:`port` (0: a free
+    /// port); its traffic feeds the live charts and the endpoint table like a run. False (and a
+    /// message box) when it cannot start.
+    bool startGateway(quint16 port);
+    /// Stops the gateway: waiting callers get 503, attempts in flight finish; gatewayStopped() follows.
+    void stopGateway();
 
 Q_SIGNALS:
     void preflightFinished();
     void runFinished();
     /// Run did not start; `reason` says why (also in the log, and in a dialog when attended).
     void runRefused(const QString &reason);
+    void gatewayStopped();
 
 protected:
     void startRun(Sluice::RunOptions::Mode mode);
@@ -117,6 +127,7 @@ private:
     Sluice::ProjectConfig currentProject() const;
 
     EngineController *m_controller = nullptr;
+    GatewayController *m_gateway = nullptr;
     EndpointTableModel *m_endpoints = nullptr;
     ErrorGroupsModel *m_errorGroups = nullptr;
     LiveCharts *m_charts = nullptr;
@@ -141,6 +152,7 @@ private:
     QAction *m_stopAction = nullptr;
     QAction *m_retryAction = nullptr;
     QAction *m_tryAction = nullptr;
+    QAction *m_gatewayAction = nullptr;
     QAction *m_addEndpointAction = nullptr;
     QAction *m_duplicateEndpointAction = nullptr;
     QAction *m_removeEndpointAction = nullptr;

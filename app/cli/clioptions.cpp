@@ -36,6 +36,9 @@ const char *Description = R"(Push a JSONL batch of LLM API requests through rate
 Commands:
   run        Send every line of --requests; write one record per line to --out or --errors.
   simulate   Run the built-in LLM simulator server on its own (for rehearsals and tests).
+  serve      Run the gateway: a local OpenAI/Anthropic-compatible server that queues callers FIFO
+             behind the same limiter, balancer and retries (POST /v1/chat/completions, /v1/messages,
+             /api/v1/completions; GET /health, /status, /metrics). Ctrl-C stops it.
 
 Input lines (auto-detected per line): OpenAI Batch {"custom_id","method","url","body"},
 Anthropic batch {"custom_id","params"}, bare chat bodies {"model","messages",...,"metadata"},
@@ -49,7 +52,47 @@ Examples:
   sluice-cli run --project project.json --requests batch.jsonl --out results.jsonl --summary summary.json
   sluice-cli run --endpoint http://127.0.0.1:8000/v1/chat/completions --model gpt-4o-mini \
                  --requests_filepath batch.jsonl --save_filepath save.jsonl --max_requests_per_second 50
-  sluice-cli simulate --port 8001 --latency-ms 200 --rps 50 --error-rate 0.05)";
+  sluice-cli simulate --port 8001 --latency-ms 200 --rps 50 --error-rate 0.05
+  sluice-cli serve --project project.json --port 8080 --max-queue 5000 --default-timeout 120)";
+
+template<typename Num>
+Result<CliOptions> loadEndpoints(const QCommandLineParser &p, CliOptions &o, Error &error, const Num &num)
+{
+    if (p.isSet(QStringLiteral("project"))) {
+        auto loaded = ProjectConfig::load(p.value(QStringLiteral("project")));
+        if (!loaded) {
+            return loaded.error();
+        }
+        o.project = std::move(loaded).value();
+    }
+    const QStringList urls = p.values(QStringLiteral("endpoint"));
+    for (const QString &text : urls) {
+        const QUrl url(text, QUrl::StrictMode);
+        if (!EndpointConfig::isEndpointUrl(url)) {
+            return usage(
+                QStringLiteral("--endpoint: \"%1\" is not an http:// or https:// URL with a host").arg(text));
+        }
+        EndpointConfig e = EndpointConfig::fromUrl(url, int(o.project.endpoints.size()));
+        e.apiKeyEnv = p.value(QStringLiteral("api-key-env"));
+        o.project.endpoints.append(e);
+    }
+    if (const auto rps = num("rps", 0, 1e9)) {
+        o.project.limits.rps = *rps;
+    }
+    if (const auto attempts = num("max-attempts", 1, 100)) {
+        o.project.limits.retry.maxAttempts = int(*attempts);
+    }
+    if (!error.message.isEmpty()) {
+        return error;
+    }
+    if (o.project.endpoints.isEmpty() && !o.simulate) {
+        return usage(
+            o.command == CliOptions::Command::Serve
+                ? QStringLiteral("serve: no endpoints: give --project FILE or --endpoint URL")
+                : QStringLiteral("run: no endpoints: give --project FILE, --endpoint URL or --simulate"));
+    }
+    return std::move(o);
+}
 
 } // namespace
 
@@ -64,7 +107,7 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
                                      QStringLiteral("Show the version."));
     p.addOption(help);
     p.addOption(version);
-    p.addPositionalArgument(QStringLiteral("command"), QStringLiteral("run | simulate"));
+    p.addPositionalArgument(QStringLiteral("command"), QStringLiteral("run | simulate | serve"));
 
     const auto opt = [&p](QStringList names, const QString &text, const QString &value = QString()) {
         p.addOption(QCommandLineOption(names, text, value));
@@ -126,9 +169,22 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
     opt({QStringLiteral("progress-interval")},
         QStringLiteral("[run] Seconds between progress lines (default: a live bar on a terminal, else 5)."),
         QStringLiteral("s"));
-    // simulate
-    opt({QStringLiteral("port")}, QStringLiteral("[simulate] Port on 127.0.0.1 (0 = any free port)."),
+    // simulate, serve
+    opt({QStringLiteral("port")},
+        QStringLiteral("[simulate, serve] Port to listen on (0 = any free port, printed at start)."),
         QStringLiteral("n"));
+    opt({QStringLiteral("bind")},
+        QStringLiteral("[serve] Address to listen on (default 127.0.0.1; the gateway has no authentication "
+                       "of its own, so think twice before exposing it)."),
+        QStringLiteral("address"));
+    opt({QStringLiteral("max-queue")},
+        QStringLiteral("[serve] Callers that may wait to be sent (default 10000); beyond it: 429 with "
+                       "Retry-After."),
+        QStringLiteral("n"));
+    opt({QStringLiteral("default-timeout")},
+        QStringLiteral("[serve] A caller's deadline in seconds when it sends no X-Sluice-Timeout header "
+                       "(default 300); then 504 with Retry-After."),
+        QStringLiteral("s"));
     opt({QStringLiteral("latency-ms")}, QStringLiteral("[simulate, run --simulate] Reply delay."),
         QStringLiteral("ms"));
     opt({QStringLiteral("jitter-ms")},
@@ -220,8 +276,30 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
         }
         return o;
     }
+    if (command == QLatin1String("serve")) {
+        o.command = CliOptions::Command::Serve;
+        o.quiet = p.isSet(QStringLiteral("quiet"));
+        o.gateway.port = quint16(num("port", 0, 65535).value_or(0));
+        o.gateway.maxQueue = int(num("max-queue", 1, 10000000).value_or(o.gateway.maxQueue));
+        o.gateway.defaultTimeoutS = num("default-timeout", 0.001, 86400).value_or(o.gateway.defaultTimeoutS);
+        o.gateway.maxTimeoutS = std::max(o.gateway.maxTimeoutS, o.gateway.defaultTimeoutS);
+        o.gateway.modelOverride = p.value(QStringLiteral("model"));
+        if (p.isSet(QStringLiteral("bind"))) {
+            const QString text = p.value(QStringLiteral("bind"));
+            if (!o.gateway.address.setAddress(text)) {
+                return usage(QStringLiteral("--bind: \"%1\" is not an IP address").arg(text));
+            }
+        }
+        for (const char *runOnly : {"requests", "out", "errors", "resume", "retry-errors", "overwrite",
+                                    "summary", "shard", "history", "simulate"}) {
+            if (p.isSet(QString::fromLatin1(runOnly))) {
+                return usage(QStringLiteral("serve: --%1 is for run only").arg(QString::fromLatin1(runOnly)));
+            }
+        }
+        return loadEndpoints(p, o, error, num);
+    }
     if (command != QLatin1String("run")) {
-        return usage(QStringLiteral("unknown command \"%1\"; expected run or simulate").arg(command));
+        return usage(QStringLiteral("unknown command \"%1\"; expected run, simulate or serve").arg(command));
     }
 
     o.command = CliOptions::Command::Run;
@@ -268,37 +346,7 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
         return usage(QStringLiteral("run: --out FILE is required"));
     }
 
-    if (p.isSet(QStringLiteral("project"))) {
-        auto loaded = ProjectConfig::load(p.value(QStringLiteral("project")));
-        if (!loaded) {
-            return loaded.error();
-        }
-        o.project = std::move(loaded).value();
-    }
-    const QStringList urls = p.values(QStringLiteral("endpoint"));
-    for (const QString &text : urls) {
-        const QUrl url(text, QUrl::StrictMode);
-        if (!EndpointConfig::isEndpointUrl(url)) {
-            return usage(
-                QStringLiteral("--endpoint: \"%1\" is not an http:// or https:// URL with a host").arg(text));
-        }
-        EndpointConfig e = EndpointConfig::fromUrl(url, int(o.project.endpoints.size()));
-        e.apiKeyEnv = p.value(QStringLiteral("api-key-env"));
-        o.project.endpoints.append(e);
-    }
-    if (const auto rps = num("rps", 0, 1e9)) {
-        o.project.limits.rps = *rps;
-    }
-    if (const auto attempts = num("max-attempts", 1, 100)) {
-        o.project.limits.retry.maxAttempts = int(*attempts);
-    }
-    if (!error.message.isEmpty()) {
-        return error;
-    }
-    if (o.project.endpoints.isEmpty() && !o.simulate) {
-        return usage(QStringLiteral("run: no endpoints: give --project FILE, --endpoint URL or --simulate"));
-    }
-    return o;
+    return loadEndpoints(p, o, error, num);
 }
 
 } // namespace Sluice::Cli

@@ -2,6 +2,7 @@
 
 #include "engine/engine.h"
 #include "engine/projectconfig.h"
+#include "gateway/gateway.h"
 #include "sim/simulator.h"
 
 #include <QString>
@@ -14,7 +15,7 @@ namespace Sluice::Cli {
 /// Everything the command line asked for, validated.
 struct CliOptions
 {
-    enum class Command { Run, Simulate, Help, Version };
+    enum class Command { Run, Simulate, Serve, Help, Version };
     Command command = Command::Help;
     QString helpText;
 
@@ -32,6 +33,9 @@ struct CliOptions
     /// `simulate --rps-schedule`: (seconds after start, new rps) steps, in order.
     QList<QPair<double, double>> rpsSchedule;
     QString historyPath; ///< run: per-second history CSV
+
+    // serve
+    GatewayOptions gateway;
 };
 
 /// Parses `sluice-cli` arguments (arguments.first() is the program). Errors are usage errors (exit 2)

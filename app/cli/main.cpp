@@ -4,6 +4,7 @@
 #include "progressprinter.h"
 
 #include "engine/engine.h"
+#include "gateway/gateway.h"
 #include "sim/simulator.h"
 #include "sim/simulatorhost.h"
 
@@ -237,6 +238,56 @@ int runBatch(QCoreApplication &app, CliOptions o)
     return summary.failed + summary.resumedFailed > 0 ? 1 : 0;
 }
 
+int runServe(QCoreApplication &app, const CliOptions &o)
+{
+    if (auto valid = o.project.validate(QStringLiteral("project")); !valid) {
+        printError(valid.error().message);
+        return ExitUsage;
+    }
+    Gateway gateway(o.project, o.gateway);
+    const auto port = gateway.start();
+    if (!port) {
+        printError(port.error().message);
+        return ExitUsage;
+    }
+    QStringList names;
+    for (const EndpointConfig &e : std::as_const(o.project.endpoints)) {
+        names.append(QStringLiteral("%1 (%2, weight %3%4)")
+                         .arg(e.name, e.url.toDisplayString(QUrl::RemoveUserInfo | QUrl::RemoveQuery))
+                         .arg(e.weight)
+                         .arg(e.rpm > 0 ? QStringLiteral(", %1 rpm").arg(e.rpm) : QString()));
+    }
+    const QString host = o.gateway.address.protocol() == QAbstractSocket::IPv6Protocol
+                             ? QStringLiteral("[%1]").arg(o.gateway.address.toString())
+                             : o.gateway.address.toString();
+    // The first line is machine-readable on purpose: scripts and tests read the port from it.
+    std::fprintf(stderr, "Gateway listening on http://%s:%u\n", qPrintable(host), unsigned(*port));
+    std::fprintf(stderr,
+                 "Sluice %s gateway -> %s; queue %d, default timeout %g s. POST /v1/chat/completions, "
+                 "/v1/messages, /api/v1/completions; GET /health, /status, /metrics. Ctrl-C stops.\n",
+                 SLUICE_VERSION, qPrintable(names.join(QStringLiteral(", "))), o.gateway.maxQueue,
+                 o.gateway.defaultTimeoutS);
+    std::fflush(stderr);
+    QObject::connect(&gateway.engine(), &Engine::notice, &app, [&o](const QString &message) {
+        if (!o.quiet) {
+            std::fprintf(stderr, "%s\n", qPrintable(message));
+        }
+    });
+    SignalWatcher watcher(&app);
+    QObject::connect(&watcher, &SignalWatcher::interrupted, &gateway, [&gateway] { gateway.stop(); });
+    QObject::connect(&gateway, &Gateway::stopped, &app, [&app] { app.quit(); });
+    app.exec();
+    const GatewayCounters c = gateway.counters();
+    const MetricsSnapshot s = gateway.snapshot();
+    std::fprintf(
+        stderr,
+        "Gateway stopped: %lld callers accepted, %lld answered, %lld refused (queue full), %lld past "
+        "their deadline, %lld left before an answer; %lld attempts upstream, %lld 429s\n",
+        c.accepted, c.answered, c.queueFull, c.deadlineQueued + c.deadlineSent, c.goneQueued + c.goneLater,
+        s.issued, s.rateLimited);
+    return 0;
+}
+
 } // namespace
 
 int main(int argc, char *argv[])
@@ -263,6 +314,8 @@ int main(int argc, char *argv[])
         return runSimulate(app, o);
     case CliOptions::Command::Run:
         return runBatch(app, std::move(o));
+    case CliOptions::Command::Serve:
+        return runServe(app, o);
     }
     return ExitUsage;
 }

@@ -47,6 +47,80 @@ qint64 countLines(const QString &path)
 
 } // namespace
 
+/// A file run's source: the JSONL reader.
+class Engine::FileSource : public RequestSource
+{
+public:
+    FileSource(JsonlReader &reader, const RunOptions &options)
+        : m_reader(reader)
+        , m_options(options)
+    {
+    }
+
+    Item next() override
+    {
+        JsonlReader::Item item = m_reader.next();
+        // `--shard K/N`: lines of the other processes are not this run's (no record here).
+        while ((item.kind == JsonlReader::Item::Kind::Request && !m_options.inShard(item.request.line)) ||
+               (item.kind == JsonlReader::Item::Kind::Invalid && !m_options.inShard(item.error.line))) {
+            item = m_reader.next();
+        }
+        Item out;
+        switch (item.kind) {
+        case JsonlReader::Item::Kind::Request:
+            out.kind = Item::Kind::Request;
+            out.request = std::move(item.request);
+            break;
+        case JsonlReader::Item::Kind::Invalid:
+            out.kind = Item::Kind::Invalid;
+            out.error = std::move(item.error);
+            break;
+        case JsonlReader::Item::Kind::End:
+            out.kind = Item::Kind::End;
+            if (!m_reader.readError().isEmpty()) {
+                qCWarning(lcEngine).noquote() << m_reader.readError();
+            }
+            break;
+        }
+        return out;
+    }
+
+private:
+    JsonlReader &m_reader;
+    const RunOptions &m_options;
+};
+
+/// A file run's sink: one record per line in the results or the errors file, journaled.
+class Engine::FileSink : public OutcomeSink
+{
+public:
+    explicit FileSink(Engine &engine)
+        : m_engine(engine)
+    {
+    }
+
+    void succeeded(const Request &request, nlohmann::json &body, const Completion &completion) override
+    {
+        m_engine.m_results.write(
+            Records::result(m_engine.m_options.runId, request, std::move(body), completion));
+        m_engine.recordWritten(request.line, true);
+    }
+    void failed(const Request &request, ErrorClass cls, const QString &message, const Completion &completion,
+                const nlohmann::json &) override
+    {
+        m_engine.m_errors.write(Records::error(request, cls, message, completion));
+        m_engine.recordWritten(request.line, false);
+    }
+    void rejected(const InputError &error) override
+    {
+        m_engine.m_errors.write(Records::inputError(error));
+        m_engine.recordWritten(error.line, false);
+    }
+
+private:
+    Engine &m_engine;
+};
+
 Engine::Engine(ProjectConfig project, RunOptions options, QObject *parent)
     : Engine(std::move(project), std::move(options), SteadyClock::instance(), nullptr, parent)
 {
@@ -116,8 +190,23 @@ Engine::Engine(ProjectConfig project, RunOptions options, const Clock *clock, Ra
     });
 }
 
+Engine::Engine(ProjectConfig project, RunOptions options, RequestSource *source, OutcomeSink *sink,
+               QObject *parent)
+    : Engine(std::move(project), std::move(options), SteadyClock::instance(), nullptr, parent)
+{
+    m_serving = true;
+    m_source = source;
+    m_sink = sink;
+    // One request at a time out of the source: priorities, deadlines and callers that leave are the
+    // source's business until the request can really go.
+    m_lookahead = 1;
+}
+
 Engine::~Engine()
 {
+    if (m_source) {
+        m_source->setWakeHandler(nullptr); // a serving engine's source outlives it
+    }
     m_transport.setResultHandler(nullptr);
     m_transport.setBatchHandler(nullptr);
 }
@@ -169,6 +258,11 @@ Result<void> Engine::start()
         keys.append(key);
     }
 
+    if (m_serving) {
+        m_secrets = keys;
+        return startSending(keys);
+    }
+
     m_reader = std::make_unique<JsonlReader>(m_options.requestsPath, m_options.reader);
     if (auto opened = m_reader->open(); !opened) {
         return opened.error();
@@ -194,8 +288,18 @@ Result<void> Engine::start()
     m_errors.setSecrets(keys);
     m_secrets = keys;
     m_estimatedLines = m_options.shardLines(countLines(m_options.requestsPath));
+    m_fileSource = std::make_unique<FileSource>(*m_reader, m_options);
+    m_fileSink = std::make_unique<FileSink>(*this);
+    m_source = m_fileSource.get();
+    m_sink = m_fileSink.get();
+    return startSending(keys);
+}
+
+Result<void> Engine::startSending(const QList<QByteArray> &keys)
+{
     m_transport.setEndpoints(m_project.endpoints, keys);
     m_metrics.reset(int(m_project.endpoints.size()), m_clock->nowMs());
+    m_source->setWakeHandler([this] { wakeSoon(); });
     if (m_shared) {
         m_shared->start();
     }
@@ -203,6 +307,13 @@ Result<void> Engine::start()
     m_tickTimer.start();
     QMetaObject::invokeMethod(this, &Engine::pump, Qt::QueuedConnection);
     return {};
+}
+
+void Engine::wakeSoon()
+{
+    if (m_state == RunState::Running && (!m_wakeTimer.isActive() || m_wakeTimer.remainingTime() > 0)) {
+        m_wakeTimer.start(0);
+    }
 }
 
 Result<void> Engine::openOutputs()
@@ -439,14 +550,12 @@ bool Engine::refill()
 {
     const double now = m_clock->nowMs();
     int handled = 0;
-    while (!m_inputDone && m_fresh.size() < m_lookahead && handled < MaxLinesPerRefill) {
-        JsonlReader::Item item = m_reader->next();
+    m_sourceDry = false;
+    while (!m_inputDone && !m_sourceDry && m_fresh.size() < m_lookahead && handled < MaxLinesPerRefill) {
+        RequestSource::Item item = m_source->next();
         ++handled;
         switch (item.kind) {
-        case JsonlReader::Item::Kind::Request: {
-            if (!m_options.inShard(item.request.line)) {
-                break; // another process's line
-            }
+        case RequestSource::Item::Kind::Request: {
             ++m_linesRead;
             if (m_done.contains(item.request.line)) {
                 ++m_skippedDone;
@@ -458,29 +567,25 @@ bool Engine::refill()
             m_fresh.push_back(std::move(p));
             break;
         }
-        case JsonlReader::Item::Kind::Invalid:
-            if (!m_options.inShard(item.error.line)) {
-                break;
-            }
+        case RequestSource::Item::Kind::Invalid:
             ++m_linesRead;
             if (m_done.contains(item.error.line)) {
                 ++m_skippedDone;
                 break;
             }
-            m_errors.write(Records::inputError(item.error));
-            recordWritten(item.error.line, false);
+            m_sink->rejected(item.error);
             m_metrics.recordInvalidLine(item.error.cls, now);
             break;
-        case JsonlReader::Item::Kind::End:
+        case RequestSource::Item::Kind::End:
             m_inputDone = true;
-            if (!m_reader->readError().isEmpty()) {
-                qCWarning(lcEngine).noquote() << m_reader->readError();
-            }
+            break;
+        case RequestSource::Item::Kind::None:
+            m_sourceDry = true;
             break;
         }
     }
     // True when the cap, not the lookahead or the end, stopped us: come back soon.
-    return handled >= MaxLinesPerRefill && !m_inputDone && m_fresh.size() < m_lookahead;
+    return handled >= MaxLinesPerRefill && !m_inputDone && !m_sourceDry && m_fresh.size() < m_lookahead;
 }
 
 void Engine::pump()
@@ -513,6 +618,14 @@ void Engine::pump()
     while ((!m_retryReady.empty() && !retriesHeld) || !m_fresh.empty()) {
         std::deque<Pending> &queue = m_retryReady.empty() || retriesHeld ? m_fresh : m_retryReady;
         Pending &head = queue.front();
+        if (!m_source->isWanted(head.request)) {
+            // Nobody waits for it any more (a gateway caller left or ran out of time): never sent.
+            const Pending dropped = std::move(head);
+            queue.pop_front();
+            writeFailure(dropped, ErrorClass::Cancelled,
+                         QStringLiteral("dropped before sending: no longer wanted"), 0);
+            continue;
+        }
         const double tokens = reservation(head);
         const bool budgetedRetry = drawsOnRetryBudget(head);
         if (!m_limiter.globalHasRoom(tokens)) {
@@ -549,12 +662,19 @@ void Engine::pump()
             m_retryBudgets[std::size_t(endpoint)].onFirstAttempt();
         }
         dispatch(endpoint, std::move(p), now);
-        if (m_fresh.size() < m_lookahead / 2 && !m_inputDone) {
+        if ((m_fresh.empty() || m_fresh.size() < m_lookahead / 2) && !m_inputDone) {
             moreInput = refill() || moreInput;
         }
     }
     if (blocked) {
         ++m_blockEpoch;
+        // Fresh requests that cannot go now return to a source that keeps its own order (the gateway's
+        // priorities), so requests arriving meanwhile are not stuck behind them.
+        while (!m_fresh.empty() && m_fresh.back().attempts == 0 &&
+               m_source->giveBack(m_fresh.back().request)) {
+            m_fresh.pop_back();
+            --m_linesRead;
+        }
     }
     maybeFinish();
     if (m_state == RunState::Running) {
@@ -661,7 +781,7 @@ void Engine::failEverything(ErrorClass cls, const QString &message)
         writeFailure(p, cls, message, 0);
     }
     m_fresh.clear();
-    if (more || !m_inputDone) {
+    if (more || (!m_inputDone && !m_sourceDry)) {
         m_wakeTimer.start(0);
     }
     maybeFinish();
@@ -724,8 +844,7 @@ void Engine::handleResult(AttemptResult &&result)
     if (outcome.isSuccess()) {
         Completion c{endpointName(endpoint), p.attempts, result.report.httpStatus, result.latencyMs,
                      result.requestId};
-        m_results.write(Records::result(m_options.runId, p.request, std::move(result.body), c));
-        recordWritten(p.request.line, true);
+        m_sink->succeeded(p.request, result.body, c);
         m_metrics.recordFinal(ErrorClass::None, now);
     } else {
         p.lastClass = outcome.cls;
@@ -757,16 +876,16 @@ void Engine::handleResult(AttemptResult &&result)
             } else if (plan.decision == RetryDecision::Yes) {
                 message += QStringLiteral(" (run stopped before a retry)");
             }
-            writeFailure(p, outcome.cls, message, result.latencyMs);
+            writeFailure(p, outcome.cls, message, result.latencyMs, result.body);
         }
     }
 }
 
-void Engine::writeFailure(const Pending &p, ErrorClass cls, const QString &message, double latencyMs)
+void Engine::writeFailure(const Pending &p, ErrorClass cls, const QString &message, double latencyMs,
+                          const nlohmann::json &body)
 {
     Completion c{endpointName(p.lastEndpoint), p.attempts, p.lastStatus, latencyMs, QString()};
-    m_errors.write(Records::error(p.request, cls, message, c));
-    recordWritten(p.request.line, false);
+    m_sink->failed(p.request, cls, redacted(message), c, body);
     m_metrics.recordFinal(cls, m_clock->nowMs());
 }
 
@@ -777,10 +896,10 @@ void Engine::scheduleWake(double nowMs)
         wakeAt = m_retryWaiting.begin()->first;
     }
     const std::deque<Pending> &queue = m_retryReady.empty() ? m_fresh : m_retryReady;
-    if (!queue.empty()) {
-        const Pending &head = queue.front();
-        const double tokens = head.tokens < 0 ? 0 : head.tokens;
-        const bool budgetedRetry = drawsOnRetryBudget(head);
+    // A source that took its requests back (giveBack) still has work waiting.
+    if (!queue.empty() || (m_source && m_source->backlog() > 0)) {
+        const double tokens = queue.empty() || queue.front().tokens < 0 ? 0 : queue.front().tokens;
+        const bool budgetedRetry = !queue.empty() && drawsOnRetryBudget(queue.front());
         bool anyReadyNow = false;
         for (int i = 0; i < m_balancer.count(); ++i) {
             if (m_balancer.weight(i) <= 0 || !m_transport.hasCapacity(i)) {
@@ -843,23 +962,28 @@ void Engine::finish()
     m_wakeTimer.stop();
     m_tickTimer.stop();
     m_flushSoon.stop();
-    const qint64 doneAhead = m_done.size() - m_skippedDone; // finished earlier, not read again yet
-    const qint64 unsent =
-        qint64(m_fresh.size()) +
-        (m_inputDone ? 0
-                     : std::max<qint64>(1, m_estimatedLines - m_options.shardLines(m_reader->lineNumber()) -
-                                               doneAhead));
-    // Every line has its record only when the input was read to the end and nothing was left unsent.
-    if (auto saved = checkpoint(unsent == 0); !saved) {
-        qCCritical(lcEngine).noquote() << saved.error().message;
-    }
-    m_journal.close();
-    m_fresh.clear();
-    for (JsonlWriter *w : {&m_results, &m_errors}) {
-        if (auto closed = w->close(); !closed) {
-            qCCritical(lcEngine).noquote() << closed.error().message;
+    qint64 unsent = qint64(m_fresh.size());
+    if (m_serving) {
+        // No files: the source answers whoever still waits (the gateway does when it stops).
+        unsent += m_source->backlog();
+    } else {
+        const qint64 doneAhead = m_done.size() - m_skippedDone; // finished earlier, not read again yet
+        unsent += m_inputDone
+                      ? 0
+                      : std::max<qint64>(1, m_estimatedLines - m_options.shardLines(m_reader->lineNumber()) -
+                                                doneAhead);
+        // Every line has its record only when the input was read to the end and nothing was left unsent.
+        if (auto saved = checkpoint(unsent == 0); !saved) {
+            qCCritical(lcEngine).noquote() << saved.error().message;
+        }
+        m_journal.close();
+        for (JsonlWriter *w : {&m_results, &m_errors}) {
+            if (auto closed = w->close(); !closed) {
+                qCCritical(lcEngine).noquote() << closed.error().message;
+            }
         }
     }
+    m_fresh.clear();
     setState(RunState::Finished);
     MetricsSnapshot summary = snapshot();
     summary.notStarted = unsent;
@@ -875,9 +999,11 @@ void Engine::finish()
 
 void Engine::tick()
 {
-    flushOutputs();
-    if (auto saved = checkpoint(); !saved) {
-        qCCritical(lcEngine).noquote() << saved.error().message;
+    if (!m_serving) {
+        flushOutputs();
+        if (auto saved = checkpoint(); !saved) {
+            qCCritical(lcEngine).noquote() << saved.error().message;
+        }
     }
     Q_EMIT snapshotReady(snapshot());
 }
@@ -897,7 +1023,7 @@ MetricsSnapshot Engine::snapshot() const
         s.fileSize = m_reader->fileSize();
     }
     s.inFlight = qint64(m_inFlight.size());
-    s.queued = qint64(m_fresh.size() + m_retryReady.size());
+    s.queued = qint64(m_fresh.size() + m_retryReady.size()) + (m_source ? m_source->backlog() : 0);
     s.waitingRetry = qint64(m_retryWaiting.size());
     for (int i = 0; i < int(m_project.endpoints.size()) && i < s.endpoints.size(); ++i) {
         EndpointStats &e = s.endpoints[i];

@@ -1,7 +1,9 @@
 #pragma once
 
 #include "balance/balancer.h"
+#include "engine/outcomesink.h"
 #include "engine/projectconfig.h"
+#include "engine/requestsource.h"
 #include "io/journal.h"
 #include "io/jsonlreader.h"
 #include "io/jsonlwriter.h"
@@ -75,6 +77,12 @@ class SharedLimits;
 /// limiter and the weighted balancer, sends it over the transport, classifies the reply, retries with
 /// backoff, and writes exactly one record per non-blank input line to the results or the errors file.
 ///
+/// Requests come from a RequestSource and end in an OutcomeSink. A file run (the RunOptions
+/// constructors) uses its own: the JSONL reader, and the results/errors writers with the journal. A
+/// serving engine (the gateway) is given both: it has no files and no journal, runs until stopped
+/// (its source never ends), and drops requests the source no longer wants before sending them.
+/// Limits, balancing, retries, cooldowns and metrics are the same in both.
+///
 /// Event-driven on the thread it lives on (the CLI's main thread, or a worker thread under the GUI):
 /// it wakes on replies and on a single timer set for the earliest moment a budget, a cooldown or a
 /// backoff ends. It never sleeps or blocks. Emits a MetricsSnapshot every `tickMs`, never a signal
@@ -88,7 +96,14 @@ public:
     /// With an injected clock and random source (both must outlive the engine).
     Engine(ProjectConfig project, RunOptions options, const Clock *clock, RandomSource *random,
            QObject *parent = nullptr);
+    /// A serving engine: requests from `source`, outcomes to `sink` (both outlive the engine). Of
+    /// `options`, only the API keys, modelOverride, tickMs and unreachableGiveUpMs apply.
+    Engine(ProjectConfig project, RunOptions options, RequestSource *source, OutcomeSink *sink,
+           QObject *parent = nullptr);
     ~Engine() override;
+
+    /// True for an engine made with a RequestSource and an OutcomeSink (no files).
+    bool isServing() const { return m_serving; }
 
     /// Takes each endpoint's API key from RunOptions::apiKeys, else from its environment variable, opens the
     /// input and the outputs (recovering the journal when resuming), and starts sending. An Error when a key
@@ -116,6 +131,8 @@ public:
     const ProjectConfig &project() const { return m_project; }
     QString errorsPath() const;
     QString journalPath() const { return Journal::pathFor(m_options.outPath); }
+    /// `text` with the run's API keys replaced by "[REDACTED]", for anything that leaves the engine.
+    QString redacted(QString text) const;
     /// Per-second history of the run so far.
     const std::vector<SecondSample> &history() const { return m_metrics.history(); }
 
@@ -145,10 +162,18 @@ private:
     bool refill();
     void dispatch(int endpoint, Pending &&pending, double nowMs);
     void handleResult(AttemptResult &&result);
-    void writeFailure(const Pending &pending, ErrorClass cls, const QString &message, double latencyMs);
+    class FileSource;
+    class FileSink;
+
+    void writeFailure(const Pending &pending, ErrorClass cls, const QString &message, double latencyMs,
+                      const nlohmann::json &body = nlohmann::json());
+    /// Asks for a pump at the end of this event-loop pass (many wakes coalesce into one).
+    void wakeSoon();
     /// A record for `line` went to the results (`ok`) or the errors: journal it, flush soon.
     void recordWritten(qint64 line, bool ok);
     Result<void> openOutputs();
+    /// Hands the keys to the transport and starts pumping (both kinds of engine).
+    Result<void> startSending(const QList<QByteArray> &keys);
     Result<void> checkpoint(bool finished = false);
     void flushOutputs();
     bool anyEndpointUsable() const;
@@ -167,8 +192,6 @@ private:
     /// Applies endpoint `i`'s rpm/tpm: to the shared budgets when the project shares them, else locally.
     void configureEndpointLimits(int endpoint);
     QString endpointName(int endpoint) const;
-    /// `text` with the run's API keys replaced, for messages that leave the engine.
-    QString redacted(QString text) const;
 
     ProjectConfig m_project;
     RunOptions m_options;
@@ -177,6 +200,12 @@ private:
     RandomSource *m_random;
 
     RunState m_state = RunState::Idle;
+    bool m_serving = false;
+    RequestSource *m_source = nullptr; ///< m_fileSource, or the serving engine's
+    OutcomeSink *m_sink = nullptr;     ///< m_fileSink, or the serving engine's
+    std::unique_ptr<FileSource> m_fileSource;
+    std::unique_ptr<FileSink> m_fileSink;
+    bool m_sourceDry = false; ///< the last refill() found nothing now (None) in the source
     std::unique_ptr<JsonlReader> m_reader;
     JsonlWriter m_results;
     JsonlWriter m_errors;

@@ -18,6 +18,7 @@
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QStandardPaths>
+#include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
@@ -41,6 +42,7 @@ private Q_SLOTS:
     void stoppedRunResumesAfterReopening();
     void unattendedRunNeverAsks();
     void tryItRunsTheDemo();
+    void gatewayServesAndFeedsTheCharts();
 
 private:
     QString writeLines(int count, const QString &name, int badEvery = 0);
@@ -369,6 +371,47 @@ void tst_MainWindow::tryItRunsTheDemo()
              QLocale().toString(s.endpoints.at(0).ok));
     QDir().mkpath(QStringLiteral(SLUICE_ARTIFACT_DIR));
     QVERIFY(window.grab().save(QStringLiteral(SLUICE_ARTIFACT_DIR "/mainwindow-try-it.png")));
+}
+
+void tst_MainWindow::gatewayServesAndFeedsTheCharts()
+{
+    Simulator sim;
+    QVERIFY(sim.listen());
+    MainWindow window;
+    EndpointConfig e = EndpointConfig::fromUrl(sim.chatUrl(), 0);
+    e.name = QStringLiteral("sim");
+    window.endpointModel()->setEndpoints({e});
+    QVERIFY(window.startGateway(0));
+    const quint16 port = window.gatewayPort();
+    QVERIFY(port != 0);
+    QVERIFY(window.runState() != RunState::Running); // a gateway is not a batch run
+    // Real callers over loopback; the gateway answers from its own thread.
+    constexpr int Calls = 5;
+    for (int i = 0; i < Calls; ++i) {
+        QTcpSocket socket;
+        socket.connectToHost(QHostAddress::LocalHost, port);
+        QVERIFY(socket.waitForConnected(5000));
+        const QByteArray body =
+            "{\"messages\":[{\"role\":\"user\",\"content\":\"gui " + QByteArray::number(i) + "\"}]}";
+        socket.write(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "Content-Length: " +
+            QByteArray::number(body.size()) + "\r\n\r\n" + body);
+        QByteArray reply;
+        QTRY_VERIFY_WITH_TIMEOUT((reply += socket.readAll(), reply.contains("Simulated reply to: gui")),
+                                 10000);
+        QVERIFY2(reply.startsWith("HTTP/1.1 200"), reply.constData());
+    }
+    // Its snapshots feed the same table and charts as a run.
+    QTRY_COMPARE_WITH_TIMEOUT(window.lastSnapshot().succeeded, qint64(Calls), 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(window.charts()->pointCount(LiveCharts::Series::Finished) > 0, 5000);
+    QSignalSpy stopped(&window, &MainWindow::gatewayStopped);
+    window.stopGateway();
+    QVERIFY(stopped.wait(10000));
+    QCOMPARE(window.gatewayPort(), quint16(0));
+    QTcpSocket after;
+    after.connectToHost(QHostAddress::LocalHost, port);
+    QVERIFY(!after.waitForConnected(1000)); // no longer listening
 }
 
 QTEST_MAIN(tst_MainWindow)

@@ -1,0 +1,157 @@
+#include "prometheustext.h"
+
+namespace Sluice {
+
+namespace {
+
+class Writer
+{
+public:
+    void family(const char *name, const char *type, const char *help)
+    {
+        m_out += "# HELP ";
+        m_out += name;
+        m_out += ' ';
+        m_out += help;
+        m_out += "\n# TYPE ";
+        m_out += name;
+        m_out += ' ';
+        m_out += type;
+        m_out += '\n';
+    }
+    void sample(const char *name, const QByteArray &labels, double value)
+    {
+        m_out += name;
+        if (!labels.isEmpty()) {
+            m_out += '{' + labels + '}';
+        }
+        m_out += ' ';
+        m_out += QByteArray::number(value, 'g', 15);
+        m_out += '\n';
+    }
+    void sample(const char *name, double value) { sample(name, QByteArray(), value); }
+    QByteArray take() { return std::move(m_out); }
+
+private:
+    QByteArray m_out;
+};
+
+QByteArray label(const char *key, const QString &value)
+{
+    return QByteArray(key) + "=\"" + PrometheusText::escapeLabel(value) + '"';
+}
+
+} // namespace
+
+QByteArray PrometheusText::escapeLabel(const QString &value)
+{
+    QByteArray out;
+    const QByteArray utf8 = value.toUtf8();
+    out.reserve(utf8.size());
+    for (const char c : utf8) {
+        if (c == '\\') {
+            out += "\\\\";
+        } else if (c == '"') {
+            out += "\\\"";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+QByteArray PrometheusText::render(const MetricsSnapshot &s, const GatewayCounters &g, int maxQueue)
+{
+    Writer w;
+    w.family("sluice_requests_issued_total", "counter", "Attempts sent upstream (first sends and retries).");
+    w.sample("sluice_requests_issued_total", double(s.issued));
+    w.family("sluice_requests_retries_total", "counter", "Attempts that were retries.");
+    w.sample("sluice_requests_retries_total", double(s.retries));
+    w.family("sluice_requests_finished_total", "counter", "Requests that reached their final outcome.");
+    w.sample("sluice_requests_finished_total", label("outcome", QStringLiteral("success")),
+             double(s.succeeded));
+    w.sample("sluice_requests_finished_total", label("outcome", QStringLiteral("error")), double(s.failed));
+    w.family("sluice_requests_overflow_total", "counter",
+             "Requests held back because no endpoint had budget or a free connection.");
+    w.sample("sluice_requests_overflow_total", double(s.overflow));
+    w.family("sluice_requests_exceptions_total", "counter", "429 answers received from upstream.");
+    w.sample("sluice_requests_exceptions_total", double(s.rateLimited));
+    w.family("sluice_request_errors_total", "counter", "Requests that ended in an error, by error class.");
+    for (auto it = s.errorsByClass.cbegin(); it != s.errorsByClass.cend(); ++it) {
+        w.sample("sluice_request_errors_total", label("class", it.key()), double(it.value()));
+    }
+    w.family("sluice_tokens_total", "counter", "Tokens reported in upstream usage.");
+    w.sample("sluice_tokens_total", label("direction", QStringLiteral("input")), double(s.inputTokens));
+    w.sample("sluice_tokens_total", label("direction", QStringLiteral("output")), double(s.outputTokens));
+
+    w.family("sluice_queue_depth", "gauge", "Requests waiting to be sent (queued callers included).");
+    w.sample("sluice_queue_depth", double(s.queued));
+    w.family("sluice_queue_capacity", "gauge", "Most callers the gateway queue holds before answering 429.");
+    w.sample("sluice_queue_capacity", double(maxQueue));
+    w.family("sluice_in_flight", "gauge", "Attempts in flight upstream.");
+    w.sample("sluice_in_flight", double(s.inFlight));
+    w.family("sluice_waiting_retry", "gauge", "Requests waiting for their retry backoff to end.");
+    w.sample("sluice_waiting_retry", double(s.waitingRetry));
+    w.family("sluice_finished_per_second", "gauge", "Requests finished in the last whole second.");
+    w.sample("sluice_finished_per_second", s.currentRps);
+    w.family("sluice_latency_ms", "gauge", "Upstream latency of successful attempts (histogram quantiles).");
+    w.sample("sluice_latency_ms", label("quantile", QStringLiteral("0.5")), s.p50Ms);
+    w.sample("sluice_latency_ms", label("quantile", QStringLiteral("0.9")), s.p90Ms);
+    w.sample("sluice_latency_ms", label("quantile", QStringLiteral("0.99")), s.p99Ms);
+
+    w.family("sluice_endpoint_attempts_total", "counter", "Attempts per endpoint, by result.");
+    for (const EndpointStats &e : s.endpoints) {
+        const QByteArray ep = label("endpoint", e.name);
+        w.sample("sluice_endpoint_attempts_total", ep + ',' + label("result", QStringLiteral("sent")),
+                 double(e.sent));
+        w.sample("sluice_endpoint_attempts_total", ep + ',' + label("result", QStringLiteral("ok")),
+                 double(e.ok));
+        w.sample("sluice_endpoint_attempts_total", ep + ',' + label("result", QStringLiteral("rate_limited")),
+                 double(e.rateLimited));
+        w.sample("sluice_endpoint_attempts_total", ep + ',' + label("result", QStringLiteral("error")),
+                 double(e.errors));
+    }
+    w.family("sluice_endpoint_in_flight", "gauge", "Attempts in flight per endpoint.");
+    for (const EndpointStats &e : s.endpoints) {
+        w.sample("sluice_endpoint_in_flight", label("endpoint", e.name), e.inFlight);
+    }
+    w.family("sluice_endpoint_limit_rps", "gauge", "Effective request-rate limit per endpoint (0 = none).");
+    for (const EndpointStats &e : s.endpoints) {
+        w.sample("sluice_endpoint_limit_rps", label("endpoint", e.name), e.limitRps);
+    }
+    w.family("sluice_endpoint_up", "gauge", "1 when the endpoint takes requests now (active or probing).");
+    for (const EndpointStats &e : s.endpoints) {
+        const bool up = e.state == QLatin1String("active") || e.state == QLatin1String("probing");
+        w.sample("sluice_endpoint_up", label("endpoint", e.name) + ',' + label("state", e.state), up ? 1 : 0);
+    }
+    w.family("sluice_endpoint_latency_ms", "gauge", "Upstream latency per endpoint (histogram quantiles).");
+    for (const EndpointStats &e : s.endpoints) {
+        const QByteArray ep = label("endpoint", e.name);
+        w.sample("sluice_endpoint_latency_ms", ep + ',' + label("quantile", QStringLiteral("0.5")), e.p50Ms);
+        w.sample("sluice_endpoint_latency_ms", ep + ',' + label("quantile", QStringLiteral("0.9")), e.p90Ms);
+        w.sample("sluice_endpoint_latency_ms", ep + ',' + label("quantile", QStringLiteral("0.99")), e.p99Ms);
+    }
+
+    w.family("sluice_gateway_callers_total", "counter", "Gateway callers, by how their call ended.");
+    const std::pair<const char *, qint64> results[] = {
+        {"accepted", g.accepted},
+        {"answered", g.answered},
+        {"queue_full", g.queueFull},
+        {"invalid", g.invalid},
+        {"deadline_queued", g.deadlineQueued},
+        {"deadline_sent", g.deadlineSent},
+        {"gone_queued", g.goneQueued},
+        {"gone_later", g.goneLater},
+        {"stopped", g.stopped},
+    };
+    for (const auto &[name, value] : results) {
+        w.sample("sluice_gateway_callers_total", label("result", QString::fromLatin1(name)), double(value));
+    }
+    w.family("sluice_gateway_callers_waiting", "gauge", "Callers waiting for an answer now.");
+    w.sample("sluice_gateway_callers_waiting", double(g.waiting));
+    return w.take();
+}
+
+} // namespace Sluice

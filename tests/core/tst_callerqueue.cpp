@@ -1,0 +1,148 @@
+// The gateway's waiting room: priorities, FIFO, removal, give-back and its bound.
+
+#include "gateway/callerqueue.h"
+#include "gateway/prometheustext.h"
+
+#include <QTest>
+
+using namespace Sluice;
+
+namespace {
+
+Request request(qint64 id)
+{
+    Request r;
+    r.line = id;
+    r.customId = QStringLiteral("gw-%1").arg(id);
+    r.input = nlohmann::json{{"messages", nlohmann::json::array()}};
+    return r;
+}
+
+/// Ids in the order next() hands them out, until it has nothing.
+QList<qint64> drain(CallerQueue &queue)
+{
+    QList<qint64> ids;
+    for (;;) {
+        RequestSource::Item item = queue.next();
+        if (item.kind != RequestSource::Item::Kind::Request) {
+            return ids;
+        }
+        ids.append(item.request.line);
+    }
+}
+
+} // namespace
+
+class tst_CallerQueue : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void higherPriorityFirstFifoWithin();
+    void boundedAndWakes();
+    void forgottenAreSkippedAndUnwanted();
+    void giveBackKeepsTheHeadOfItsPriority();
+    void manyForgottenAreCompacted();
+    void prometheusLabelsAreEscaped();
+};
+
+void tst_CallerQueue::higherPriorityFirstFifoWithin()
+{
+    CallerQueue queue(100);
+    const int priorities[] = {5, 0, 9, 5, 0, 9, 5, 42, -3};
+    for (qint64 id = 1; id <= 9; ++id) {
+        QVERIFY(queue.push(request(id), priorities[id - 1]));
+    }
+    QCOMPARE(queue.size(), qint64(9));
+    // 42 is clamped to 9 and -3 to 0.
+    QCOMPARE(drain(queue), (QList<qint64>{3, 6, 8, 1, 4, 7, 2, 5, 9}));
+    QCOMPARE(queue.size(), qint64(0));
+    QCOMPARE(queue.next().kind, RequestSource::Item::Kind::None); // never End: a gateway has no end
+}
+
+void tst_CallerQueue::boundedAndWakes()
+{
+    CallerQueue queue(3);
+    int wakes = 0;
+    queue.setWakeHandler([&wakes] { ++wakes; });
+    QVERIFY(queue.push(request(1), 5));
+    QVERIFY(queue.push(request(2), 5));
+    QVERIFY(queue.push(request(3), 5));
+    QVERIFY(queue.isFull());
+    QVERIFY(!queue.push(request(4), 9));
+    QCOMPARE(wakes, 3);
+    QVERIFY(!queue.isWanted(request(4)));
+    QCOMPARE(queue.next().request.line, qint64(1));
+    QVERIFY(queue.push(request(5), 5)); // room again
+    QCOMPARE(queue.backlog(), qint64(3));
+}
+
+void tst_CallerQueue::forgottenAreSkippedAndUnwanted()
+{
+    CallerQueue queue(10);
+    for (qint64 id = 1; id <= 4; ++id) {
+        QVERIFY(queue.push(request(id), 5));
+    }
+    const RequestSource::Item first = queue.next();
+    QCOMPARE(first.request.line, qint64(1));
+    QVERIFY(queue.isWanted(first.request));  // held by the engine, still wanted
+    QVERIFY(!queue.forget(1));               // not waiting here any more...
+    QVERIFY(!queue.isWanted(first.request)); // ...but no longer wanted: the engine drops it
+    QVERIFY(queue.isWaiting(3));
+    QVERIFY(queue.forget(3));
+    QVERIFY(!queue.isWaiting(3));
+    QCOMPARE(queue.size(), qint64(2));
+    QCOMPARE(drain(queue), (QList<qint64>{2, 4}));
+}
+
+void tst_CallerQueue::giveBackKeepsTheHeadOfItsPriority()
+{
+    CallerQueue queue(10);
+    QVERIFY(queue.push(request(1), 5));
+    QVERIFY(queue.push(request(2), 5));
+    RequestSource::Item taken = queue.next();
+    QCOMPARE(taken.request.line, qint64(1));
+    QVERIFY(queue.push(request(3), 9)); // arrives while 1 waits in the engine
+    QVERIFY(queue.giveBack(taken.request));
+    QCOMPARE(queue.size(), qint64(3));
+    QCOMPARE(drain(queue), (QList<qint64>{3, 1, 2}));
+    // A forgotten request is not taken back.
+    QVERIFY(queue.push(request(4), 5));
+    RequestSource::Item gone = queue.next();
+    queue.forget(4);
+    QVERIFY(!queue.giveBack(gone.request));
+    QCOMPARE(queue.size(), qint64(0));
+}
+
+void tst_CallerQueue::manyForgottenAreCompacted()
+{
+    CallerQueue queue(100000);
+    for (qint64 id = 1; id <= 1000; ++id) {
+        QVERIFY(queue.push(request(id), int(id % 10)));
+    }
+    for (qint64 id = 1; id <= 1000; ++id) {
+        if (id % 100 != 0) {
+            QVERIFY(queue.forget(id));
+        }
+    }
+    QCOMPARE(queue.size(), qint64(10));
+    QCOMPARE(drain(queue), (QList<qint64>{100, 200, 300, 400, 500, 600, 700, 800, 900, 1000}));
+}
+
+void tst_CallerQueue::prometheusLabelsAreEscaped()
+{
+    QCOMPARE(PrometheusText::escapeLabel(QStringLiteral("a\"b\\c\nd")), QByteArray("a\\\"b\\\\c\\nd"));
+    MetricsSnapshot s;
+    EndpointStats e;
+    e.name = QStringLiteral("we\"ird");
+    e.sent = 7;
+    s.endpoints.append(e);
+    s.issued = 7;
+    const QByteArray text = PrometheusText::render(s, GatewayCounters{}, 10);
+    QVERIFY(text.contains("sluice_requests_issued_total 7\n"));
+    QVERIFY(text.contains("sluice_endpoint_attempts_total{endpoint=\"we\\\"ird\",result=\"sent\"} 7\n"));
+    QVERIFY(text.contains("sluice_queue_capacity 10\n"));
+}
+
+QTEST_GUILESS_MAIN(tst_CallerQueue)
+#include "tst_callerqueue.moc"
