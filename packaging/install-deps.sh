@@ -13,7 +13,7 @@ packages=(
     # the OS keychain test: a private D-Bus session with its own gnome-keyring
     dbus-bin gnome-keyring
     # benchmarks and profiling
-    wrk nghttp2-client hyperfine nginx-light libnginx-mod-http-echo
+    wrk nghttp2-client hyperfine nginx-light libnginx-mod-http-echo time linux-perf
     # formatting, fuzzing
     clang clang-format libclang-rt-14-dev
 )

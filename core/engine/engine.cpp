@@ -180,6 +180,14 @@ Engine::Engine(ProjectConfig project, RunOptions options, const Clock *clock, Ra
     m_flushSoon.setInterval(0);
     connect(&m_flushSoon, &QTimer::timeout, this, &Engine::flushOutputs);
     m_transport.setResultHandler([this](AttemptResult &&r) { handleResult(std::move(r)); });
+    // Replies arrive in batches: the queue is pumped once per batch, not once per reply.
+    m_transport.setBatchHandler([this] {
+        if (m_state == RunState::Running) {
+            pump();
+        } else {
+            maybeFinish();
+        }
+    });
 }
 
 Engine::Engine(ProjectConfig project, RunOptions options, RequestSource *source, OutcomeSink *sink,
@@ -200,6 +208,7 @@ Engine::~Engine()
         m_source->setWakeHandler(nullptr); // a serving engine's source outlives it
     }
     m_transport.setResultHandler(nullptr);
+    m_transport.setBatchHandler(nullptr);
 }
 
 QString Engine::errorsPath() const
@@ -869,11 +878,6 @@ void Engine::handleResult(AttemptResult &&result)
             }
             writeFailure(p, outcome.cls, message, result.latencyMs, result.body);
         }
-    }
-    if (m_state == RunState::Running) {
-        pump();
-    } else {
-        maybeFinish();
     }
 }
 

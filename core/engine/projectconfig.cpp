@@ -236,7 +236,35 @@ Result<Provider> parseProvider(const QString &name, const QString &where)
         QStringLiteral("%1: unknown provider \"%2\"; expected \"openai\" or \"anthropic\"").arg(where, name));
 }
 
+Result<HttpProtocol> parseProtocol(const QString &name, const QString &where)
+{
+    for (const HttpProtocol p :
+         {HttpProtocol::Auto, HttpProtocol::Http1, HttpProtocol::H2c, HttpProtocol::H2}) {
+        if (name == toString(p)) {
+            return p;
+        }
+    }
+    return configError(
+        QStringLiteral("%1: unknown protocol \"%2\"; expected \"auto\", \"http1\", \"h2c\" or \"h2\"")
+            .arg(where, name));
+}
+
 } // namespace
+
+QString toString(HttpProtocol protocol)
+{
+    switch (protocol) {
+    case HttpProtocol::Http1:
+        return QStringLiteral("http1");
+    case HttpProtocol::H2c:
+        return QStringLiteral("h2c");
+    case HttpProtocol::H2:
+        return QStringLiteral("h2");
+    case HttpProtocol::Auto:
+        break;
+    }
+    return QStringLiteral("auto");
+}
 
 QString toString(Provider provider)
 {
@@ -296,7 +324,7 @@ Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &f
                              QStringLiteral("rpm"), QStringLiteral("tpm"), QStringLiteral("max_in_flight"),
                              QStringLiteral("timeout_s"), QStringLiteral("anthropic_version"),
                              QStringLiteral("default_max_tokens"), QStringLiteral("ca_file"),
-                             QStringLiteral("tls_insecure")});
+                             QStringLiteral("tls_insecure"), QStringLiteral("protocol")});
         EndpointConfig e;
         e.name = r.string("name").value_or(QStringLiteral("endpoint-%1").arg(index + 1));
         if (const auto url = r.string("url", true)) {
@@ -330,6 +358,14 @@ Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &f
                    QStringLiteral("must not be empty (leave the key out to use the system's CAs)"));
         }
         e.tlsInsecure = r.boolean("tls_insecure").value_or(false);
+        if (const auto protocol = r.string("protocol")) {
+            const auto parsed =
+                parseProtocol(*protocol, QStringLiteral("%1: %2.protocol").arg(fileName, path));
+            if (!parsed) {
+                return parsed.error();
+            }
+            e.protocol = *parsed;
+        }
         if (r.error()) {
             return *r.error();
         }
@@ -452,6 +488,15 @@ Result<void> ProjectConfig::validate(const QString &fileName) const
                                QStringLiteral(".url: \"%1\" is not an http:// or https:// URL with a host")
                                    .arg(e.url.toDisplayString()));
         }
+        const bool https = e.url.scheme() == QLatin1String("https");
+        if (e.protocol == HttpProtocol::H2c && https) {
+            return configError(path + QStringLiteral(".protocol: \"h2c\" is HTTP/2 without TLS and needs an "
+                                                     "http:// URL; use \"h2\" for https://"));
+        }
+        if (e.protocol == HttpProtocol::H2 && !https) {
+            return configError(path + QStringLiteral(".protocol: \"h2\" is HTTP/2 over TLS and needs an "
+                                                     "https:// URL; use \"h2c\" for http://"));
+        }
         if (!e.caFile.isEmpty()) {
             if (e.tlsInsecure) {
                 return configError(path + QStringLiteral(".tls_insecure: true turns certificate checks off, "
@@ -568,6 +613,9 @@ json ProjectConfig::toJson() const
         }
         if (e.tlsInsecure) {
             o["tls_insecure"] = true;
+        }
+        if (e.protocol != HttpProtocol::Auto) {
+            o["protocol"] = toString(e.protocol).toStdString();
         }
         list.push_back(std::move(o));
     }

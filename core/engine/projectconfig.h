@@ -18,6 +18,16 @@ enum class Provider {
 
 QString toString(Provider provider);
 
+/// How requests travel to an endpoint: the project file's "protocol".
+enum class HttpProtocol {
+    Auto,  ///< Qt's default: HTTP/1.1 on http://, HTTP/2 when ALPN offers it on https://
+    Http1, ///< HTTP/1.1 only
+    H2c,   ///< HTTP/2 without TLS, prior knowledge (http:// only)
+    H2,    ///< HTTP/2 over TLS, negotiated by ALPN (https:// only; HTTP/1.1 if the server declines)
+};
+
+QString toString(HttpProtocol protocol);
+
 /// One upstream endpoint, as in the project file's "endpoints" array.
 struct EndpointConfig
 {
@@ -37,6 +47,7 @@ struct EndpointConfig
     /// private CA, a self-signed server). Relative paths in a project file are relative to that file.
     QString caFile;
     bool tlsInsecure = false; ///< no TLS certificate verification at all (tests only; prefer caFile)
+    HttpProtocol protocol = HttpProtocol::Auto;
 
     /// An endpoint from a bare URL (`--endpoint URL`): weight 1, provider inferred from the path.
     static EndpointConfig fromUrl(const QUrl &url, int index);

@@ -20,19 +20,6 @@ namespace Sluice {
 Q_LOGGING_CATEGORY(lcNet, "sluice.net")
 
 namespace {
-/// Reply bodies above this are not parsed (no LLM reply is this large; a hostile server might be).
-constexpr qsizetype MaxParsedBody = 64 * 1024 * 1024;
-constexpr int DeadlineSweepMs = 50;
-/// Qt's idle transfer timeout is set this much after the total deadline: a backstop, so that the
-/// deadline (which names its cause precisely) is what ends a stalled attempt.
-constexpr int IdleBackstopMs = 1000;
-/// Waits before connecting again to an endpoint that refused a connection after answering earlier.
-constexpr double FirstReconnectDelayMs = 100;
-constexpr double MaxReconnectDelayMs = 1000;
-/// How long an attempt keeps connecting again: a restart, not an outage. Longer outages are the
-/// engine's business (it ejects the endpoint and probes it back), not something to hold slots for.
-constexpr double ReconnectWindowMs = 10000;
-
 bool isLoopbackHost(const QString &host)
 {
     const QString h = host.toLower();
@@ -81,53 +68,24 @@ QString environmentValue(const QProcessEnvironment &environment, const char *low
     return value.trimmed();
 }
 
-/// Hands every QNAM request to Transport::proxyFor with the environment read when the transport was
-/// made: explicit, and never libproxy's guesses (desktop settings, PAC, WPAD).
-class EnvironmentProxyFactory final : public QNetworkProxyFactory
-{
-public:
-    explicit EnvironmentProxyFactory(QProcessEnvironment environment)
-        : m_environment(std::move(environment))
-    {
-    }
-
-    QList<QNetworkProxy> queryProxy(const QNetworkProxyQuery &query) override
-    {
-        // An unusable setting fails the endpoint's sends before they get here (Transport::send).
-        const auto proxy = Transport::proxyFor(query.url(), m_environment);
-        return {proxy ? *proxy : QNetworkProxy(QNetworkProxy::NoProxy)};
-    }
-
-private:
-    QProcessEnvironment m_environment;
-};
-
-QString originOf(const QUrl &url)
-{
-    return url.adjusted(QUrl::RemovePath | QUrl::RemoveQuery | QUrl::RemoveFragment | QUrl::RemoveUserInfo)
-        .toString();
-}
-
-/// Same scheme, host and port (default ports filled in).
-bool sameOrigin(const QUrl &a, const QUrl &b)
-{
-    const auto defaultPort = [](const QUrl &url) {
-        return url.scheme() == QLatin1String("https") ? 443 : url.scheme() == QLatin1String("http") ? 80 : -1;
-    };
-    return a.scheme() == b.scheme() && a.host().compare(b.host(), Qt::CaseInsensitive) == 0 &&
-           a.port(defaultPort(a)) == b.port(defaultPort(b));
-}
-
 } // namespace
 
 Transport::Transport(const Clock *clock, QObject *parent)
     : QObject(parent)
     , m_clock(clock)
     , m_environment(QProcessEnvironment::systemEnvironment())
-    , m_deadlineTimer(this) // a child, so it moves with the transport to the engine's thread
 {
-    m_deadlineTimer.setInterval(DeadlineSweepMs);
-    connect(&m_deadlineTimer, &QTimer::timeout, this, &Transport::sweepDeadlines);
+    bool ok = false;
+    const int threads = m_environment.value(QStringLiteral("SLUICE_NET_THREADS")).toInt(&ok);
+    if (ok) {
+        setThreadCount(threads);
+    }
+}
+
+void Transport::setThreadCount(int threads)
+{
+    Q_ASSERT(m_workers.empty());
+    m_threads = std::clamp(threads, 1, 16);
 }
 
 Result<QNetworkProxy> Transport::proxyFor(const QUrl &url, const QProcessEnvironment &environment)
@@ -206,25 +164,34 @@ Result<QSslConfiguration> Transport::tlsConfiguration(const EndpointConfig &endp
 
 Transport::~Transport()
 {
-    // Replies are children of their QNAM; make sure none reports into a half-destroyed engine.
     m_handler = nullptr;
-    m_reconnecting.clear();
-    const auto replies = m_replies.keys();
-    for (QNetworkReply *reply : replies) {
-        reply->disconnect(this);
-        reply->abort();
-    }
+    m_batchHandler = nullptr;
+    stopWorkers();
+}
+
+int Transport::requestsPerLane(const EndpointConfig &config)
+{
+    return config.protocol == HttpProtocol::H2c || config.protocol == HttpProtocol::H2
+               ? StreamsPerH2Connection
+               : Http1ConnectionsPerLane;
 }
 
 void Transport::setEndpoints(const QList<EndpointConfig> &endpoints, const QList<QByteArray> &apiKeys)
 {
-    Q_ASSERT(m_replies.isEmpty());
+    Q_ASSERT(m_totalInFlight == 0);
+    stopWorkers();
     m_endpoints.clear();
     m_endpoints.resize(std::size_t(endpoints.size()));
+    m_answered = std::make_unique<std::atomic<bool>[]>(std::size_t(endpoints.size()));
+    std::vector<WorkerEndpoint> setups(std::size_t(endpoints.size()));
     for (qsizetype i = 0; i < endpoints.size(); ++i) {
         Endpoint &e = m_endpoints[std::size_t(i)];
+        WorkerEndpoint &setup = setups[std::size_t(i)];
         e.config = endpoints.at(i);
-        e.apiKey = apiKeys.value(i);
+        setup.config = e.config;
+        setup.apiKey = apiKeys.value(i);
+        setup.requestsPerLane = requestsPerLane(e.config);
+        m_answered[std::size_t(i)] = false;
         if (const auto proxy = proxyFor(e.config.url, m_environment); !proxy) {
             // Going direct instead could bypass a proxy the network requires: fail loudly.
             e.setupError = proxy.error().message;
@@ -236,13 +203,13 @@ void Transport::setEndpoints(const QList<EndpointConfig> &endpoints, const QList
         }
         auto tls = tlsConfiguration(e.config);
         if (tls) {
-            e.tls = *tls;
+            setup.tls = *tls;
         } else {
             // Checked when the project was loaded; the file went away since. Trust nothing rather
             // than fall back to the system's CAs: every attempt fails with a TLS error.
             qCCritical(lcNet).noquote() << tls.error().message;
-            e.tls = QSslConfiguration::defaultConfiguration();
-            e.tls.setCaCertificates({});
+            setup.tls = QSslConfiguration::defaultConfiguration();
+            setup.tls.setCaCertificates({});
         }
         if (e.config.tlsInsecure) {
             qCWarning(lcNet).noquote()
@@ -250,16 +217,50 @@ void Transport::setEndpoints(const QList<EndpointConfig> &endpoints, const QList
                        .arg(e.config.name);
         }
     }
+    startWorkers(setups);
+}
+
+void Transport::startWorkers(const std::vector<WorkerEndpoint> &setups)
+{
+    m_workers.resize(std::size_t(m_threads));
+    for (std::size_t i = 0; i < m_workers.size(); ++i) {
+        Worker &w = m_workers[i];
+        w.inbox = std::make_unique<Mailbox<SendOrder>>();
+        w.outbox = std::make_unique<Mailbox<AttemptResult>>();
+        w.inFlight.assign(setups.size(), 0);
+        // Called on the worker's thread for the first result of a batch: one queued call per batch.
+        auto wake = [this] {
+            QMetaObject::invokeMethod(this, &Transport::deliverResults, Qt::QueuedConnection);
+        };
+        w.lanes = std::make_unique<TransportWorker>(m_clock, m_environment, w.inbox.get(), w.outbox.get(),
+                                                    std::move(wake), m_answered.get());
+        w.thread = std::make_unique<QThread>();
+        w.thread->setObjectName(QStringLiteral("sluice-net-%1").arg(i));
+        w.lanes->moveToThread(w.thread.get());
+        w.thread->start();
+        TransportWorker *lanes = w.lanes.get();
+        QMetaObject::invokeMethod(
+            lanes, [lanes, setups] { lanes->setEndpoints(setups); }, Qt::QueuedConnection);
+    }
+}
+
+void Transport::stopWorkers()
+{
+    for (Worker &w : m_workers) {
+        // The lanes (QNAMs, replies) are deleted on their own thread, then the thread ends.
+        TransportWorker *lanes = w.lanes.get();
+        QMetaObject::invokeMethod(
+            lanes, [lanes] { lanes->shutdown(); }, Qt::BlockingQueuedConnection);
+        w.thread->quit();
+        w.thread->wait();
+        w.lanes.reset();
+    }
+    m_workers.clear();
 }
 
 void Transport::setMaxInFlight(int endpoint, int maxInFlight)
 {
     m_endpoints.at(std::size_t(endpoint)).config.maxInFlight = std::max(1, maxInFlight);
-}
-
-int Transport::laneLimit(const Endpoint &endpoint)
-{
-    return (endpoint.config.maxInFlight + Http1ConnectionsPerLane - 1) / Http1ConnectionsPerLane;
 }
 
 bool Transport::hasCapacity(int endpoint) const
@@ -273,254 +274,99 @@ int Transport::inFlight(int endpoint) const
     return m_endpoints.at(std::size_t(endpoint)).inFlight;
 }
 
-int Transport::pickLane(Endpoint &endpoint)
-{
-    // The least-loaded existing lane with a free connection, else a new lane while under the limit.
-    int best = -1;
-    for (std::size_t i = 0; i < endpoint.lanes.size(); ++i) {
-        const Lane &lane = endpoint.lanes[i];
-        if (lane.inFlight < Http1ConnectionsPerLane &&
-            (best < 0 || lane.inFlight < endpoint.lanes[std::size_t(best)].inFlight)) {
-            best = int(i);
-        }
-    }
-    if ((best < 0 || endpoint.lanes[std::size_t(best)].inFlight > 0) &&
-        int(endpoint.lanes.size()) < laneLimit(endpoint)) {
-        Lane lane;
-        lane.nam = new QNetworkAccessManager(this);
-        lane.nam->setRedirectPolicy(QNetworkRequest::ManualRedirectPolicy);
-        lane.nam->setAutoDeleteReplies(false);
-        lane.nam->setProxyFactory(new EnvironmentProxyFactory(m_environment)); // owned by the QNAM
-        endpoint.lanes.push_back(lane);
-        best = int(endpoint.lanes.size()) - 1;
-    }
-    return best;
-}
-
 quint64 Transport::send(int endpoint, const QByteArray &body)
 {
     Endpoint &e = m_endpoints.at(std::size_t(endpoint));
-    Pending p;
-    p.ticket = m_nextTicket++;
-    p.endpoint = endpoint;
-    p.startMs = m_clock->nowMs();
-    p.deadlineMs = std::clamp(e.config.timeoutS * 1000.0, 1.0, 2.0e9);
-    p.body = body;
+    SendOrder order;
+    order.ticket = m_nextTicket++;
+    order.endpoint = endpoint;
+    order.startMs = m_clock->nowMs();
+    order.deadlineMs = std::clamp(e.config.timeoutS * 1000.0, 1.0, 2.0e9);
+    order.body = body;
     ++e.inFlight;
+    ++m_totalInFlight;
+    const quint64 ticket = order.ticket;
     if (!e.setupError.isEmpty()) {
-        // Reported from the next sweep: never from inside send().
-        m_reconnecting.push_back(Reconnect{p.startMs, std::move(p)});
-        if (!m_deadlineTimer.isActive()) {
-            m_deadlineTimer.start();
-        }
-        return m_nextTicket - 1;
+        AttemptResult result;
+        result.ticket = ticket;
+        result.endpoint = endpoint;
+        result.report.setupError = e.setupError;
+        result.report.deadlineMs = order.deadlineMs;
+        result.report.networkError = QNetworkReply::OperationCanceledError;
+        m_unsent.push_back(std::move(result));
+        postDelivery(); // never from inside send()
+        return ticket;
     }
-    const bool started = startReply(std::move(p));
-    Q_ASSERT(started); // callers check hasCapacity()
-    Q_UNUSED(started)
-    return m_nextTicket - 1;
+    // The least-loaded worker for this endpoint: each stays within its share of max_in_flight, so
+    // its lanes (sized from that share) are never overfilled.
+    std::size_t pick = 0;
+    for (std::size_t i = 1; i < m_workers.size(); ++i) {
+        if (m_workers[i].inFlight[std::size_t(endpoint)] < m_workers[pick].inFlight[std::size_t(endpoint)]) {
+            pick = i;
+        }
+    }
+    Worker &w = m_workers[pick];
+    const int perWorker = (e.config.maxInFlight + int(m_workers.size()) - 1) / int(m_workers.size());
+    const int perLane = requestsPerLane(e.config);
+    order.laneLimit = std::max(1, (perWorker + perLane - 1) / perLane);
+    ++w.inFlight[std::size_t(endpoint)];
+    if (w.inbox->put(std::move(order))) {
+        TransportWorker *lanes = w.lanes.get();
+        QMetaObject::invokeMethod(
+            lanes, [lanes] { lanes->takeOrders(); }, Qt::QueuedConnection);
+    }
+    return ticket;
 }
 
-bool Transport::startReply(Pending p)
+void Transport::postDelivery()
 {
-    Endpoint &e = m_endpoints.at(std::size_t(p.endpoint));
-    const int laneIndex = pickLane(e);
-    if (laneIndex < 0) {
-        return false;
-    }
-    Lane &lane = e.lanes[std::size_t(laneIndex)];
-
-    QNetworkRequest request = ProviderAdapter::makeRequest(e.config, e.apiKey);
-    const double remainingMs = std::max(1.0, p.startMs + p.deadlineMs - m_clock->nowMs());
-    request.setTransferTimeout(int(std::min(remainingMs + IdleBackstopMs, 2.0e9)));
-    if (e.config.url.scheme() == QLatin1String("https")) {
-        request.setSslConfiguration(e.tls);
-    }
-    QNetworkReply *reply = lane.nam->post(request, p.body);
-
-    p.lane = laneIndex;
-    m_deadlines.push(Deadline{p.startMs + p.deadlineMs, reply, p.ticket});
-    m_replies.insert(reply, std::move(p));
-    ++lane.inFlight;
-    if (!m_deadlineTimer.isActive()) {
-        m_deadlineTimer.start();
-    }
-    connect(reply, &QNetworkReply::finished, this, [this, reply] { handleFinished(reply); });
-    // Without ignoreSslErrors() Qt aborts the handshake after this; we only keep the reasons.
-    connect(reply, &QNetworkReply::sslErrors, this, [this, reply](const QList<QSslError> &errors) {
-        const auto it = m_replies.find(reply);
-        if (it == m_replies.end()) {
-            return;
-        }
-        for (const QSslError &error : errors) {
-            if (!it->tlsErrors.contains(error.errorString())) {
-                it->tlsErrors.append(error.errorString());
-            }
-        }
-    });
-    return true;
-}
-
-void Transport::sweepDeadlines()
-{
-    const double now = m_clock->nowMs();
-    while (!m_deadlines.empty()) {
-        const Deadline d = m_deadlines.top();
-        const auto it = m_replies.find(d.reply);
-        const bool live = it != m_replies.end() && it->ticket == d.ticket;
-        if (live && d.atMs > now) {
-            break;
-        }
-        m_deadlines.pop();
-        if (live) {
-            it->timedOut = true;
-            d.reply->abort(); // finishes the reply; handleFinished reports the timeout
-        }
-    }
-    // Reconnects that are due (each was scheduled to start before its attempt's deadline).
-    std::vector<Reconnect> waiting;
-    waiting.swap(m_reconnecting);
-    for (Reconnect &w : waiting) {
-        const QString &setupError = m_endpoints.at(std::size_t(w.pending.endpoint)).setupError;
-        if (!setupError.isEmpty() || now >= w.pending.startMs + w.pending.deadlineMs) {
-            reportUnsent(w.pending, false); // cannot be sent, or no lane came free in time
-        } else if (w.atMs > now || !startReply(w.pending)) {
-            m_reconnecting.push_back(std::move(w)); // not yet, or no free lane until a reply ends
-        }
-    }
-    if (m_replies.isEmpty() && m_reconnecting.empty()) {
-        m_deadlineTimer.stop();
-        m_deadlines = {};
+    if (!m_deliveryPosted) {
+        m_deliveryPosted = true;
+        QMetaObject::invokeMethod(this, &Transport::deliverResults, Qt::QueuedConnection);
     }
 }
 
 void Transport::abortAll()
 {
-    std::vector<Reconnect> waiting;
-    waiting.swap(m_reconnecting);
-    for (const Reconnect &w : waiting) {
-        reportUnsent(w.pending, true);
+    for (Worker &w : m_workers) {
+        TransportWorker *lanes = w.lanes.get();
+        QMetaObject::invokeMethod(
+            lanes, [lanes] { lanes->abortAll(); }, Qt::QueuedConnection);
     }
-    const auto replies = m_replies.keys();
-    for (QNetworkReply *reply : replies) {
-        const auto it = m_replies.find(reply);
-        if (it != m_replies.end()) {
-            it->cancelled = true;
-            reply->abort();
-        }
+    for (AttemptResult &r : m_unsent) {
+        r.report.cancelled = true;
+        r.report.setupError.clear();
     }
 }
 
-void Transport::reportUnsent(const Pending &p, bool cancelled)
+void Transport::deliverResults()
 {
-    Endpoint &e = m_endpoints.at(std::size_t(p.endpoint));
-    --e.inFlight;
-    AttemptResult result;
-    result.ticket = p.ticket;
-    result.endpoint = p.endpoint;
-    result.latencyMs = m_clock->nowMs() - p.startMs;
-    result.report.cancelled = cancelled;
-    result.report.setupError = cancelled ? QString() : e.setupError;
-    result.report.timedOut = !cancelled && e.setupError.isEmpty();
-    result.report.deadlineMs = p.deadlineMs;
-    result.report.reconnects = p.reconnects;
-    result.report.networkError = QNetworkReply::OperationCanceledError;
-    if (m_handler) {
-        m_handler(std::move(result));
+    m_deliveryPosted = false;
+    std::vector<AttemptResult> unsent;
+    unsent.swap(m_unsent);
+    bool any = false;
+    const auto hand = [this, &any](AttemptResult &&r, std::vector<int> *workerInFlight) {
+        Endpoint &e = m_endpoints.at(std::size_t(r.endpoint));
+        --e.inFlight;
+        --m_totalInFlight;
+        if (workerInFlight) {
+            --(*workerInFlight)[std::size_t(r.endpoint)];
+        }
+        any = true;
+        if (m_handler) {
+            m_handler(std::move(r));
+        }
+    };
+    for (AttemptResult &r : unsent) {
+        hand(std::move(r), nullptr);
     }
-}
-
-void Transport::handleFinished(QNetworkReply *reply)
-{
-    const auto it = m_replies.find(reply);
-    if (it == m_replies.end()) {
-        return;
-    }
-    const Pending p = *it;
-    m_replies.erase(it);
-    reply->deleteLater();
-
-    Endpoint &e = m_endpoints.at(std::size_t(p.endpoint));
-    --e.lanes.at(std::size_t(p.lane)).inFlight;
-    const QVariant status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute);
-    if (status.isValid()) {
-        e.answered = true;
-    }
-    if (reply->error() == QNetworkReply::ConnectionRefusedError && !status.isValid() && !p.cancelled &&
-        !p.timedOut && e.answered) {
-        // The server answered earlier and now refuses connections: it is restarting. The request never
-        // left, so connecting again is not a retry; the attempt keeps its slot (back-pressure: no fresh
-        // requests burn against a closed port) until it connects, its deadline is near or the window
-        // for a restart has passed.
-        const double now = m_clock->nowMs();
-        const double firstRefusedMs = p.reconnects == 0 ? now : p.firstRefusedMs;
-        const double delay =
-            std::min(MaxReconnectDelayMs, FirstReconnectDelayMs * std::pow(2.0, p.reconnects));
-        if (now + delay < std::min(p.startMs + p.deadlineMs, firstRefusedMs + ReconnectWindowMs)) {
-            Pending next = p;
-            ++next.reconnects;
-            next.firstRefusedMs = firstRefusedMs;
-            next.tlsErrors.clear();
-            m_reconnecting.push_back(Reconnect{now + delay, std::move(next)});
-            return;
+    for (Worker &w : m_workers) {
+        for (AttemptResult &r : w.outbox->takeAll()) {
+            hand(std::move(r), &w.inFlight);
         }
     }
-    --e.inFlight;
-
-    AttemptResult result;
-    result.ticket = p.ticket;
-    result.endpoint = p.endpoint;
-    result.latencyMs = m_clock->nowMs() - p.startMs;
-
-    AttemptReport &r = result.report;
-    r.cancelled = p.cancelled;
-    r.timedOut = p.timedOut;
-    r.deadlineMs = p.deadlineMs;
-    r.tlsErrors = p.tlsErrors;
-    r.reconnects = p.reconnects;
-    r.networkError = reply->error();
-    if (r.networkError != QNetworkReply::NoError) {
-        r.networkErrorString = reply->errorString();
-    }
-    r.httpStatus = status.isValid() ? status.toInt() : 0;
-
-    if (r.httpStatus != 0 && !p.cancelled && !p.timedOut) {
-        const QByteArray bytes = reply->readAll();
-        const QVariant length = reply->header(QNetworkRequest::ContentLengthHeader);
-        r.bodyComplete = (length.isValid() ? length.toLongLong() == bytes.size() : true) &&
-                         (r.networkError == QNetworkReply::NoError || r.httpStatus >= 400);
-        if (bytes.size() <= MaxParsedBody) {
-            result.body =
-                nlohmann::json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr, false);
-        }
-        r.bodyIsJson = !result.body.is_discarded() && result.body.is_object();
-        if (r.bodyIsJson && r.httpStatus >= 300) {
-            Classifier::readApiError(result.body, r);
-        }
-        result.rateLimit =
-            RateLimitHeaders::parse([reply](const QByteArray &name) { return reply->rawHeader(name); },
-                                    QDateTime::currentDateTimeUtc());
-        QByteArray requestId = reply->rawHeader(QByteArrayLiteral("x-request-id"));
-        if (requestId.isEmpty()) {
-            requestId = reply->rawHeader(QByteArrayLiteral("request-id"));
-        }
-        result.requestId = QString::fromLatin1(requestId.left(200));
-        if (r.httpStatus >= 300 && r.httpStatus < 400) {
-            // Only the origin is named: a Location may carry tokens in its path or query.
-            const QUrl location = reply->attribute(QNetworkRequest::RedirectionTargetAttribute).toUrl();
-            if (!location.isEmpty()) {
-                const QUrl target = reply->url().resolved(location);
-                r.redirectTarget = originOf(target);
-                r.redirectCrossOrigin = !sameOrigin(target, reply->url());
-            }
-        }
-    }
-    if (m_replies.isEmpty() && m_reconnecting.empty()) {
-        m_deadlineTimer.stop();
-        m_deadlines = {};
-    }
-    if (m_handler) {
-        m_handler(std::move(result));
+    if (any && m_batchHandler) {
+        m_batchHandler();
     }
 }
 

@@ -3,6 +3,8 @@
 #include "engine/projectconfig.h"
 #include "limit/ratelimitheaders.h"
 #include "net/classifier.h"
+#include "net/mailbox.h"
+#include "net/transportworker.h"
 #include "util/clock.h"
 
 #include <QHash>
@@ -11,60 +13,65 @@
 #include <QObject>
 #include <QProcessEnvironment>
 #include <QSslConfiguration>
-#include <QTimer>
+#include <QThread>
 
 #include <nlohmann/json.hpp>
 
 #include <functional>
-#include <queue>
+#include <memory>
 #include <vector>
-
-class QNetworkAccessManager;
-class QNetworkReply;
 
 namespace Sluice {
 
-/// What came back for one send.
-struct AttemptResult
-{
-    quint64 ticket = 0; ///< the value send() returned
-    int endpoint = -1;
-    AttemptReport report;
-    nlohmann::json body;     ///< parsed reply body (discarded when not JSON)
-    RateLimitInfo rateLimit; ///< rate-limit headers and Retry-After of the reply
-    double latencyMs = 0;    ///< send to last byte
-    QString requestId;       ///< x-request-id / request-id header
-};
+/// The origin of a URL (scheme, host, port): no user info, path or query, which may hold secrets.
+QString originOf(const QUrl &url);
 
-/// Sends request bodies to endpoints over QNetworkAccessManager "lanes".
+/// Sends request bodies to endpoints over QNetworkAccessManager "lanes" on worker threads.
 ///
 /// Qt 6.4 lets one QNAM open at most 6 HTTP/1.1 connections per host and silently queues the rest,
-/// where queue time counts against timeouts and nobody can see it. So each endpoint gets up to
-/// ceil(max_in_flight / 6) lanes, each its own QNAM, and a lane is never handed more than 6 requests:
-/// requests beyond that wait in the engine's queue (counted, visible), never inside Qt.
+/// where queue time counts against timeouts and nobody can see it; over HTTP/2 it multiplexes one
+/// connection per QNAM and queues what exceeds the server's stream limit (at a CPU cost per queued
+/// request). So each lane is its own QNAM and is never handed more than it can put on the wire at
+/// once: 6 requests over HTTP/1.1, StreamsPerH2Connection over HTTP/2 (`protocol` "h2c" or "h2").
+/// Requests beyond an endpoint's max_in_flight wait in the engine's queue (counted, visible), never
+/// inside Qt.
 ///
-/// Each attempt has a total deadline (the endpoint's timeout_s) besides Qt's idle transfer timeout (set
-/// a little later, as a backstop), and a timeout is reported apart from a cancel. When an endpoint that
+/// The lanes live on worker threads (TransportWorker; 2 by default, SLUICE_NET_THREADS overrides), each
+/// endpoint's attempts spread evenly over them. Hand-offs are batched both ways: send() puts the attempt
+/// in its worker's mailbox and wakes the worker only for the first of a batch; results come back the
+/// same way and reach the handlers on this object's thread, the batch handler once after each batch.
+///
+/// Each attempt has a total deadline (the endpoint's timeout_s), checked every 50 ms (no Qt transfer
+/// timeout: its timer per reply costs too much with thousands in flight), and a timeout is reported
+/// apart from a cancel. When an endpoint that
 /// has answered before refuses a connection (a restart), the attempt connects again (after 100 ms,
 /// doubling to 1 s) for up to 10 s within its deadline instead of failing at once: the request never
 /// left, and keeping its slot stops fresh requests from failing one after another against a closed
 /// port. An endpoint that never answered fails at once (a wrong port is a configuration error). Redirects are
 /// never followed, so credentials never reach another origin. TLS certificates are verified (against the
 /// endpoint's ca_file when it has one). Proxies come from the environment, read explicitly once, when
-/// the transport is made (see proxyFor()). Lives on the engine thread; the result handler is called on
-/// it, once per send.
+/// the transport is made (see proxyFor()). The clock must be safe to read from any thread. Use from the
+/// thread it lives on (the engine's); the result handler is called there, once per send, never from
+/// inside a call into the transport.
 class Transport : public QObject
 {
     Q_OBJECT
 
 public:
     static constexpr int Http1ConnectionsPerLane = 6;
+    /// nginx allows 128 concurrent streams, Qt assumes 100 until the server says otherwise.
+    static constexpr int StreamsPerH2Connection = 100;
+    static constexpr int DefaultThreads = 2;
     using ResultHandler = std::function<void(AttemptResult &&)>;
 
     explicit Transport(const Clock *clock, QObject *parent = nullptr);
     ~Transport() override;
 
     void setResultHandler(ResultHandler handler) { m_handler = std::move(handler); }
+    /// Called after each batch of results has gone through the result handler.
+    void setBatchHandler(std::function<void()> handler) { m_batchHandler = std::move(handler); }
+    /// Worker threads (1–16); call before setEndpoints().
+    void setThreadCount(int threads);
     /// Sets the endpoints and their keys (index-aligned). Call before the first send.
     void setEndpoints(const QList<EndpointConfig> &endpoints, const QList<QByteArray> &apiKeys);
     /// Changes an endpoint's concurrency bound while running.
@@ -73,7 +80,7 @@ public:
     /// True when a request to `endpoint` would start on the wire at once.
     bool hasCapacity(int endpoint) const;
     int inFlight(int endpoint) const;
-    int totalInFlight() const { return int(m_replies.size() + m_reconnecting.size()); }
+    int totalInFlight() const { return m_totalInFlight; }
 
     /// Starts an attempt; the handler receives its result later (never from inside this call).
     quint64 send(int endpoint, const QByteArray &body);
@@ -95,69 +102,40 @@ public:
     static Result<QSslConfiguration> tlsConfiguration(const EndpointConfig &endpoint);
 
 private:
-    struct Lane
+    struct Worker
     {
-        QNetworkAccessManager *nam = nullptr;
-        int inFlight = 0;
+        std::unique_ptr<Mailbox<SendOrder>> inbox;
+        std::unique_ptr<Mailbox<AttemptResult>> outbox;
+        std::unique_ptr<QThread> thread;
+        std::unique_ptr<TransportWorker> lanes;
+        std::vector<int> inFlight; ///< by endpoint
     };
     struct Endpoint
     {
         EndpointConfig config;
-        QByteArray apiKey;
-        QSslConfiguration tls; ///< for https URLs
-        QString setupError;    ///< why nothing can be sent to it (an unusable proxy setting)
-        std::vector<Lane> lanes;
-        int inFlight = 0;      ///< attempts not yet reported, waiting to reconnect included
-        bool answered = false; ///< some attempt got an HTTP status: a refusal now means a restart
-    };
-    struct Pending
-    {
-        quint64 ticket = 0;
-        int endpoint = 0;
-        int lane = 0;
-        double startMs = 0;
-        double deadlineMs = 0; ///< the attempt's total deadline, relative to startMs
-        bool timedOut = false;
-        bool cancelled = false;
-        QStringList tlsErrors; ///< certificate problems reported during the TLS handshake
-        QByteArray body;       ///< kept to connect again after a refused connection
-        int reconnects = 0;
-        double firstRefusedMs = 0; ///< when the first refusal came (with reconnects > 0)
-    };
-    struct Reconnect
-    {
-        double atMs = 0;
-        Pending pending;
-    };
-    struct Deadline
-    {
-        double atMs;
-        QNetworkReply *reply;
-        quint64 ticket;
-        bool operator>(const Deadline &other) const { return atMs > other.atMs; }
+        QString setupError; ///< why nothing can be sent to it (an unusable proxy setting)
+        int inFlight = 0;   ///< attempts not yet reported
     };
 
-    /// Posts `p` on a free lane of its endpoint; false when none is free.
-    bool startReply(Pending p);
-    /// Reports an attempt waiting to reconnect, which has no reply: cancelled, or out of time.
-    void reportUnsent(const Pending &p, bool cancelled);
-    void handleFinished(QNetworkReply *reply);
-    void sweepDeadlines();
-    int pickLane(Endpoint &endpoint);
-    static int laneLimit(const Endpoint &endpoint);
+    void startWorkers(const std::vector<WorkerEndpoint> &setups);
+    void stopWorkers();
+    /// Hands the results waiting in the mailboxes to the handlers.
+    void deliverResults();
+    void postDelivery();
+    static int requestsPerLane(const EndpointConfig &config);
 
     const Clock *m_clock;
     ResultHandler m_handler;
+    std::function<void()> m_batchHandler;
     std::vector<Endpoint> m_endpoints;
-    QHash<QNetworkReply *, Pending> m_replies;
-    /// Earliest first: endpoints have different timeouts, so sends do not come due in send order.
-    std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> m_deadlines;
-    /// Attempts without a reply: refused by a restarting server and connecting again soon, or
-    /// failing at once (setupError), reported from the next sweep.
-    std::vector<Reconnect> m_reconnecting;
-    QProcessEnvironment m_environment; ///< read once: proxies
-    QTimer m_deadlineTimer;
+    std::vector<Worker> m_workers;
+    std::unique_ptr<std::atomic<bool>[]> m_answered; ///< by endpoint: some attempt got an HTTP status
+    std::vector<AttemptResult> m_unsent;             ///< failed in send() (setupError), reported soon
+    QProcessEnvironment m_environment;               ///< read once: proxies
+    int m_threads = DefaultThreads;
+    int m_totalInFlight = 0;
     quint64 m_nextTicket = 1;
+    bool m_deliveryPosted = false; ///< a deliverResults() call for m_unsent is queued
 };
 
 } // namespace Sluice

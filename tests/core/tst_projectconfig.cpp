@@ -65,6 +65,7 @@ ProjectConfig customProject()
     a.tpm = 90000;
     a.maxInFlight = 17;
     a.timeoutS = 45.25;
+    a.protocol = HttpProtocol::H2;
     EndpointConfig b;
     b.name = QStringLiteral("west");
     b.url = QUrl(QStringLiteral("http://[::1]:9000/v1/messages"));
@@ -285,7 +286,7 @@ void tst_ProjectConfig::rejectsBadProject_data()
                           "\"weight\"?); known keys: name, url, provider, "
                           "weight, model, api_key_env, rpm, tpm, max_in_flight, "
                           "timeout_s, anthropic_version, default_max_tokens, ca_file, "
-                          "tls_insecure");
+                          "tls_insecure, protocol");
     QTest::newRow("unknown endpoint key, did you mean api_key_env")
         << endpoint(R"("api_key_envv":"K")")
         << QStringLiteral("endpoints[0].api_key_envv: unknown key (did you mean \"api_key_env\"?)");
@@ -364,6 +365,21 @@ void tst_ProjectConfig::rejectsBadProject_data()
                                      << QStringLiteral(
                                             "endpoints[0].ca_file: \"/nonexistent/sluice/ca.pem\" cannot "
                                             "be read");
+    QTest::newRow("protocol unknown") << endpoint(R"("protocol":"http3")")
+                                      << QStringLiteral("endpoints[0].protocol: unknown protocol \"http3\"; "
+                                                        "expected \"auto\", \"http1\", \"h2c\" or \"h2\"");
+    QTest::newRow("protocol a number")
+        << endpoint(R"("protocol":2)")
+        << QStringLiteral("endpoints[0].protocol: expected a string, got the number 2");
+    QTest::newRow("protocol h2 over http")
+        << endpoint(R"("protocol":"h2")")
+        << QStringLiteral("endpoints[0].protocol: \"h2\" is HTTP/2 over TLS and needs an https:// URL; use "
+                          "\"h2c\" for http://");
+    QTest::newRow("protocol h2c over https")
+        << QByteArray(
+               R"({"endpoints":[{"name":"a","url":"https://h/v1/chat/completions","protocol":"h2c"}]})")
+        << QStringLiteral("endpoints[0].protocol: \"h2c\" is HTTP/2 without TLS and needs an http:// URL; "
+                          "use \"h2\" for https://");
     QTest::newRow("ca_file and tls_insecure")
         << endpoint(R"("ca_file":"/nonexistent/ca.pem","tls_insecure":true)")
         << QStringLiteral(
@@ -550,6 +566,7 @@ void tst_ProjectConfig::roundTripPreservesEveryField()
         QCOMPARE(b.timeoutS, o.timeoutS);
         QCOMPARE(b.anthropicVersion, o.anthropicVersion);
         QCOMPARE(b.defaultMaxTokens, o.defaultMaxTokens);
+        QCOMPARE(toString(b.protocol), toString(o.protocol));
     }
     QCOMPARE(back.limits.rps, original.limits.rps);
     QCOMPARE(back.limits.tpm, original.limits.tpm);
@@ -672,7 +689,8 @@ void tst_ProjectConfig::savedJsonHoldsNoApiKey()
                                            "anthropic_version",
                                            "default_max_tokens",
                                            "ca_file",
-                                           "tls_insecure"};
+                                           "tls_insecure",
+                                           "protocol"};
     for (const json &e : root.at("endpoints")) {
         for (auto it = e.begin(); it != e.end(); ++it) {
             QVERIFY2(allowed.count(it.key()), it.key().c_str());

@@ -1,0 +1,391 @@
+#include "transportworker.h"
+
+#include "net/provideradapter.h"
+#include "net/transport.h"
+
+#include <QDateTime>
+#include <QNetworkAccessManager>
+#include <QNetworkProxyFactory>
+#include <QNetworkReply>
+#include <QSslError>
+
+#include <algorithm>
+#include <cmath>
+
+namespace Sluice {
+
+namespace {
+/// Reply bodies above this are not parsed (no LLM reply is this large; a hostile server might be).
+constexpr qsizetype MaxParsedBody = 64 * 1024 * 1024;
+constexpr int DeadlineSweepMs = 50;
+/// Waits before connecting again to an endpoint that refused a connection after answering earlier.
+constexpr double FirstReconnectDelayMs = 100;
+constexpr double MaxReconnectDelayMs = 1000;
+/// How long an attempt keeps connecting again: a restart, not an outage. Longer outages are the
+/// engine's business (it ejects the endpoint and probes it back), not something to hold slots for.
+constexpr double ReconnectWindowMs = 10000;
+
+/// Hands every QNAM request to Transport::proxyFor with the environment read when the transport was
+/// made: explicit, and never libproxy's guesses (desktop settings, PAC, WPAD).
+class EnvironmentProxyFactory final : public QNetworkProxyFactory
+{
+public:
+    explicit EnvironmentProxyFactory(QProcessEnvironment environment)
+        : m_environment(std::move(environment))
+    {
+    }
+
+    QList<QNetworkProxy> queryProxy(const QNetworkProxyQuery &query) override
+    {
+        // An unusable setting fails the endpoint's sends before they get here (Transport::send).
+        const auto proxy = Transport::proxyFor(query.url(), m_environment);
+        return {proxy ? *proxy : QNetworkProxy(QNetworkProxy::NoProxy)};
+    }
+
+private:
+    QProcessEnvironment m_environment;
+};
+
+/// Same scheme, host and port (default ports filled in).
+bool sameOrigin(const QUrl &a, const QUrl &b)
+{
+    const auto defaultPort = [](const QUrl &url) {
+        return url.scheme() == QLatin1String("https") ? 443 : url.scheme() == QLatin1String("http") ? 80 : -1;
+    };
+    return a.scheme() == b.scheme() && a.host().compare(b.host(), Qt::CaseInsensitive) == 0 &&
+           a.port(defaultPort(a)) == b.port(defaultPort(b));
+}
+
+QNetworkRequest requestTemplate(const WorkerEndpoint &e)
+{
+    QNetworkRequest request = ProviderAdapter::makeRequest(e.config, e.apiKey);
+    if (e.config.url.scheme() == QLatin1String("https")) {
+        request.setSslConfiguration(e.tls);
+    }
+    switch (e.config.protocol) {
+    case HttpProtocol::Http1:
+        request.setAttribute(QNetworkRequest::Http2AllowedAttribute, false);
+        break;
+    case HttpProtocol::H2c:
+        request.setAttribute(QNetworkRequest::Http2DirectAttribute, true);
+        break;
+    case HttpProtocol::H2:
+        request.setAttribute(QNetworkRequest::Http2AllowedAttribute, true);
+        break;
+    case HttpProtocol::Auto:
+        break;
+    }
+    return request;
+}
+
+} // namespace
+
+QString originOf(const QUrl &url)
+{
+    return url.adjusted(QUrl::RemovePath | QUrl::RemoveQuery | QUrl::RemoveFragment | QUrl::RemoveUserInfo)
+        .toString();
+}
+
+TransportWorker::TransportWorker(const Clock *clock, QProcessEnvironment environment,
+                                 Mailbox<SendOrder> *inbox, Mailbox<AttemptResult> *outbox,
+                                 std::function<void()> wakeOwner, std::atomic<bool> *answered)
+    : m_clock(clock)
+    , m_environment(std::move(environment))
+    , m_inbox(inbox)
+    , m_outbox(outbox)
+    , m_wakeOwner(std::move(wakeOwner))
+    , m_answered(answered)
+    , m_deadlineTimer(this) // a child: it moves to the worker's thread with it
+{
+    m_deadlineTimer.setInterval(DeadlineSweepMs);
+    connect(&m_deadlineTimer, &QTimer::timeout, this, &TransportWorker::sweepDeadlines);
+}
+
+TransportWorker::~TransportWorker()
+{
+    shutdown();
+}
+
+void TransportWorker::shutdown()
+{
+    m_reporting = false;
+    m_reconnecting.clear();
+    for (Endpoint &e : m_endpoints) {
+        for (Lane &lane : e.lanes) {
+            lane.nam->disconnect(this);
+        }
+    }
+    const auto replies = m_replies.keys();
+    m_replies.clear();
+    for (QNetworkReply *reply : replies) {
+        reply->abort();
+        delete reply;
+    }
+    for (Endpoint &e : m_endpoints) {
+        for (Lane &lane : e.lanes) {
+            delete lane.nam;
+        }
+        e.lanes.clear();
+    }
+    m_deadlineTimer.stop();
+    m_deadlines = {};
+}
+
+void TransportWorker::setEndpoints(const std::vector<WorkerEndpoint> &endpoints)
+{
+    m_endpoints.clear();
+    m_endpoints.reserve(endpoints.size());
+    for (const WorkerEndpoint &setup : endpoints) {
+        m_endpoints.push_back(Endpoint{setup, requestTemplate(setup), {}});
+    }
+}
+
+void TransportWorker::takeOrders()
+{
+    std::vector<SendOrder> orders = m_inbox->takeAll();
+    for (SendOrder &order : orders) {
+        Pending p;
+        p.order = std::move(order);
+        startReply(std::move(p));
+    }
+}
+
+int TransportWorker::pickLane(Endpoint &endpoint, int laneLimit)
+{
+    // The least-loaded lane with room, else a new lane while under the limit: requests spread over
+    // connections before any connection takes a second one.
+    const int perLane = endpoint.setup.requestsPerLane;
+    int best = -1;
+    for (std::size_t i = 0; i < endpoint.lanes.size(); ++i) {
+        const Lane &lane = endpoint.lanes[i];
+        if (lane.inFlight < perLane &&
+            (best < 0 || lane.inFlight < endpoint.lanes[std::size_t(best)].inFlight)) {
+            best = int(i);
+        }
+    }
+    // A lane beyond the limit only when every lane is full: the Transport hands this worker at most
+    // laneLimit × perLane attempts, so that happens only while the limit is being lowered.
+    if ((best < 0 ||
+         (endpoint.lanes[std::size_t(best)].inFlight > 0 && int(endpoint.lanes.size()) < laneLimit))) {
+        Lane lane;
+        lane.nam = new QNetworkAccessManager(this);
+        lane.nam->setRedirectPolicy(QNetworkRequest::ManualRedirectPolicy);
+        lane.nam->setAutoDeleteReplies(false);
+        lane.nam->setProxyFactory(new EnvironmentProxyFactory(m_environment)); // owned by the QNAM
+        // One connection per lane, not two per reply: connecting and disconnecting per request showed
+        // up in profiles. The QNAM signals are emitted from each reply's own.
+        connect(lane.nam, &QNetworkAccessManager::finished, this, &TransportWorker::handleFinished);
+        // Without ignoreSslErrors() Qt aborts the handshake after this; we only keep the reasons.
+        connect(lane.nam, &QNetworkAccessManager::sslErrors, this,
+                [this](QNetworkReply *reply, const QList<QSslError> &errors) {
+                    const auto it = m_replies.find(reply);
+                    if (it == m_replies.end()) {
+                        return;
+                    }
+                    for (const QSslError &error : errors) {
+                        if (!it->tlsErrors.contains(error.errorString())) {
+                            it->tlsErrors.append(error.errorString());
+                        }
+                    }
+                });
+        endpoint.lanes.push_back(lane);
+        best = int(endpoint.lanes.size()) - 1;
+    }
+    return best;
+}
+
+void TransportWorker::startReply(Pending p)
+{
+    Endpoint &e = m_endpoints.at(std::size_t(p.order.endpoint));
+    const int laneIndex = pickLane(e, p.order.laneLimit);
+    Lane &lane = e.lanes[std::size_t(laneIndex)];
+
+    // No Qt transfer timeout: the deadline sweep ends every attempt (naming its cause), and each
+    // such timeout is a QTimer per reply, which Qt scans on every move of an object between its
+    // threads: with thousands of requests in flight that scan was the top cost in profiles.
+    QNetworkReply *reply = lane.nam->post(e.request, p.order.body);
+
+    p.lane = laneIndex;
+    m_deadlines.push(Deadline{p.order.startMs + p.order.deadlineMs, reply, p.order.ticket});
+    m_replies.insert(reply, std::move(p));
+    ++lane.inFlight;
+    if (!m_deadlineTimer.isActive()) {
+        m_deadlineTimer.start();
+    }
+}
+
+void TransportWorker::sweepDeadlines()
+{
+    const double now = m_clock->nowMs();
+    while (!m_deadlines.empty()) {
+        const Deadline d = m_deadlines.top();
+        const auto it = m_replies.find(d.reply);
+        const bool live = it != m_replies.end() && it->order.ticket == d.ticket;
+        if (live && d.atMs > now) {
+            break;
+        }
+        m_deadlines.pop();
+        if (live) {
+            it->timedOut = true;
+            d.reply->abort(); // finishes the reply; handleFinished reports the timeout
+        }
+    }
+    // Reconnects that are due (each was scheduled to start before its attempt's deadline).
+    std::vector<Reconnect> waiting;
+    waiting.swap(m_reconnecting);
+    for (Reconnect &w : waiting) {
+        if (now >= w.pending.order.startMs + w.pending.order.deadlineMs) {
+            reportUnsent(w.pending, false); // out of time
+        } else if (w.atMs > now) {
+            m_reconnecting.push_back(std::move(w));
+        } else {
+            startReply(std::move(w.pending));
+        }
+    }
+    stopTimerWhenIdle();
+}
+
+void TransportWorker::stopTimerWhenIdle()
+{
+    if (m_replies.isEmpty() && m_reconnecting.empty()) {
+        m_deadlineTimer.stop();
+        m_deadlines = {};
+    }
+}
+
+void TransportWorker::abortAll()
+{
+    for (SendOrder &order : m_inbox->takeAll()) {
+        Pending p;
+        p.order = std::move(order);
+        reportUnsent(p, true);
+    }
+    std::vector<Reconnect> waiting;
+    waiting.swap(m_reconnecting);
+    for (const Reconnect &w : waiting) {
+        reportUnsent(w.pending, true);
+    }
+    const auto replies = m_replies.keys();
+    for (QNetworkReply *reply : replies) {
+        const auto it = m_replies.find(reply);
+        if (it != m_replies.end()) {
+            it->cancelled = true;
+            reply->abort();
+        }
+    }
+    stopTimerWhenIdle();
+}
+
+void TransportWorker::report(AttemptResult &&result)
+{
+    if (m_reporting && m_outbox->put(std::move(result))) {
+        m_wakeOwner();
+    }
+}
+
+void TransportWorker::reportUnsent(const Pending &p, bool cancelled)
+{
+    AttemptResult result;
+    result.ticket = p.order.ticket;
+    result.endpoint = p.order.endpoint;
+    result.latencyMs = m_clock->nowMs() - p.order.startMs;
+    result.report.cancelled = cancelled;
+    result.report.timedOut = !cancelled;
+    result.report.deadlineMs = p.order.deadlineMs;
+    result.report.reconnects = p.reconnects;
+    result.report.networkError = QNetworkReply::OperationCanceledError;
+    report(std::move(result));
+}
+
+void TransportWorker::handleFinished(QNetworkReply *reply)
+{
+    const auto it = m_replies.find(reply);
+    if (it == m_replies.end()) {
+        return;
+    }
+    Pending p = std::move(*it);
+    m_replies.erase(it);
+    reply->deleteLater();
+
+    Endpoint &e = m_endpoints.at(std::size_t(p.order.endpoint));
+    --e.lanes.at(std::size_t(p.lane)).inFlight;
+    const QVariant status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute);
+    std::atomic<bool> &answered = m_answered[p.order.endpoint];
+    if (status.isValid()) {
+        answered.store(true, std::memory_order_relaxed);
+    }
+    if (reply->error() == QNetworkReply::ConnectionRefusedError && !status.isValid() && !p.cancelled &&
+        !p.timedOut && answered.load(std::memory_order_relaxed)) {
+        // The server answered earlier and now refuses connections: it is restarting. The request never
+        // left, so connecting again is not a retry; the attempt keeps its slot (back-pressure: no fresh
+        // requests burn against a closed port) until it connects, its deadline is near or the window
+        // for a restart has passed.
+        const double now = m_clock->nowMs();
+        const double firstRefusedMs = p.reconnects == 0 ? now : p.firstRefusedMs;
+        const double delay =
+            std::min(MaxReconnectDelayMs, FirstReconnectDelayMs * std::pow(2.0, p.reconnects));
+        if (now + delay <
+            std::min(p.order.startMs + p.order.deadlineMs, firstRefusedMs + ReconnectWindowMs)) {
+            ++p.reconnects;
+            p.firstRefusedMs = firstRefusedMs;
+            p.tlsErrors.clear();
+            p.timedOut = false;
+            m_reconnecting.push_back(Reconnect{now + delay, std::move(p)});
+            return;
+        }
+    }
+
+    AttemptResult result;
+    result.ticket = p.order.ticket;
+    result.endpoint = p.order.endpoint;
+    result.latencyMs = m_clock->nowMs() - p.order.startMs;
+
+    AttemptReport &r = result.report;
+    r.cancelled = p.cancelled;
+    r.timedOut = p.timedOut;
+    r.deadlineMs = p.order.deadlineMs;
+    r.tlsErrors = p.tlsErrors;
+    r.reconnects = p.reconnects;
+    r.networkError = reply->error();
+    if (r.networkError != QNetworkReply::NoError) {
+        r.networkErrorString = reply->errorString();
+    }
+    r.httpStatus = status.isValid() ? status.toInt() : 0;
+    result.http2 = reply->attribute(QNetworkRequest::Http2WasUsedAttribute).toBool();
+
+    if (r.httpStatus != 0 && !p.cancelled && !p.timedOut) {
+        const QByteArray bytes = reply->readAll();
+        const QVariant length = reply->header(QNetworkRequest::ContentLengthHeader);
+        r.bodyComplete = (length.isValid() ? length.toLongLong() == bytes.size() : true) &&
+                         (r.networkError == QNetworkReply::NoError || r.httpStatus >= 400);
+        if (bytes.size() <= MaxParsedBody) {
+            result.body =
+                nlohmann::json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr, false);
+        }
+        r.bodyIsJson = !result.body.is_discarded() && result.body.is_object();
+        if (r.bodyIsJson && r.httpStatus >= 300) {
+            Classifier::readApiError(result.body, r);
+        }
+        result.rateLimit =
+            RateLimitHeaders::parse([reply](const QByteArray &name) { return reply->rawHeader(name); },
+                                    QDateTime::currentDateTimeUtc());
+        QByteArray requestId = reply->rawHeader(QByteArrayLiteral("x-request-id"));
+        if (requestId.isEmpty()) {
+            requestId = reply->rawHeader(QByteArrayLiteral("request-id"));
+        }
+        result.requestId = QString::fromLatin1(requestId.left(200));
+        if (r.httpStatus >= 300 && r.httpStatus < 400) {
+            // Only the origin is named: a Location may carry tokens in its path or query.
+            const QUrl location = reply->attribute(QNetworkRequest::RedirectionTargetAttribute).toUrl();
+            if (!location.isEmpty()) {
+                const QUrl target = reply->url().resolved(location);
+                r.redirectTarget = originOf(target);
+                r.redirectCrossOrigin = !sameOrigin(target, reply->url());
+            }
+        }
+    }
+    stopTimerWhenIdle();
+    report(std::move(result));
+}
+
+} // namespace Sluice

@@ -1,0 +1,262 @@
+// The transport on its worker threads, against real servers over loopback: the in-process
+// simulator, and nginx (h2c prior knowledge and HTTP/1.1) when it is installed.
+
+#include "net/transport.h"
+#include "sim/simulator.h"
+
+#include <QProcess>
+#include <QSet>
+#include <QStandardPaths>
+#include <QTcpServer>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QThread>
+
+#include <memory>
+
+using namespace Sluice;
+using json = nlohmann::json;
+
+namespace {
+
+QByteArray chatBody(const QString &prompt)
+{
+    const json body = {{"model", "m"},
+                       {"messages", json::array({{{"role", "user"}, {"content", prompt.toStdString()}}})}};
+    const std::string s = body.dump();
+    return QByteArray(s.data(), qsizetype(s.size()));
+}
+
+EndpointConfig endpointFor(const QUrl &url, int maxInFlight, HttpProtocol protocol = HttpProtocol::Auto)
+{
+    EndpointConfig e;
+    e.name = QStringLiteral("e");
+    e.url = url;
+    e.maxInFlight = maxInFlight;
+    e.timeoutS = 20;
+    e.protocol = protocol;
+    return e;
+}
+
+quint16 freePort()
+{
+    QTcpServer probe;
+    probe.listen(QHostAddress::LocalHost);
+    return probe.serverPort();
+}
+
+/// nginx answering a fixed chat completion, on one HTTP/1.1 port and one h2c port.
+class Nginx
+{
+public:
+    bool start(QString *why)
+    {
+        const QString nginx = QStandardPaths::findExecutable(QStringLiteral("nginx"));
+        if (nginx.isEmpty()) {
+            *why = QStringLiteral("nginx is not installed");
+            return false;
+        }
+        h1Port = freePort();
+        h2Port = freePort();
+        const QString conf = m_dir.filePath(QStringLiteral("nginx.conf"));
+        QFile file(conf);
+        if (!file.open(QIODevice::WriteOnly)) {
+            *why = file.errorString();
+            return false;
+        }
+        const QString d = m_dir.path();
+        file.write(
+            QStringLiteral(
+                "daemon off; worker_processes 1; pid %1/nginx.pid; error_log %1/error.log warn;\n"
+                "events { worker_connections 1024; }\n"
+                "http { access_log off; client_body_temp_path %1/body; proxy_temp_path %1/proxy;\n"
+                "  fastcgi_temp_path %1/fcgi; uwsgi_temp_path %1/uwsgi; scgi_temp_path %1/scgi;\n"
+                "  default_type application/json;\n"
+                "  server { listen 127.0.0.1:%2; listen 127.0.0.1:%3 http2;\n"
+                "    location / { return 200 '{\"id\":\"x\",\"object\":\"chat.completion\",\"choices\":"
+                "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"ok\"},"
+                "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}'; "
+                "} } }\n")
+                .arg(d)
+                .arg(h1Port)
+                .arg(h2Port)
+                .toUtf8());
+        file.close();
+        m_process.start(nginx, {QStringLiteral("-p"), d, QStringLiteral("-c"), conf, QStringLiteral("-e"),
+                                d + QStringLiteral("/error.log")});
+        if (!m_process.waitForStarted(5000)) {
+            *why = QStringLiteral("nginx did not start: ") + m_process.errorString();
+            return false;
+        }
+        for (int i = 0; i < 100; ++i) {
+            QTcpSocket a;
+            QTcpSocket b;
+            a.connectToHost(QHostAddress::LocalHost, h1Port);
+            b.connectToHost(QHostAddress::LocalHost, h2Port);
+            if (a.waitForConnected(100) && b.waitForConnected(100)) {
+                return true;
+            }
+            if (m_process.state() != QProcess::Running) {
+                break;
+            }
+            QTest::qWait(50);
+        }
+        *why = QStringLiteral("nginx did not listen: ") + QString::fromUtf8(m_process.readAllStandardError());
+        return false;
+    }
+
+    ~Nginx()
+    {
+        if (m_process.state() == QProcess::Running) {
+            m_process.terminate();
+            if (!m_process.waitForFinished(5000)) {
+                m_process.kill();
+                m_process.waitForFinished(5000);
+            }
+        }
+    }
+
+    quint16 h1Port = 0;
+    quint16 h2Port = 0;
+
+private:
+    QTemporaryDir m_dir;
+    QProcess m_process;
+};
+
+} // namespace
+
+class tst_Transport : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase();
+    void resultsComeInBatchesOnTheTransportThread();
+    void neverReportsInsideSend();
+    void abortCancelsAttemptsNotYetStarted();
+    void httpVersionFollowsTheProtocolSetting_data();
+    void httpVersionFollowsTheProtocolSetting();
+};
+
+void tst_Transport::initTestCase()
+{
+    for (const char *name : {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
+        qunsetenv(name);
+    }
+    qunsetenv("SLUICE_NET_THREADS");
+}
+
+void tst_Transport::resultsComeInBatchesOnTheTransportThread()
+{
+    Simulator sim;
+    QVERIFY(sim.listen());
+    Transport transport(SteadyClock::instance());
+    transport.setEndpoints({endpointFor(sim.chatUrl(), 120)}, {QByteArray()});
+    QList<quint64> tickets;
+    int batches = 0;
+    bool onOwnThread = true;
+    transport.setResultHandler([&](AttemptResult &&r) {
+        onOwnThread = onOwnThread && QThread::currentThread() == transport.thread();
+        QCOMPARE(r.report.httpStatus, 200);
+        QVERIFY(r.report.bodyIsJson && r.body.contains("choices")); // parsed on the worker
+        tickets.append(r.ticket);
+    });
+    transport.setBatchHandler([&batches] { ++batches; });
+    QSet<quint64> sent;
+    for (int i = 0; i < 120; ++i) {
+        QVERIFY(transport.hasCapacity(0));
+        sent.insert(transport.send(0, chatBody(QStringLiteral("r%1").arg(i))));
+    }
+    QVERIFY(!transport.hasCapacity(0));
+    QCOMPARE(transport.totalInFlight(), 120);
+    QTRY_COMPARE_WITH_TIMEOUT(tickets.size(), 120, 15000);
+    QVERIFY(onOwnThread);
+    QCOMPARE(QSet<quint64>(tickets.cbegin(), tickets.cend()), sent); // each exactly once
+    QCOMPARE(transport.totalInFlight(), 0);
+    QVERIFY(transport.hasCapacity(0));
+    // The simulator answers on this thread too, so replies pile up between two deliveries.
+    QVERIFY2(batches >= 1 && batches < 120, qPrintable(QString::number(batches)));
+}
+
+void tst_Transport::neverReportsInsideSend()
+{
+    Simulator sim;
+    QVERIFY(sim.listen());
+    Transport transport(SteadyClock::instance());
+    transport.setEndpoints({endpointFor(sim.chatUrl(), 4)}, {QByteArray()});
+    int results = 0;
+    transport.setResultHandler([&results](AttemptResult &&) { ++results; });
+    transport.send(0, chatBody(QStringLiteral("one")));
+    QCOMPARE(results, 0);
+    QTRY_COMPARE(results, 1);
+}
+
+void tst_Transport::abortCancelsAttemptsNotYetStarted()
+{
+    Simulator sim;
+    QVERIFY(sim.listen());
+    Transport transport(SteadyClock::instance());
+    EndpointConfig e = endpointFor(sim.chatUrl(), 50);
+    e.timeoutS = 30;
+    transport.setEndpoints({e}, {QByteArray()});
+    QList<AttemptResult> results;
+    transport.setResultHandler([&results](AttemptResult &&r) { results.append(std::move(r)); });
+    for (int i = 0; i < 50; ++i) {
+        transport.send(0, chatBody(QStringLiteral("@sim(hang=1) %1").arg(i)));
+    }
+    transport.abortAll(); // most orders are still in the workers' mailboxes
+    QTRY_COMPARE_WITH_TIMEOUT(results.size(), 50, 5000);
+    for (const AttemptResult &r : results) {
+        QVERIFY(r.report.cancelled);
+        QVERIFY(!r.report.timedOut);
+        QCOMPARE(toString(Classifier::classify(r.report).cls), QStringLiteral("cancelled"));
+    }
+    QCOMPARE(transport.totalInFlight(), 0);
+}
+
+void tst_Transport::httpVersionFollowsTheProtocolSetting_data()
+{
+    QTest::addColumn<bool>("h2Port");
+    QTest::addColumn<int>("protocol");
+    QTest::addColumn<bool>("http2");
+    QTest::newRow("http1") << false << int(HttpProtocol::Http1) << false;
+    QTest::newRow("auto over http") << false << int(HttpProtocol::Auto) << false;
+    QTest::newRow("h2c") << true << int(HttpProtocol::H2c) << true;
+}
+
+void tst_Transport::httpVersionFollowsTheProtocolSetting()
+{
+    QFETCH(bool, h2Port);
+    QFETCH(int, protocol);
+    QFETCH(bool, http2);
+    Nginx nginx;
+    QString why;
+    if (!nginx.start(&why)) {
+        QSKIP(qPrintable(why));
+    }
+    const quint16 port = h2Port ? nginx.h2Port : nginx.h1Port;
+    Transport transport(SteadyClock::instance());
+    // More than one HTTP/2 connection's worth of streams: two lanes per worker.
+    const int n = 2 * Transport::StreamsPerH2Connection + 50;
+    transport.setEndpoints(
+        {endpointFor(QUrl(QStringLiteral("http://127.0.0.1:%1/v1/chat/completions").arg(port)), n,
+                     HttpProtocol(protocol))},
+        {QByteArray()});
+    QList<AttemptResult> results;
+    transport.setResultHandler([&results](AttemptResult &&r) { results.append(std::move(r)); });
+    for (int i = 0; i < n; ++i) {
+        transport.send(0, chatBody(QStringLiteral("r%1").arg(i)));
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(results.size(), n, 20000);
+    for (const AttemptResult &r : results) {
+        QVERIFY2(
+            r.report.httpStatus == 200,
+            qPrintable(QStringLiteral("%1 %2").arg(r.report.httpStatus).arg(r.report.networkErrorString)));
+        QVERIFY(r.report.bodyComplete && r.report.bodyIsJson);
+        QCOMPARE(r.http2, http2);
+    }
+}
+
+QTEST_GUILESS_MAIN(tst_Transport)
+#include "tst_transport.moc"
