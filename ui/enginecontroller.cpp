@@ -52,22 +52,41 @@ Result<void> EngineController::start(const Sluice::ProjectConfig &project, const
         m_state = Sluice::RunState::Finished;
         Q_EMIT finished(summary);
     });
-    Result<void> started;
-    QMetaObject::invokeMethod(
-        engine,
-        [&] {
-            started = engine->start();
-            m_startSnapshot = engine->snapshot();
-        },
-        Qt::BlockingQueuedConnection);
     m_engine = engine;
     m_errorsPath = engine->errorsPath();
-    if (!started) {
-        release();
-        return started;
-    }
-    m_state = Sluice::RunState::Running;
+    m_state = Sluice::RunState::Idle;
+    // Commands queued meanwhile (pause, stop) reach the engine after its start, in order. A reply
+    // queued to a controller that is gone is dropped with it.
+    QMetaObject::invokeMethod(
+        engine,
+        [this, engine] {
+            const Result<void> result = engine->start();
+            const Sluice::MetricsSnapshot snapshot = engine->snapshot();
+            QMetaObject::invokeMethod(
+                this, [this, engine, result, snapshot] { handleStart(engine, result, snapshot); },
+                Qt::QueuedConnection);
+        },
+        Qt::QueuedConnection);
     return {};
+}
+
+void EngineController::handleStart(Sluice::Engine *engine, const Result<void> &result,
+                                   const Sluice::MetricsSnapshot &snapshot)
+{
+    if (engine != m_engine) {
+        return;
+    }
+    if (!result) {
+        release();
+        m_state = Sluice::RunState::Idle;
+        Q_EMIT startFailed(result.error().message);
+        return;
+    }
+    m_startSnapshot = snapshot;
+    if (m_state == Sluice::RunState::Idle) {
+        m_state = Sluice::RunState::Running;
+    }
+    Q_EMIT started(snapshot);
 }
 
 void EngineController::pause()

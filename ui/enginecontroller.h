@@ -20,7 +20,9 @@ public:
     explicit EngineController(QObject *parent = nullptr);
     ~EngineController() override;
 
-    /// Starts a run; blocks only for the engine's own start-up checks (keys, files).
+    /// Starts a run without blocking: the engine's start-up (keys, files, the input's fingerprint and
+    /// line count, a resume's recovery: seconds on a multi-gigabyte input) runs on its thread and ends
+    /// in started() or startFailed(). An Error now only when a run is already going.
     Result<void> start(const Sluice::ProjectConfig &project, const Sluice::RunOptions &options);
     void pause();
     void resume();
@@ -34,10 +36,15 @@ public:
     /// The per-second history of the current or last run (copied from the engine's thread).
     std::vector<Sluice::SecondSample> history() const;
     QString errorsPath() const { return m_errorsPath; }
-    /// The engine's snapshot right after start() (a resumed run's earlier records, ...).
+    /// The engine's snapshot right after it started (a resumed run's earlier records, ...).
     const Sluice::MetricsSnapshot &startSnapshot() const { return m_startSnapshot; }
 
 Q_SIGNALS:
+    /// The run is going; `snapshot` is the engine's right after its start.
+    void started(const Sluice::MetricsSnapshot &snapshot);
+    /// The engine refused to start (a missing key, an unreadable file, a resume that does not match);
+    /// nothing was sent.
+    void startFailed(const QString &reason);
     void snapshotReady(const Sluice::MetricsSnapshot &snapshot);
     void stateChanged(Sluice::RunState state);
     void finished(const Sluice::MetricsSnapshot &summary);
@@ -45,6 +52,8 @@ Q_SIGNALS:
 
 private:
     void release();
+    void handleStart(Sluice::Engine *engine, const Result<void> &result,
+                     const Sluice::MetricsSnapshot &snapshot);
 
     QThread m_thread;
     Sluice::Engine *m_engine = nullptr; ///< lives on m_thread; deleted there

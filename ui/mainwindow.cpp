@@ -95,6 +95,8 @@ MainWindow::MainWindow(QWidget *parent)
     connect(m_controller, &EngineController::snapshotReady, this, &MainWindow::handleSnapshot);
     connect(m_controller, &EngineController::finished, this, &MainWindow::handleFinished);
     connect(m_controller, &EngineController::notice, this, &MainWindow::appendLog);
+    connect(m_controller, &EngineController::started, this, &MainWindow::handleStarted);
+    connect(m_controller, &EngineController::startFailed, this, &MainWindow::refuseRun);
     connect(m_gateway, &GatewayController::snapshotReady, this, &MainWindow::handleSnapshot);
     connect(m_gateway, &GatewayController::notice, this, &MainWindow::appendLog);
     connect(m_gateway, &GatewayController::stopped, this, [this] {
@@ -547,11 +549,7 @@ void MainWindow::startRun(RunOptions::Mode mode)
         return;
     }
     const auto refuse = [this](const QString &reason) {
-        appendLog(tr("Run refused: %1").arg(reason));
-        if (m_unattended == Unattended::Attended) {
-            QMessageBox::warning(this, tr("Run"), reason);
-        }
-        Q_EMIT runRefused(reason);
+        refuseRun(reason);
     };
     ProjectConfig project = currentProject();
     if (auto valid = project.validate(tr("project")); !valid) {
@@ -605,20 +603,38 @@ void MainWindow::startRun(RunOptions::Mode mode)
         refuse(started.error().message);
         return;
     }
-    if (!fromKeychain.isEmpty()) {
-        appendLog(tr("API keys from the keychain for: %1").arg(fromKeychain.join(QStringLiteral(", "))));
+    m_startMode = options.mode;
+    m_keysFromKeychain = fromKeychain;
+    appendLog(tr("Starting: %1 → %2").arg(m_requestsPath, m_resultsPath));
+    updateActions();
+}
+
+void MainWindow::refuseRun(const QString &reason)
+{
+    appendLog(tr("Run refused: %1").arg(reason));
+    updateActions();
+    if (m_unattended == Unattended::Attended) {
+        QMessageBox::warning(this, tr("Run"), reason);
     }
-    if (options.mode == RunOptions::Mode::Fresh) {
+    Q_EMIT runRefused(reason);
+}
+
+void MainWindow::handleStarted(const MetricsSnapshot &s)
+{
+    if (!m_keysFromKeychain.isEmpty()) {
+        appendLog(
+            tr("API keys from the keychain for: %1").arg(m_keysFromKeychain.join(QStringLiteral(", "))));
+    }
+    if (m_startMode == RunOptions::Mode::Fresh) {
         appendLog(tr("Run started: %1 → %2").arg(m_requestsPath, m_resultsPath));
     } else {
-        const MetricsSnapshot &s = m_controller->startSnapshot();
         appendLog(tr("Run resumed: %1 → %2; %L3 lines already had records (%L4 results, %L5 errors)%6")
                       .arg(m_requestsPath, m_resultsPath)
                       .arg(s.resumedSucceeded + s.resumedFailed)
                       .arg(s.resumedSucceeded)
                       .arg(s.resumedFailed)
-                      .arg(options.mode == RunOptions::Mode::RetryErrors ? tr("; failed lines are sent again")
-                                                                         : QString()));
+                      .arg(m_startMode == RunOptions::Mode::RetryErrors ? tr("; failed lines are sent again")
+                                                                        : QString()));
     }
     updateActions();
 }

@@ -104,6 +104,9 @@ Q_SIGNALS:
 
 protected:
     void startRun(Sluice::RunOptions::Mode mode);
+    /// Run did not start: says why in the log, in a dialog when attended, and in runRefused().
+    void refuseRun(const QString &reason);
+    void handleStarted(const Sluice::MetricsSnapshot &snapshot);
     /// The interrupted-run dialog: Resume, RetryErrors or StartOver, or Attended when cancelled.
     Unattended askAboutInterruptedRun(qint64 done);
     void closeEvent(QCloseEvent *event) override;
@@ -171,6 +174,8 @@ private:
     Sluice::MetricsSnapshot m_last;
     bool m_paused = false;
     Unattended m_unattended = Unattended::Attended;
+    Sluice::RunOptions::Mode m_startMode = Sluice::RunOptions::Mode::Fresh; ///< of the run starting
+    QStringList m_keysFromKeychain; ///< endpoints whose keys the run starting took from the keychain
     std::vector<std::unique_ptr<Sluice::SimulatorHost>> m_simulators;
 };
 

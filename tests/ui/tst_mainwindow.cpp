@@ -11,9 +11,9 @@
 #include <QAction>
 #include <QApplication>
 #include <QDir>
+#include <QFileInfo>
 #include <QListWidget>
 #include <QLocale>
-#include <QFileInfo>
 #include <QMessageBox>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -334,12 +334,25 @@ void tst_MainWindow::unattendedRunNeverAsks()
     QVERIFY2(!refused.at(1).at(0).toString().isEmpty(), "empty reason");
     window.endpointModel()->setEndpoints({e});
 
-    // With --resume the same window continues the run without asking.
+    // With --resume the same window continues the run without asking. The engine starts on its own
+    // thread: a start-up failure there (a key variable that is not set) comes back the same way.
     window.setUnattended(MainWindow::Unattended::Resume);
+    qunsetenv("SLUICE_TEST_UNSET_KEY");
+    EndpointConfig keyed = e;
+    keyed.apiKeyEnv = QStringLiteral("SLUICE_TEST_UNSET_KEY");
+    window.endpointModel()->setEndpoints({keyed});
+    window.run();
+    QTRY_COMPARE_WITH_TIMEOUT(refused.count(), 3, 10000);
+    QVERIFY2(refused.at(2).at(0).toString().contains(QStringLiteral("SLUICE_TEST_UNSET_KEY")),
+             qPrintable(refused.at(2).at(0).toString()));
+    QVERIFY(window.runState() == RunState::Idle);
+    QCOMPARE(sim.stats().requests, sentBefore);
+
+    window.endpointModel()->setEndpoints({e});
     QSignalSpy finished(&window, &MainWindow::runFinished);
     window.run();
     QVERIFY(finished.wait(30000));
-    QCOMPARE(refused.count(), 2);
+    QCOMPARE(refused.count(), 3);
     QCOMPARE(window.lastSnapshot().resumedSucceeded + window.lastSnapshot().succeeded, 200);
     QCOMPARE(sim.stats().requests, 200);
     QVERIFY2(dialog.isEmpty(), qPrintable(QStringLiteral("a dialog opened: ") + dialog));
