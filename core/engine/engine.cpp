@@ -796,7 +796,9 @@ void Engine::dispatch(int endpoint, Pending &&pending, double nowMs)
     if (m_shared) {
         m_shared->onSend(endpoint, pending.ticket.tokens);
     }
-    const quint64 ticket = m_transport.send(endpoint, body);
+    // A gateway caller's own key goes only to endpoints configured to take it.
+    const quint64 ticket =
+        m_transport.send(endpoint, body, e.forwardCallerKey ? pending.request.callerKey : QByteArray());
     ++pending.attempts;
     pending.lastEndpoint = endpoint;
     m_metrics.recordIssued(endpoint, nowMs, pending.attempts > 1);

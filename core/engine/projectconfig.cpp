@@ -324,7 +324,8 @@ Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &f
                              QStringLiteral("rpm"), QStringLiteral("tpm"), QStringLiteral("max_in_flight"),
                              QStringLiteral("timeout_s"), QStringLiteral("anthropic_version"),
                              QStringLiteral("default_max_tokens"), QStringLiteral("ca_file"),
-                             QStringLiteral("tls_insecure"), QStringLiteral("protocol")});
+                             QStringLiteral("tls_insecure"), QStringLiteral("protocol"),
+                             QStringLiteral("forward_caller_key")});
         EndpointConfig e;
         e.name = r.string("name").value_or(QStringLiteral("endpoint-%1").arg(index + 1));
         if (const auto url = r.string("url", true)) {
@@ -358,6 +359,7 @@ Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &f
                    QStringLiteral("must not be empty (leave the key out to use the system's CAs)"));
         }
         e.tlsInsecure = r.boolean("tls_insecure").value_or(false);
+        e.forwardCallerKey = r.boolean("forward_caller_key").value_or(false);
         if (const auto protocol = r.string("protocol")) {
             const auto parsed =
                 parseProtocol(*protocol, QStringLiteral("%1: %2.protocol").arg(fileName, path));
@@ -610,6 +612,9 @@ json ProjectConfig::toJson() const
         }
         if (!e.caFile.isEmpty()) {
             o["ca_file"] = e.caFile.toStdString();
+        }
+        if (e.forwardCallerKey) {
+            o["forward_caller_key"] = true;
         }
         if (e.tlsInsecure) {
             o["tls_insecure"] = true;

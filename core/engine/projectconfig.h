@@ -48,6 +48,9 @@ struct EndpointConfig
     QString caFile;
     bool tlsInsecure = false; ///< no TLS certificate verification at all (tests only; prefer caFile)
     HttpProtocol protocol = HttpProtocol::Auto;
+    /// Gateway: send the caller's own key (its Authorization: Bearer or x-api-key header) to this
+    /// endpoint instead of the endpoint's key, when the caller sent one. Off: callers' keys are ignored.
+    bool forwardCallerKey = false;
 
     /// An endpoint from a bare URL (`--endpoint URL`): weight 1, provider inferred from the path.
     static EndpointConfig fromUrl(const QUrl &url, int index);

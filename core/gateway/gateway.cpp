@@ -440,6 +440,13 @@ void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSoc
         refuse(400, QStringLiteral("\"messages\" must be an array"));
         return;
     }
+    // Kept for endpoints with forward_caller_key only; every other endpoint gets its own key.
+    if (const QByteArray bearer = header(request, "Authorization");
+        bearer.size() > 7 && bearer.first(7).compare("Bearer ", Qt::CaseInsensitive) == 0) {
+        r.callerKey = bearer.mid(7).trimmed();
+    } else {
+        r.callerKey = header(request, "x-api-key");
+    }
     if (anthropic) {
         r.format = InputFormat::AnthropicBatch;
         r.input = json{{"params", std::move(body)}};

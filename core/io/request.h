@@ -24,6 +24,9 @@ struct Request
     qint64 line = 0;  ///< 1-based line number in the input file
     InputFormat format = InputFormat::ChatBody;
     nlohmann::json input; ///< the whole parsed line, as read
+    /// The gateway's caller's own API key, sent instead of the endpoint's to endpoints configured with
+    /// forward_caller_key; empty otherwise (and always for file runs). Never written anywhere.
+    QByteArray callerKey;
 };
 
 } // namespace Sluice

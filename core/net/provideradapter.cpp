@@ -195,13 +195,22 @@ QNetworkRequest ProviderAdapter::makeRequest(const EndpointConfig &endpoint, con
     request.setAttribute(QNetworkRequest::CacheSaveControlAttribute, false);
     if (endpoint.provider == Provider::Anthropic) {
         request.setRawHeader(QByteArrayLiteral("anthropic-version"), endpoint.anthropicVersion.toLatin1());
-        if (!apiKey.isEmpty()) {
-            request.setRawHeader(QByteArrayLiteral("x-api-key"), apiKey);
-        }
-    } else if (!apiKey.isEmpty()) {
+    }
+    setApiKey(request, endpoint, apiKey);
+    return request;
+}
+
+void ProviderAdapter::setApiKey(QNetworkRequest &request, const EndpointConfig &endpoint,
+                                const QByteArray &apiKey)
+{
+    if (apiKey.isEmpty()) {
+        return;
+    }
+    if (endpoint.provider == Provider::Anthropic) {
+        request.setRawHeader(QByteArrayLiteral("x-api-key"), apiKey);
+    } else {
         request.setRawHeader(QByteArrayLiteral("Authorization"), QByteArrayLiteral("Bearer ") + apiKey);
     }
-    return request;
 }
 
 Usage ProviderAdapter::usage(const json &reply, Provider provider)

@@ -37,6 +37,9 @@ public:
     /// A QNetworkRequest for `endpoint` with content type, auth and version headers; redirects are
     /// never followed (credentials must not travel to another origin).
     static QNetworkRequest makeRequest(const EndpointConfig &endpoint, const QByteArray &apiKey);
+    /// Sets (replaces) the auth header of `request` for `endpoint`'s provider: `x-api-key` for
+    /// Anthropic, `Authorization: Bearer` otherwise. Nothing when `apiKey` is empty.
+    static void setApiKey(QNetworkRequest &request, const EndpointConfig &endpoint, const QByteArray &apiKey);
 
     static Usage usage(const nlohmann::json &reply, Provider provider);
 

@@ -274,7 +274,7 @@ int Transport::inFlight(int endpoint) const
     return m_endpoints.at(std::size_t(endpoint)).inFlight;
 }
 
-quint64 Transport::send(int endpoint, const QByteArray &body)
+quint64 Transport::send(int endpoint, const QByteArray &body, const QByteArray &apiKey)
 {
     Endpoint &e = m_endpoints.at(std::size_t(endpoint));
     SendOrder order;
@@ -283,6 +283,7 @@ quint64 Transport::send(int endpoint, const QByteArray &body)
     order.startMs = m_clock->nowMs();
     order.deadlineMs = std::clamp(e.config.timeoutS * 1000.0, 1.0, 2.0e9);
     order.body = body;
+    order.apiKey = apiKey;
     ++e.inFlight;
     ++m_totalInFlight;
     const quint64 ticket = order.ticket;

@@ -83,7 +83,8 @@ public:
     int totalInFlight() const { return m_totalInFlight; }
 
     /// Starts an attempt; the handler receives its result later (never from inside this call).
-    quint64 send(int endpoint, const QByteArray &body);
+    /// `apiKey`, when not empty, is sent instead of the endpoint's own key (a gateway caller's key).
+    quint64 send(int endpoint, const QByteArray &body, const QByteArray &apiKey = QByteArray());
     /// Aborts every attempt in flight; each is reported once, as cancelled.
     void abortAll();
 

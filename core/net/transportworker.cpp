@@ -203,7 +203,14 @@ void TransportWorker::startReply(Pending p)
     // No Qt transfer timeout: the deadline sweep ends every attempt (naming its cause), and each
     // such timeout is a QTimer per reply, which Qt scans on every move of an object between its
     // threads: with thousands of requests in flight that scan was the top cost in profiles.
-    QNetworkReply *reply = lane.nam->post(e.request, p.order.body);
+    QNetworkReply *reply = nullptr;
+    if (p.order.apiKey.isEmpty()) {
+        reply = lane.nam->post(e.request, p.order.body);
+    } else {
+        QNetworkRequest request = e.request;
+        ProviderAdapter::setApiKey(request, e.setup.config, p.order.apiKey);
+        reply = lane.nam->post(request, p.order.body);
+    }
 
     p.lane = laneIndex;
     m_deadlines.push(Deadline{p.order.startMs + p.order.deadlineMs, reply, p.order.ticket});

@@ -44,6 +44,7 @@ struct SendOrder
     quint64 ticket = 0;
     int endpoint = 0;
     QByteArray body;
+    QByteArray apiKey;     ///< sent instead of the endpoint's key when not empty (a gateway caller's)
     double startMs = 0;    ///< when send() was called (the Transport's clock)
     double deadlineMs = 0; ///< the attempt's total deadline, relative to startMs
     int laneLimit = 1;     ///< lanes this worker may open for the endpoint

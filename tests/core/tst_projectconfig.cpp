@@ -66,6 +66,7 @@ ProjectConfig customProject()
     a.maxInFlight = 17;
     a.timeoutS = 45.25;
     a.protocol = HttpProtocol::H2;
+    a.forwardCallerKey = true;
     EndpointConfig b;
     b.name = QStringLiteral("west");
     b.url = QUrl(QStringLiteral("http://[::1]:9000/v1/messages"));
@@ -286,7 +287,7 @@ void tst_ProjectConfig::rejectsBadProject_data()
                           "\"weight\"?); known keys: name, url, provider, "
                           "weight, model, api_key_env, rpm, tpm, max_in_flight, "
                           "timeout_s, anthropic_version, default_max_tokens, ca_file, "
-                          "tls_insecure, protocol");
+                          "tls_insecure, protocol, forward_caller_key");
     QTest::newRow("unknown endpoint key, did you mean api_key_env")
         << endpoint(R"("api_key_envv":"K")")
         << QStringLiteral("endpoints[0].api_key_envv: unknown key (did you mean \"api_key_env\"?)");
@@ -351,6 +352,9 @@ void tst_ProjectConfig::rejectsBadProject_data()
     QTest::newRow("tls_insecure a string")
         << endpoint(R"("tls_insecure":"yes")")
         << QStringLiteral("endpoints[0].tls_insecure: expected true or false, got the string \"yes\"");
+    QTest::newRow("forward_caller_key a string")
+        << endpoint(R"("forward_caller_key":"yes")")
+        << QStringLiteral("endpoints[0].forward_caller_key: expected true or false, got the string \"yes\"");
     QTest::newRow("tls_insecure a number")
         << endpoint(R"("tls_insecure":1)")
         << QStringLiteral("endpoints[0].tls_insecure: expected true or false, got the number 1");
@@ -567,6 +571,7 @@ void tst_ProjectConfig::roundTripPreservesEveryField()
         QCOMPARE(b.anthropicVersion, o.anthropicVersion);
         QCOMPARE(b.defaultMaxTokens, o.defaultMaxTokens);
         QCOMPARE(toString(b.protocol), toString(o.protocol));
+        QCOMPARE(b.forwardCallerKey, o.forwardCallerKey);
     }
     QCOMPARE(back.limits.rps, original.limits.rps);
     QCOMPARE(back.limits.tpm, original.limits.tpm);
@@ -690,7 +695,8 @@ void tst_ProjectConfig::savedJsonHoldsNoApiKey()
                                            "default_max_tokens",
                                            "ca_file",
                                            "tls_insecure",
-                                           "protocol"};
+                                           "protocol",
+                                           "forward_caller_key"};
     for (const json &e : root.at("endpoints")) {
         for (auto it = e.begin(); it != e.end(); ++it) {
             QVERIFY2(allowed.count(it.key()), it.key().c_str());

@@ -125,6 +125,7 @@ private Q_SLOTS:
     void deadlineWhileUpstreamIsSlowIs504();
     void retriesStopWhenTheCallerRunsOutOfTime();
     void callersKeyIsNotForwarded();
+    void callersKeyIsForwardedWhenConfigured();
     void upstreamErrorsPassThrough();
     void messagesAndBalancerShapes();
     void healthStatusAndMetricsParse();
@@ -446,6 +447,37 @@ void tst_Gateway::retriesStopWhenTheCallerRunsOutOfTime()
     QTest::qWait(800);
     QVERIFY2(m_sim->stats().requests <= sentByTheDeadline + 1,
              qPrintable(QStringLiteral("%1 then %2").arg(sentByTheDeadline).arg(m_sim->stats().requests)));
+}
+
+void tst_Gateway::callersKeyIsForwardedWhenConfigured()
+{
+    // The simulator accepts only the callers' key; the endpoint's own key would get 401.
+    const QByteArray callerKey = "sk-caller-own-key-0123456789";
+    qputenv("SLUICE_TST_GATEWAY_KEY", "sk-endpoint-other-key-987654");
+    m_sim = std::make_unique<Simulator>();
+    SimulatorConfig config;
+    config.requireKey = QString::fromLatin1(callerKey);
+    m_sim->setConfig(config);
+    QVERIFY(m_sim->listen());
+    EndpointConfig e = EndpointConfig::fromUrl(m_sim->chatUrl(), 0);
+    e.name = QStringLiteral("forwarding");
+    e.apiKeyEnv = QStringLiteral("SLUICE_TST_GATEWAY_KEY");
+    e.forwardCallerKey = true;
+    ProjectConfig project;
+    project.endpoints = {e};
+    project.limits.retry.maxAttempts = 1;
+    m_gateway = std::make_unique<Gateway>(project, GatewayOptions{});
+    QVERIFY(bool(m_gateway->start()));
+    Caller &bearer = call(httpRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("f1")),
+                                      {{"Authorization", "Bearer " + callerKey}}));
+    Caller &xApiKey = call(httpRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("f2")),
+                                       {{"x-api-key", callerKey}}));
+    Caller &none = call(httpRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("f3"))));
+    QTRY_COMPARE_WITH_TIMEOUT(bearer.responses + xApiKey.responses + none.responses, 3, 5000);
+    QCOMPARE(bearer.status, 200);
+    QCOMPARE(xApiKey.status, 200);
+    QCOMPARE(none.status, 401); // no key of its own: the endpoint's key went, and was refused
+    qunsetenv("SLUICE_TST_GATEWAY_KEY");
 }
 
 void tst_Gateway::callersKeyIsNotForwarded()
