@@ -151,6 +151,43 @@ QByteArray PrometheusText::render(const MetricsSnapshot &s, const GatewayCounter
     }
     w.family("sluice_gateway_callers_waiting", "gauge", "Callers waiting for an answer now.");
     w.sample("sluice_gateway_callers_waiting", double(g.waiting));
+
+    // Shared limits through Redis (only with a project "shared" block).
+    const SharedLimitsStats &r = s.shared;
+    if (r.enabled) {
+        const QByteArray ns = label("namespace", r.nameSpace);
+        w.family("sluice_shared_redis_up", "gauge",
+                 "1 when Redis answers; `state` says what the limits do meanwhile (on_redis_down).");
+        w.sample("sluice_shared_redis_up", ns + ',' + label("state", r.state),
+                 r.state == QLatin1String("connected") ? 1 : 0);
+        w.family("sluice_shared_processes", "gauge", "Sluice processes drawing on the same budgets now.");
+        w.sample("sluice_shared_processes", ns, r.processes);
+        w.family("sluice_shared_leases_total", "counter", "Lease scripts answered by Redis, by answer.");
+        w.sample("sluice_shared_leases_total", ns + ',' + label("result", QStringLiteral("granted")),
+                 double(r.leases - r.leaseDenials));
+        w.sample("sluice_shared_leases_total", ns + ',' + label("result", QStringLiteral("denied")),
+                 double(r.leaseDenials));
+        w.family("sluice_shared_permits_total", "counter", "Request slots leased from the shared budget.");
+        w.sample("sluice_shared_permits_total", ns + ',' + label("result", QStringLiteral("used")),
+                 double(r.permitsUsed));
+        w.sample("sluice_shared_permits_total", ns + ',' + label("result", QStringLiteral("expired")),
+                 double(r.permitsExpired));
+        w.family("sluice_shared_cooldowns_total", "counter", "Shared 429 cooldowns published and received.");
+        w.sample("sluice_shared_cooldowns_total", ns + ',' + label("direction", QStringLiteral("published")),
+                 double(r.cooldownsPublished));
+        w.sample("sluice_shared_cooldowns_total", ns + ',' + label("direction", QStringLiteral("received")),
+                 double(r.cooldownsReceived));
+        w.family("sluice_shared_redis_down_seconds_total", "counter", "Time Redis was unreachable.");
+        w.sample("sluice_shared_redis_down_seconds_total", ns, r.downMs / 1000.0);
+        w.family("sluice_shared_sent_while_down_total", "counter",
+                 "Requests sent on local limits while Redis was down (fail_open).");
+        w.sample("sluice_shared_sent_while_down_total", ns, double(r.sentWhileDown));
+        w.family("sluice_shared_lease_rtt_ms", "gauge", "Round trip of the lease script (quantiles).");
+        w.sample("sluice_shared_lease_rtt_ms", ns + ',' + label("quantile", QStringLiteral("0.5")),
+                 r.leaseRttP50Ms);
+        w.sample("sluice_shared_lease_rtt_ms", ns + ',' + label("quantile", QStringLiteral("0.99")),
+                 r.leaseRttP99Ms);
+    }
     return w.take();
 }
 

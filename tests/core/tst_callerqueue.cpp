@@ -142,6 +142,24 @@ void tst_CallerQueue::prometheusLabelsAreEscaped()
     QVERIFY(text.contains("sluice_requests_issued_total 7\n"));
     QVERIFY(text.contains("sluice_endpoint_attempts_total{endpoint=\"we\\\"ird\",result=\"sent\"} 7\n"));
     QVERIFY(text.contains("sluice_queue_capacity 10\n"));
+    QVERIFY(!text.contains("sluice_shared_")); // no "shared" block: no shared-limits metrics
+
+    // With shared limits: Redis down, failing open.
+    s.shared.enabled = true;
+    s.shared.nameSpace = QStringLiteral("team-a");
+    s.shared.state = QStringLiteral("down (local 1/2)");
+    s.shared.processes = 2;
+    s.shared.leases = 40;
+    s.shared.leaseDenials = 3;
+    s.shared.downMs = 2500;
+    s.shared.sentWhileDown = 155;
+    const QByteArray shared = PrometheusText::render(s, GatewayCounters{}, 10);
+    QVERIFY2(shared.contains("sluice_shared_redis_up{namespace=\"team-a\",state=\"down (local 1/2)\"} 0\n"),
+             shared.constData());
+    QVERIFY(shared.contains("sluice_shared_processes{namespace=\"team-a\"} 2\n"));
+    QVERIFY(shared.contains("sluice_shared_leases_total{namespace=\"team-a\",result=\"granted\"} 37\n"));
+    QVERIFY(shared.contains("sluice_shared_redis_down_seconds_total{namespace=\"team-a\"} 2.5\n"));
+    QVERIFY(shared.contains("sluice_shared_sent_while_down_total{namespace=\"team-a\"} 155\n"));
 }
 
 QTEST_GUILESS_MAIN(tst_CallerQueue)
