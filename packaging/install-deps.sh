@@ -10,6 +10,8 @@ packages=(
     nlohmann-json3-dev qtkeychain-qt6-dev libhiredis-dev
     # tests and GUI under offscreen / Xvfb
     qt6-qpa-plugins libqt6svg6 fonts-dejavu-core xvfb xauth redis-server
+    # the smoke benchmark (default ctest run) and the bench scripts read JSON with python3
+    python3
     # the OS keychain test: a private D-Bus session with its own gnome-keyring
     dbus-bin gnome-keyring
     # benchmarks and profiling
