@@ -4,6 +4,7 @@
 #include "net/transport.h"
 #include "sim/simulator.h"
 
+#include <QFile>
 #include <QProcess>
 #include <QSet>
 #include <QStandardPaths>
@@ -36,6 +37,21 @@ EndpointConfig endpointFor(const QUrl &url, int maxInFlight, HttpProtocol protoc
     e.timeoutS = 20;
     e.protocol = protocol;
     return e;
+}
+
+/// read() calls made by this process so far (Linux: /proc/self/io), -1 when unknown.
+qint64 readCalls()
+{
+    QFile io(QStringLiteral("/proc/self/io"));
+    if (!io.open(QIODevice::ReadOnly)) {
+        return -1;
+    }
+    for (const QByteArray &line : io.readAll().split('\n')) {
+        if (line.startsWith("syscr:")) {
+            return line.mid(6).trimmed().toLongLong();
+        }
+    }
+    return -1;
 }
 
 quint16 freePort()
@@ -137,6 +153,7 @@ private Q_SLOTS:
     void abortCancelsAttemptsNotYetStarted();
     void httpVersionFollowsTheProtocolSetting_data();
     void httpVersionFollowsTheProtocolSetting();
+    void readsCleartextReplyHeadersInBlocks();
 };
 
 void tst_Transport::initTestCase()
@@ -256,6 +273,45 @@ void tst_Transport::httpVersionFollowsTheProtocolSetting()
         QVERIFY(r.report.bodyComplete && r.report.bodyIsJson);
         QCOMPARE(r.http2, http2);
     }
+}
+
+// Qt reads a cleartext HTTP/1.1 reply's status line and headers one read() call per byte when its
+// socket is unbuffered (a request without any proxy); the transport avoids that (see
+// EnvironmentProxyFactory). The headers must still all arrive: the simulator's rate-limit headers
+// are read back.
+void tst_Transport::readsCleartextReplyHeadersInBlocks()
+{
+    if (readCalls() < 0) {
+        QSKIP("/proc/self/io is not readable here");
+    }
+    SimulatorConfig config;
+    config.rps = 1e6; // never limits, but sends x-ratelimit-* headers
+    Simulator sim(config);
+    QVERIFY(sim.listen());
+    Transport transport(SteadyClock::instance());
+    transport.setEndpoints({endpointFor(sim.chatUrl(), 6, HttpProtocol::Http1)}, {QByteArray()});
+    QList<AttemptResult> results;
+    transport.setResultHandler([&results](AttemptResult &&r) { results.append(std::move(r)); });
+    transport.send(0, chatBody(QStringLiteral("warm-up"))); // connects
+    QTRY_COMPARE(results.size(), 1);
+
+    constexpr int n = 300;
+    const qint64 before = readCalls();
+    for (int i = 0; i < n; ++i) {
+        transport.send(0, chatBody(QStringLiteral("r%1").arg(i)));
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(results.size(), n + 1, 20000);
+    const double perRequest = double(readCalls() - before) / n;
+    for (const AttemptResult &r : results) {
+        QCOMPARE(r.report.httpStatus, 200);
+        QVERIFY(r.report.bodyComplete && r.report.bodyIsJson);
+        QVERIFY(!r.http2);
+        QCOMPARE(r.rateLimit.requestLimit, 6e7);
+        QVERIFY(r.rateLimit.requestRemaining >= 0);
+    }
+    // Byte by byte, the simulator's headers alone take over 200 calls per reply.
+    qInfo("read() calls per request (this process, both ends): %.1f", perRequest);
+    QVERIFY2(perRequest < 40, qPrintable(QString::number(perRequest)));
 }
 
 QTEST_GUILESS_MAIN(tst_Transport)
