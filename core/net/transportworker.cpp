@@ -122,10 +122,9 @@ void TransportWorker::shutdown()
 {
     m_reporting = false;
     m_reconnecting.clear();
-    for (Endpoint &e : m_endpoints) {
-        for (Lane &lane : e.lanes) {
-            lane.nam->disconnect(this);
-        }
+    const QList<QNetworkAccessManager *> nams = findChildren<QNetworkAccessManager *>();
+    for (QNetworkAccessManager *nam : nams) {
+        nam->disconnect(this);
     }
     const auto replies = m_replies.keys();
     m_replies.clear();
@@ -134,11 +133,10 @@ void TransportWorker::shutdown()
         delete reply;
     }
     for (Endpoint &e : m_endpoints) {
-        for (Lane &lane : e.lanes) {
-            delete lane.nam;
-        }
         e.lanes.clear();
     }
+    qDeleteAll(nams);
+    m_cleartextNam = nullptr;
     m_deadlineTimer.stop();
     m_deadlines = {};
 }
@@ -180,30 +178,45 @@ int TransportWorker::pickLane(Endpoint &endpoint, int laneLimit)
     if ((best < 0 ||
          (endpoint.lanes[std::size_t(best)].inFlight > 0 && int(endpoint.lanes.size()) < laneLimit))) {
         Lane lane;
-        lane.nam = new QNetworkAccessManager(this);
-        lane.nam->setRedirectPolicy(QNetworkRequest::ManualRedirectPolicy);
-        lane.nam->setAutoDeleteReplies(false);
-        lane.nam->setProxyFactory(new EnvironmentProxyFactory(m_environment)); // owned by the QNAM
-        // One connection per lane, not two per reply: connecting and disconnecting per request showed
-        // up in profiles. The QNAM signals are emitted from each reply's own.
-        connect(lane.nam, &QNetworkAccessManager::finished, this, &TransportWorker::handleFinished);
-        // Without ignoreSslErrors() Qt aborts the handshake after this; we only keep the reasons.
-        connect(lane.nam, &QNetworkAccessManager::sslErrors, this,
-                [this](QNetworkReply *reply, const QList<QSslError> &errors) {
-                    const auto it = m_replies.find(reply);
-                    if (it == m_replies.end()) {
-                        return;
-                    }
-                    for (const QSslError &error : errors) {
-                        if (!it->tlsErrors.contains(error.errorString())) {
-                            it->tlsErrors.append(error.errorString());
-                        }
-                    }
-                });
+        lane.request = endpoint.request;
+        if (endpoint.setup.config.url.scheme() == QLatin1String("https")) {
+            lane.nam = makeNam();
+        } else {
+            if (!m_cleartextNam) {
+                m_cleartextNam = makeNam();
+            }
+            lane.nam = m_cleartextNam;
+            lane.request.setPeerVerifyName(QStringLiteral("sluice-lane-%1").arg(++m_lanesMade));
+        }
         endpoint.lanes.push_back(lane);
         best = int(endpoint.lanes.size()) - 1;
     }
     return best;
+}
+
+QNetworkAccessManager *TransportWorker::makeNam()
+{
+    auto *nam = new QNetworkAccessManager(this);
+    nam->setRedirectPolicy(QNetworkRequest::ManualRedirectPolicy);
+    nam->setAutoDeleteReplies(false);
+    nam->setProxyFactory(new EnvironmentProxyFactory(m_environment)); // owned by the QNAM
+    // Connected once per QNAM, not twice per reply: connecting and disconnecting per request showed
+    // up in profiles. The QNAM signals are emitted from each reply's own.
+    connect(nam, &QNetworkAccessManager::finished, this, &TransportWorker::handleFinished);
+    // Without ignoreSslErrors() Qt aborts the handshake after this; we only keep the reasons.
+    connect(nam, &QNetworkAccessManager::sslErrors, this,
+            [this](QNetworkReply *reply, const QList<QSslError> &errors) {
+                const auto it = m_replies.find(reply);
+                if (it == m_replies.end()) {
+                    return;
+                }
+                for (const QSslError &error : errors) {
+                    if (!it->tlsErrors.contains(error.errorString())) {
+                        it->tlsErrors.append(error.errorString());
+                    }
+                }
+            });
+    return nam;
 }
 
 void TransportWorker::startReply(Pending p)
@@ -217,9 +230,9 @@ void TransportWorker::startReply(Pending p)
     // threads: with thousands of requests in flight that scan was the top cost in profiles.
     QNetworkReply *reply = nullptr;
     if (p.order.apiKey.isEmpty()) {
-        reply = lane.nam->post(e.request, p.order.body);
+        reply = lane.nam->post(lane.request, p.order.body);
     } else {
-        QNetworkRequest request = e.request;
+        QNetworkRequest request = lane.request;
         ProviderAdapter::setApiKey(request, e.setup.config, p.order.apiKey);
         reply = lane.nam->post(request, p.order.body);
     }

@@ -154,6 +154,8 @@ private Q_SLOTS:
     void httpVersionFollowsTheProtocolSetting_data();
     void httpVersionFollowsTheProtocolSetting();
     void readsCleartextReplyHeadersInBlocks();
+    void eachLaneOpensItsOwnConnections_data();
+    void eachLaneOpensItsOwnConnections();
 };
 
 void tst_Transport::initTestCase()
@@ -312,6 +314,41 @@ void tst_Transport::readsCleartextReplyHeadersInBlocks()
     // Byte by byte, the simulator's headers alone take over 200 calls per reply.
     qInfo("read() calls per request (this process, both ends): %.1f", perRequest);
     QVERIFY2(perRequest < 40, qPrintable(QString::number(perRequest)));
+}
+
+void tst_Transport::eachLaneOpensItsOwnConnections_data()
+{
+    QTest::addColumn<int>("maxInFlight");
+    QTest::addColumn<int>("connections");
+    // Two workers, so each takes half; a lane is six HTTP/1.1 connections.
+    QTest::newRow("one lane per worker") << 12 << 12;
+    QTest::newRow("four lanes per worker") << 48 << 48;
+}
+
+// Cleartext lanes share their worker's QNAM; each must still get connections of its own (Qt allows
+// six per connection-cache key), or requests would queue inside Qt where nobody sees them.
+void tst_Transport::eachLaneOpensItsOwnConnections()
+{
+    QFETCH(int, maxInFlight);
+    QFETCH(int, connections);
+    Simulator sim;
+    QVERIFY(sim.listen());
+    Transport transport(SteadyClock::instance());
+    transport.setThreadCount(2);
+    transport.setEndpoints({endpointFor(sim.chatUrl(), maxInFlight, HttpProtocol::Http1)}, {QByteArray()});
+    int results = 0;
+    int ok = 0;
+    transport.setResultHandler([&](AttemptResult &&r) {
+        ++results;
+        ok += r.report.httpStatus == 200 ? 1 : 0;
+    });
+    // All in flight at once: each is held 400 ms by the simulator.
+    for (int i = 0; i < maxInFlight; ++i) {
+        transport.send(0, chatBody(QStringLiteral("@sim(delay_ms=400) r%1").arg(i)));
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(results, maxInFlight, 20000);
+    QCOMPARE(ok, maxInFlight);
+    QCOMPARE(sim.stats().connections, qint64(connections));
 }
 
 QTEST_GUILESS_MAIN(tst_Transport)
