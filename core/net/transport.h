@@ -28,11 +28,13 @@ QString originOf(const QUrl &url);
 
 /// Sends request bodies to endpoints over QNetworkAccessManager "lanes" on worker threads.
 ///
-/// Qt 6.4 lets one QNAM open at most 6 HTTP/1.1 connections per host and silently queues the rest,
-/// where queue time counts against timeouts and nobody can see it; over HTTP/2 it multiplexes one
-/// connection per QNAM and queues what exceeds the server's stream limit (at a CPU cost per queued
-/// request). So each lane is its own QNAM and is never handed more than it can put on the wire at
-/// once: 6 requests over HTTP/1.1, StreamsPerH2Connection over HTTP/2 (`protocol` "h2c" or "h2").
+/// Qt 6.4 opens at most 6 HTTP/1.1 connections per connection-cache key (scheme, host, port, proxy,
+/// peer verify name) and silently queues the rest, where queue time counts against timeouts and
+/// nobody can see it; over HTTP/2 it multiplexes one connection per key and queues what exceeds the
+/// server's stream limit (at a CPU cost per queued request). So each lane has a key of its own (a
+/// QNAM of its own over TLS, a peer verify name of its own on the worker's shared QNAM over
+/// cleartext) and is never handed more than it can put on the wire at once: 6 requests over
+/// HTTP/1.1, StreamsPerH2Connection over HTTP/2 (`protocol` "h2c" or "h2").
 /// Requests beyond an endpoint's max_in_flight wait in the engine's queue (counted, visible), never
 /// inside Qt.
 ///
