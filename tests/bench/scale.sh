@@ -6,7 +6,8 @@
 # Starts nginx (generated config in a temporary directory, two free ports: HTTP/1.1 and h2c prior
 # knowledge) answering a fixed chat-completion JSON at once (`return 200`) and, under /slow/, after
 # 1 s (`echo_sleep`, libnginx-mod-http-echo). Then, each run bounded in time:
-#   t1  throughput at zero latency, HTTP/1.1 and h2c: sluice-cli vs wrk / h2load (ratio = sluice/ref)
+#   t1  throughput at zero latency, HTTP/1.1 and h2c: sluice-cli vs wrk / h2load (ratio = sluice/ref),
+#       and vs qnamref (a bare QNetworkAccessManager client with the transport's lanes: Qt's ceiling)
 #   t2  concurrency at 1 s latency: h2c with 10,000 in flight, HTTP/1.1 with 2,000
 #   t3  memory: peak RSS over a 1,000,000-line input (and 10,000,000 with --big), memory per request
 #       in flight (t2's peak RSS over a small run's, per extra request in flight)
@@ -229,11 +230,24 @@ EOF
 
 # ref_h2load URL REQUESTS CLIENTS STREAMS: requests/s of h2load (h2c prior knowledge, 2 threads).
 ref_h2load() {
-    awk 'NR == 1' "$t1_input" | python3 -c 'import json, sys; print(json.dumps(json.loads(sys.stdin.read())["body"]))' >"$work/body.json"
     timeout -k 5 120 h2load -n "$2" -c "$3" -m "$4" -t 2 -d "$work/body.json" \
         -H 'content-type: application/json' "$1" >"$work/h2load.out" 2>&1 || true
     grep -E '^finished in|^requests:' "$work/h2load.out" | sed 's/^/# h2load: /' >&2 || true
     awk '/^finished in/ { gsub(",", "", $4); printf "%.0f", $4; found = 1 } END { if (!found) print "NA" }' "$work/h2load.out"
+}
+
+# ref_qnam URL REQUESTS ARGS...: requests/s of qnamref (a bare QNAM client, no Sluice code) shaped
+# like the transport's lanes for the same max_in_flight; NA when it was not built.
+ref_qnam() {
+    local url=$1 n=$2
+    shift 2
+    if [[ ! -x $bin_dir/qnamref ]]; then
+        echo NA
+        return
+    fi
+    timeout -k 5 300 "$bin_dir/qnamref" "$url" "$n" --body "$work/body.json" "$@" >"$work/qnamref.out" 2>&1 || true
+    sed 's/^/# qnamref: /' "$work/qnamref.out" >&2
+    awk '/^qnamref / { printf "%.0f", $4; found = 1 } END { if (!found) print "NA" }' "$work/qnamref.out"
 }
 
 # ---- run -------------------------------------------------------------------------------------
@@ -246,23 +260,33 @@ h1_url="http://127.0.0.1:$h1_port/v1/chat/completions"
 h2_url="http://127.0.0.1:$h2_port/v1/chat/completions"
 t1_input="$work/t1.jsonl"
 make_lines "$t1_input" "$t1_lines"
+# The first line's request body: what h2load and qnamref post.
+awk 'NR == 1' "$t1_input" | python3 -c 'import json, sys; print(json.dumps(json.loads(sys.stdin.read())["body"]))' >"$work/body.json"
 
 if wants t1; then
     wrk_rps=$(ref_wrk "$h1_url")
+    # 48 in flight: two worker threads, each one QNAM with four keys of six connections.
+    qnam_rps=$(ref_qnam "$h1_url" "$t1_lines" --threads 2 --lanes 2 --pools 4 --per-lane 24)
     project "$work/p-h1.json" "$h1_url" http1 48
     run_sluice t1_h1 "$work/p-h1.json" "$t1_input" 900
     figure t1_h1_wrk "$wrk_rps" req/s -
+    figure t1_h1_qnam "$qnam_rps" req/s "$(ratio "$qnam_rps" "$wrk_rps")"
     figure t1_h1_rate "$r_rate" req/s "$(ratio "$r_rate" "$wrk_rps")"
+    figure t1_h1_rate_vs_qnam "$r_rate" req/s "$(ratio "$r_rate" "$qnam_rps")"
     figure t4_h1_cpu_per_1k "$(awk -v c="$r_cpu" -v n="$r_records" 'BEGIN { if (n > 0) printf "%.3f", c * 1000 / n; else print "NA" }')" cpu-s -
     h1_ok=0
     at_least "$r_rate" 10000 && h1_ok=1
     target t1_h1_10k "$h1_ok" "($r_rate req/s, load $r_load)"
 
     h2load_rps=$(ref_h2load "$h2_url" 200000 4 100)
+    # 400 in flight: two worker threads, each one QNAM with two keys of 100 streams.
+    qnam_rps=$(ref_qnam "$h2_url" "$t1_lines" --h2c --threads 2 --lanes 2 --pools 2 --per-lane 200)
     project "$work/p-h2.json" "$h2_url" h2c 400
     run_sluice t1_h2c "$work/p-h2.json" "$t1_input" 900
     figure t1_h2c_h2load "$h2load_rps" req/s -
+    figure t1_h2c_qnam "$qnam_rps" req/s "$(ratio "$qnam_rps" "$h2load_rps")"
     figure t1_h2c_rate "$r_rate" req/s "$(ratio "$r_rate" "$h2load_rps")"
+    figure t1_h2c_rate_vs_qnam "$r_rate" req/s "$(ratio "$r_rate" "$qnam_rps")"
     figure t4_h2c_cpu_per_1k "$(awk -v c="$r_cpu" -v n="$r_records" 'BEGIN { if (n > 0) printf "%.3f", c * 1000 / n; else print "NA" }')" cpu-s -
     h2_ok=0
     at_least "$r_rate" 10000 && h2_ok=1
