@@ -294,17 +294,23 @@ void tst_Engine::resetsAndTimeoutsAreRetried()
     e.timeoutS = 0.3;
     project.endpoints = {e};
     project.limits.retry.baseDelayMs = 1;
+    // A reset after part of the reply reaches the engine; Qt sends a request again on its own
+    // (uncounted, up to twice) only after a reset before any reply byte, so those two are absorbed.
     const RunOutput out =
-        // Qt re-sends once on its own after a reset before any reply byte, so two resets reach us as one.
         run(project,
-            {Test::promptLine(QStringLiteral("reset"), QStringLiteral("@sim(reset=1,times=2)")),
-             Test::promptLine(QStringLiteral("slow"), QStringLiteral("@sim(delay_ms=3000,times=1)"))});
+            {Test::promptLine(QStringLiteral("mid-body"), QStringLiteral("@sim(reset_mid_body=1,times=1)")),
+             Test::promptLine(QStringLiteral("slow"), QStringLiteral("@sim(delay_ms=3000,times=1)")),
+             Test::promptLine(QStringLiteral("early"), QStringLiteral("@sim(reset=1,times=2)"))});
     QCOMPARE(out.errors.size(), 0);
-    QCOMPARE(out.results.size(), 2);
+    QCOMPARE(out.results.size(), 3);
+    QHash<QString, int> attempts;
     for (const json &r : out.results) {
-        QCOMPARE(r.at("attempts").get<int>(), 2);
+        attempts.insert(text(r.at("custom_id")), r.at("attempts").get<int>());
     }
-    QCOMPARE(sim.stats().resets, 2);
+    QCOMPARE(attempts.value(QStringLiteral("mid-body")), 2);
+    QCOMPARE(attempts.value(QStringLiteral("slow")), 2);
+    QVERIFY(attempts.value(QStringLiteral("early")) >= 1 && attempts.value(QStringLiteral("early")) <= 2);
+    QCOMPARE(sim.stats().resets, 3);
 }
 
 void tst_Engine::weightsAreRespected()
