@@ -18,6 +18,8 @@ namespace {
 /// Reply bodies above this are not parsed (no LLM reply is this large; a hostile server might be).
 constexpr qsizetype MaxParsedBody = 64 * 1024 * 1024;
 constexpr int DeadlineSweepMs = 50;
+/// Attempts started in one go (see startSlice).
+constexpr int StartSlice = 64;
 /// Waits before connecting again to an endpoint that refused a connection after answering earlier.
 constexpr double FirstReconnectDelayMs = 100;
 constexpr double MaxReconnectDelayMs = 1000;
@@ -122,6 +124,7 @@ void TransportWorker::shutdown()
 {
     m_reporting = false;
     m_reconnecting.clear();
+    m_waiting.clear();
     const QList<QNetworkAccessManager *> nams = findChildren<QNetworkAccessManager *>();
     for (QNetworkAccessManager *nam : nams) {
         nam->disconnect(this);
@@ -152,11 +155,33 @@ void TransportWorker::setEndpoints(const std::vector<WorkerEndpoint> &endpoints)
 
 void TransportWorker::takeOrders()
 {
-    std::vector<SendOrder> orders = m_inbox->takeAll();
-    for (SendOrder &order : orders) {
+    for (SendOrder &order : m_inbox->takeAll()) {
+        m_waiting.push_back(std::move(order));
+    }
+    startSlice();
+}
+
+void TransportWorker::startSlice()
+{
+    // Each start posts events to this thread, and Qt moves each request's HTTP delegate to its own
+    // thread, scanning all of this thread's posted events on every move: n starts in one go cost n²
+    // scans (7 % of all CPU with 10,000 in flight). A slice at a time, the next one queued behind the
+    // events of this one, keeps the list short.
+    for (int started = 0; started < StartSlice && !m_waiting.empty(); ++started) {
         Pending p;
-        p.order = std::move(order);
+        p.order = std::move(m_waiting.front());
+        m_waiting.pop_front();
         startReply(std::move(p));
+    }
+    if (!m_waiting.empty() && !m_sliceQueued) {
+        m_sliceQueued = true;
+        QMetaObject::invokeMethod(
+            this,
+            [this] {
+                m_sliceQueued = false;
+                startSlice();
+            },
+            Qt::QueuedConnection);
     }
 }
 
@@ -288,10 +313,14 @@ void TransportWorker::stopTimerWhenIdle()
 void TransportWorker::abortAll()
 {
     for (SendOrder &order : m_inbox->takeAll()) {
+        m_waiting.push_back(std::move(order));
+    }
+    for (SendOrder &order : m_waiting) {
         Pending p;
         p.order = std::move(order);
         reportUnsent(p, true);
     }
+    m_waiting.clear();
     std::vector<Reconnect> waiting;
     waiting.swap(m_reconnecting);
     for (const Reconnect &w : waiting) {

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <queue>
 #include <vector>
@@ -79,7 +80,8 @@ public:
 
     /// Sets the endpoints (index-aligned with the Transport's). Call on the worker's thread, first.
     void setEndpoints(const std::vector<WorkerEndpoint> &endpoints);
-    /// Starts every order waiting in the inbox.
+    /// Takes every order waiting in the inbox and starts them, StartSlice at a time (the rest after
+    /// the events of the first have been delivered).
     void takeOrders();
     /// Cancels the orders in the inbox and every attempt in flight; each is reported once, cancelled.
     void abortAll();
@@ -128,6 +130,7 @@ private:
         bool operator>(const Deadline &other) const { return atMs > other.atMs; }
     };
 
+    void startSlice();
     void startReply(Pending p);
     void handleFinished(QNetworkReply *reply);
     void sweepDeadlines();
@@ -151,6 +154,9 @@ private:
     std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> m_deadlines;
     /// Attempts refused by a restarting server, connecting again soon.
     std::vector<Reconnect> m_reconnecting;
+    /// Orders taken from the inbox, not started yet.
+    std::deque<SendOrder> m_waiting;
+    bool m_sliceQueued = false; ///< a startSlice() call is queued
     QTimer m_deadlineTimer;
     bool m_reporting = true; ///< false while shutting down
 };
