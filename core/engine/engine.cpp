@@ -287,7 +287,9 @@ Result<void> Engine::start()
     m_results.setSecrets(keys);
     m_errors.setSecrets(keys);
     m_secrets = keys;
-    m_estimatedLines = m_options.shardLines(countLines(m_options.requestsPath));
+    const qint64 fileLines = countLines(m_options.requestsPath);
+    m_reader->reserveIds(fileLines); // every line's id is checked, whatever the shard
+    m_estimatedLines = m_options.shardLines(fileLines);
     m_fileSource = std::make_unique<FileSource>(*m_reader, m_options);
     m_fileSink = std::make_unique<FileSink>(*this);
     m_source = m_fileSource.get();

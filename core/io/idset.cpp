@@ -3,6 +3,7 @@
 #include <QHashFunctions>
 
 #include <algorithm>
+#include <cmath>
 
 namespace Sluice {
 
@@ -28,9 +29,22 @@ std::size_t IdSet::home(std::uint64_t hash) const
 
 void IdSet::grow()
 {
+    rehash(std::max(InitialSlots, m_slots.size() + m_slots.size() / 2));
+}
+
+void IdSet::reserve(qint64 ids)
+{
+    const auto slots = std::size_t(std::ceil(double(std::max<qint64>(ids, 0)) / MaxLoad)) + 1;
+    if (slots > m_slots.size()) {
+        rehash(std::max(InitialSlots, slots));
+    }
+}
+
+void IdSet::rehash(std::size_t slots)
+{
     std::vector<Slot> old;
     old.swap(m_slots);
-    m_slots.assign(std::max(InitialSlots, old.size() + old.size() / 2), Slot{});
+    m_slots.assign(slots, Slot{});
     for (const Slot &s : old) {
         if (s.hash == 0) {
             continue;
@@ -45,16 +59,25 @@ void IdSet::grow()
 
 qint64 IdSet::insert(QStringView id, qint64 line)
 {
-    if (double(m_count + 1) > MaxLoad * double(m_slots.size())) {
+    if (m_slots.empty()) {
         grow();
     }
     const std::uint64_t hash = hashOf(id);
+    const auto next = [this](std::size_t i) {
+        return i + 1 == m_slots.size() ? 0 : i + 1;
+    };
     std::size_t i = home(hash);
     while (m_slots[i].hash != 0) {
         if (m_slots[i].hash == hash) {
             return m_slots[i].line;
         }
-        i = i + 1 == m_slots.size() ? 0 : i + 1;
+        i = next(i);
+    }
+    // A new id: room is made only now, so a repeated id never grows the table.
+    if (double(m_count + 1) > MaxLoad * double(m_slots.size())) {
+        grow();
+        for (i = home(hash); m_slots[i].hash != 0; i = next(i)) {
+        }
     }
     m_slots[i].hash = hash;
     m_slots[i].line = std::uint32_t(std::clamp<qint64>(line, 1, UINT32_MAX));

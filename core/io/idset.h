@@ -17,6 +17,9 @@ class IdSet
 public:
     /// Records `id` as seen on `line`. Returns 0 when it is new, else the line it was first seen on.
     qint64 insert(QStringView id, qint64 line);
+    /// Makes room for `ids` ids in all, so that they are recorded without growing the table: growing
+    /// holds the old and the new table at once (2.5 times the final size: 300 MB for 10,000,000 ids).
+    void reserve(qint64 ids);
     qint64 size() const { return m_count; }
     std::size_t memoryBytes() const { return m_slots.capacity() * sizeof(Slot); }
 
@@ -33,6 +36,7 @@ private:
     static std::uint64_t hashOf(QStringView id);
     std::size_t home(std::uint64_t hash) const;
     void grow();
+    void rehash(std::size_t slots);
 
     std::vector<Slot> m_slots;
     qint64 m_count = 0;

@@ -66,6 +66,8 @@ public:
     qint64 fileSize() const { return m_fileSize; }
     qint64 bytesRead() const { return m_bytesRead; }   ///< consumed so far, for progress
     qint64 lineNumber() const { return m_lineNumber; } ///< number of the last line returned
+    /// Sizes duplicate detection for about `lines` lines up front (after open(); see IdSet::reserve).
+    void reserveIds(qint64 lines) { m_seenIds.reserve(lines); }
     bool atEnd() const { return m_atEnd; }
     const QString &readError() const { return m_readError; }
 

@@ -43,6 +43,28 @@ private Q_SLOTS:
         QVERIFY(ids.memoryBytes() >= std::size_t(N) * 12);
     }
 
+    void reservedTableNeverGrows()
+    {
+        IdSet ids;
+        constexpr int N = 100000;
+        ids.reserve(N);
+        const std::size_t reserved = ids.memoryBytes();
+        // 12 bytes a slot, 80 % full: 15 bytes an id, and no spare half from growing.
+        QVERIFY2(reserved <= std::size_t(N) * 15 + 64, qPrintable(QString::number(reserved)));
+        for (int i = 1; i <= N; ++i) {
+            QCOMPARE(ids.insert(QString(QStringLiteral("id-") + QString::number(i)), i), 0);
+        }
+        QCOMPARE(ids.memoryBytes(), reserved);
+        QCOMPARE(ids.insert(QStringLiteral("id-77"), N + 1), 77);
+        ids.reserve(10); // never shrinks, keeps what it holds
+        QCOMPARE(ids.memoryBytes(), reserved);
+        QCOMPARE(ids.insert(QStringLiteral("id-5"), N + 2), 5);
+        ids.reserve(2 * N); // grows, keeps what it holds
+        QVERIFY(ids.memoryBytes() > reserved);
+        QCOMPARE(ids.insert(QStringLiteral("id-99999"), N + 3), 99999);
+        QCOMPARE(ids.size(), N);
+    }
+
     void hugeLineNumbersAreClamped()
     {
         IdSet ids;
