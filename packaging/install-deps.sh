@@ -7,6 +7,9 @@ packages=(
     # build
     build-essential cmake ninja-build pkg-config git
     qt6-base-dev qt6-base-dev-tools libqt6opengl6-dev qt6-charts-dev qt6-httpserver-dev
+    # Qt6HttpServer's CMake config needs Qt6WebSockets, but Debian's qt6-httpserver-dev does not depend
+    # on it (and libqt6websockets6-dev is only a virtual name, which dpkg-query never reports installed)
+    qt6-websockets-dev
     nlohmann-json3-dev qtkeychain-qt6-dev libhiredis-dev
     # tests and GUI under offscreen / Xvfb
     qt6-qpa-plugins libqt6svg6 fonts-dejavu-core xvfb xauth redis-server
