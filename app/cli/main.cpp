@@ -1,5 +1,6 @@
 // sluice-cli: the headless front end of the Sluice engine.
 
+#include "allocator.h"
 #include "clioptions.h"
 #include "progressprinter.h"
 
@@ -308,7 +309,8 @@ int main(int argc, char *argv[])
         std::fputs(qPrintable(o.helpText), stdout);
         return 0;
     case CliOptions::Command::Version:
-        std::printf("sluice-cli %s\n", SLUICE_VERSION);
+        std::printf("sluice-cli %s\nmemory allocator: %s\n", SLUICE_VERSION,
+                    qPrintable(allocatorDescription()));
         return 0;
     case CliOptions::Command::Simulate:
         return runSimulate(app, o);

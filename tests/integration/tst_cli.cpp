@@ -238,6 +238,15 @@ void tst_Cli::helpAndVersion()
     const CliRun version = runCli({QStringLiteral("--version")});
     QCOMPARE(version.exitCode, 0);
     QVERIFY(version.out.startsWith(QStringLiteral("sluice-cli 0.")));
+    // The allocator the build chose is the one malloc really reaches (not merely linked).
+    const QString allocatorLine = version.out.section(QLatin1Char('\n'), 1, 1);
+    QVERIFY2(allocatorLine.startsWith(QStringLiteral("memory allocator: ")), qPrintable(version.out));
+    if (QLatin1String(SLUICE_ALLOCATOR_NAME) == QLatin1String("mimalloc")) {
+        QVERIFY2(allocatorLine.contains(QStringLiteral("mimalloc 2.")), qPrintable(allocatorLine));
+        QVERIFY2(!allocatorLine.contains(QStringLiteral("not in use")), qPrintable(allocatorLine));
+    } else {
+        QCOMPARE(allocatorLine, QStringLiteral("memory allocator: system malloc"));
+    }
 }
 
 void tst_Cli::requesterStyleFlags()
