@@ -11,7 +11,7 @@ packages=(
     # on it (and libqt6websockets6-dev is only a virtual name, which dpkg-query never reports installed)
     qt6-websockets-dev
     nlohmann-json3-dev qtkeychain-qt6-dev libhiredis-dev
-    # the executables' allocator (app/allocator): Qt's per-request objects cost 15-25 % less CPU than with glibc
+    # the executables' allocator (app/runtime): Qt's per-request objects cost 15-25 % less CPU than with glibc
     libmimalloc-dev
     # tests and GUI under offscreen / Xvfb
     qt6-qpa-plugins libqt6svg6 fonts-dejavu-core xvfb xauth redis-server
