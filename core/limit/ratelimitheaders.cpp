@@ -7,6 +7,7 @@
 #include <QTimeZone>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -235,6 +236,39 @@ Bucket anthropic(const char *kind)
             prefix + QByteArrayLiteral("-reset")};
 }
 
+/// Every header name parse() reads, built once (not for every reply).
+struct Names
+{
+    Bucket openAiRequests = openAi("requests");
+    Bucket openAiTokens = openAi("tokens");
+    Bucket anthropicRequests = anthropic("requests");
+    Bucket anthropicTokens = anthropic("tokens");
+    Bucket anthropicInputTokens = anthropic("input-tokens");
+    QByteArray retryAfterMs = QByteArrayLiteral("retry-after-ms");
+    QByteArray retryAfter = QByteArrayLiteral("retry-after");
+};
+
+const Names &names()
+{
+    static const Names n;
+    return n;
+}
+
+/// Whether parse() could read anything from a header of this name: the prefixes of all its names.
+bool isRateLimitHeader(const QByteArray &name)
+{
+    static constexpr std::array<QByteArrayView, 3> prefixes = {QByteArrayView("x-ratelimit-"),
+                                                               QByteArrayView("anthropic-ratelimit-"),
+                                                               QByteArrayView("retry-after")};
+    for (const QByteArrayView prefix : prefixes) {
+        if (name.size() >= prefix.size() &&
+            QByteArrayView(name).first(prefix.size()).compare(prefix, Qt::CaseInsensitive) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 } // namespace
 
 double RateLimitHeaders::goDurationMs(QByteArrayView raw)
@@ -348,36 +382,62 @@ RateLimitInfo RateLimitHeaders::parse(const std::function<QByteArray(const QByte
     // providers' headers through, OpenAI's win: a fixed order, so the outcome never depends on luck.
     // For Anthropic tokens, the combined `tokens` bucket wins over `input-tokens`; `output-tokens`
     // has no field and is ignored.
-    const BucketValues openAiRequests = read(header, openAi("requests"));
+    const Names &n = names();
+    const BucketValues openAiRequests = read(header, n.openAiRequests);
     if (openAiRequests.present()) {
         info.requestLimit = decimalCount(openAiRequests.limit);
         info.requestRemaining = decimalCount(openAiRequests.remaining);
         info.requestResetMs = goDurationMs(openAiRequests.reset);
     } else {
-        const BucketValues requests = read(header, anthropic("requests"));
+        const BucketValues requests = read(header, n.anthropicRequests);
         info.requestLimit = decimalCount(requests.limit);
         info.requestRemaining = decimalCount(requests.remaining);
         info.requestResetMs = rfc3339DelayMs(requests.reset, nowUtc);
     }
 
-    const BucketValues openAiTokens = read(header, openAi("tokens"));
+    const BucketValues openAiTokens = read(header, n.openAiTokens);
     if (openAiTokens.present()) {
         info.tokenLimit = decimalCount(openAiTokens.limit);
         info.tokenRemaining = decimalCount(openAiTokens.remaining);
         info.tokenResetMs = goDurationMs(openAiTokens.reset);
     } else {
-        BucketValues tokens = read(header, anthropic("tokens"));
+        BucketValues tokens = read(header, n.anthropicTokens);
         if (!tokens.present()) {
-            tokens = read(header, anthropic("input-tokens"));
+            tokens = read(header, n.anthropicInputTokens);
         }
         info.tokenLimit = decimalCount(tokens.limit);
         info.tokenRemaining = decimalCount(tokens.remaining);
         info.tokenResetMs = rfc3339DelayMs(tokens.reset, nowUtc);
     }
 
-    info.retryAfterMs = ProviderAdapter::retryAfterMs(header(QByteArrayLiteral("retry-after-ms")),
-                                                      header(QByteArrayLiteral("retry-after")), nowUtc);
+    info.retryAfterMs = ProviderAdapter::retryAfterMs(header(n.retryAfterMs), header(n.retryAfter), nowUtc);
     return info;
+}
+
+RateLimitInfo RateLimitHeaders::parse(const QList<QPair<QByteArray, QByteArray>> &headers,
+                                      const std::function<QDateTime()> &nowUtc)
+{
+    // Most replies of most servers carry none of these headers: one pass over the names, and nothing
+    // else (no lookups, no clock) for those.
+    QList<QPair<QByteArray, QByteArray>> relevant;
+    for (const auto &header : headers) {
+        if (isRateLimitHeader(header.first)) {
+            relevant.append({header.first.toLower(), header.second});
+        }
+    }
+    if (relevant.isEmpty()) {
+        return RateLimitInfo{};
+    }
+    return parse(
+        [&relevant](const QByteArray &name) {
+            for (const auto &header : std::as_const(relevant)) {
+                if (header.first == name) {
+                    return header.second;
+                }
+            }
+            return QByteArray();
+        },
+        nowUtc ? nowUtc() : QDateTime::currentDateTimeUtc());
 }
 
 } // namespace Sluice

@@ -3,6 +3,8 @@
 #include <QByteArray>
 #include <QByteArrayView>
 #include <QDateTime>
+#include <QList>
+#include <QPair>
 
 #include <functional>
 
@@ -38,6 +40,10 @@ public:
     /// `header(name)` returns the raw value of a header (lower-case name), empty when absent.
     static RateLimitInfo parse(const std::function<QByteArray(const QByteArray &)> &header,
                                const QDateTime &nowUtc);
+    /// The same from a reply's header list (names in any case; the first of a repeated name wins).
+    /// `nowUtc` is called only when a rate-limit header is present (the current time when empty).
+    static RateLimitInfo parse(const QList<QPair<QByteArray, QByteArray>> &headers,
+                               const std::function<QDateTime()> &nowUtc = {});
 
     /// Go duration string to milliseconds; -1 when it is not one. Units: h, m, s, ms, us/µs, ns;
     /// numbers may have fractions; "0" alone is 0.

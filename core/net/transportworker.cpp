@@ -4,6 +4,7 @@
 #include "net/transport.h"
 
 #include <QDateTime>
+#include <QMutex>
 #include <QNetworkAccessManager>
 #include <QNetworkProxyFactory>
 #include <QNetworkReply>
@@ -39,12 +40,32 @@ public:
 
     QList<QNetworkProxy> queryProxy(const QNetworkProxyQuery &query) override
     {
+        // Asked for every request; the answer depends only on the URL (the environment was read
+        // once), and a worker's requests go to a handful of endpoint URLs. Qt asks from the QNAM's
+        // thread; the lock costs nothing there and keeps a factory safe to ask from anywhere.
+        QMutexLocker lock(&m_mutex);
+        const auto known = m_answers.constFind(query.url());
+        if (known != m_answers.constEnd()) {
+            return *known;
+        }
+        QList<QNetworkProxy> answer = answerFor(query.url());
+        if (m_answers.size() < MaxRemembered) {
+            m_answers.insert(query.url(), answer);
+        }
+        return answer;
+    }
+
+private:
+    static constexpr qsizetype MaxRemembered = 256;
+
+    QList<QNetworkProxy> answerFor(const QUrl &url) const
+    {
         // An unusable setting fails the endpoint's sends before they get here (Transport::send).
-        const auto proxy = Transport::proxyFor(query.url(), m_environment);
+        const auto proxy = Transport::proxyFor(url, m_environment);
         if (proxy && proxy->type() != QNetworkProxy::NoProxy) {
             return {*proxy};
         }
-        if (query.url().scheme() == QLatin1String("http")) {
+        if (url.scheme() == QLatin1String("http")) {
             // Going direct over cleartext. Given NoProxy, Qt connects an unbuffered socket and reads
             // each reply's status line and headers with one read() call per byte (about 160 calls for
             // nginx's short headers, a thousand for an API's): that was 40 % of the CPU of an HTTP/1.1
@@ -56,8 +77,9 @@ public:
         return {QNetworkProxy(QNetworkProxy::NoProxy)};
     }
 
-private:
     QProcessEnvironment m_environment;
+    QMutex m_mutex;
+    QHash<QUrl, QList<QNetworkProxy>> m_answers;
 };
 
 /// Same scheme, host and port (default ports filled in).
@@ -427,12 +449,19 @@ void TransportWorker::handleFinished(QNetworkReply *reply)
         if (r.bodyIsJson && r.httpStatus >= 300) {
             Classifier::readApiError(result.body, r);
         }
-        result.rateLimit =
-            RateLimitHeaders::parse([reply](const QByteArray &name) { return reply->rawHeader(name); },
-                                    QDateTime::currentDateTimeUtc());
-        QByteArray requestId = reply->rawHeader(QByteArrayLiteral("x-request-id"));
-        if (requestId.isEmpty()) {
-            requestId = reply->rawHeader(QByteArrayLiteral("request-id"));
+        const QList<QNetworkReply::RawHeaderPair> &headers = reply->rawHeaderPairs();
+        result.rateLimit = RateLimitHeaders::parse(headers);
+        QByteArray requestId;
+        for (const QNetworkReply::RawHeaderPair &header : headers) {
+            // x-request-id (OpenAI and most) first, else request-id (Anthropic).
+            if (header.first.compare(QByteArrayLiteral("x-request-id"), Qt::CaseInsensitive) == 0) {
+                requestId = header.second;
+                break;
+            }
+            if (requestId.isEmpty() &&
+                header.first.compare(QByteArrayLiteral("request-id"), Qt::CaseInsensitive) == 0) {
+                requestId = header.second;
+            }
         }
         result.requestId = QString::fromLatin1(requestId.left(200));
         if (r.httpStatus >= 300 && r.httpStatus < 400) {

@@ -1,8 +1,12 @@
 #include "limit/ratelimitheaders.h"
 
 #include <QHash>
+#include <QList>
+#include <QPair>
 #include <QTest>
 #include <QTimeZone>
+
+#include <cctype>
 
 using namespace Sluice;
 
@@ -25,6 +29,24 @@ QHash<QByteArray, QByteArray> headerMap(const QByteArrayList &lines)
         map.insert(line.left(colon).trimmed().toLower(), line.mid(colon + 1));
     }
     return map;
+}
+
+/// The same headers as a reply's header list, names in Title-Case ("X-Ratelimit-Limit-Requests"), as
+/// HTTP/1.1 servers send them.
+QList<QPair<QByteArray, QByteArray>> headerPairs(const QByteArrayList &lines)
+{
+    QList<QPair<QByteArray, QByteArray>> pairs;
+    const QHash<QByteArray, QByteArray> map = headerMap(lines);
+    for (auto it = map.begin(); it != map.end(); ++it) {
+        QByteArray name = it.key();
+        for (qsizetype i = 0; i < name.size(); ++i) {
+            if (i == 0 || name.at(i - 1) == '-') {
+                name[i] = char(std::toupper(static_cast<unsigned char>(name.at(i))));
+            }
+        }
+        pairs.append(qMakePair(name, it.value()));
+    }
+    return pairs;
 }
 
 RateLimitInfo info(double requestLimit, double requestRemaining, double requestResetMs, double tokenLimit,
@@ -57,6 +79,7 @@ private Q_SLOTS:
     void rfc3339DelayMsWithInvalidNow();
     void parse_data();
     void parse();
+    void parseListWithoutRateLimitHeaders();
     void parseWithEmptyLookup();
     void parseAsksForLowerCaseNames();
     void hasInfo();
@@ -314,16 +337,46 @@ void tst_RateLimitHeaders::parse()
     QFETCH(RateLimitInfo, expected);
 
     const QHash<QByteArray, QByteArray> map = headerMap(headers);
-    const RateLimitInfo actual =
+    const RateLimitInfo fromLookup =
         RateLimitHeaders::parse([&map](const QByteArray &name) { return map.value(name); }, fixedNow());
+    // The header-list form (what the transport uses) reads the same from Title-Case names.
+    const RateLimitInfo fromList = RateLimitHeaders::parse(headerPairs(headers), fixedNow);
 
-    QCOMPARE(actual.requestLimit, expected.requestLimit);
-    QCOMPARE(actual.requestRemaining, expected.requestRemaining);
-    QCOMPARE(actual.requestResetMs, expected.requestResetMs);
-    QCOMPARE(actual.tokenLimit, expected.tokenLimit);
-    QCOMPARE(actual.tokenRemaining, expected.tokenRemaining);
-    QCOMPARE(actual.tokenResetMs, expected.tokenResetMs);
-    QCOMPARE(actual.retryAfterMs, expected.retryAfterMs);
+    for (const RateLimitInfo &actual : {fromLookup, fromList}) {
+        QCOMPARE(actual.requestLimit, expected.requestLimit);
+        QCOMPARE(actual.requestRemaining, expected.requestRemaining);
+        QCOMPARE(actual.requestResetMs, expected.requestResetMs);
+        QCOMPARE(actual.tokenLimit, expected.tokenLimit);
+        QCOMPARE(actual.tokenRemaining, expected.tokenRemaining);
+        QCOMPARE(actual.tokenResetMs, expected.tokenResetMs);
+        QCOMPARE(actual.retryAfterMs, expected.retryAfterMs);
+    }
+}
+
+void tst_RateLimitHeaders::parseListWithoutRateLimitHeaders()
+{
+    // A reply without any rate-limit header: defaults, and the clock is never read.
+    int clockReads = 0;
+    const auto clock = [&clockReads] {
+        ++clockReads;
+        return fixedNow();
+    };
+    const QList<QPair<QByteArray, QByteArray>> plain = {{"Content-Type", "application/json"},
+                                                        {"Content-Length", "120"},
+                                                        {"X-Request-Id", "req_1"},
+                                                        {"X-Ratelimit", "no dash after the prefix word"},
+                                                        {"Retry", "1"}};
+    const RateLimitInfo none = RateLimitHeaders::parse(plain, clock);
+    QCOMPARE(clockReads, 0);
+    QCOMPARE(none.requestLimit, -1.0);
+    QCOMPARE(none.tokenRemaining, -1.0);
+    QCOMPARE(none.retryAfterMs, -1.0);
+
+    // One such header among others is enough to be read, whatever the case of its name.
+    QList<QPair<QByteArray, QByteArray>> withOne = plain;
+    withOne.append(qMakePair(QByteArray("RETRY-AFTER"), QByteArray("2")));
+    QCOMPARE(RateLimitHeaders::parse(withOne, clock).retryAfterMs, 2000.0);
+    QCOMPARE(clockReads, 1);
 }
 
 void tst_RateLimitHeaders::parseWithEmptyLookup()
