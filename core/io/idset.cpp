@@ -17,7 +17,11 @@ constexpr std::size_t FixedSeed = 0x5c1ce5eedULL; // stable across runs: no per-
 
 std::uint64_t IdSet::hashOf(QStringView id)
 {
-    const std::uint64_t h = qHashBits(id.data(), std::size_t(id.size()) * sizeof(QChar), FixedSeed);
+    // The length goes into the seed: Qt 6.4's qHashBits gives "d" and "d\0" (any id and itself with
+    // trailing NUL characters, which JSON can spell \u0000) the same hash, and the table keeps hashes
+    // only, so they were taken for one id (found by tests/fuzz).
+    const std::size_t seed = FixedSeed ^ (std::size_t(id.size()) * 0x9e3779b97f4a7c15ULL);
+    const std::uint64_t h = qHashBits(id.data(), std::size_t(id.size()) * sizeof(QChar), seed);
     return h == 0 ? 1 : h;
 }
 

@@ -24,6 +24,22 @@ private Q_SLOTS:
         QCOMPARE(ids.size(), 4);
     }
 
+    void trailingNulCharactersMakeAnotherId()
+    {
+        // "d" and "d\u0000" are different custom_ids (Qt 6.4's qHashBits alone cannot tell them apart).
+        IdSet ids;
+        const QString d = QStringLiteral("d");
+        const QString dNul = d + QChar(u'\0');
+        const QString dNulNul = dNul + QChar(u'\0');
+        QCOMPARE(ids.insert(d, 1), 0);
+        QCOMPARE(ids.insert(dNul, 2), 0);
+        QCOMPARE(ids.insert(dNulNul, 3), 0);
+        QCOMPARE(ids.insert(QString(QChar(u'\0')), 4), 0);
+        QCOMPARE(ids.insert(QString(), 5), 0);
+        QCOMPARE(ids.insert(dNul, 6), 2);
+        QCOMPARE(ids.size(), 5);
+    }
+
     void manyIdsStayCompactAndExact()
     {
         IdSet ids;
