@@ -792,8 +792,7 @@ void Engine::failEverything(ErrorClass cls, const QString &message)
 void Engine::dispatch(int endpoint, Pending &&pending, double nowMs)
 {
     const EndpointConfig &e = m_project.endpoints.at(endpoint);
-    const QByteArray body =
-        ProviderAdapter::serialize(ProviderAdapter::buildBody(pending.request, e, m_options.modelOverride));
+    const QByteArray body = ProviderAdapter::requestBody(pending.request, e, m_options.modelOverride);
     pending.ticket = m_limiter.acquire(endpoint, reservation(pending));
     if (m_shared) {
         m_shared->onSend(endpoint, pending.ticket.tokens);

@@ -339,6 +339,108 @@ QString detectFormat(const json &line, Request &request)
            keyList(line);
 }
 
+/// One top-level member of a JSON object, as written.
+struct MemberText
+{
+    QByteArrayView key; ///< between the quotes, escapes not decoded
+    bool keyEscaped = false;
+    QByteArrayView value;
+};
+
+/// The top-level members of `text`, which must hold one valid JSON object (the parser said so): a
+/// structural scan that only tells strings, nesting and separators apart.
+std::vector<MemberText> topLevelMembers(QByteArrayView text)
+{
+    std::vector<MemberText> members;
+    const char *p = text.data();
+    const char *const end = p + text.size();
+    const auto skipSpace = [&] {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+            ++p;
+    };
+    const auto skipString = [&] { // at the opening quote; returns whether it held an escape
+        bool escaped = false;
+        for (++p; p < end && *p != '"'; ++p) {
+            if (*p == '\\') {
+                escaped = true;
+                ++p;
+            }
+        }
+        ++p; // the closing quote
+        return escaped;
+    };
+    skipSpace();
+    if (p == end || *p != '{')
+        return {};
+    ++p;
+    for (;;) {
+        skipSpace();
+        if (p >= end || *p != '"')
+            return members; // '}' of an empty object, or the end
+        MemberText m;
+        const char *keyStart = p + 1;
+        m.keyEscaped = skipString();
+        m.key = QByteArrayView(keyStart, p - 1 - keyStart);
+        skipSpace();
+        ++p; // ':'
+        skipSpace();
+        const char *valueStart = p;
+        if (p < end && *p == '"') {
+            skipString();
+        } else if (p < end && (*p == '{' || *p == '[')) {
+            int depth = 0;
+            while (p < end) {
+                if (*p == '"') {
+                    skipString();
+                    continue;
+                }
+                if (*p == '{' || *p == '[')
+                    ++depth;
+                else if ((*p == '}' || *p == ']') && --depth == 0) {
+                    ++p;
+                    break;
+                }
+                ++p;
+            }
+        } else {
+            while (p < end && *p != ',' && *p != '}' && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+                ++p;
+        }
+        m.value = QByteArrayView(valueStart, p - valueStart);
+        members.push_back(m);
+        skipSpace();
+        if (p >= end || *p != ',')
+            return members;
+        ++p;
+    }
+}
+
+/// Request::bodyText of a valid line of this format (see there).
+QByteArray bodyTextOf(QByteArrayView bytes, InputFormat format)
+{
+    if (format == InputFormat::Prompt)
+        return {};
+    const std::vector<MemberText> members = topLevelMembers(bytes);
+    const QByteArrayView wanted = format == InputFormat::OpenAIBatch      ? QByteArrayView("body")
+                                  : format == InputFormat::AnthropicBatch ? QByteArrayView("params")
+                                                                          : QByteArrayView();
+    QByteArrayView found;
+    int times = 0;
+    for (const MemberText &m : members) {
+        if (m.keyEscaped)
+            return {}; // "b\u006fdy" is "body" too: leave the cutting to nobody
+        if (wanted.isEmpty() && (m.key == QByteArrayView("metadata") || m.key == QByteArrayView("custom_id")))
+            return {}; // a bare body loses these before it is sent
+        if (!wanted.isEmpty() && m.key == wanted) {
+            found = m.value;
+            ++times;
+        }
+    }
+    if (wanted.isEmpty())
+        return bytes.trimmed().toByteArray();
+    return times == 1 ? found.toByteArray() : QByteArray();
+}
+
 std::variant<Request, InputError> parseLine(QByteArrayView bytes, qint64 line, const QString &fileName,
                                             int maxDepth)
 {
@@ -412,6 +514,7 @@ std::variant<Request, InputError> parseLine(QByteArrayView bytes, qint64 line, c
     if (!reason.isEmpty())
         return fail(reason, std::move(value), customId);
     request.input = std::move(value);
+    request.bodyText = bodyTextOf(bytes, request.format);
     return request;
 }
 

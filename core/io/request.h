@@ -24,6 +24,12 @@ struct Request
     qint64 line = 0;  ///< 1-based line number in the input file
     InputFormat format = InputFormat::ChatBody;
     nlohmann::json input; ///< the whole parsed line, as read
+    /// The request body exactly as the line wrote it (OpenAI Batch "body", Anthropic batch "params",
+    /// or a whole bare chat body without "metadata" and "custom_id"); empty for prompts and when it
+    /// cannot be cut out unambiguously (a key written with escapes, a repeated key). Sent as is when
+    /// the endpoint needs nothing changed in it (ProviderAdapter::requestBody), instead of serializing
+    /// the parsed body again.
+    QByteArray bodyText;
     /// The gateway's caller's own API key, sent instead of the endpoint's to endpoints configured with
     /// forward_caller_key; empty otherwise (and always for file runs). Never written anywhere.
     QByteArray callerKey;

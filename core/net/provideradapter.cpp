@@ -179,6 +179,39 @@ json ProviderAdapter::anthropicToChat(json body)
     return out;
 }
 
+QByteArray ProviderAdapter::requestBody(const Request &request, const EndpointConfig &endpoint,
+                                        const QString &modelOverride)
+{
+    if (!request.bodyText.isEmpty()) {
+        const json *body = nullptr;
+        bool sameShape = false;
+        switch (request.format) {
+        case InputFormat::OpenAIBatch:
+            body = &request.input.at("body");
+            sameShape = endpoint.provider == Provider::OpenAI;
+            break;
+        case InputFormat::ChatBody:
+            body = &request.input;
+            sameShape = endpoint.provider == Provider::OpenAI;
+            break;
+        case InputFormat::AnthropicBatch:
+            body = &request.input.at("params");
+            sameShape = endpoint.provider == Provider::Anthropic && body->contains("max_tokens");
+            break;
+        case InputFormat::Prompt:
+            break;
+        }
+        // buildBody() fills in a missing (or null) model from --model or the endpoint, if any.
+        const bool modelKept = sameShape && ((modelOverride.isEmpty() && endpoint.model.isEmpty()) ||
+                                             (body->contains("model") && !body->at("model").is_null()));
+        // (sameShape first: `body` is set whenever it is true.)
+        if (modelKept) {
+            return request.bodyText;
+        }
+    }
+    return serialize(buildBody(request, endpoint, modelOverride));
+}
+
 QByteArray ProviderAdapter::serialize(const json &body)
 {
     const std::string text = body.dump(-1, ' ', false, json::error_handler_t::replace);

@@ -34,6 +34,12 @@ public:
                                     const QString &modelOverride);
     /// Serialises a body (invalid UTF-8 replaced, never thrown).
     static QByteArray serialize(const nlohmann::json &body);
+    /// The bytes to send: the line's own text of the body (Request::bodyText) when buildBody() would
+    /// change nothing in it (the endpoint speaks the body's shape: OpenAI for OpenAI Batch and bare
+    /// chat bodies, Anthropic with max_tokens for Anthropic batch lines; and the body names a model,
+    /// or there is none to fill in), else serialize(buildBody()).
+    static QByteArray requestBody(const Request &request, const EndpointConfig &endpoint,
+                                  const QString &modelOverride);
     /// A QNetworkRequest for `endpoint` with content type, auth and version headers; redirects are
     /// never followed (credentials must not travel to another origin).
     static QNetworkRequest makeRequest(const EndpointConfig &endpoint, const QByteArray &apiKey);

@@ -77,6 +77,8 @@ private Q_SLOTS:
     void printable();
     void messagesRepeatLineTextSafely_data();
     void messagesRepeatLineTextSafely();
+    void bodyTextAsWritten_data();
+    void bodyTextAsWritten();
 };
 
 void tst_JsonlParser::detectsFormat_data()
@@ -539,6 +541,60 @@ void tst_JsonlParser::messagesRepeatLineTextSafely()
     QVERIFY(error);
     QCOMPARE(error->message, QStringLiteral("req.jsonl:3: ") + message);
     QVERIFY(error->message.size() < 1024);
+}
+
+void tst_JsonlParser::bodyTextAsWritten_data()
+{
+    QTest::addColumn<QByteArray>("line");
+    QTest::addColumn<QByteArray>("bodyText"); // empty: none cut out
+
+    const QByteArray tricky = R"({"model":"m","messages":[{"role":"user","content":"a } { ] [ \" , : b"}],)"
+                              R"("n":[1, 2.50, -3e2, true, null], "o": {}})";
+    QTest::newRow("OpenAI Batch, spacing and awkward content kept")
+        << R"({"custom_id":"a", "method":"POST","url":"/v1/chat/completions","body": )" + tricky + " }"
+        << tricky;
+    QTest::newRow("OpenAI Batch, body first")
+        << QByteArray(R"({"body":{"model":"m","messages":[]},"custom_id":"a"})")
+        << QByteArray(R"({"model":"m","messages":[]})");
+    QTest::newRow("a nested body key is not the body")
+        << QByteArray(R"({"custom_id":"a","url":"/v1/x","meta":{"body":1},"body":{"model":"m"}})")
+        << QByteArray(R"({"model":"m"})");
+    QTest::newRow("a key with an escape: not cut")
+        << QByteArray(R"({"custom_id":"a","url":"/v1/x","b\u006fdy":{"model":"x"},"body":{"model":"m"}})")
+        << QByteArray();
+    QTest::newRow("a repeated body: not cut (the parsed line keeps the last)")
+        << QByteArray(R"({"custom_id":"a","url":"/v1/x","body":{"model":"x"},"body":{"model":"m"}})")
+        << QByteArray();
+    QTest::newRow("Anthropic batch params")
+        << QByteArray(R"({"custom_id":"a","params":{"model":"c","max_tokens":5,"messages":[]}})")
+        << QByteArray(R"({"model":"c","max_tokens":5,"messages":[]})");
+    QTest::newRow("bare chat body: the whole line, trimmed")
+        << QByteArray(R"(  {"model":"m","messages":[{"role":"user","content":"hi"}]} )"
+                      "\r")
+        << QByteArray(R"({"model":"m","messages":[{"role":"user","content":"hi"}]})");
+    QTest::newRow("bare chat body with metadata: not cut (metadata is dropped before sending)")
+        << QByteArray(R"({"model":"m","messages":[{"role":"user","content":"hi"}],"metadata":{"k":1}})")
+        << QByteArray();
+    QTest::newRow("bare chat body with custom_id: not cut")
+        << QByteArray(R"({"custom_id":"a","messages":[{"role":"user","content":"hi"}]})") << QByteArray();
+    QTest::newRow("prompt: nothing to cut") << QByteArray(R"({"input":"hello"})") << QByteArray();
+}
+
+void tst_JsonlParser::bodyTextAsWritten()
+{
+    QFETCH(QByteArray, line);
+    QFETCH(QByteArray, bodyText);
+    const auto result = JsonlParser::parse(line, 3, FileName);
+    const Request *request = requestOf(result);
+    QVERIFY(request);
+    QCOMPARE(request->bodyText, bodyText);
+    if (!bodyText.isEmpty()) {
+        // What is cut out is the body the parsed line holds.
+        const json *body = request->format == InputFormat::OpenAIBatch      ? &request->input.at("body")
+                           : request->format == InputFormat::AnthropicBatch ? &request->input.at("params")
+                                                                            : &request->input;
+        QCOMPARE(dumped(json::parse(bodyText.toStdString())), dumped(*body));
+    }
 }
 
 QTEST_GUILESS_MAIN(tst_JsonlParser)

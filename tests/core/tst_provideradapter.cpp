@@ -1,3 +1,4 @@
+#include "io/jsonlparser.h"
 #include "net/provideradapter.h"
 
 #include <QTest>
@@ -87,6 +88,9 @@ class tst_ProviderAdapter : public QObject
 private Q_SLOTS:
     void buildBody_data();
     void buildBody();
+    void requestBody_data();
+    void requestBody();
+    void requestBodyAsWritten();
     void bareAnthropicBodyToAnthropicKeepsItsKeys();
     void buildBodyLeavesRequestUntouched();
     void serializeReplacesInvalidUtf8();
@@ -290,6 +294,81 @@ void tst_ProviderAdapter::buildBody()
     const json body =
         ProviderAdapter::buildBody(request, makeEndpoint(provider, endpointModel), modelOverride);
     QCOMPARE(dumped(body), dumped(json::parse(expected.toStdString())));
+}
+
+void tst_ProviderAdapter::requestBody_data()
+{
+    buildBody_data();
+}
+
+void tst_ProviderAdapter::requestBody()
+{
+    // The bytes sent are the body buildBody() makes, whether the line's own text of it could be sent
+    // as is or the body had to be built (and which of the two is what each row should take).
+    QFETCH(InputFormat, format);
+    QFETCH(QByteArray, input);
+    QFETCH(Provider, provider);
+    QFETCH(QString, endpointModel);
+    QFETCH(QString, modelOverride);
+    QFETCH(QByteArray, expected);
+
+    auto parsed = JsonlParser::parse(input, 1, QStringLiteral("t.jsonl"));
+    QVERIFY(std::holds_alternative<Request>(parsed));
+    Request request = std::get<Request>(std::move(parsed));
+    if (request.format != format) {
+        QSKIP("the parser reads this line as another format");
+    }
+    const EndpointConfig endpoint = makeEndpoint(provider, endpointModel);
+    const QByteArray sent = ProviderAdapter::requestBody(request, endpoint, modelOverride);
+    QCOMPARE(dumped(json::parse(sent.toStdString())), dumped(json::parse(expected.toStdString())));
+
+    // The line's own text goes only when building would change nothing in it.
+    if (!request.bodyText.isEmpty() && sent == request.bodyText) {
+        QCOMPARE(dumped(json::parse(request.bodyText.toStdString())),
+                 dumped(ProviderAdapter::buildBody(request, endpoint, modelOverride)));
+    }
+}
+
+void tst_ProviderAdapter::requestBodyAsWritten()
+{
+    const auto request = [](const QByteArray &line) {
+        return std::get<Request>(JsonlParser::parse(line, 1, QStringLiteral("t.jsonl")));
+    };
+    const EndpointConfig openAi = makeEndpoint(Provider::OpenAI, QStringLiteral("endpoint-model"));
+    const EndpointConfig anthropic = makeEndpoint(Provider::Anthropic);
+
+    // OpenAI Batch naming its model: the bytes of the line, spacing and key order included.
+    const QByteArray body =
+        R"({"model":"m",  "messages":[{"role":"user","content":"hi"}], "temperature":0.50})";
+    const Request batch = request(R"({"custom_id":"a","url":"/v1/chat/completions","body":)" + body + "}");
+    QCOMPARE(ProviderAdapter::requestBody(batch, openAi, QString()), body);
+    // The same to an Anthropic endpoint is translated.
+    QVERIFY(ProviderAdapter::requestBody(batch, anthropic, QString()) != body);
+
+    // No model in the body: the endpoint's is filled in, so the body is built.
+    const Request noModel = request(
+        R"({"custom_id":"a","url":"/v1/chat/completions","body":{"messages":[{"role":"user","content":"hi"}]}})");
+    const QByteArray built = ProviderAdapter::requestBody(noModel, openAi, QString());
+    QCOMPARE(QString::fromStdString(json::parse(built.toStdString()).at("model").get<std::string>()),
+             QStringLiteral("endpoint-model"));
+
+    // A bare chat body goes whole; with metadata it is built (metadata dropped).
+    const QByteArray bare = R"({"model":"m","messages":[{"role":"user","content":"hi"}]})";
+    QCOMPARE(ProviderAdapter::requestBody(request(bare), openAi, QString()), bare);
+    const QByteArray withMetadata = ProviderAdapter::requestBody(
+        request(R"({"model":"m","messages":[{"role":"user","content":"hi"}],"metadata":{"k":1}})"), openAi,
+        QString());
+    QVERIFY(!json::parse(withMetadata.toStdString()).contains("metadata"));
+
+    // Anthropic batch lines go as written only with max_tokens (else the endpoint's default is added).
+    const QByteArray params = R"({"model":"c","max_tokens":5,"messages":[{"role":"user","content":"hi"}]})";
+    QCOMPARE(ProviderAdapter::requestBody(request(R"({"custom_id":"a","params":)" + params + "}"), anthropic,
+                                          QString()),
+             params);
+    const QByteArray defaulted = ProviderAdapter::requestBody(
+        request(R"({"custom_id":"a","params":{"model":"c","messages":[{"role":"user","content":"hi"}]}})"),
+        anthropic, QString());
+    QCOMPARE(json::parse(defaulted.toStdString()).at("max_tokens").get<int>(), EndpointMaxTokens);
 }
 
 void tst_ProviderAdapter::bareAnthropicBodyToAnthropicKeepsItsKeys()

@@ -114,6 +114,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         check(same != nullptr, "a request re-reads as a request", QString::fromStdString(again));
         check(same->format == request->format, "same format on re-read");
         check(same->customId == request->customId, "same id on re-read");
+        // The body text cut out of the line (sent as is when nothing needs changing) is the body the
+        // parsed line holds.
+        if (!request->bodyText.isEmpty()) {
+            const json *body = request->format == InputFormat::OpenAIBatch      ? &request->input.at("body")
+                               : request->format == InputFormat::AnthropicBatch ? &request->input.at("params")
+                                                                                : &request->input;
+            check(request->format != InputFormat::Prompt, "no body text for a prompt");
+            const json cut =
+                json::parse(request->bodyText.constData(),
+                            request->bodyText.constData() + request->bodyText.size(), nullptr, false);
+            check(!cut.is_discarded() && cut == *body, "body text is the parsed body",
+                  QString::fromUtf8(request->bodyText));
+            if (request->format == InputFormat::ChatBody) {
+                check(!body->contains("metadata") && !body->contains("custom_id"),
+                      "a bare body's text has nothing buildBody would drop");
+            }
+        }
     } else {
         const auto &error = std::get<InputError>(result);
         check(error.line == Line, "error line");
