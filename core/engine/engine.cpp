@@ -99,10 +99,13 @@ public:
     {
     }
 
-    void succeeded(const Request &request, nlohmann::json &body, const Completion &completion) override
+    void succeeded(const Request &request, nlohmann::json &, const QByteArray &bodyText,
+                   const Completion &completion) override
     {
-        m_engine.m_results.write(
-            Records::result(m_engine.m_options.runId, request, std::move(body), completion));
+        // The reply's own text goes into the record: parsed once (for usage and validity, on the
+        // transport's thread), never serialized again.
+        m_engine.m_results.writeLine(
+            Records::resultLine(m_engine.m_options.runId, request, bodyText, completion));
         m_engine.recordWritten(request.line, true);
     }
     void failed(const Request &request, ErrorClass cls, const QString &message, const Completion &completion,
@@ -847,7 +850,7 @@ void Engine::handleResult(AttemptResult &&result)
     if (outcome.isSuccess()) {
         Completion c{endpointName(endpoint), p.attempts, result.report.httpStatus, result.latencyMs,
                      result.requestId};
-        m_sink->succeeded(p.request, result.body, c);
+        m_sink->succeeded(p.request, result.body, result.bodyText, c);
         m_metrics.recordFinal(ErrorClass::None, now);
     } else {
         p.lastClass = outcome.cls;

@@ -5,6 +5,7 @@
 #include "io/request.h"
 #include "net/errorclass.h"
 
+#include <QByteArray>
 #include <QString>
 
 #include <nlohmann/json.hpp>
@@ -22,8 +23,10 @@ class OutcomeSink
 public:
     virtual ~OutcomeSink() = default;
 
-    /// A 2xx whose body arrived whole and parsed. `body` may be moved from.
-    virtual void succeeded(const Request &request, nlohmann::json &body, const Completion &completion) = 0;
+    /// A 2xx whose body arrived whole and parsed: `body` (may be moved from) is the parsed JSON object
+    /// of `bodyText`, the bytes as received.
+    virtual void succeeded(const Request &request, nlohmann::json &body, const QByteArray &bodyText,
+                           const Completion &completion) = 0;
     /// The request failed for good (or was dropped: ErrorClass::Cancelled). `body` is the last
     /// upstream reply's JSON body when there was one (an API error object), else null.
     virtual void failed(const Request &request, ErrorClass cls, const QString &message,

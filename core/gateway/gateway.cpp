@@ -549,7 +549,8 @@ void Gateway::answer(qint64 id, int status, const QByteArray &body, const Header
     }
 }
 
-void Gateway::succeeded(const Request &request, nlohmann::json &body, const Completion &completion)
+void Gateway::succeeded(const Request &request, nlohmann::json &body, const QByteArray &,
+                        const Completion &completion)
 {
     if (m_callers.count(request.line) == 0) {
         return; // the caller left or ran out of time; the reply goes nowhere

@@ -48,13 +48,26 @@ void JsonlWriter::setSecrets(const QList<QByteArray> &secrets)
 
 void JsonlWriter::write(const nlohmann::json &record)
 {
+    std::string line;
+    try {
+        line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    } catch (const std::exception &e) {
+        // dump() with `replace` does not throw for bad UTF-8; only allocation failure is left.
+        if (m_error.isEmpty())
+            m_error = m_path + QStringLiteral(": cannot serialize record: ") + QString::fromUtf8(e.what());
+        return;
+    }
+    writeLine(std::move(line));
+}
+
+void JsonlWriter::writeLine(std::string line)
+{
     if (!m_file.isOpen()) {
         if (m_error.isEmpty())
             m_error = m_path + QStringLiteral(": record written while the file is not open");
         return;
     }
     try {
-        std::string line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         for (const std::string &secret : m_secrets) {
             for (std::size_t at = line.find(secret); at != std::string::npos; at = line.find(secret, at)) {
                 line.replace(at, secret.size(), "[REDACTED]");
@@ -64,9 +77,8 @@ void JsonlWriter::write(const nlohmann::json &record)
         m_buffer.append('\n');
         ++m_records;
     } catch (const std::exception &e) {
-        // dump() with `replace` does not throw for bad UTF-8; only allocation failure is left.
         if (m_error.isEmpty())
-            m_error = m_path + QStringLiteral(": cannot serialize record: ") + QString::fromUtf8(e.what());
+            m_error = m_path + QStringLiteral(": cannot write record: ") + QString::fromUtf8(e.what());
         return;
     }
     if (m_buffer.size() > m_flushBytes) {

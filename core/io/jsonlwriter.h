@@ -29,6 +29,9 @@ public:
     Result<void> open(const QString &path, bool append = false);
     bool isOpen() const { return m_file.isOpen(); }
     void write(const nlohmann::json &record);
+    /// Writes a record already serialized: one JSON value on one line (no line terminator), valid
+    /// UTF-8. Redacted like write().
+    void writeLine(std::string line);
     /// Strings that must never reach the file (the run's API keys): every occurrence in a record, for
     /// instance a key a server echoed in its error message, is written as "[REDACTED]". Strings
     /// shorter than MinSecretBytes are ignored (too likely to be ordinary text).

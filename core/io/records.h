@@ -4,9 +4,12 @@
 #include "io/request.h"
 #include "net/errorclass.h"
 
+#include <QByteArrayView>
 #include <QString>
 
 #include <nlohmann/json.hpp>
+
+#include <string>
 
 namespace Sluice {
 
@@ -26,9 +29,12 @@ struct Completion
 class Records
 {
 public:
-    /// A results line. `body` is moved in.
-    static nlohmann::json result(const QString &runId, const Request &request, nlohmann::json body,
-                                 const Completion &completion);
+    /// A results line, serialized, with the reply body as the server sent it (`bodyText`: one valid
+    /// JSON value, as a parsed 2xx reply is; whitespace between its tokens is dropped, so a
+    /// pretty-printed reply still makes one line) rather than parsed and serialized again. Keys in the
+    /// order of the OpenAI Batch output (id, custom_id, line, response, error, ...).
+    static std::string resultLine(const QString &runId, const Request &request, QByteArrayView bodyText,
+                                  const Completion &completion);
     /// An errors line for a request that was sent (or could not be).
     static nlohmann::json error(const Request &request, ErrorClass cls, const QString &message,
                                 const Completion &completion);

@@ -446,6 +446,7 @@ void TransportWorker::handleFinished(QNetworkReply *reply)
                 nlohmann::json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr, false);
         }
         r.bodyIsJson = !result.body.is_discarded() && result.body.is_object();
+        result.bodyText = bytes;
         if (r.bodyIsJson && r.httpStatus >= 300) {
             Classifier::readApiError(result.body, r);
         }

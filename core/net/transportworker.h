@@ -33,6 +33,7 @@ struct AttemptResult
     int endpoint = -1;
     AttemptReport report;
     nlohmann::json body;     ///< parsed reply body (discarded when not JSON)
+    QByteArray bodyText;     ///< the reply body as received (when an HTTP status came back)
     RateLimitInfo rateLimit; ///< rate-limit headers and Retry-After of the reply
     double latencyMs = 0;    ///< send to last byte
     QString requestId;       ///< x-request-id / request-id header
