@@ -99,8 +99,7 @@ public:
     {
     }
 
-    void succeeded(const Request &request, nlohmann::json &, const QByteArray &bodyText,
-                   const Completion &completion) override
+    void succeeded(const Request &request, const QByteArray &bodyText, const Completion &completion) override
     {
         // The reply's own text goes into the record: parsed once (for usage and validity, on the
         // transport's thread), never serialized again.
@@ -823,7 +822,7 @@ void Engine::handleResult(AttemptResult &&result)
     const Outcome outcome = Classifier::classify(result.report);
     Usage usage;
     if (outcome.isSuccess()) {
-        usage = ProviderAdapter::usage(result.body, m_project.endpoints.at(endpoint).provider);
+        usage = result.usage;
         if (usage.outputTokens > 0) {
             m_estimator.observeOutput(double(usage.outputTokens));
         }
@@ -850,7 +849,7 @@ void Engine::handleResult(AttemptResult &&result)
     if (outcome.isSuccess()) {
         Completion c{endpointName(endpoint), p.attempts, result.report.httpStatus, result.latencyMs,
                      result.requestId};
-        m_sink->succeeded(p.request, result.body, result.bodyText, c);
+        m_sink->succeeded(p.request, result.bodyText, c);
         m_metrics.recordFinal(ErrorClass::None, now);
     } else {
         p.lastClass = outcome.cls;

@@ -23,9 +23,8 @@ class OutcomeSink
 public:
     virtual ~OutcomeSink() = default;
 
-    /// A 2xx whose body arrived whole and parsed: `body` (may be moved from) is the parsed JSON object
-    /// of `bodyText`, the bytes as received.
-    virtual void succeeded(const Request &request, nlohmann::json &body, const QByteArray &bodyText,
+    /// A 2xx whose body arrived whole and is one JSON object: `bodyText`, the bytes as received.
+    virtual void succeeded(const Request &request, const QByteArray &bodyText,
                            const Completion &completion) = 0;
     /// The request failed for good (or was dropped: ErrorClass::Cancelled). `body` is the last
     /// upstream reply's JSON body when there was one (an API error object), else null.

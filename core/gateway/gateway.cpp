@@ -549,8 +549,7 @@ void Gateway::answer(qint64 id, int status, const QByteArray &body, const Header
     }
 }
 
-void Gateway::succeeded(const Request &request, nlohmann::json &body, const QByteArray &,
-                        const Completion &completion)
+void Gateway::succeeded(const Request &request, const QByteArray &bodyText, const Completion &completion)
 {
     if (m_callers.count(request.line) == 0) {
         return; // the caller left or ran out of time; the reply goes nowhere
@@ -562,7 +561,8 @@ void Gateway::succeeded(const Request &request, nlohmann::json &body, const QByt
         headers.append({QByteArrayLiteral("X-Request-Id"), completion.requestId.toUtf8()});
     }
     const int status = completion.status >= 200 && completion.status < 300 ? completion.status : 200;
-    answer(request.line, status, ProviderAdapter::serialize(body), headers);
+    // The upstream's reply as it sent it.
+    answer(request.line, status, bodyText, headers);
 }
 
 void Gateway::failed(const Request &request, ErrorClass cls, const QString &message,

@@ -103,8 +103,7 @@ private:
                 const QList<QPair<QByteArray, QByteArray>> &headers);
     int retryAfterS() const;
 
-    void succeeded(const Request &request, nlohmann::json &body, const QByteArray &bodyText,
-                   const Completion &completion) override;
+    void succeeded(const Request &request, const QByteArray &bodyText, const Completion &completion) override;
     void failed(const Request &request, ErrorClass cls, const QString &message, const Completion &completion,
                 const nlohmann::json &body) override;
     void rejected(const InputError &error) override;

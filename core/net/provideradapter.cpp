@@ -246,6 +246,140 @@ void ProviderAdapter::setApiKey(QNetworkRequest &request, const EndpointConfig &
     }
 }
 
+namespace {
+
+/// SAX handler of ProviderAdapter::scanReply: follows only the top-level object's "usage" member,
+/// with the same outcome as ProviderAdapter::usage() on the parsed document (the last of repeated
+/// keys wins; a usage that is not an object, or a count that is not a number, reads as none).
+class ReplyScanner final : public nlohmann::json_sax<json>
+{
+public:
+    bool topIsObject = false;
+    bool hasInputTokensKey = false; ///< "input_tokens" present in usage, whatever its value
+    double inputTokens = 0;
+    double outputTokens = 0;
+    double promptTokens = 0;
+    double completionTokens = 0;
+
+    bool null() override { return scalar(0); }
+    bool boolean(bool) override { return scalar(0); }
+    bool number_integer(number_integer_t v) override { return scalar(double(v)); }
+    bool number_unsigned(number_unsigned_t v) override { return scalar(double(v)); }
+    bool number_float(number_float_t v, const string_t &) override { return scalar(v); }
+    bool string(string_t &) override { return scalar(0); }
+    bool binary(binary_t &) override { return scalar(0); }
+    bool start_object(std::size_t) override { return open(true); }
+    bool start_array(std::size_t) override { return open(false); }
+    bool end_object() override { return close(); }
+    bool end_array() override { return close(); }
+    bool key(string_t &name) override
+    {
+        if (m_depth == 1) {
+            m_key = name == "usage" ? Key::Usage : Key::Other;
+        } else if (m_depth == 2 && m_inUsage) {
+            m_key = name == "input_tokens"        ? Key::InputTokens
+                    : name == "output_tokens"     ? Key::OutputTokens
+                    : name == "prompt_tokens"     ? Key::PromptTokens
+                    : name == "completion_tokens" ? Key::CompletionTokens
+                                                  : Key::Other;
+            hasInputTokensKey = hasInputTokensKey || m_key == Key::InputTokens;
+        }
+        return true;
+    }
+    bool parse_error(std::size_t, const std::string &, const nlohmann::detail::exception &) override
+    {
+        return false;
+    }
+
+private:
+    enum class Key { Other, Usage, InputTokens, OutputTokens, PromptTokens, CompletionTokens };
+
+    /// A value at the current depth: the usage member itself, or one of its counts.
+    bool scalar(double value)
+    {
+        if (m_depth == 1 && m_key == Key::Usage) {
+            startUsage(false);
+        } else if (m_depth == 2 && m_inUsage) {
+            setCount(value);
+        }
+        return true;
+    }
+    bool open(bool object)
+    {
+        if (m_depth == 0) {
+            topIsObject = object;
+        } else if (m_depth == 1 && m_key == Key::Usage) {
+            startUsage(object);
+        } else if (m_depth == 2 && m_inUsage) {
+            setCount(0); // an object or array where a count should be
+        }
+        ++m_depth;
+        return true;
+    }
+    bool close()
+    {
+        if (--m_depth < 2) {
+            m_inUsage = false;
+        }
+        return true;
+    }
+    void startUsage(bool object)
+    {
+        inputTokens = outputTokens = promptTokens = completionTokens = 0;
+        hasInputTokensKey = false;
+        m_inUsage = object;
+    }
+    void setCount(double value)
+    {
+        switch (m_key) {
+        case Key::InputTokens:
+            inputTokens = value;
+            break;
+        case Key::OutputTokens:
+            outputTokens = value;
+            break;
+        case Key::PromptTokens:
+            promptTokens = value;
+            break;
+        case Key::CompletionTokens:
+            completionTokens = value;
+            break;
+        case Key::Other:
+        case Key::Usage:
+            break;
+        }
+    }
+
+    int m_depth = 0;
+    bool m_inUsage = false;
+    Key m_key = Key::Other;
+};
+
+qint64 count(double v)
+{
+    // As integerAt(): counts beyond any real reply (or beyond qint64) are garbage, read as 0.
+    return std::isfinite(v) && v > 0 && v < 1e15 ? qint64(v) : 0;
+}
+
+} // namespace
+
+std::optional<Usage> ProviderAdapter::scanReply(QByteArrayView body, Provider provider)
+{
+    ReplyScanner scanner;
+    if (!json::sax_parse(body.data(), body.data() + body.size(), &scanner) || !scanner.topIsObject) {
+        return std::nullopt;
+    }
+    Usage u;
+    if (provider == Provider::Anthropic || scanner.hasInputTokensKey) {
+        u.inputTokens = count(scanner.inputTokens);
+        u.outputTokens = count(scanner.outputTokens);
+    } else {
+        u.inputTokens = count(scanner.promptTokens);
+        u.outputTokens = count(scanner.completionTokens);
+    }
+    return u;
+}
+
 Usage ProviderAdapter::usage(const json &reply, Provider provider)
 {
     Usage u;

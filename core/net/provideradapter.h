@@ -4,10 +4,13 @@
 #include "io/request.h"
 
 #include <QByteArray>
+#include <QByteArrayView>
 #include <QDateTime>
 #include <QNetworkRequest>
 
 #include <nlohmann/json.hpp>
+
+#include <optional>
 
 namespace Sluice {
 
@@ -48,6 +51,9 @@ public:
     static void setApiKey(QNetworkRequest &request, const EndpointConfig &endpoint, const QByteArray &apiKey);
 
     static Usage usage(const nlohmann::json &reply, Provider provider);
+    /// The same from the reply's text, without building a document: the usage when `body` is one
+    /// valid JSON object (a 2xx reply's success condition), nothing when it is not.
+    static std::optional<Usage> scanReply(QByteArrayView body, Provider provider);
 
     /// Milliseconds a server asked us to wait: `retry-after-ms` (float ms) wins, then `Retry-After`
     /// as delay-seconds or an HTTP date relative to `now`. -1 when absent or unreadable.

@@ -4,6 +4,7 @@
 #include "limit/ratelimitheaders.h"
 #include "net/classifier.h"
 #include "net/mailbox.h"
+#include "net/provideradapter.h"
 #include "util/clock.h"
 
 #include <QHash>
@@ -32,8 +33,11 @@ struct AttemptResult
     quint64 ticket = 0; ///< the value Transport::send() returned
     int endpoint = -1;
     AttemptReport report;
-    nlohmann::json body;     ///< parsed reply body (discarded when not JSON)
+    /// The parsed reply body of a non-2xx reply (an API error object; discarded when not JSON). A 2xx
+    /// reply is only checked to be one JSON object and read for its usage: no document is built.
+    nlohmann::json body;
     QByteArray bodyText;     ///< the reply body as received (when an HTTP status came back)
+    Usage usage;             ///< token counts of a 2xx reply that is a JSON object
     RateLimitInfo rateLimit; ///< rate-limit headers and Retry-After of the reply
     double latencyMs = 0;    ///< send to last byte
     QString requestId;       ///< x-request-id / request-id header

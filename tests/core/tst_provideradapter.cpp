@@ -6,6 +6,8 @@
 
 #include <cstdlib>
 #include <ctime>
+#include <functional>
+#include <random>
 #include <string>
 
 using namespace Sluice;
@@ -98,6 +100,9 @@ private Q_SLOTS:
     void makeRequestHeaders();
     void usage_data();
     void usage();
+    void scanReplyAgreesWithUsage_data();
+    void scanReplyAgreesWithUsage();
+    void scanReplyAgreesOnGeneratedReplies();
     void retryAfterMs_data();
     void retryAfterMs();
     void httpDateIsGmtWhateverTheLocalZone_data();
@@ -529,6 +534,120 @@ void tst_ProviderAdapter::usage()
     const Usage u = ProviderAdapter::usage(json::parse(reply.toStdString()), provider);
     QCOMPARE(u.inputTokens, input);
     QCOMPARE(u.outputTokens, output);
+}
+
+void tst_ProviderAdapter::scanReplyAgreesWithUsage_data()
+{
+    QTest::addColumn<QByteArray>("reply");
+    QTest::newRow("openai") << QByteArray(R"({"id":"x","usage":{"prompt_tokens":12,"completion_tokens":7}})");
+    QTest::newRow("anthropic") << QByteArray(R"({"usage":{"input_tokens":3,"output_tokens":4}})");
+    QTest::newRow("both kinds of names")
+        << QByteArray(R"({"usage":{"prompt_tokens":1,"input_tokens":2,"output_tokens":5}})");
+    QTest::newRow("input_tokens not a number")
+        << QByteArray(R"({"usage":{"prompt_tokens":1,"completion_tokens":2,"input_tokens":null}})");
+    QTest::newRow("no usage") << QByteArray(R"({"choices":[]})");
+    QTest::newRow("usage is an array") << QByteArray(R"({"usage":[1,2]})");
+    QTest::newRow("usage is a string") << QByteArray(R"({"usage":"many"})");
+    QTest::newRow("usage is null") << QByteArray(R"({"usage":null})");
+    QTest::newRow("counts of every type")
+        << QByteArray(R"({"usage":{"prompt_tokens":"5","completion_tokens":{"n":1},"x":[1],"y":true}})");
+    QTest::newRow("fractions, negatives, huge")
+        << QByteArray(R"({"usage":{"prompt_tokens":3.7,"completion_tokens":-4,"input_tokens":1e20}})");
+    QTest::newRow("usage twice, the object last") << QByteArray(R"({"usage":5,"usage":{"prompt_tokens":9}})");
+    QTest::newRow("usage twice, a scalar last") << QByteArray(R"({"usage":{"prompt_tokens":9},"usage":5})");
+    QTest::newRow("usage twice, both objects")
+        << QByteArray(R"({"usage":{"prompt_tokens":9,"input_tokens":1},"usage":{"completion_tokens":2}})");
+    QTest::newRow("a count twice, an array last")
+        << QByteArray(R"({"usage":{"prompt_tokens":9,"prompt_tokens":[1]}})");
+    QTest::newRow("a count twice, a number last")
+        << QByteArray(R"({"usage":{"prompt_tokens":[1],"prompt_tokens":8}})");
+    QTest::newRow("usage nested elsewhere is not the usage")
+        << QByteArray(R"({"choices":[{"usage":{"prompt_tokens":4}}],"meta":{"usage":{"prompt_tokens":5}}})");
+    QTest::newRow("details inside usage") << QByteArray(
+        R"({"usage":{"prompt_tokens_details":{"prompt_tokens":99},"prompt_tokens":2,"completion_tokens":3}})");
+    QTest::newRow("pretty-printed with a byte order mark")
+        << QByteArray("\xEF\xBB\xBF{\n  \"usage\": {\n    \"prompt_tokens\": 6\n  }\n}\n");
+    QTest::newRow("empty object") << QByteArray("{}");
+    QTest::newRow("top-level array") << QByteArray(R"([{"usage":{"prompt_tokens":1}}])");
+    QTest::newRow("top-level string") << QByteArray(R"("usage")");
+    QTest::newRow("trailing garbage") << QByteArray(R"({"usage":{"prompt_tokens":1}} x)");
+    QTest::newRow("cut short") << QByteArray(R"({"usage":{"prompt_tokens":1})");
+    QTest::newRow("invalid UTF-8") << QByteArray("{\"a\":\"\xff\"}");
+    QTest::newRow("empty") << QByteArray();
+}
+
+namespace {
+
+/// scanReply() and usage() on the parsed document give the same answer, for both providers.
+void compareScanWithDocument(const QByteArray &reply)
+{
+    const json document = json::parse(reply.constData(), reply.constData() + reply.size(), nullptr, false);
+    for (const Provider provider : {Provider::OpenAI, Provider::Anthropic}) {
+        const std::optional<Usage> scanned = ProviderAdapter::scanReply(reply, provider);
+        const bool isObject = !document.is_discarded() && document.is_object();
+        QCOMPARE(scanned.has_value(), isObject);
+        if (isObject) {
+            const Usage expected = ProviderAdapter::usage(document, provider);
+            QCOMPARE(scanned->inputTokens, expected.inputTokens);
+            QCOMPARE(scanned->outputTokens, expected.outputTokens);
+        }
+    }
+}
+
+} // namespace
+
+void tst_ProviderAdapter::scanReplyAgreesWithUsage()
+{
+    QFETCH(QByteArray, reply);
+    compareScanWithDocument(reply);
+}
+
+void tst_ProviderAdapter::scanReplyAgreesOnGeneratedReplies()
+{
+    // Random replies built from the names and shapes that matter (fixed seed: the same every run).
+    std::mt19937 random(20261203);
+    const std::vector<std::string> keys = {
+        "usage", "prompt_tokens", "completion_tokens", "input_tokens", "output_tokens", "choices", "id"};
+    std::function<json(int)> value = [&](int depth) -> json {
+        switch (random() % (depth > 3 ? 5 : 7)) {
+        case 0:
+            return json(int(random() % 2000) - 100);
+        case 1:
+            return json(double(random() % 100000) / 7.0);
+        case 2:
+            return json("t");
+        case 3:
+            return json(nullptr);
+        case 4:
+            return json(random() % 2 == 0);
+        case 5: {
+            json a = json::array();
+            for (int i = int(random() % 3); i > 0; --i)
+                a.push_back(value(depth + 1));
+            return a;
+        }
+        default: {
+            json o = json::object();
+            for (int i = int(random() % 4); i > 0; --i)
+                o[keys[random() % keys.size()]] = value(depth + 1);
+            return o;
+        }
+        }
+    };
+    for (int i = 0; i < 3000; ++i) {
+        json reply = json::object();
+        for (int k = int(random() % 4); k > 0; --k)
+            reply[keys[random() % keys.size()]] = value(1);
+        std::string text = reply.dump();
+        // Repeated keys cannot be built as a document: splice a second "usage" member into the text.
+        if (random() % 3 == 0 && text.size() > 2)
+            text.insert(1, R"("usage":)" + value(1).dump() + (text.size() > 2 ? "," : ""));
+        compareScanWithDocument(QByteArray::fromStdString(text));
+        if (QTest::currentTestFailed()) {
+            qWarning("reply: %s", text.c_str());
+            return;
+        }
+    }
 }
 
 void tst_ProviderAdapter::retryAfterMs_data()

@@ -178,7 +178,9 @@ void tst_Transport::resultsComeInBatchesOnTheTransportThread()
     transport.setResultHandler([&](AttemptResult &&r) {
         onOwnThread = onOwnThread && QThread::currentThread() == transport.thread();
         QCOMPARE(r.report.httpStatus, 200);
-        QVERIFY(r.report.bodyIsJson && r.body.contains("choices")); // parsed on the worker
+        // Checked and read for usage on the worker; the text itself is handed on.
+        QVERIFY(r.report.bodyIsJson && r.bodyText.contains("\"choices\""));
+        QVERIFY(r.usage.inputTokens > 0 && r.usage.outputTokens > 0);
         tickets.append(r.ticket);
     });
     transport.setBatchHandler([&batches] { ++batches; });
