@@ -1,5 +1,6 @@
 #include "records.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace Sluice {
@@ -8,36 +9,76 @@ using json = nlohmann::json;
 
 namespace {
 
-/// `text` as a JSON string (escaped like every other record field: invalid UTF-8 replaced).
-void appendString(std::string &out, const std::string &text)
+/// `text` as a JSON string. A QString always converts to valid UTF-8, so only the quote, the
+/// backslash and control characters need escaping.
+void appendString(std::string &out, QStringView text)
 {
-    out += json(text).dump(-1, ' ', false, json::error_handler_t::replace);
+    const QByteArray utf8 = text.toUtf8();
+    out += '"';
+    const char *run = utf8.constData();
+    const char *const end = run + utf8.size();
+    for (const char *p = run; p < end; ++p) {
+        const auto c = static_cast<unsigned char>(*p);
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            continue;
+        }
+        out.append(run, std::size_t(p - run));
+        run = p + 1;
+        switch (c) {
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
+        default: {
+            static constexpr char hex[] = "0123456789abcdef";
+            out += "\\u00";
+            out += hex[c >> 4];
+            out += hex[c & 0xf];
+        }
+        }
+    }
+    out.append(run, std::size_t(end - run));
+    out += '"';
 }
 
 /// A valid JSON text without the whitespace between its tokens (and without a UTF-8 byte order
-/// mark, which the JSON parser skips too).
+/// mark, which the JSON parser skips too), copied a run of bytes at a time.
 void appendCompact(std::string &out, QByteArrayView text)
 {
     if (text.startsWith("\xEF\xBB\xBF")) {
         text = text.sliced(3);
     }
-    bool inString = false;
-    for (qsizetype i = 0; i < text.size(); ++i) {
-        const char c = text[i];
-        if (inString) {
-            out += c;
-            if (c == '\\' && i + 1 < text.size()) {
-                out += text[++i];
-            } else if (c == '"') {
-                inString = false;
+    const char *p = text.data();
+    const char *const end = p + text.size();
+    const char *run = p;
+    while (p < end) {
+        const char c = *p;
+        if (c == '"') {
+            for (++p; p < end && *p != '"'; ++p) {
+                if (*p == '\\') {
+                    ++p; // the escaped character, a quote perhaps
+                }
             }
-        } else if (c == '"') {
-            inString = true;
-            out += c;
-        } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
-            out += c;
+            ++p; // the closing quote
+        } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            out.append(run, std::size_t(p - run));
+            run = ++p;
+        } else {
+            ++p;
         }
     }
+    out.append(run, std::size_t(std::min(p, end) - run));
 }
 
 } // namespace
@@ -48,19 +89,19 @@ std::string Records::resultLine(const QString &runId, const Request &request, QB
     std::string out;
     out.reserve(std::size_t(bodyText.size()) + 256);
     out += "{\"id\":";
-    appendString(out, QString(runId + QLatin1Char('-') + QString::number(request.line)).toStdString());
+    appendString(out, QString(runId + QLatin1Char('-') + QString::number(request.line)));
     out += ",\"custom_id\":";
-    appendString(out, request.customId.toStdString());
+    appendString(out, request.customId);
     out += ",\"line\":";
     out += std::to_string(request.line);
     out += ",\"response\":{\"status_code\":";
     out += std::to_string(completion.status);
     out += ",\"request_id\":";
-    appendString(out, completion.requestId.toStdString());
+    appendString(out, completion.requestId);
     out += ",\"body\":";
     appendCompact(out, bodyText);
     out += "},\"error\":null,\"endpoint\":";
-    appendString(out, completion.endpoint.toStdString());
+    appendString(out, completion.endpoint);
     out += ",\"attempts\":";
     out += std::to_string(completion.attempts);
     out += ",\"latency_ms\":";

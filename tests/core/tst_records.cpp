@@ -73,7 +73,10 @@ void tst_Records::resultLineKeepsTheReplyAsSent()
 
 void tst_Records::resultLineEscapesFields()
 {
-    const QString id = QStringLiteral("quote\" backslash\\ tab\t é ✓");
+    QString id = QStringLiteral("quote\" backslash\\ tab\t newline\n é ✓ \U0001F600 end");
+    id += QChar(0x01);
+    id += QChar(0x1f);
+    id += QChar(u'\0');
     const std::string line = Records::resultLine(QStringLiteral("run"), request(id, 3), "[]",
                                                  Completion{QStringLiteral("e\"p"), 1, 201, 0.04, {}});
     const json record = json::parse(line);
