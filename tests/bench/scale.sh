@@ -320,7 +320,12 @@ if wants t2; then
     make_lines "$work/t2.jsonl" 120000
     project "$work/p-t2-h2.json" "$slow_h2" h2c 10000
     run_sluice t2_h2c_10k "$work/p-t2-h2.json" "$work/t2.jsonl" 300
+    # Qt's own ceiling here: qnamref with the same 10,000 in flight (two threads, 50 keys of 100
+    # streams each per QNAM, as the transport's lanes) on the same 1 s server, the same 120,000 requests.
+    qnam_t2_rps=$(ref_qnam "$slow_h2" 120000 --h2c --threads 2 --lanes 2 --pools 50 --per-lane 5000)
+    figure t2_h2c_qnam "$qnam_t2_rps" req/s "$(ratio "$qnam_t2_rps" 8000)"
     figure t2_h2c_rate "$r_rate" req/s "$(ratio "$r_rate" 8000)"
+    figure t2_h2c_rate_vs_qnam "$r_rate" req/s "$(ratio "$r_rate" "$qnam_t2_rps")"
     figure t2_h2c_steady_rate "$r_steady_rate" req/s "$(ratio "$r_steady_rate" 8000)"
     figure t2_h2c_in_flight "$r_inflight_max" requests "$(ratio "$r_inflight_max" 10000)"
     figure t2_h2c_peak_rss "$r_rss_mb" MB -
