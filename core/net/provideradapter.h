@@ -50,6 +50,9 @@ public:
     /// Anthropic, `Authorization: Bearer` otherwise. Nothing when `apiKey` is empty.
     static void setApiKey(QNetworkRequest &request, const EndpointConfig &endpoint, const QByteArray &apiKey);
 
+    /// Token counts of a parsed reply: `usage.input_tokens` / `output_tokens` for Anthropic (or when
+    /// `input_tokens` is present), else `prompt_tokens` / `completion_tokens`; what is not a count
+    /// reads as 0. The transport reads replies with scanReply(); this is its reference (tests).
     static Usage usage(const nlohmann::json &reply, Provider provider);
     /// The same from the reply's text, without building a document: the usage when `body` is one
     /// valid JSON object (a 2xx reply's success condition), nothing when it is not.

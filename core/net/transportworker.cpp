@@ -3,7 +3,6 @@
 #include "net/provideradapter.h"
 #include "net/transport.h"
 
-#include <QDateTime>
 #include <QMutex>
 #include <QNetworkAccessManager>
 #include <QNetworkProxyFactory>
@@ -441,16 +440,18 @@ void TransportWorker::handleFinished(QNetworkReply *reply)
         const QVariant length = reply->header(QNetworkRequest::ContentLengthHeader);
         r.bodyComplete = (length.isValid() ? length.toLongLong() == bytes.size() : true) &&
                          (r.networkError == QNetworkReply::NoError || r.httpStatus >= 400);
-        if (bytes.size() <= MaxParsedBody && r.httpStatus >= 200 && r.httpStatus < 300) {
-            // A success needs one JSON object and its usage; its text goes to the results as it is.
-            if (const auto usage = ProviderAdapter::scanReply(bytes, e.setup.config.provider)) {
-                r.bodyIsJson = true;
-                result.usage = *usage;
+        if (bytes.size() <= MaxParsedBody) {
+            if (r.httpStatus >= 200 && r.httpStatus < 300) {
+                // A success needs one JSON object and its usage; its text goes on as it is.
+                if (const auto usage = ProviderAdapter::scanReply(bytes, e.setup.config.provider)) {
+                    r.bodyIsJson = true;
+                    result.usage = *usage;
+                }
+            } else {
+                result.body = nlohmann::json::parse(bytes.constData(), bytes.constData() + bytes.size(),
+                                                    nullptr, false);
+                r.bodyIsJson = !result.body.is_discarded() && result.body.is_object();
             }
-        } else if (bytes.size() <= MaxParsedBody) {
-            result.body =
-                nlohmann::json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr, false);
-            r.bodyIsJson = !result.body.is_discarded() && result.body.is_object();
         }
         result.bodyText = bytes;
         if (r.bodyIsJson && r.httpStatus >= 300) {
