@@ -223,12 +223,7 @@ QString Engine::errorsPath() const
 
 QString Engine::redacted(QString text) const
 {
-    for (const QByteArray &secret : m_secrets) {
-        if (secret.size() >= JsonlWriter::MinSecretBytes) {
-            text.replace(QString::fromUtf8(secret), QStringLiteral("[REDACTED]"));
-        }
-    }
-    return text;
+    return m_secrets.redacted(std::move(text));
 }
 
 QString Engine::endpointName(int endpoint) const
@@ -260,8 +255,8 @@ Result<void> Engine::start()
         keys.append(key);
     }
 
+    m_secrets = Secrets(keys);
     if (m_serving) {
-        m_secrets = keys;
         return startSending(keys);
     }
 
@@ -286,9 +281,8 @@ Result<void> Engine::start()
     if (auto opened = openOutputs(); !opened) {
         return opened.error();
     }
-    m_results.setSecrets(keys);
-    m_errors.setSecrets(keys);
-    m_secrets = keys;
+    m_results.setSecrets(m_secrets);
+    m_errors.setSecrets(m_secrets);
     const qint64 fileLines = countLines(m_options.requestsPath);
     m_reader->reserveIds(fileLines); // every line's id is checked, whatever the shard
     m_estimatedLines = m_options.shardLines(fileLines);

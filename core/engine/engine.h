@@ -17,6 +17,7 @@
 #include "util/clock.h"
 #include "util/randomsource.h"
 #include "util/result.h"
+#include "util/secrets.h"
 
 #include <QHash>
 #include <QObject>
@@ -234,7 +235,7 @@ private:
     bool m_finishing = false;
     double m_unreachableSinceMs = -1; ///< since when every enabled endpoint is unreachable; -1 = not
     QString m_lastFailure;            ///< the last attempt's error, for the give-up message
-    QList<QByteArray> m_secrets;      ///< the endpoints' API keys, never written anywhere
+    Secrets m_secrets;                ///< the endpoints' API keys, never written anywhere
     qint64 m_linesRead = 0;
     qint64 m_estimatedLines = 0;
 

@@ -38,14 +38,6 @@ Result<void> JsonlWriter::open(const QString &path, bool append)
     return {};
 }
 
-void JsonlWriter::setSecrets(const QList<QByteArray> &secrets)
-{
-    m_secrets.clear();
-    for (const QByteArray &secret : secrets)
-        if (secret.size() >= MinSecretBytes)
-            m_secrets.push_back(secret.toStdString());
-}
-
 void JsonlWriter::write(const nlohmann::json &record)
 {
     std::string line;
@@ -68,11 +60,7 @@ void JsonlWriter::writeLine(std::string line)
         return;
     }
     try {
-        for (const std::string &secret : m_secrets) {
-            for (std::size_t at = line.find(secret); at != std::string::npos; at = line.find(secret, at)) {
-                line.replace(at, secret.size(), "[REDACTED]");
-            }
-        }
+        m_secrets.redact(line);
         m_buffer.append(line.data(), static_cast<qsizetype>(line.size()));
         m_buffer.append('\n');
         ++m_records;

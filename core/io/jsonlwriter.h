@@ -1,16 +1,15 @@
 #pragma once
 
 #include "util/result.h"
+#include "util/secrets.h"
 
 #include <QByteArray>
 #include <QFile>
-#include <QList>
 #include <QString>
 
 #include <nlohmann/json.hpp>
 
 #include <string>
-#include <vector>
 
 namespace Sluice {
 
@@ -20,8 +19,6 @@ namespace Sluice {
 class JsonlWriter
 {
 public:
-    static constexpr qsizetype MinSecretBytes = 8;
-
     explicit JsonlWriter(qsizetype flushBytes = 256 * 1024);
     ~JsonlWriter();
 
@@ -32,10 +29,9 @@ public:
     /// Writes a record already serialized: one JSON value on one line (no line terminator), valid
     /// UTF-8. Redacted like write().
     void writeLine(std::string line);
-    /// Strings that must never reach the file (the run's API keys): every occurrence in a record, for
-    /// instance a key a server echoed in its error message, is written as "[REDACTED]". Strings
-    /// shorter than MinSecretBytes are ignored (too likely to be ordinary text).
-    void setSecrets(const QList<QByteArray> &secrets);
+    /// Keys that must never reach the file: every occurrence in a record, for instance a key a server
+    /// echoed in its error message, is written as "[REDACTED]" (see Secrets).
+    void setSecrets(Secrets secrets) { m_secrets = std::move(secrets); }
     /// Writes the buffer to the file (no fsync).
     Result<void> flush();
     /// flush(), then fdatasync: the records written so far survive a power loss.
@@ -57,7 +53,7 @@ private:
     qsizetype m_flushBytes;
     qint64 m_records = 0;
     qint64 m_fileBytes = 0;
-    std::vector<std::string> m_secrets;
+    Secrets m_secrets;
     QString m_error; ///< a failure inside write(), reported by the next flush() or close()
 };
 

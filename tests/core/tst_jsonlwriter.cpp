@@ -152,7 +152,7 @@ void tst_JsonlWriter::secretsAreRedacted()
     const QString path = m_dir->filePath(QStringLiteral("secret.jsonl"));
     JsonlWriter writer;
     QVERIFY(writer.open(path).ok());
-    writer.setSecrets({QByteArrayLiteral("sk-canary-123456"), QByteArrayLiteral("short")});
+    writer.setSecrets(Secrets({QByteArrayLiteral("sk-canary-123456"), QByteArrayLiteral("short")}));
     writer.write(json{{"error", "HTTP 401: Incorrect API key provided: Bearer sk-canary-123456"},
                       {"body", {{"echo", "sk-canary-123456sk-canary-123456"}}},
                       {"note", "a short word"}});
