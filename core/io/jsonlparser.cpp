@@ -3,6 +3,7 @@
 #include <QStringList>
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -347,9 +348,10 @@ struct MemberText
     QByteArrayView value;
 };
 
-/// The top-level members of `text`, which must hold one valid JSON object (the parser said so): a
-/// structural scan that only tells strings, nesting and separators apart.
-std::vector<MemberText> topLevelMembers(QByteArrayView text)
+/// The top-level members of `text`, which must hold one valid JSON object (the parser said so) with
+/// nothing before its '{' but white space: a structural scan that only tells strings, nesting and
+/// separators apart. Nothing when the text does not start so.
+std::optional<std::vector<MemberText>> topLevelMembers(QByteArrayView text)
 {
     std::vector<MemberText> members;
     const char *p = text.data();
@@ -371,7 +373,7 @@ std::vector<MemberText> topLevelMembers(QByteArrayView text)
     };
     skipSpace();
     if (p == end || *p != '{')
-        return {};
+        return std::nullopt;
     ++p;
     for (;;) {
         skipSpace();
@@ -420,7 +422,14 @@ QByteArray bodyTextOf(QByteArrayView bytes, InputFormat format)
 {
     if (format == InputFormat::Prompt)
         return {};
-    const std::vector<MemberText> members = topLevelMembers(bytes);
+    // The parser skips a UTF-8 BOM before the value (a line of a second file appended to the first);
+    // the body sent must not start with one.
+    if (bytes.startsWith(QByteArrayView("\xEF\xBB\xBF")))
+        bytes = bytes.sliced(3);
+    const std::optional<std::vector<MemberText>> scanned = topLevelMembers(bytes);
+    if (!scanned)
+        return {}; // not cut here: the body is built from the parsed line
+    const std::vector<MemberText> &members = *scanned;
     const QByteArrayView wanted = format == InputFormat::OpenAIBatch      ? QByteArrayView("body")
                                   : format == InputFormat::AnthropicBatch ? QByteArrayView("params")
                                                                           : QByteArrayView();

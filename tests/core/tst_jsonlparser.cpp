@@ -577,6 +577,19 @@ void tst_JsonlParser::bodyTextAsWritten_data()
         << QByteArray();
     QTest::newRow("bare chat body with custom_id: not cut")
         << QByteArray(R"({"custom_id":"a","messages":[{"role":"user","content":"hi"}]})") << QByteArray();
+    // A line that starts with a UTF-8 BOM (a second file appended to the first): found by
+    // fuzz_jsonlparser, the whole line, BOM and metadata included, was taken for the body.
+    QTest::newRow("BOM, bare chat body with metadata: not cut")
+        << QByteArray(
+               "\xEF\xBB\xBF"
+               R"({"model":"m","messages":[{"role":"user","content":"hi"}],"metadata":{"k":[0,null]}})")
+        << QByteArray();
+    const QByteArray bare = R"({"model":"m","messages":[{"role":"user","content":"hi"}]})";
+    QTest::newRow("BOM, bare chat body: cut without the BOM") << "\xEF\xBB\xBF" + bare << bare;
+    QTest::newRow("BOM, OpenAI Batch: the body")
+        << QByteArray("\xEF\xBB\xBF"
+                      R"({"custom_id":"a","url":"/v1/x","body":{"model":"m"}})")
+        << QByteArray(R"({"model":"m"})");
     QTest::newRow("prompt: nothing to cut") << QByteArray(R"({"input":"hello"})") << QByteArray();
 }
 

@@ -21,9 +21,10 @@ const QString Prefix = QStringLiteral("fuzz.jsonl:7: ");
 // An error message names the file and line and a reason; it echoes at most a short excerpt of the
 // line, never the line itself.
 constexpr qsizetype MaxMessageChars = 1024;
-// The raw text kept for an unparseable line: 4 KiB of input (each invalid byte may become a 3-byte
-// U+FFFD) plus the truncation note.
-constexpr std::size_t MaxRawInputBytes = 3 * 4096 + 64;
+// The raw text kept for an unparseable line, as serialized in its error record: 4 KiB of input plus
+// the truncation note, where each byte may grow to six (a control character written as \u00XX; an
+// invalid byte becomes a 3-byte U+FFFD). Six, not three, since a fuzz finding: a line of NUL bytes.
+constexpr std::size_t MaxRawInputBytes = 6 * 4096 + 64;
 
 [[noreturn]] void broken(const char *what, const QString &detail)
 {
@@ -125,6 +126,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
                 json::parse(request->bodyText.constData(),
                             request->bodyText.constData() + request->bodyText.size(), nullptr, false);
             check(!cut.is_discarded() && cut == *body, "body text is the parsed body",
+                  QString::fromUtf8(request->bodyText));
+            check(!request->bodyText.startsWith("\xEF\xBB\xBF"), "body text does not start with a BOM",
                   QString::fromUtf8(request->bodyText));
             if (request->format == InputFormat::ChatBody) {
                 check(!body->contains("metadata") && !body->contains("custom_id"),
