@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # lib.sh: shell code shared by the benchmark scripts in this folder (limiter-bench.sh, load-1m.sh,
-# soak.sh). Sourced, never run: `. "$(dirname "$0")/lib.sh"` after `set -euo pipefail` and after
+# soak.sh, scale.sh, shared-bench.sh). Sourced, never run: `. "$(dirname "$0")/lib.sh"` after `set -euo pipefail` and after
 # setting bench_name (the prefix of error messages, the work directory and the samples CSV).
 #
 # Globals it reads: bench_name, bin_dir, keep, strict, work, cli, input, t_start, run_log, samples.
@@ -85,6 +85,12 @@ cleanup() {
     else
         rm -rf "$work"
     fi
+}
+
+# free_port: prints a TCP port on 127.0.0.1 that was free a moment ago (for servers that cannot be
+# given port 0, such as nginx and redis-server).
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # forget_pid PID: removes PID from pids (it has ended and been waited for).

@@ -91,10 +91,6 @@ init_work
 
 wants() { [[ ",$only," == *",$1,"* ]]; }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # figure NAME VALUE UNIT RATIO

@@ -6,9 +6,13 @@
 # Usage: shared-bench.sh [--L N] [--seconds S] [--bin DIR]     (defaults: L 100, 20 s, build/bin)
 set -euo pipefail
 export LC_ALL=C
+bench_name="shared-bench"
+keep=0
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
 L=100
 seconds=20
-bin_dir="$(cd "$(dirname "$0")/../.." && pwd)/build/bin"
+bin_dir="$script_dir/../../build/bin"
 while (($# > 0)); do
     case $1 in
         --L) L=$2; shift ;;
@@ -18,21 +22,9 @@ while (($# > 0)); do
     esac
     shift
 done
-cli="$bin_dir/sluice-cli"
-[[ -x $cli ]] || { echo "no $cli" >&2; exit 2; }
-for tool in redis-server redis-benchmark redis-cli awk python3; do
-    command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 2; }
-done
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+find_cli 0
+require_tools redis-server redis-benchmark redis-cli awk python3
+init_work
 
 rport=$(free_port)
 timeout -k 5 600 redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
@@ -103,7 +95,7 @@ scenario control 0
 
 # Lease cost: the lease script alone, never refused (a huge rate), 1 and 8 concurrent clients.
 sha=$(redis-cli -p "$rport" SCRIPT LOAD "$(sed -n '/^const char LeaseLua\[\] = R"LUA(/,/^)LUA";/p' \
-    "$(dirname "$0")/../../core/shared/sharedlimits.cpp" | sed '1d;$d')")
+    "$script_dir/../../core/shared/sharedlimits.cpp" | sed '1d;$d')")
 for c in 1 8; do
     redis-benchmark -p "$rport" -c "$c" -n 20000 -q EVALSHA "$sha" 4 b:req b:tok b:cooldown b:procs \
         1000000000 0 100 250 bench 2000 0 0 1 | tr '\r' '\n' | grep -v '^$' | tail -1 | sed "s/^/lease_script.c$c /"
