@@ -7,8 +7,10 @@
 // The ratio of a Sluice run to this figure is what the engine, the limiter, the reader and the
 // writers cost on top of Qt's HTTP stack.
 //
-// Usage: qnamref URL REQUESTS [--h2c] [--lanes N] [--threads N] [--per-lane N] [--unbuffered]
-//                [--body FILE]
+// Usage: qnamref URL REQUESTS [--h2c | --h2] [--ca FILE] [--lanes N] [--threads N] [--per-lane N]
+//                [--pools N] [--unbuffered] [--body FILE]
+//   --h2          an https URL: HTTP/2 chosen by ALPN (as the transport's protocol "h2")
+//   --ca FILE     trust the PEM certificates in FILE for an https URL (as an endpoint's ca_file)
 //   --unbuffered  leave Qt's default socket for direct cleartext requests (no proxy at all), which
 //                 reads reply headers one read() call per byte; the default names DefaultProxy,
 //                 as the transport does (see EnvironmentProxyFactory in core/net/transportworker.cpp)
@@ -21,6 +23,8 @@
 #include <QNetworkProxyFactory>
 #include <QNetworkReply>
 #include <QNetworkRequest>
+#include <QSslCertificate>
+#include <QSslConfiguration>
 #include <QThread>
 #include <QTimer>
 
@@ -36,6 +40,8 @@ struct Options
     QUrl url;
     qint64 requests = 0;
     bool h2c = false;
+    bool h2 = false; ///< TLS with ALPN
+    QString caFile;
     bool unbuffered = false;
     int lanes = 0;
     int threads = 2;
@@ -85,8 +91,15 @@ public:
         m_request.setHeader(QNetworkRequest::ContentTypeHeader, QByteArrayLiteral("application/json"));
         if (m_options.h2c) {
             m_request.setAttribute(QNetworkRequest::Http2DirectAttribute, true);
+        } else if (m_options.h2) {
+            m_request.setAttribute(QNetworkRequest::Http2AllowedAttribute, true);
         } else {
             m_request.setAttribute(QNetworkRequest::Http2AllowedAttribute, false);
+        }
+        if (!m_options.caFile.isEmpty()) {
+            QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+            tls.setCaCertificates(QSslCertificate::fromPath(m_options.caFile));
+            m_request.setSslConfiguration(tls);
         }
         connect(m_nam, &QNetworkAccessManager::finished, this, [this](QNetworkReply *reply) {
             reply->readAll();
@@ -125,8 +138,8 @@ private:
 
 int usage()
 {
-    std::fprintf(stderr, "usage: qnamref URL REQUESTS [--h2c] [--lanes N] [--threads N] [--per-lane N] "
-                         "[--unbuffered] [--body FILE]\n");
+    std::fprintf(stderr, "usage: qnamref URL REQUESTS [--h2c | --h2] [--ca FILE] [--lanes N] [--threads N] "
+                         "[--per-lane N] [--pools N] [--unbuffered] [--body FILE]\n");
     return 2;
 }
 
@@ -147,6 +160,10 @@ int main(int argc, char **argv)
         const bool hasValue = i + 1 < args.size();
         if (a == QLatin1String("--h2c")) {
             options.h2c = true;
+        } else if (a == QLatin1String("--h2")) {
+            options.h2 = true;
+        } else if (a == QLatin1String("--ca") && hasValue) {
+            options.caFile = args.at(++i);
         } else if (a == QLatin1String("--unbuffered")) {
             options.unbuffered = true;
         } else if (a == QLatin1String("--lanes") && hasValue) {
@@ -168,11 +185,12 @@ int main(int argc, char **argv)
             return usage();
         }
     }
-    if (!options.url.isValid() || options.requests <= 0 || options.threads < 1) {
+    if (!options.url.isValid() || options.requests <= 0 || options.threads < 1 ||
+        (options.h2c && options.h2)) {
         return usage();
     }
     if (options.perLane <= 0) {
-        options.perLane = options.h2c ? 100 : 6;
+        options.perLane = options.h2c || options.h2 ? 100 : 6;
     }
     if (options.lanes <= 0) {
         options.lanes = options.threads;

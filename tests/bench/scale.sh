@@ -3,11 +3,12 @@
 # -> parse -> write JSONL), against nginx on 127.0.0.1, next to wrk and h2load against the same
 # server in the same run?
 #
-# Starts nginx (generated config in a temporary directory, two free ports: HTTP/1.1 and h2c prior
-# knowledge) answering a fixed chat-completion JSON at once (`return 200`) and, under /slow/, after
-# 1 s (`echo_sleep`, libnginx-mod-http-echo). Then, each run bounded in time:
+# Starts nginx (generated config in a temporary directory, three free ports: HTTP/1.1, h2c prior
+# knowledge, and TLS with ALPN h2 on tests/data/sim-tls.crt) answering a fixed chat-completion JSON
+# at once (`return 200`) and, under /slow/, after 1 s (`echo_sleep`, libnginx-mod-http-echo). Then, each run bounded in time:
 #   t1  throughput at zero latency, HTTP/1.1 and h2c: sluice-cli vs wrk / h2load (ratio = sluice/ref),
-#       and vs qnamref (a bare QNetworkAccessManager client with the transport's lanes: Qt's ceiling)
+#       and vs qnamref (a bare QNetworkAccessManager client with the transport's lanes: Qt's ceiling);
+#       also HTTP/2 over TLS (ALPN, protocol "h2") vs h2load and qnamref on the same certificate
 #   t2  concurrency at 1 s latency: h2c with 10,000 in flight, HTTP/1.1 with 2,000
 #   t3  memory: peak RSS over a 1,000,000-line input (and 10,000,000 with --big), memory per request
 #       in flight (t2's peak RSS over a small run's, per extra request in flight)
@@ -74,6 +75,11 @@ require_tools nginx wrk h2load awk sed timeout mktemp python3
 echo_module=/usr/lib/nginx/modules/ngx_http_echo_module.so
 [[ -f $echo_module ]] || die "$echo_module is missing (Debian package libnginx-mod-http-echo)"
 nginx -V 2>&1 | grep -q -- --with-http_v2_module || die "this nginx has no HTTP/2 module"
+nginx -V 2>&1 | grep -q -- --with-http_ssl_module || die "this nginx has no TLS module"
+# The test-only certificate the simulator's TLS tests use (127.0.0.1, not a secret).
+tls_cert="$script_dir/../data/sim-tls.crt"
+tls_key="$script_dir/../data/sim-tls.key"
+[[ -f $tls_cert && -f $tls_key ]] || die "$tls_cert or its key is missing"
 
 t1_lines=200000
 t3_lines=1000000
@@ -115,6 +121,7 @@ reply='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"m
 start_nginx() {
     h1_port=$(free_port)
     h2_port=$(free_port)
+    tls_port=$(free_port)
     mkdir -p "$work/nginx"
     cat >"$work/nginx/nginx.conf" <<EOF
 load_module $echo_module;
@@ -139,6 +146,9 @@ http {
     server {
         listen 127.0.0.1:$h1_port backlog=4096;
         listen 127.0.0.1:$h2_port http2 backlog=4096;
+        listen 127.0.0.1:$tls_port ssl http2 backlog=4096;
+        ssl_certificate $tls_cert;
+        ssl_certificate_key $tls_key;
         location /slow/ { echo_read_request_body; echo_sleep 1; echo '$reply'; }
         location /nginx_status { stub_status; }
         location / { return 200 '$reply'; }
@@ -151,7 +161,8 @@ EOF
     pids+=("$nginx_tpid")
     local k
     for ((k = 0; k < 100; k++)); do
-        if (echo >"/dev/tcp/127.0.0.1/$h1_port") 2>/dev/null && (echo >"/dev/tcp/127.0.0.1/$h2_port") 2>/dev/null; then
+        if (echo >"/dev/tcp/127.0.0.1/$h1_port") 2>/dev/null && (echo >"/dev/tcp/127.0.0.1/$h2_port") 2>/dev/null &&
+            (echo >"/dev/tcp/127.0.0.1/$tls_port") 2>/dev/null; then
             return 0
         fi
         sleep 0.1
@@ -168,10 +179,10 @@ make_lines() {
 }' >"$1"
 }
 
-# project FILE URL PROTOCOL MAX_IN_FLIGHT
+# project FILE URL PROTOCOL MAX_IN_FLIGHT [EXTRA]: EXTRA, more members of the endpoint (`, "k": v`).
 project() {
     cat >"$1" <<EOF
-{"endpoints": [{"name": "nginx", "url": "$2", "protocol": "$3", "max_in_flight": $4, "timeout_s": 60}],
+{"endpoints": [{"name": "nginx", "url": "$2", "protocol": "$3", "max_in_flight": $4, "timeout_s": 60${5:-}}],
  "limits": {"rps": 0, "max_attempts": 3}}
 EOF
 }
@@ -269,6 +280,7 @@ printf '# machine: %s, %s cores, %s; nginx %s; %s\n' "$(uname -m)" "$(nproc)" \
 start_nginx
 h1_url="http://127.0.0.1:$h1_port/v1/chat/completions"
 h2_url="http://127.0.0.1:$h2_port/v1/chat/completions"
+tls_url="https://127.0.0.1:$tls_port/v1/chat/completions"
 t1_input="$work/t1.jsonl"
 make_lines "$t1_input" "$t1_lines"
 # The first line's request body: what h2load and qnamref post.
@@ -302,6 +314,18 @@ if wants t1; then
     h2_ok=0
     at_least "$r_rate" 10000 && h2_ok=1
     target t1_h2c_10k "$h2_ok" "($r_rate req/s, load $r_load)"
+
+    # HTTP/2 over TLS, chosen by ALPN (protocol "h2"), as real providers are reached: reported, the
+    # target is met by h2c. 400 in flight: each worker has two lanes, one QNAM and connection each.
+    h2load_tls_rps=$(ref_h2load "$tls_url" 200000 4 100)
+    qnam_rps=$(ref_qnam "$tls_url" "$t1_lines" --h2 --ca "$tls_cert" --threads 2 --lanes 4 --per-lane 100)
+    project "$work/p-tls.json" "$tls_url" h2 400 ", \"ca_file\": \"$tls_cert\""
+    run_sluice t1_h2_tls "$work/p-tls.json" "$t1_input" 900
+    figure t1_h2_tls_h2load "$h2load_tls_rps" req/s -
+    figure t1_h2_tls_qnam "$qnam_rps" req/s "$(ratio "$qnam_rps" "$h2load_tls_rps")"
+    figure t1_h2_tls_rate "$r_rate" req/s "$(ratio "$r_rate" "$h2load_tls_rps")"
+    figure t1_h2_tls_rate_vs_qnam "$r_rate" req/s "$(ratio "$r_rate" "$qnam_rps")"
+    figure t4_h2_tls_cpu_per_1k "$(awk -v c="$r_cpu" -v n="$r_records" 'BEGIN { if (n > 0) printf "%.3f", c * 1000 / n; else print "NA" }')" cpu-s -
 fi
 
 if wants t2; then

@@ -20,6 +20,8 @@ using json = nlohmann::json;
 
 namespace {
 
+const QString TestData = QStringLiteral(SLUICE_TEST_DATA_DIR);
+
 QByteArray chatBody(const QString &prompt)
 {
     const json body = {{"model", "m"},
@@ -61,7 +63,8 @@ quint16 freePort()
     return probe.serverPort();
 }
 
-/// nginx answering a fixed chat completion, on one HTTP/1.1 port and one h2c port.
+/// nginx answering a fixed chat completion, on one HTTP/1.1 port, one h2c port and one TLS port that
+/// offers h2 and http/1.1 by ALPN (the test certificate in tests/data, for 127.0.0.1).
 class Nginx
 {
 public:
@@ -74,6 +77,7 @@ public:
         }
         h1Port = freePort();
         h2Port = freePort();
+        tlsPort = freePort();
         const QString conf = m_dir.filePath(QStringLiteral("nginx.conf"));
         QFile file(conf);
         if (!file.open(QIODevice::WriteOnly)) {
@@ -88,7 +92,8 @@ public:
                 "http { access_log off; client_body_temp_path %1/body; proxy_temp_path %1/proxy;\n"
                 "  fastcgi_temp_path %1/fcgi; uwsgi_temp_path %1/uwsgi; scgi_temp_path %1/scgi;\n"
                 "  default_type application/json;\n"
-                "  server { listen 127.0.0.1:%2; listen 127.0.0.1:%3 http2;\n"
+                "  server { listen 127.0.0.1:%2; listen 127.0.0.1:%3 http2; listen 127.0.0.1:%4 ssl http2;\n"
+                "    ssl_certificate %5/sim-tls.crt; ssl_certificate_key %5/sim-tls.key;\n"
                 "    location / { return 200 '{\"id\":\"x\",\"object\":\"chat.completion\",\"choices\":"
                 "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"ok\"},"
                 "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}'; "
@@ -96,6 +101,8 @@ public:
                 .arg(d)
                 .arg(h1Port)
                 .arg(h2Port)
+                .arg(tlsPort)
+                .arg(TestData)
                 .toUtf8());
         file.close();
         m_process.start(nginx, {QStringLiteral("-p"), d, QStringLiteral("-c"), conf, QStringLiteral("-e"),
@@ -107,9 +114,11 @@ public:
         for (int i = 0; i < 100; ++i) {
             QTcpSocket a;
             QTcpSocket b;
+            QTcpSocket c;
             a.connectToHost(QHostAddress::LocalHost, h1Port);
             b.connectToHost(QHostAddress::LocalHost, h2Port);
-            if (a.waitForConnected(100) && b.waitForConnected(100)) {
+            c.connectToHost(QHostAddress::LocalHost, tlsPort);
+            if (a.waitForConnected(100) && b.waitForConnected(100) && c.waitForConnected(100)) {
                 return true;
             }
             if (m_process.state() != QProcess::Running) {
@@ -134,6 +143,7 @@ public:
 
     quint16 h1Port = 0;
     quint16 h2Port = 0;
+    quint16 tlsPort = 0;
 
 private:
     QTemporaryDir m_dir;
@@ -247,17 +257,20 @@ void tst_Transport::abortCancelsAttemptsNotYetStarted()
 
 void tst_Transport::httpVersionFollowsTheProtocolSetting_data()
 {
-    QTest::addColumn<bool>("h2Port");
+    QTest::addColumn<QString>("port"); // "h1", "h2c" or "tls"
     QTest::addColumn<int>("protocol");
     QTest::addColumn<bool>("http2");
-    QTest::newRow("http1") << false << int(HttpProtocol::Http1) << false;
-    QTest::newRow("auto over http") << false << int(HttpProtocol::Auto) << false;
-    QTest::newRow("h2c") << true << int(HttpProtocol::H2c) << true;
+    QTest::newRow("http1") << QStringLiteral("h1") << int(HttpProtocol::Http1) << false;
+    QTest::newRow("auto over http") << QStringLiteral("h1") << int(HttpProtocol::Auto) << false;
+    QTest::newRow("h2c") << QStringLiteral("h2c") << int(HttpProtocol::H2c) << true;
+    // Over TLS the server offers both by ALPN: the setting decides.
+    QTest::newRow("h2 over TLS") << QStringLiteral("tls") << int(HttpProtocol::H2) << true;
+    QTest::newRow("http1 over TLS") << QStringLiteral("tls") << int(HttpProtocol::Http1) << false;
 }
 
 void tst_Transport::httpVersionFollowsTheProtocolSetting()
 {
-    QFETCH(bool, h2Port);
+    QFETCH(QString, port);
     QFETCH(int, protocol);
     QFETCH(bool, http2);
     Nginx nginx;
@@ -265,14 +278,20 @@ void tst_Transport::httpVersionFollowsTheProtocolSetting()
     if (!nginx.start(&why)) {
         QSKIP(qPrintable(why));
     }
-    const quint16 port = h2Port ? nginx.h2Port : nginx.h1Port;
+    const bool tls = port == QLatin1String("tls");
+    const quint16 number = tls ? nginx.tlsPort : port == QLatin1String("h2c") ? nginx.h2Port : nginx.h1Port;
     Transport transport(SteadyClock::instance());
     // More than one HTTP/2 connection's worth of streams: two lanes per worker.
     const int n = 2 * Transport::StreamsPerH2Connection + 50;
-    transport.setEndpoints(
-        {endpointFor(QUrl(QStringLiteral("http://127.0.0.1:%1/v1/chat/completions").arg(port)), n,
-                     HttpProtocol(protocol))},
-        {QByteArray()});
+    EndpointConfig endpoint =
+        endpointFor(QUrl(QStringLiteral("%1://127.0.0.1:%2/v1/chat/completions")
+                             .arg(tls ? QStringLiteral("https") : QStringLiteral("http"))
+                             .arg(number)),
+                    n, HttpProtocol(protocol));
+    if (tls) {
+        endpoint.caFile = TestData + QStringLiteral("/sim-tls.crt");
+    }
+    transport.setEndpoints({endpoint}, {QByteArray()});
     QList<AttemptResult> results;
     transport.setResultHandler([&results](AttemptResult &&r) { results.append(std::move(r)); });
     for (int i = 0; i < n; ++i) {
