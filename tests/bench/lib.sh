@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # lib.sh: shell code shared by the benchmark scripts in this folder (limiter-bench.sh, load-1m.sh,
-# soak.sh, scale.sh, shared-bench.sh). Sourced, never run: `. "$(dirname "$0")/lib.sh"` after `set -euo pipefail` and after
-# setting bench_name (the prefix of error messages, the work directory and the samples CSV).
+# soak.sh, scale.sh, shared-bench.sh). Sourced, never run: `. "$(dirname "$0")/lib.sh"` after
+# `set -euo pipefail` and after setting bench_name (the prefix of error messages, the work directory
+# and the samples CSV).
 #
 # Globals it reads: bench_name, bin_dir, keep, strict, work, cli, input, t_start, run_log, samples.
 # Globals it sets are named in each function's comment.

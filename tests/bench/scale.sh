@@ -5,7 +5,8 @@
 #
 # Starts nginx (generated config in a temporary directory, three free ports: HTTP/1.1, h2c prior
 # knowledge, and TLS with ALPN h2 on tests/data/sim-tls.crt) answering a fixed chat-completion JSON
-# at once (`return 200`) and, under /slow/, after 1 s (`echo_sleep`, libnginx-mod-http-echo). Then, each run bounded in time:
+# at once (`return 200`) and, under /slow/, after 1 s (`echo_sleep`, libnginx-mod-http-echo).
+# Then, each run bounded in time:
 #   t1  throughput at zero latency, HTTP/1.1 and h2c: sluice-cli vs wrk / h2load (ratio = sluice/ref),
 #       and vs qnamref (a bare QNetworkAccessManager client with the transport's lanes: Qt's ceiling);
 #       also HTTP/2 over TLS (ALPN, protocol "h2") vs h2load and qnamref on the same certificate
@@ -272,6 +273,16 @@ ref_qnam() {
     awk '/^qnamref / { printf "%.0f", $4; found = 1 } END { if (!found) print "NA" }' "$work/qnamref.out"
 }
 
+# t1_figures PROTO REF_NAME REF_RPS QNAM_RPS: the figures of the t1 run run_sluice just made: the
+# reference, qnamref against it, the rate against both, and t4's CPU seconds per 1,000 records.
+t1_figures() {
+    figure "t1_$1_$2" "$3" req/s -
+    figure "t1_$1_qnam" "$4" req/s "$(ratio "$4" "$3")"
+    figure "t1_$1_rate" "$r_rate" req/s "$(ratio "$r_rate" "$3")"
+    figure "t1_$1_rate_vs_qnam" "$r_rate" req/s "$(ratio "$r_rate" "$4")"
+    figure "t4_$1_cpu_per_1k" "$(awk -v c="$r_cpu" -v n="$r_records" 'BEGIN { if (n > 0) printf "%.3f", c * 1000 / n; else print "NA" }')" cpu-s -
+}
+
 # ---- run -------------------------------------------------------------------------------------
 
 printf '# machine: %s, %s cores, %s; nginx %s; %s\n' "$(uname -m)" "$(nproc)" \
@@ -292,11 +303,7 @@ if wants t1; then
     qnam_rps=$(ref_qnam "$h1_url" "$t1_lines" --threads 2 --lanes 2 --pools 4 --per-lane 24)
     project "$work/p-h1.json" "$h1_url" http1 48
     run_sluice t1_h1 "$work/p-h1.json" "$t1_input" 900
-    figure t1_h1_wrk "$wrk_rps" req/s -
-    figure t1_h1_qnam "$qnam_rps" req/s "$(ratio "$qnam_rps" "$wrk_rps")"
-    figure t1_h1_rate "$r_rate" req/s "$(ratio "$r_rate" "$wrk_rps")"
-    figure t1_h1_rate_vs_qnam "$r_rate" req/s "$(ratio "$r_rate" "$qnam_rps")"
-    figure t4_h1_cpu_per_1k "$(awk -v c="$r_cpu" -v n="$r_records" 'BEGIN { if (n > 0) printf "%.3f", c * 1000 / n; else print "NA" }')" cpu-s -
+    t1_figures h1 wrk "$wrk_rps" "$qnam_rps"
     h1_ok=0
     at_least "$r_rate" 10000 && h1_ok=1
     target t1_h1_10k "$h1_ok" "($r_rate req/s, load $r_load)"
@@ -306,11 +313,7 @@ if wants t1; then
     qnam_rps=$(ref_qnam "$h2_url" "$t1_lines" --h2c --threads 2 --lanes 2 --pools 2 --per-lane 200)
     project "$work/p-h2.json" "$h2_url" h2c 400
     run_sluice t1_h2c "$work/p-h2.json" "$t1_input" 900
-    figure t1_h2c_h2load "$h2load_rps" req/s -
-    figure t1_h2c_qnam "$qnam_rps" req/s "$(ratio "$qnam_rps" "$h2load_rps")"
-    figure t1_h2c_rate "$r_rate" req/s "$(ratio "$r_rate" "$h2load_rps")"
-    figure t1_h2c_rate_vs_qnam "$r_rate" req/s "$(ratio "$r_rate" "$qnam_rps")"
-    figure t4_h2c_cpu_per_1k "$(awk -v c="$r_cpu" -v n="$r_records" 'BEGIN { if (n > 0) printf "%.3f", c * 1000 / n; else print "NA" }')" cpu-s -
+    t1_figures h2c h2load "$h2load_rps" "$qnam_rps"
     h2_ok=0
     at_least "$r_rate" 10000 && h2_ok=1
     target t1_h2c_10k "$h2_ok" "($r_rate req/s, load $r_load)"
@@ -321,11 +324,7 @@ if wants t1; then
     qnam_rps=$(ref_qnam "$tls_url" "$t1_lines" --h2 --ca "$tls_cert" --threads 2 --lanes 4 --per-lane 100)
     project "$work/p-tls.json" "$tls_url" h2 400 ", \"ca_file\": \"$tls_cert\""
     run_sluice t1_h2_tls "$work/p-tls.json" "$t1_input" 900
-    figure t1_h2_tls_h2load "$h2load_tls_rps" req/s -
-    figure t1_h2_tls_qnam "$qnam_rps" req/s "$(ratio "$qnam_rps" "$h2load_tls_rps")"
-    figure t1_h2_tls_rate "$r_rate" req/s "$(ratio "$r_rate" "$h2load_tls_rps")"
-    figure t1_h2_tls_rate_vs_qnam "$r_rate" req/s "$(ratio "$r_rate" "$qnam_rps")"
-    figure t4_h2_tls_cpu_per_1k "$(awk -v c="$r_cpu" -v n="$r_records" 'BEGIN { if (n > 0) printf "%.3f", c * 1000 / n; else print "NA" }')" cpu-s -
+    t1_figures h2_tls h2load "$h2load_tls_rps" "$qnam_rps"
 fi
 
 if wants t2; then
