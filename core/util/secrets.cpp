@@ -13,7 +13,6 @@ Secrets::Secrets(const QList<QByteArray> &keys)
     for (const QByteArray &key : keys) {
         if (key.size() >= MinBytes) {
             m_keys.push_back(key.toStdString());
-            m_keyStrings.append(QString::fromUtf8(key));
         }
     }
 }
@@ -30,8 +29,10 @@ void Secrets::redact(std::string &text) const
 
 QString Secrets::redacted(QString text) const
 {
-    for (const QString &key : m_keyStrings) {
-        text.replace(key, QLatin1String(Replacement.data(), qsizetype(Replacement.size())));
+    // Messages only (a failure's text), so the keys are converted here rather than kept twice.
+    for (const std::string &key : m_keys) {
+        text.replace(QString::fromUtf8(key.data(), qsizetype(key.size())),
+                     QLatin1String(Replacement.data(), qsizetype(Replacement.size())));
     }
     return text;
 }

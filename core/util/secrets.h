@@ -28,7 +28,6 @@ public:
 
 private:
     std::vector<std::string> m_keys;
-    QList<QString> m_keyStrings; ///< the same keys, for redacted(QString)
 };
 
 } // namespace Sluice
