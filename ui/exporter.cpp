@@ -229,8 +229,7 @@ QString limitText(const EndpointStats &e)
     if (e.limitTps > 0)
         parts << num(e.limitTps, 0) + QStringLiteral(" tok/s");
     QString text = parts.isEmpty() ? QStringLiteral("unlimited") : parts.join(QStringLiteral(", "));
-    if (!e.limitReason.isEmpty())
-        text += QStringLiteral(" (") + e.limitReason + QLatin1Char(')');
+    text += QStringLiteral(" (") + e.limitReasonText() + QLatin1Char(')');
     return text;
 }
 
@@ -389,8 +388,8 @@ Result<void> Exporter::htmlReport(const QString &path, const Sluice::MetricsSnap
         }
         html += cells({esc(e.name), esc(url), numCell(QString::number(e.weight)), numCell(num(e.sent)),
                        numCell(num(e.ok)), numCell(num(e.rateLimited)), numCell(num(e.errors)),
-                       numCell(num(e.p50Ms)), numCell(num(e.p90Ms)), numCell(num(e.p99Ms)), esc(e.state),
-                       esc(limitText(e))});
+                       numCell(num(e.p50Ms)), numCell(num(e.p90Ms)), numCell(num(e.p99Ms)),
+                       esc(e.stateText()), esc(limitText(e))});
     }
     html += QStringLiteral("</table>\n");
 

@@ -152,11 +152,11 @@ void ProgressPrinter::printSummary(const MetricsSnapshot &s, const QString &resu
              .arg(QStringLiteral("p99 ms"), 7)
              .arg(QStringLiteral("state, limit")));
     for (const EndpointStats &e : s.endpoints) {
-        const QString limit = e.limitRps > 0
-                                  ? QStringLiteral("%1/s (%2)").arg(e.limitRps, 0, 'f', 1).arg(e.limitReason)
-                              : e.limitReason == QLatin1String("unlimited")
-                                  ? QStringLiteral("no limit")
-                                  : QStringLiteral("no request limit (%1)").arg(e.limitReason);
+        const QString limit =
+            e.limitRps > 0 ? QStringLiteral("%1/s (%2)").arg(e.limitRps, 0, 'f', 1).arg(e.limitReasonText())
+            : e.limitReason == LimitReason::Unlimited
+                ? QStringLiteral("no limit")
+                : QStringLiteral("no request limit (%1)").arg(e.limitReasonText());
         line(QStringLiteral("  %1 %2 %3 %4 %5 %6 %7 %8  %9")
                  .arg(e.name, -nameWidth)
                  .arg(QString::number(e.weight, 'g', 4), 7)
@@ -166,7 +166,7 @@ void ProgressPrinter::printSummary(const MetricsSnapshot &s, const QString &resu
                  .arg(formatCount(e.errors), 7)
                  .arg(QString::number(e.p50Ms, 'f', 0), 7)
                  .arg(QString::number(e.p99Ms, 'f', 0), 7)
-                 .arg(e.state + QStringLiteral(", ") + limit));
+                 .arg(e.stateText() + QStringLiteral(", ") + limit));
     }
     if (s.shared.enabled) {
         line(QStringLiteral(

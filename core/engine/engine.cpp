@@ -703,8 +703,7 @@ bool Engine::drawsOnRetryBudget(const Pending &pending)
 bool Engine::anyRetryCredit() const
 {
     for (int i = 0; i < int(m_project.endpoints.size()); ++i) {
-        if (m_project.endpoints.at(i).weight > 0 &&
-            m_limiter.endpoint(i).state() != EndpointLimiter::State::Quota &&
+        if (m_project.endpoints.at(i).weight > 0 && !m_limiter.endpoint(i).isOutOfQuota() &&
             m_retryBudgets[std::size_t(i)].canRetry()) {
             return true;
         }
@@ -718,7 +717,7 @@ bool Engine::quotaEndedTheRun() const
     // all of them off the run just waits.
     bool anyQuota = false;
     for (int i = 0; i < int(m_project.endpoints.size()); ++i) {
-        anyQuota = anyQuota || m_limiter.endpoint(i).state() == EndpointLimiter::State::Quota;
+        anyQuota = anyQuota || m_limiter.endpoint(i).isOutOfQuota();
     }
     return anyQuota && !anyEndpointUsable();
 }
@@ -726,8 +725,7 @@ bool Engine::quotaEndedTheRun() const
 bool Engine::anyEndpointUsable() const
 {
     for (int i = 0; i < int(m_project.endpoints.size()); ++i) {
-        if (m_project.endpoints.at(i).weight > 0 &&
-            m_limiter.endpoint(i).state() != EndpointLimiter::State::Quota) {
+        if (m_project.endpoints.at(i).weight > 0 && !m_limiter.endpoint(i).isOutOfQuota()) {
             return true;
         }
     }
@@ -739,10 +737,10 @@ bool Engine::unreachableEndedTheRun(double nowMs)
     bool all = false;
     for (int i = 0; i < int(m_project.endpoints.size()); ++i) {
         const EndpointLimiter &limiter = m_limiter.endpoint(i);
-        if (m_project.endpoints.at(i).weight <= 0 || limiter.state() == EndpointLimiter::State::Quota) {
+        if (m_project.endpoints.at(i).weight <= 0 || limiter.isOutOfQuota()) {
             continue;
         }
-        if (!limiter.isUnreachable()) {
+        if (!limiter.isEjected()) {
             m_unreachableSinceMs = -1;
             return false;
         }
@@ -790,6 +788,7 @@ void Engine::dispatch(int endpoint, Pending &&pending, double nowMs)
     const EndpointConfig &e = m_project.endpoints.at(endpoint);
     const QByteArray body = ProviderAdapter::requestBody(pending.request, e, m_options.modelOverride);
     pending.ticket = m_limiter.acquire(endpoint, reservation(pending));
+    pending.bodyKey = qHash(body, 1) | 1; // never 0 ("unknown")
     if (m_shared) {
         m_shared->onSend(endpoint, pending.ticket.tokens);
     }
@@ -825,6 +824,8 @@ void Engine::handleResult(AttemptResult &&result)
     feedback.cls = outcome.cls;
     feedback.info = result.rateLimit;
     feedback.ticket = p.ticket;
+    feedback.answered = result.report.httpStatus > 0;
+    feedback.requestKey = p.bodyKey;
     feedback.usedTokens =
         usage.inputTokens + usage.outputTokens > 0 ? double(usage.inputTokens + usage.outputTokens) : -1;
     m_limiter.onReply(endpoint, feedback);
@@ -1030,28 +1031,28 @@ MetricsSnapshot Engine::snapshot() const
         e.weight = m_project.endpoints.at(i).weight;
         e.inFlight = m_transport.inFlight(i);
         EndpointLimiter &limiter = m_limiter.endpoint(i);
-        e.state = e.weight > 0 ? limiter.stateName() : QStringLiteral("disabled");
-        e.coolingDown = limiter.state() == EndpointLimiter::State::CoolingDown;
+        e.state = e.weight > 0 ? limiter.publicState() : EndpointState::Disabled;
+        e.ejectedAfter = limiter.ejectedAfter();
         e.limitRps = limiter.effectiveRps();
         e.limitTps = limiter.effectiveTps();
-        e.limitReason = limiter.reason();
+        e.limitReason = e.weight > 0 ? limiter.limitReason() : LimitReason::Disabled;
+        const bool paused = limiter.state() == EndpointLimiter::State::CoolingDown;
         const double global = m_limiter.globalRate();
-        if (global > 0 && (e.limitRps <= 0 || global < e.limitRps) && !e.coolingDown) {
+        if (global > 0 && (e.limitRps <= 0 || global < e.limitRps) && !paused) {
             e.limitRps = global;
-            e.limitReason = QStringLiteral("global rps");
+            e.limitReason = LimitReason::GlobalRps;
         }
         if (m_shared && m_shared->isShared(i) && e.weight > 0) {
             const double cooldown = m_shared->cooldownMs(i);
-            if (cooldown > 0 && !e.coolingDown) {
-                e.coolingDown = true;
-                e.state = QStringLiteral("cooling down (shared)");
+            if (cooldown > 0 && !paused) {
+                e.state = EndpointState::SharedCooldown;
                 e.limitRps = 0;
-                e.limitReason = QStringLiteral("shared 429 cooldown");
-            } else if (!e.coolingDown && limiter.state() == EndpointLimiter::State::Open) {
+                e.limitReason = LimitReason::SharedCooldown;
+            } else if (!paused && limiter.state() == EndpointLimiter::State::Open) {
                 const double rps = m_project.endpoints.at(i).rpm / 60.0;
                 if (rps > 0 && (e.limitRps <= 0 || rps < e.limitRps)) {
                     e.limitRps = rps;
-                    e.limitReason = QStringLiteral("shared rpm");
+                    e.limitReason = LimitReason::SharedRpm;
                 }
                 const double tps = m_project.endpoints.at(i).tpm / 60.0;
                 if (tps > 0 && (e.limitTps <= 0 || tps < e.limitTps)) {

@@ -157,6 +157,7 @@ private:
         int lastStatus = 0;
         double tokens = -1; ///< token reservation of the current attempt (estimated when first needed)
         EndpointLimiter::SendTicket ticket;
+        quint64 bodyKey = 0; ///< tells requests apart for ejection (hash of the body last sent)
     };
 
     void pump();

@@ -272,18 +272,18 @@ bool Gateway::handleRequest(const QHttpServerRequest &request, QTcpSocket *socke
         json endpoints = json::array();
         bool anyUp = false;
         for (const EndpointStats &e : s.endpoints) {
-            const bool usable =
-                e.state != QLatin1String("quota exhausted") && e.state != QLatin1String("disabled");
+            const bool usable = isUsable(e.state);
             anyUp = anyUp || usable;
             json row = {{"name", e.name.toStdString()},
-                        {"state", e.state.toStdString()},
+                        {"state", toString(e.state).toStdString()},
                         {"usable", usable},
                         {"in_flight", e.inFlight}};
             if (path == QLatin1String("/status")) {
                 row["weight"] = e.weight;
                 row["limit_rps"] = e.limitRps;
                 row["limit_tokens_per_s"] = e.limitTps;
-                row["limit_reason"] = e.limitReason.toStdString();
+                row["limit_reason"] = e.limitReasonText().toStdString();
+                row["state_detail"] = e.stateText().toStdString();
                 row["sent"] = e.sent;
                 row["ok"] = e.ok;
                 row["rate_limited"] = e.rateLimited;

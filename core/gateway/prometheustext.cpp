@@ -123,8 +123,9 @@ QByteArray PrometheusText::render(const MetricsSnapshot &s, const GatewayCounter
     }
     w.family("sluice_endpoint_up", "gauge", "1 when the endpoint takes requests now (active or probing).");
     for (const EndpointStats &e : s.endpoints) {
-        const bool up = e.state == QLatin1String("active") || e.state == QLatin1String("probing");
-        w.sample("sluice_endpoint_up", label("endpoint", e.name) + ',' + label("state", e.state), up ? 1 : 0);
+        const bool up = e.state == EndpointState::Active || e.state == EndpointState::Probing;
+        w.sample("sluice_endpoint_up", label("endpoint", e.name) + ',' + label("state", toString(e.state)),
+                 up ? 1 : 0);
     }
     w.family("sluice_endpoint_latency_ms", "gauge", "Upstream latency per endpoint (histogram quantiles).");
     for (const EndpointStats &e : s.endpoints) {

@@ -73,6 +73,10 @@ void EndpointLimiter::refresh()
             m_probeInFlight = false;
         }
     }
+    if (m_state == State::Probing && m_probeInFlight && now - m_probeSentMs >= ProbeTimeoutMs) {
+        // A probe that hangs says nothing yet; it must not keep the endpoint shut: let another go.
+        m_probeInFlight = false;
+    }
     if (m_state == State::Open && std::isfinite(m_discoveredRps) && m_cutRps > 0) {
         const double seconds = std::max(0.0, now - m_lastGrowthMs) / 1000.0;
         const double growth = m_discoveredRps < 0.95 * m_cutRps ? FastGrowth : SlowGrowth;
@@ -129,7 +133,7 @@ double EndpointLimiter::readyAtMs(double tokens)
         return m_pauseUntilMs;
     case State::Probing:
         if (m_probeInFlight) {
-            return Unlimited;
+            return m_probeSentMs + ProbeTimeoutMs;
         }
         break;
     case State::Open:
@@ -171,6 +175,7 @@ EndpointLimiter::SendTicket EndpointLimiter::onSend(double tokens)
     if (m_state == State::Probing) {
         m_probeInFlight = true;
         m_probeSeq = ticket.seq;
+        m_probeSentMs = now;
     }
     return ticket;
 }
@@ -213,12 +218,10 @@ void EndpointLimiter::cut()
     m_lastCutMs = now;
 }
 
-void EndpointLimiter::onReply(const Feedback &f)
+void EndpointLimiter::readServerBudget(const Feedback &f)
 {
     const double now = m_clock->nowMs();
     const quint64 sentSince = m_sendSeq - f.ticket.seq;
-
-    // What the server says about its own budget.
     if (f.info.requestLimit > 0) {
         m_headerRps = f.info.requestLimit / 60.0;
     }
@@ -242,40 +245,33 @@ void EndpointLimiter::onReply(const Feedback &f)
                                 (m_tokensSent - f.ticket.tokensSentBefore - f.ticket.tokens));
         m_serverTokensKnown = true;
     }
+}
 
+void EndpointLimiter::onReply(const Feedback &f)
+{
+    readServerBudget(f);
     // Settle the token reservation against what was really used (nothing, for a failure).
     m_tokens.settle(f.ticket.tokens, f.chargedTokens());
 
-    const bool isProbe = m_state == State::Probing && m_probeInFlight && f.ticket.seq == m_probeSeq;
-    if (f.cls != ErrorClass::Transport && f.cls != ErrorClass::Timeout && f.cls != ErrorClass::Server) {
-        m_consecutiveFailures = 0; // the server answered: it is up
+    const bool isProbe = m_state == State::Probing && f.ticket.seq == m_probeSeq;
+    const bool failure =
+        f.cls == ErrorClass::Transport || f.cls == ErrorClass::Timeout || f.cls == ErrorClass::Server;
+    if (!failure && f.cls != ErrorClass::Cancelled) {
+        // The server answered something that is not a failure of its own: it is up.
+        m_streakCount = 0;
+        m_streakAnswered = false;
+        m_streakKeys.clear();
     }
     switch (f.cls) {
     case ErrorClass::None:
-        if (isProbe) {
-            m_downMs = 0;
-            m_state = State::Open;
-            if (now - m_pauseStartMs >= LongPauseMs) {
-                m_rampStartMs = now; // back after a long pause: re-open gradually
-            }
-            m_pauseMs = 0;
-            m_probeInFlight = false;
+        // Any success while probing (the probe, or one that hung past ProbeTimeoutMs) re-opens.
+        if (m_state == State::Probing) {
+            onProbeSuccess();
         }
         break;
-    case ErrorClass::RateLimited: {
-        const bool newEvent = f.ticket.atMs >= m_lastCutMs;
-        if (newEvent || isProbe) {
-            if (newEvent && !isProbe) {
-                cut(); // a failed probe says "not yet", not "slower"
-            }
-            m_pauseMs = m_pauseMs <= 0 ? FirstPauseMs : std::min(MaxPauseMs, m_pauseMs * 2);
-            m_pauseKind = PauseKind::RateLimited;
-            pause(f.info.retryAfterMs >= 0 ? std::min(f.info.retryAfterMs, MaxPauseMs * 10) : m_pauseMs);
-        } else if (m_state == State::CoolingDown && f.info.retryAfterMs >= 0) {
-            m_pauseUntilMs = std::max(m_pauseUntilMs, now + std::min(f.info.retryAfterMs, MaxPauseMs * 10));
-        }
+    case ErrorClass::RateLimited:
+        onRateLimited(f, isProbe);
         break;
-    }
     case ErrorClass::Overloaded:
         if (m_state != State::CoolingDown) {
             m_pauseKind = PauseKind::Overloaded;
@@ -283,53 +279,113 @@ void EndpointLimiter::onReply(const Feedback &f)
         pause(std::max(OverloadPauseMs, f.info.retryAfterMs));
         break;
     case ErrorClass::Quota:
-        m_state = State::Quota;
-        m_probeInFlight = false;
+        if (!m_quotaProbe) {
+            m_state = State::Quota;
+            m_probeInFlight = false;
+            break;
+        }
+        if (m_state == State::Open || isProbe) {
+            m_quotaProbeMs =
+                m_quotaProbeMs <= 0 ? QuotaFirstProbeMs : std::min(QuotaMaxProbeMs, 2 * m_quotaProbeMs);
+            m_pauseKind = PauseKind::Quota;
+            pause(m_quotaProbeMs);
+        }
         break;
     case ErrorClass::Transport:
     case ErrorClass::Timeout:
     case ErrorClass::Server:
-        // Only attempts sent while the endpoint was open count: those already on the wire when it was
-        // ejected fail too, and say nothing new.
-        ++m_consecutiveFailures;
-        if ((isProbe && m_pauseKind == PauseKind::Unreachable) ||
-            (m_state == State::Open && m_consecutiveFailures >= FailuresToEject)) {
-            m_downMs = m_downMs <= 0 ? FirstDownMs : std::min(MaxDownMs, m_downMs * 2);
-            m_pauseKind = PauseKind::Unreachable;
-            pause(m_downMs);
-        } else if (isProbe) {
-            m_probeInFlight = false; // a 429 probe that met an error: inconclusive, probe again
-        }
+        onFailure(f, isProbe);
         break;
     default:
         if (isProbe) {
-            m_probeInFlight = false; // inconclusive: probe again
+            m_probeInFlight = false; // inconclusive (a 4xx, a cancel): probe again
         }
         break;
     }
 }
 
-QString EndpointLimiter::stateName() const
+void EndpointLimiter::onProbeSuccess()
+{
+    const double now = m_clock->nowMs();
+    m_downMs = 0;
+    m_quotaProbeMs = 0;
+    m_state = State::Open;
+    if (now - m_pauseStartMs >= LongPauseMs) {
+        m_rampStartMs = now; // back after a long pause: re-open gradually
+    }
+    m_pauseMs = 0;
+    m_probeInFlight = false;
+}
+
+void EndpointLimiter::onRateLimited(const Feedback &f, bool isProbe)
+{
+    const double now = m_clock->nowMs();
+    const bool newEvent = f.ticket.atMs >= m_lastCutMs;
+    if (newEvent || isProbe) {
+        if (newEvent && !isProbe) {
+            cut(); // a failed probe says "not yet", not "slower"
+        }
+        m_pauseMs = m_pauseMs <= 0 ? FirstPauseMs : std::min(MaxPauseMs, m_pauseMs * 2);
+        m_pauseKind = PauseKind::RateLimited;
+        pause(f.info.retryAfterMs >= 0 ? std::min(f.info.retryAfterMs, MaxPauseMs * 10) : m_pauseMs);
+    } else if (m_state == State::CoolingDown && f.info.retryAfterMs >= 0) {
+        m_pauseUntilMs = std::max(m_pauseUntilMs, now + std::min(f.info.retryAfterMs, MaxPauseMs * 10));
+    }
+}
+
+void EndpointLimiter::onFailure(const Feedback &f, bool isProbe)
+{
+    // One request that always fails (a poison body) must not eject a server that answers: answered
+    // failures count once per request. An attempt that got no answer at all always counts.
+    const bool counts =
+        !f.answered || f.requestKey == 0 ||
+        std::find(m_streakKeys.begin(), m_streakKeys.end(), f.requestKey) == m_streakKeys.end();
+    if (counts) {
+        ++m_streakCount;
+        if (f.answered && f.requestKey != 0) {
+            m_streakKeys.push_back(f.requestKey);
+        }
+    }
+    m_streakAnswered = m_streakAnswered || f.answered;
+    // Only attempts sent while the endpoint was open count: those already on the wire when it was
+    // ejected fail too, and say nothing new.
+    const bool ejectedProbe =
+        isProbe && (m_pauseKind == PauseKind::Unreachable || m_pauseKind == PauseKind::Failing);
+    if (ejectedProbe || (m_state == State::Open && m_streakCount >= FailuresToEject)) {
+        m_downMs = m_downMs <= 0 ? FirstDownMs : std::min(MaxDownMs, m_downMs * 2);
+        m_pauseKind = m_streakAnswered ? PauseKind::Failing : PauseKind::Unreachable;
+        m_ejectedAfter = std::max(m_streakCount, 1);
+        pause(m_downMs);
+    } else if (isProbe) {
+        m_probeInFlight = false; // a 429 or quota probe that met an error: inconclusive, probe again
+    }
+}
+
+EndpointState EndpointLimiter::publicState() const
 {
     switch (m_state) {
     case State::Open:
-        return QStringLiteral("active");
-    case State::CoolingDown:
-        switch (m_pauseKind) {
-        case PauseKind::Overloaded:
-            return QStringLiteral("overloaded");
-        case PauseKind::Unreachable:
-            return QStringLiteral("unreachable");
-        case PauseKind::RateLimited:
-            break;
-        }
-        return QStringLiteral("cooling down");
-    case State::Probing:
-        return QStringLiteral("probing");
+        return EndpointState::Active;
     case State::Quota:
-        return QStringLiteral("quota exhausted");
+        return EndpointState::Quota;
+    case State::Probing:
+        return m_pauseKind == PauseKind::Quota ? EndpointState::Quota : EndpointState::Probing;
+    case State::CoolingDown:
+        break;
     }
-    return QString();
+    switch (m_pauseKind) {
+    case PauseKind::Overloaded:
+        return EndpointState::Overloaded;
+    case PauseKind::Unreachable:
+        return EndpointState::Unreachable;
+    case PauseKind::Failing:
+        return EndpointState::Failing;
+    case PauseKind::Quota:
+        return EndpointState::Quota;
+    case PauseKind::RateLimited:
+        break;
+    }
+    return EndpointState::CoolingDown;
 }
 
 double EndpointLimiter::effectiveRps()
@@ -352,48 +408,54 @@ double EndpointLimiter::effectiveTps()
     return std::isfinite(rate) ? rate : 0;
 }
 
-QString EndpointLimiter::reason()
+LimitReason EndpointLimiter::limitReason()
 {
     refresh();
+    if (isOutOfQuota()) {
+        return LimitReason::Quota;
+    }
     switch (m_state) {
     case State::Quota:
-        return QStringLiteral("quota exhausted");
+        return LimitReason::Quota;
     case State::CoolingDown:
         switch (m_pauseKind) {
         case PauseKind::Overloaded:
-            return QStringLiteral("overloaded cooldown");
+            return LimitReason::OverloadPause;
         case PauseKind::Unreachable:
-            return QStringLiteral("unreachable: %1 failures in a row").arg(m_consecutiveFailures);
+        case PauseKind::Failing:
+            return LimitReason::Ejected;
+        case PauseKind::Quota:
+            return LimitReason::Quota;
         case PauseKind::RateLimited:
             break;
         }
-        return QStringLiteral("429 backoff");
+        return LimitReason::Backoff429;
     case State::Probing:
-        return QStringLiteral("probing");
+        return LimitReason::Probing;
     case State::Open:
         break;
     }
     if (m_serverRequestsKnown && m_serverRequests.msUntil(1) > 0) {
-        return QStringLiteral("header remaining");
+        return LimitReason::HeaderRemaining;
     }
     const double configured = m_rpm > 0 ? m_rpm / 60.0 : Unlimited;
     const double base = requestBase();
     if (!std::isfinite(base) && !std::isfinite(tokenBase())) {
-        return QStringLiteral("unlimited");
+        return LimitReason::Unlimited;
     }
     if (rampFactor() < 1.0) {
-        return QStringLiteral("ramp-up");
+        return LimitReason::RampUp;
     }
     if (std::isfinite(base)) {
         if (base == m_discoveredRps) {
-            return QStringLiteral("429 discovery");
+            return LimitReason::Discovered;
         }
         if (base == m_headerRps && m_headerRps < configured) {
-            return QStringLiteral("header limit");
+            return LimitReason::HeaderLimit;
         }
-        return QStringLiteral("configured rpm");
+        return LimitReason::ConfiguredRpm;
     }
-    return tokenBase() == m_headerTps ? QStringLiteral("header tokens") : QStringLiteral("configured tpm");
+    return tokenBase() == m_headerTps ? LimitReason::HeaderTokens : LimitReason::ConfiguredTpm;
 }
 
 } // namespace Sluice

@@ -2,11 +2,13 @@
 
 #include "limit/ratelimitheaders.h"
 #include "limit/tokenbucket.h"
+#include "metrics/endpointstate.h"
 #include "net/errorclass.h"
 
 #include <QString>
 
 #include <limits>
+#include <vector>
 
 namespace Sluice {
 
@@ -27,11 +29,17 @@ namespace Sluice {
 /// Ramp-up: at the start and after `IdleResetMs` without a send, the rate starts at `RampStart` of
 /// the limit and grows by `RampPerSecond` (50 % → 100 % in 2 s).
 /// Overloaded (529/503): a fixed `OverloadPauseMs` pause (or Retry-After), no cut, no ramp.
-/// Quota exhausted: the endpoint is out for the rest of the run.
-/// Unreachable (outlier ejection, as Envoy's consecutive gateway failures): after
-/// `FailuresToEject` attempts in a row fail with a connection error, a timeout or a 5xx, the endpoint
-/// is paused for `FirstDownMs` (doubling to `MaxDownMs` while its probes fail) and nothing is sent to
-/// it, so requests wait or go to other endpoints instead of spending their attempts on a dead server.
+/// Quota exhausted: the endpoint is out for the rest of the run; with setQuotaProbe() (a gateway, which
+/// lives for weeks) it is probed again after `QuotaFirstProbeMs`, doubling to `QuotaMaxProbeMs`.
+/// Ejection (outlier detection, as Envoy's consecutive gateway failures): when the failures in a row
+/// (connection errors, timeouts, 5xx, broken 2xx) reach `FailuresToEject` *different requests*, the
+/// endpoint is paused for `FirstDownMs` (doubling to `MaxDownMs` while its probes fail) and nothing is
+/// sent to it, so requests wait or go to other endpoints instead of spending their attempts on it. An
+/// attempt that got no HTTP answer always counts; answered failures count once per request body
+/// (Feedback::requestKey), so one poison request retried against a healthy server never ejects it.
+/// Ejected after no answers at all, the endpoint is Unreachable; after answers, it is Failing.
+/// Probes: one request at a time; a probe with no answer after `ProbeTimeoutMs` no longer holds the
+/// endpoint (another may go), and a cancelled probe (its caller left) is simply replaced.
 ///
 /// Time comes from the injected clock. Engine-thread only.
 class EndpointLimiter
@@ -50,6 +58,9 @@ public:
     static constexpr int FailuresToEject = 5;
     static constexpr double FirstDownMs = 1000;
     static constexpr double MaxDownMs = 30000;
+    static constexpr double ProbeTimeoutMs = 5000;
+    static constexpr double QuotaFirstProbeMs = 60000;
+    static constexpr double QuotaMaxProbeMs = 900000;
 
     enum class State { Open, CoolingDown, Probing, Quota };
 
@@ -80,6 +91,9 @@ public:
         RateLimitInfo info;
         SendTicket ticket;
         double usedTokens = -1; ///< what the reply's usage reported; -1 when unknown
+        bool answered = false;  ///< an HTTP status came back (the server is up, whatever it said)
+        /// Tells requests apart for ejection (a hash of the body sent); 0 = unknown, counted apart.
+        quint64 requestKey = 0;
 
         /// Tokens to charge for the attempt: what usage reported, the reservation when a success
         /// reported none, nothing for a failure.
@@ -98,6 +112,8 @@ public:
     /// not cut its rate: used when shared limits pace the endpoint, where a per-process cut would
     /// strand the slots this process leased and no other process may use.
     void setDiscovery(bool on) { m_discovery = on; }
+    /// Probe a quota-exhausted endpoint now and then instead of giving it up for good (a gateway).
+    void setQuotaProbe(bool on) { m_quotaProbe = on; }
     double configuredTpm() const { return m_tpm; }
 
     /// Whether a request reserving `tokens` may be sent now.
@@ -110,16 +126,25 @@ public:
     void onReply(const Feedback &feedback);
 
     State state() const { return m_state; }
-    /// Paused or probing because the endpoint stopped answering (not because of a rate limit).
-    bool isUnreachable() const
+    /// Out of quota (for the run, or until its next quota probe succeeds).
+    bool isOutOfQuota() const
     {
-        return m_state != State::Open && m_state != State::Quota && m_pauseKind == PauseKind::Unreachable;
+        return m_state == State::Quota || (m_state != State::Open && m_pauseKind == PauseKind::Quota);
     }
-    QString stateName() const;
+    /// Paused or probing after an ejection (unreachable or failing; not a rate limit).
+    bool isEjected() const
+    {
+        return m_state != State::Open && m_state != State::Quota &&
+               (m_pauseKind == PauseKind::Unreachable || m_pauseKind == PauseKind::Failing);
+    }
+    /// The state shown to the operator.
+    EndpointState publicState() const;
+    /// For an ejected endpoint: the failures in a row that ejected it.
+    int ejectedAfter() const { return m_ejectedAfter; }
     /// Current limits (0 = unlimited) and the reason for the binding one, for the snapshot.
     double effectiveRps();
     double effectiveTps();
-    QString reason();
+    LimitReason limitReason();
 
 private:
     void refresh();
@@ -129,6 +154,10 @@ private:
     void cut();
     void pause(double ms);
     double measuredRps() const;
+    void readServerBudget(const Feedback &feedback);
+    void onRateLimited(const Feedback &feedback, bool isProbe);
+    void onFailure(const Feedback &feedback, bool isProbe);
+    void onProbeSuccess();
 
     static constexpr double Unlimited = std::numeric_limits<double>::infinity();
 
@@ -152,9 +181,15 @@ private:
     double m_pauseUntilMs = 0;
     double m_pauseStartMs = 0;
     double m_pauseMs = 0;
-    enum class PauseKind { RateLimited, Overloaded, Unreachable };
+    enum class PauseKind { RateLimited, Overloaded, Unreachable, Failing, Quota };
     PauseKind m_pauseKind = PauseKind::RateLimited;
-    int m_consecutiveFailures = 0;
+    int m_streakCount = 0;             ///< failures in a row, counted once per request
+    bool m_streakAnswered = false;     ///< some failure of the streak got an HTTP answer
+    std::vector<quint64> m_streakKeys; ///< the requests of the answered failures in the streak
+    int m_ejectedAfter = 0;
+    double m_quotaProbeMs = 0;
+    bool m_quotaProbe = false;
+    double m_probeSentMs = 0;
     double m_downMs = 0;
     quint64 m_sendSeq = 0;
     double m_tokensSent = 0;

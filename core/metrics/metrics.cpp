@@ -7,6 +7,19 @@
 
 namespace Sluice {
 
+QString EndpointStats::stateText() const
+{
+    switch (state) {
+    case EndpointState::Unreachable:
+        return QStringLiteral("unreachable: %1 attempts in a row got no answer").arg(ejectedAfter);
+    case EndpointState::Failing:
+        return QStringLiteral("failing: %1 different requests in a row failed").arg(ejectedAfter);
+    default:
+        break;
+    }
+    return toString(state);
+}
+
 QString toString(RunState state)
 {
     switch (state) {
@@ -221,10 +234,11 @@ nlohmann::json MetricsSnapshot::toJson() const
              {"errors", e.errors},
              {"latency_ms", {{"p50", round1(e.p50Ms)}, {"p90", round1(e.p90Ms)}, {"p99", round1(e.p99Ms)}}},
              {"tokens", {{"input", e.inputTokens}, {"output", e.outputTokens}}},
-             {"state", e.state.toStdString()},
+             {"state", toString(e.state).toStdString()},
+             {"state_detail", e.stateText().toStdString()},
              {"limit_rps", round1(e.limitRps)},
              {"limit_tps", round1(e.limitTps)},
-             {"limit_reason", e.limitReason.toStdString()}});
+             {"limit_reason", e.limitReasonText().toStdString()}});
     }
     json classes = json::object();
     for (auto it = errorsByClass.cbegin(); it != errorsByClass.cend(); ++it) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "metrics/endpointstate.h"
 #include "metrics/latencyhistogram.h"
 #include "net/errorclass.h"
 #include "util/result.h"
@@ -41,11 +42,15 @@ struct EndpointStats
     qint64 rateLimited = 0; ///< 429 answers
     qint64 errors = 0;      ///< other failed attempts
     int inFlight = 0;
-    bool coolingDown = false;
-    QString state;       ///< active, cooling down, probing, overloaded, quota exhausted, disabled
-    double limitRps = 0; ///< current limit in requests/s, 0 = unlimited
-    double limitTps = 0; ///< current limit in tokens/s, 0 = unlimited
-    QString limitReason; ///< what binds: configured rpm/tpm, header limit/remaining, 429 backoff, ...
+    EndpointState state = EndpointState::Active;
+    double limitRps = 0;                              ///< current limit in requests/s, 0 = unlimited
+    double limitTps = 0;                              ///< current limit in tokens/s, 0 = unlimited
+    LimitReason limitReason = LimitReason::Unlimited; ///< what binds, or why nothing goes now
+    int ejectedAfter = 0; ///< Unreachable / Failing: the failures in a row that ejected it
+
+    /// The state as text, with the ejection's cause ("unreachable: 5 attempts in a row got no answer").
+    QString stateText() const;
+    QString limitReasonText() const { return toString(limitReason); }
     double p50Ms = 0, p90Ms = 0, p99Ms = 0;
     qint64 inputTokens = 0, outputTokens = 0;
 };

@@ -1,6 +1,7 @@
 #include "limit/endpointlimiter.h"
 #include "limit/tokenbucket.h"
 #include "manualclock.h"
+#include "testprinters.h"
 
 #include <QTest>
 
@@ -52,6 +53,11 @@ private Q_SLOTS:
     void staleRateLimitsDoNotCutAgain();
     void failedProbeDoublesThePause();
     void failuresInARowEjectTheEndpoint();
+    void onePoisonRequestNeverEjects();
+    void answeredFailuresOfDifferentRequestsMeanFailing();
+    void hungProbeDoesNotKeepTheEndpointShut();
+    void cancelledProbeIsReplaced();
+    void quotaIsProbedWhenAsked();
     void retryAfterSetsThePause();
     void overloadPausesWithoutCut();
     void quotaIsFinal();
@@ -69,7 +75,7 @@ void tst_EndpointLimiter::unlimitedByDefault()
         QCOMPARE(limiter.check(1000), Block::None);
         limiter.onSend(1000);
     }
-    QCOMPARE(limiter.reason(), QStringLiteral("unlimited"));
+    QCOMPARE(limiter.limitReason(), LimitReason::Unlimited);
     QCOMPARE(limiter.effectiveRps(), 0.0);
 }
 
@@ -79,14 +85,14 @@ void tst_EndpointLimiter::rampsUpFromHalf()
     EndpointLimiter limiter(&clock);
     limiter.configure(6000, 0); // 100/s
     QCOMPARE(limiter.effectiveRps(), 50.0);
-    QCOMPARE(limiter.reason(), QStringLiteral("ramp-up"));
+    QCOMPARE(limiter.limitReason(), LimitReason::RampUp);
     const int first = drive(limiter, clock, 1000);  // 50 → 75 /s: ~62
     const int second = drive(limiter, clock, 1000); // 75 → 100 /s: ~87
     const int third = drive(limiter, clock, 1000);  // full
     QVERIFY2(first >= 58 && first <= 67, qPrintable(QString::number(first)));
     QVERIFY2(second >= 83 && second <= 92, qPrintable(QString::number(second)));
     QVERIFY2(third >= 98 && third <= 102, qPrintable(QString::number(third)));
-    QCOMPARE(limiter.reason(), QStringLiteral("configured rpm"));
+    QCOMPARE(limiter.limitReason(), LimitReason::ConfiguredRpm);
 }
 
 void tst_EndpointLimiter::idleRestartsTheRamp()
@@ -98,7 +104,7 @@ void tst_EndpointLimiter::idleRestartsTheRamp()
     QCOMPARE(limiter.effectiveRps(), 100.0);
     clock.advance(EndpointLimiter::IdleResetMs + 1);
     QCOMPARE(limiter.effectiveRps(), 50.0);
-    QCOMPARE(limiter.reason(), QStringLiteral("ramp-up"));
+    QCOMPARE(limiter.limitReason(), LimitReason::RampUp);
 }
 
 void tst_EndpointLimiter::smoothedAfterRamp()
@@ -131,7 +137,7 @@ void tst_EndpointLimiter::headerLimitCapsTheRate()
     f.info.requestLimit = 1200; // the server says 20/s
     limiter.onReply(f);
     QCOMPARE(limiter.effectiveRps(), 20.0);
-    QCOMPARE(limiter.reason(), QStringLiteral("header limit"));
+    QCOMPARE(limiter.limitReason(), LimitReason::HeaderLimit);
     const int sent = drive(limiter, clock, 2000);
     QVERIFY2(sent >= 39 && sent <= 42, qPrintable(QString::number(sent)));
 }
@@ -149,7 +155,7 @@ void tst_EndpointLimiter::headerRemainingIsNeverExceeded()
     QCOMPARE(limiter.check(0), Block::None); // 2 - 1 sent since = 1 left
     limiter.onSend(0);
     QCOMPARE(limiter.check(0), Block::ServerRequests);
-    QCOMPARE(limiter.reason(), QStringLiteral("header remaining"));
+    QCOMPARE(limiter.limitReason(), LimitReason::HeaderRemaining);
     QCOMPARE(limiter.readyAtMs(0), clock.nowMs() + 1); // refilled at the announced 1000/s
     clock.advance(1);
     QCOMPARE(limiter.check(0), Block::None);
@@ -166,7 +172,7 @@ void tst_EndpointLimiter::rateLimitCutsPausesAndProbes()
     limiter.onReply(reply(ticket, ErrorClass::RateLimited));
     QCOMPARE(limiter.state(), State::CoolingDown);
     QCOMPARE(limiter.check(0), Block::CoolingDown);
-    QCOMPARE(limiter.reason(), QStringLiteral("429 backoff"));
+    QCOMPARE(limiter.limitReason(), LimitReason::Backoff429);
     QCOMPARE(limiter.readyAtMs(0), clock.nowMs() + EndpointLimiter::FirstPauseMs);
     clock.advance(EndpointLimiter::FirstPauseMs);
     // One probe, and nothing else until it answers.
@@ -186,7 +192,7 @@ void tst_EndpointLimiter::rateLimitCutsPausesAndProbes()
     const double afterRamp = limiter.effectiveRps();
     QVERIFY2(std::abs(afterRamp - (EndpointLimiter::CutFactor + 0.05) * cutRate) < 0.5,
              qPrintable(QString::number(afterRamp)));
-    QCOMPARE(limiter.reason(), QStringLiteral("429 discovery"));
+    QCOMPARE(limiter.limitReason(), LimitReason::Discovered);
     clock.advance(2000); // past 95 % of the cut rate: slow growth, 1 % a second
     const double slow = limiter.effectiveRps();
     clock.advance(1000);
@@ -194,7 +200,7 @@ void tst_EndpointLimiter::rateLimitCutsPausesAndProbes()
              qPrintable(QString::number(slow)));
     drive(limiter, clock, 15000); // (sending: an idle endpoint would ramp again)
     QVERIFY(limiter.effectiveRps() >= 99.9);
-    QCOMPARE(limiter.reason(), QStringLiteral("configured rpm")); // back to the configured limit
+    QCOMPARE(limiter.limitReason(), LimitReason::ConfiguredRpm); // back to the configured limit
 }
 
 void tst_EndpointLimiter::rateLimitWithoutDiscoveryPausesOnly()
@@ -212,7 +218,7 @@ void tst_EndpointLimiter::rateLimitWithoutDiscoveryPausesOnly()
     limiter.onReply(reply(limiter.onSend(0)));
     QCOMPARE(limiter.state(), State::Open);
     QCOMPARE(limiter.effectiveRps(), 100.0);
-    QCOMPARE(limiter.reason(), QStringLiteral("configured rpm"));
+    QCOMPARE(limiter.limitReason(), LimitReason::ConfiguredRpm);
 }
 
 void tst_EndpointLimiter::staleRateLimitsDoNotCutAgain()
@@ -274,8 +280,8 @@ void tst_EndpointLimiter::failuresInARowEjectTheEndpoint()
         limiter.onReply(reply(inFlight.takeFirst(), i % 2 ? ErrorClass::Timeout : ErrorClass::Server));
     }
     QCOMPARE(limiter.state(), State::CoolingDown);
-    QVERIFY(limiter.isUnreachable());
-    QCOMPARE(limiter.stateName(), QStringLiteral("unreachable"));
+    QVERIFY(limiter.isEjected());
+    QCOMPARE(limiter.publicState(), EndpointState::Unreachable);
     QCOMPARE(limiter.check(0), Block::CoolingDown);
     const double readyAt = clock.nowMs() + EndpointLimiter::FirstDownMs;
     QCOMPARE(limiter.readyAtMs(0), readyAt);
@@ -295,7 +301,7 @@ void tst_EndpointLimiter::failuresInARowEjectTheEndpoint()
     clock.advance(2 * EndpointLimiter::FirstDownMs);
     limiter.onReply(reply(limiter.onSend(0)));
     QCOMPARE(limiter.state(), State::Open);
-    QVERIFY(!limiter.isUnreachable());
+    QVERIFY(!limiter.isEjected());
 
     // A 4xx is an answer from a server that is up: it breaks the run of failures.
     for (int i = 0; i < 3 * EndpointLimiter::FailuresToEject; ++i) {
@@ -307,6 +313,101 @@ void tst_EndpointLimiter::failuresInARowEjectTheEndpoint()
         limiter.onReply(reply(limiter.onSend(0), ErrorClass::Transport));
     }
     QCOMPARE(limiter.readyAtMs(0), clock.nowMs() + EndpointLimiter::FirstDownMs);
+}
+
+void tst_EndpointLimiter::onePoisonRequestNeverEjects()
+{
+    Test::ManualClock clock;
+    EndpointLimiter limiter(&clock);
+    // One request body that always gets a 500, retried many times against a server that answers.
+    for (int i = 0; i < 4 * EndpointLimiter::FailuresToEject; ++i) {
+        auto f = reply(limiter.onSend(0), ErrorClass::Server);
+        f.answered = true;
+        f.requestKey = 42;
+        limiter.onReply(f);
+    }
+    QCOMPARE(limiter.state(), State::Open);
+    QCOMPARE(limiter.publicState(), EndpointState::Active);
+    QCOMPARE(limiter.check(0), Block::None);
+}
+
+void tst_EndpointLimiter::answeredFailuresOfDifferentRequestsMeanFailing()
+{
+    Test::ManualClock clock;
+    EndpointLimiter limiter(&clock);
+    for (int i = 0; i < EndpointLimiter::FailuresToEject; ++i) {
+        // Each different request failing twice: counted once each.
+        for (int k = 0; k < 2; ++k) {
+            auto f = reply(limiter.onSend(0), ErrorClass::Server);
+            f.answered = true;
+            f.requestKey = quint64(100 + i);
+            limiter.onReply(f);
+        }
+        QCOMPARE(limiter.state(),
+                 i + 1 < EndpointLimiter::FailuresToEject ? State::Open : State::CoolingDown);
+    }
+    QCOMPARE(limiter.publicState(), EndpointState::Failing); // it answered: not "unreachable"
+    QCOMPARE(limiter.ejectedAfter(), EndpointLimiter::FailuresToEject);
+    QCOMPARE(limiter.limitReason(), LimitReason::Ejected);
+}
+
+void tst_EndpointLimiter::hungProbeDoesNotKeepTheEndpointShut()
+{
+    Test::ManualClock clock;
+    EndpointLimiter limiter(&clock);
+    limiter.onReply(reply(limiter.onSend(0), ErrorClass::RateLimited));
+    clock.advance(EndpointLimiter::FirstPauseMs);
+    QCOMPARE(limiter.check(0), Block::None);
+    const auto hung = limiter.onSend(0); // never answers
+    QCOMPARE(limiter.check(0), Block::Probing);
+    QCOMPARE(limiter.readyAtMs(0), clock.nowMs() + EndpointLimiter::ProbeTimeoutMs);
+    clock.advance(EndpointLimiter::ProbeTimeoutMs - 1);
+    QCOMPARE(limiter.check(0), Block::Probing);
+    clock.advance(1);
+    QCOMPARE(limiter.check(0), Block::None); // a second probe may go
+    limiter.onReply(reply(limiter.onSend(0)));
+    QCOMPARE(limiter.state(), State::Open);
+    limiter.onReply(reply(hung, ErrorClass::Timeout)); // the hung one ends much later: no harm
+    QCOMPARE(limiter.state(), State::Open);
+}
+
+void tst_EndpointLimiter::cancelledProbeIsReplaced()
+{
+    Test::ManualClock clock;
+    EndpointLimiter limiter(&clock);
+    limiter.onReply(reply(limiter.onSend(0), ErrorClass::RateLimited));
+    clock.advance(EndpointLimiter::FirstPauseMs);
+    const auto probe = limiter.onSend(0);
+    QCOMPARE(limiter.check(0), Block::Probing);
+    limiter.onReply(reply(probe, ErrorClass::Cancelled)); // its caller left
+    QCOMPARE(limiter.check(0), Block::None);
+}
+
+void tst_EndpointLimiter::quotaIsProbedWhenAsked()
+{
+    Test::ManualClock clock;
+    EndpointLimiter limiter(&clock);
+    limiter.setQuotaProbe(true);
+    limiter.onReply(reply(limiter.onSend(0), ErrorClass::Quota));
+    QVERIFY(limiter.isOutOfQuota());
+    QCOMPARE(limiter.publicState(), EndpointState::Quota);
+    QCOMPARE(limiter.readyAtMs(0), clock.nowMs() + EndpointLimiter::QuotaFirstProbeMs);
+    clock.advance(EndpointLimiter::QuotaFirstProbeMs);
+    QCOMPARE(limiter.check(0), Block::None);
+    limiter.onReply(reply(limiter.onSend(0), ErrorClass::Quota)); // still out: the wait doubles
+    QCOMPARE(limiter.readyAtMs(0), clock.nowMs() + 2 * EndpointLimiter::QuotaFirstProbeMs);
+    clock.advance(2 * EndpointLimiter::QuotaFirstProbeMs);
+    limiter.onReply(reply(limiter.onSend(0))); // billing fixed: back
+    QCOMPARE(limiter.state(), State::Open);
+    QVERIFY(!limiter.isOutOfQuota());
+    QCOMPARE(limiter.publicState(), EndpointState::Active);
+    // The doubling is capped.
+    for (int i = 0; i < 20; ++i) {
+        limiter.onReply(reply(limiter.onSend(0), ErrorClass::Quota));
+        clock.advance(EndpointLimiter::QuotaMaxProbeMs);
+    }
+    limiter.onReply(reply(limiter.onSend(0), ErrorClass::Quota));
+    QCOMPARE(limiter.readyAtMs(0), clock.nowMs() + EndpointLimiter::QuotaMaxProbeMs);
 }
 
 void tst_EndpointLimiter::retryAfterSetsThePause()
@@ -330,7 +431,7 @@ void tst_EndpointLimiter::overloadPausesWithoutCut()
     limiter.configure(6000, 0);
     drive(limiter, clock, 3000);
     limiter.onReply(reply(limiter.onSend(0), ErrorClass::Overloaded));
-    QCOMPARE(limiter.stateName(), QStringLiteral("overloaded"));
+    QCOMPARE(limiter.publicState(), EndpointState::Overloaded);
     QCOMPARE(limiter.readyAtMs(0), clock.nowMs() + EndpointLimiter::OverloadPauseMs);
     clock.advance(EndpointLimiter::OverloadPauseMs);
     QCOMPARE(limiter.check(0), Block::None);
@@ -346,7 +447,7 @@ void tst_EndpointLimiter::quotaIsFinal()
     clock.advance(3600 * 1000);
     QCOMPARE(limiter.check(0), Block::Quota);
     QVERIFY(!std::isfinite(limiter.readyAtMs(0)));
-    QCOMPARE(limiter.reason(), QStringLiteral("quota exhausted"));
+    QCOMPARE(limiter.limitReason(), LimitReason::Quota);
     QCOMPARE(limiter.effectiveRps(), 0.0);
 }
 
@@ -365,7 +466,7 @@ void tst_EndpointLimiter::tokensAreReservedAndSettled()
     f.usedTokens = 60; // settled: 240 tokens come back
     limiter.onReply(f);
     QVERIFY(limiter.readyAtMs(10) < clock.nowMs() + 700);
-    QCOMPARE(limiter.reason(), QStringLiteral("configured tpm"));
+    QCOMPARE(limiter.limitReason(), LimitReason::ConfiguredTpm);
     QCOMPARE(limiter.effectiveTps(), 100.0);
 }
 

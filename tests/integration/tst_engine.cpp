@@ -3,6 +3,7 @@
 #include "engine/engine.h"
 #include "runfixture.h"
 #include "sim/simulator.h"
+#include "testprinters.h"
 
 #include <QElapsedTimer>
 #include <QSet>
@@ -471,8 +472,8 @@ void tst_Engine::quotaMovesTrafficToOtherEndpoints()
     });
     QCOMPARE(out.results.size(), 200); // every request the broke endpoint refused was served by the other
     QCOMPARE(out.errors.size(), 0);
-    QCOMPARE(out.summary.endpoints.at(0).state, QStringLiteral("quota exhausted"));
-    QCOMPARE(out.summary.endpoints.at(0).limitReason, QStringLiteral("quota exhausted"));
+    QCOMPARE(out.summary.endpoints.at(0).state, EndpointState::Quota);
+    QCOMPARE(out.summary.endpoints.at(0).limitReason, LimitReason::Quota);
     QVERIFY2(a.stats().requests <= 64, qPrintable(QString::number(a.stats().requests))); // at most one window
     QCOMPARE(notices.size(), 1);
     QVERIFY(notices.first().contains(QStringLiteral("\"broke\" is out of quota")));

@@ -71,17 +71,17 @@ MetricsSnapshot tst_EndpointTableModel::snapshot()
     MetricsSnapshot s;
     EndpointStats a;
     a.name = QStringLiteral("alpha");
-    a.state = QStringLiteral("cooling down");
+    a.state = EndpointState::CoolingDown;
     a.inFlight = 3;
     a.ok = 1200;
     a.rateLimited = 4;
     a.errors = 0;
     a.p50Ms = 53.2;
     a.limitRps = 12.5;
-    a.limitReason = QStringLiteral("header limit");
+    a.limitReason = LimitReason::HeaderLimit;
     EndpointStats b;
     b.name = QStringLiteral("beta");
-    b.state = QStringLiteral("active");
+    b.state = EndpointState::Active;
     b.ok = 7;
     s.endpoints = {a, b};
     return s;
@@ -506,7 +506,7 @@ void tst_EndpointTableModel::snapshotSizeMismatch()
 
     MetricsSnapshot smaller;
     EndpointStats only;
-    only.state = QStringLiteral("probing");
+    only.state = EndpointState::Probing;
     smaller.endpoints = {only};
     m_model->applySnapshot(smaller);
     QCOMPARE(m_model->index(0, M::State).data().toString(), QStringLiteral("probing"));

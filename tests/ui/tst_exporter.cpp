@@ -276,9 +276,9 @@ void tst_Exporter::htmlReport()
     hostile.ok = 59595;
     hostile.rateLimited = 1011;
     hostile.errors = 17;
-    hostile.state = QStringLiteral("cooling down");
+    hostile.state = EndpointState::CoolingDown;
     hostile.limitRps = 12.5;
-    hostile.limitReason = QStringLiteral("header <remaining>");
+    hostile.limitReason = LimitReason::HeaderRemaining;
     hostile.p50Ms = 111.1;
     hostile.p90Ms = 222.2;
     hostile.p99Ms = 333.3;
@@ -287,7 +287,7 @@ void tst_Exporter::htmlReport()
     plain.weight = 1;
     plain.sent = 40628;
     plain.ok = 38405;
-    plain.state = QStringLiteral("active");
+    plain.state = EndpointState::Active;
     summary.endpoints = {hostile, plain};
 
     ProjectConfig project;
@@ -313,7 +313,7 @@ void tst_Exporter::htmlReport()
     QVERIFY(html.contains(QStringLiteral("prefers-color-scheme")));
     QVERIFY(html.contains(QStringLiteral("&lt;b&gt;&amp;&quot;x&quot;")));
     QVERIFY(!html.contains(QStringLiteral("<b>&\"x\"")));
-    QVERIFY(html.contains(QStringLiteral("header &lt;remaining&gt;")));
+    QVERIFY(html.contains(QStringLiteral("12.50 req/s (header remaining)")));
     QVERIFY(html.contains(QStringLiteral("&lt;script&gt;")));
     QVERIFY(!html.contains(QStringLiteral("<script>")));
     QVERIFY(html.contains(QStringLiteral("requests &lt;1&gt;.jsonl")));

@@ -72,12 +72,9 @@ QString formatLimit(const EndpointStats &s)
     } else if (s.limitTps > 0) {
         text = formatRate(s.limitTps) + QStringLiteral(" tok/s");
     } else {
-        return s.limitReason.isEmpty() ? QStringLiteral("— (unlimited)")
-                                       : QStringLiteral("— (") + s.limitReason + QLatin1Char(')');
+        return QStringLiteral("— (") + s.limitReasonText() + QLatin1Char(')');
     }
-    if (!s.limitReason.isEmpty()) {
-        text += QStringLiteral(" (") + s.limitReason + QLatin1Char(')');
-    }
+    text += QStringLiteral(" (") + s.limitReasonText() + QLatin1Char(')');
     return text;
 }
 
@@ -100,7 +97,7 @@ QVariant liveDisplay(const std::optional<EndpointStats> &stats, int column)
     const EndpointStats &s = *stats;
     switch (column) {
     case EndpointTableModel::State:
-        return s.state;
+        return s.stateText();
     case EndpointTableModel::InFlight:
         return QLocale().toString(s.inFlight);
     case EndpointTableModel::Ok:
@@ -126,7 +123,7 @@ QVariant liveEdit(const std::optional<EndpointStats> &stats, int column)
     const EndpointStats &s = *stats;
     switch (column) {
     case EndpointTableModel::State:
-        return s.state;
+        return s.stateText();
     case EndpointTableModel::InFlight:
         return s.inFlight;
     case EndpointTableModel::Ok:
@@ -150,15 +147,20 @@ QVariant stateForeground(const std::optional<EndpointStats> &stats)
     if (!stats) {
         return QVariant();
     }
-    const QString &state = stats->state;
-    if (state == QLatin1String("cooling down") || state == QLatin1String("probing")) {
-        return QColor(0xd0, 0x8a, 0x10); // amber
-    }
-    if (state == QLatin1String("quota exhausted") || state == QLatin1String("overloaded")) {
-        return QColor(0xe0, 0x50, 0x48); // red
-    }
-    if (state == QLatin1String("disabled")) {
+    switch (stats->state) {
+    case EndpointState::CoolingDown:
+    case EndpointState::Probing:
+    case EndpointState::SharedCooldown:
+        return QColor(0xd0, 0x8a, 0x10); // amber: waiting for a limit, back by itself
+    case EndpointState::Quota:
+    case EndpointState::Overloaded:
+    case EndpointState::Unreachable:
+    case EndpointState::Failing:
+        return QColor(0xe0, 0x50, 0x48); // red: something is wrong with the endpoint
+    case EndpointState::Disabled:
         return QColor(0x80, 0x80, 0x80); // grey
+    case EndpointState::Active:
+        break;
     }
     return QVariant();
 }
