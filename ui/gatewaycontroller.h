@@ -1,6 +1,6 @@
 #pragma once
 
-#include "engine/projectconfig.h"
+#include "config/projectconfig.h"
 #include "gateway/gateway.h"
 #include "metrics/metrics.h"
 

@@ -4,7 +4,7 @@
 #include "enginecontroller.h"
 #include "exporter.h"
 #include "gatewaycontroller.h"
-#include "io/journal.h"
+#include "io/runfiles.h"
 #include "keystore.h"
 #include "models/endpointtablemodel.h"
 #include "models/errorgroupsmodel.h"
@@ -371,7 +371,7 @@ void MainWindow::updateActions()
     m_gatewayAction->setText(serving ? tr("Stop &gateway (port %1)").arg(m_gateway->port())
                                      : tr("Start &gateway…"));
     m_retryAction->setEnabled(!active && haveInput && !m_endpoints->endpoints().isEmpty() &&
-                              QFileInfo::exists(Journal::pathFor(m_resultsPath)) &&
+                              QFileInfo::exists(RunFiles::journalPathFor(m_resultsPath)) &&
                               QFileInfo(m_errorsPath).size() > 0);
     m_tryAction->setEnabled(!active);
     m_openAction->setEnabled(!active);
@@ -561,8 +561,9 @@ void MainWindow::startRun(RunOptions::Mode mode)
     options.outPath = m_resultsPath;
     options.errorsPath = m_errorsPath;
     options.mode = mode;
-    qint64 done = 0;
-    if (mode == RunOptions::Mode::Fresh && Journal::unfinishedRun(Journal::pathFor(m_resultsPath), &done)) {
+    const RunFiles::Existing existing = RunFiles::inspect(m_resultsPath);
+    const qint64 done = existing.linesDone;
+    if (mode == RunOptions::Mode::Fresh && existing.unfinished) {
         switch (m_unattended == Unattended::Attended ? askAboutInterruptedRun(done) : m_unattended) {
         case Unattended::Resume:
             options.mode = RunOptions::Mode::Resume;

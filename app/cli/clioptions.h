@@ -1,7 +1,7 @@
 #pragma once
 
+#include "config/projectconfig.h"
 #include "engine/engine.h"
-#include "engine/projectconfig.h"
 #include "gateway/gateway.h"
 #include "sim/simulator.h"
 

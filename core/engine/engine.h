@@ -1,19 +1,14 @@
 #pragma once
 
-#include "balance/balancer.h"
-#include "engine/outcomesink.h"
-#include "engine/projectconfig.h"
-#include "engine/requestsource.h"
-#include "io/journal.h"
-#include "io/jsonlreader.h"
-#include "io/jsonlwriter.h"
-#include "io/lineset.h"
-#include "limit/ratelimiter.h"
-#include "limit/tokenestimator.h"
+#include "config/projectconfig.h"
+#include "io/outcomesink.h"
+#include "io/requestsource.h"
+#include "io/runfiles.h"
+#include "io/tokenestimator.h"
+#include "limit/admission.h"
 #include "metrics/metrics.h"
 #include "net/transport.h"
-#include "retry/retrybudget.h"
-#include "retry/retrypolicy.h"
+#include "retry/retrystate.h"
 #include "util/clock.h"
 #include "util/randomsource.h"
 #include "util/result.h"
@@ -21,7 +16,6 @@
 
 #include <QHash>
 #include <QObject>
-#include <QTimer>
 
 #include <deque>
 #include <map>
@@ -30,86 +24,64 @@
 
 namespace Sluice {
 
-/// Where a run reads and writes, and the knobs that are not part of the project.
-struct RunOptions
+/// A run's options: its files (FileRunOptions) and the knobs that are not part of the project.
+struct RunOptions : FileRunOptions
 {
-    /// How start() treats the outputs and their journal (`<out>.journal`).
-    enum class Mode {
-        Fresh,       ///< replace the outputs; refused (UnfinishedRun) when they hold an unfinished run
-        Resume,      ///< continue the run recorded in the journal: finished lines are skipped
-        RetryErrors, ///< Resume, and run again the lines whose records in the errors file are request
-                     ///< failures; results are appended, the errors file keeps only what still fails
-    };
-
-    QString requestsPath;
-    QString outPath;       ///< results JSONL
-    QString errorsPath;    ///< errors JSONL; empty = "errors.jsonl" beside outPath
-    QString modelOverride; ///< fills in requests that name no model (before the endpoint's model)
-    JsonlReader::Options reader;
-    int tickMs = 250; ///< snapshot and flush interval
-    QString runId;    ///< prefix of result ids; generated when empty (a resumed run keeps its own)
-    Mode mode = Mode::Fresh;
-    bool overwrite = false; ///< Fresh: replace the outputs even when they hold an unfinished run
-    /// When every enabled endpoint has been unreachable (ejected after failures in a row) this long,
-    /// the requests still waiting end as errors instead of waiting for ever (--retry-errors sends them
-    /// again later). Shorter outages lose nothing: requests wait, or go to endpoints that answer.
+    int tickMs = 250; ///< snapshot and checkpoint interval
+    /// When every enabled endpoint has been ejected (unreachable or failing) this long, the requests
+    /// still waiting end as errors instead of waiting for ever (--retry-errors sends them again later).
+    /// Shorter outages lose nothing: requests wait, or go to endpoints that answer.
     double unreachableGiveUpMs = 60000;
     /// API keys by endpoint name, supplied by the caller (the desktop app reads them from the OS
     /// keychain). One found here is used instead of the endpoint's api_key_env variable.
     QHash<QString, QByteArray> apiKeys;
-    /// `--shard K/N`: this process handles only input lines with (line - 1) % shardCount ==
-    /// shardIndex - 1 (physical line numbers, 1-based); the others get no record here. Recorded in the
-    /// journal, so a resume must name the same shard.
-    int shardIndex = 1;
-    int shardCount = 1;
-
-    bool isSharded() const { return shardCount > 1; }
-    bool inShard(qint64 line) const { return shardCount <= 1 || (line - 1) % shardCount == shardIndex - 1; }
-    /// How many of the first `lines` physical lines belong to this shard.
-    qint64 shardLines(qint64 lines) const
-    {
-        return shardCount <= 1 ? lines : (lines >= shardIndex ? (lines - shardIndex) / shardCount + 1 : 0);
-    }
 };
 
-class SharedLimits;
+/// What an engine is made of besides its project; each part left null is made by the engine (the real
+/// clock, a QNAM transport, the run's files, Redis-shared limits when the project has a "shared" block).
+/// Given parts are not owned and must outlive the engine.
+struct EngineParts
+{
+    const Clock *clock = nullptr;
+    RandomSource *random = nullptr;
+    Transport *transport = nullptr;
+    /// Both or neither. Given: a serving engine (no files, no journal; it runs until stopped and probes
+    /// quota-exhausted endpoints again), e.g. the gateway's callers, or a test's.
+    RequestSource *source = nullptr;
+    OutcomeSink *sink = nullptr;
+    SharedBudget *shared = nullptr;
+};
 
-/// Owns one run: reads the JSONL input, schedules each request onto an endpoint through the rate
-/// limiter and the weighted balancer, sends it over the transport, classifies the reply, retries with
-/// backoff, and writes exactly one record per non-blank input line to the results or the errors file.
+/// The scheduler of one run: takes requests from a RequestSource, asks Admission where and when each
+/// may go, sends it through the Transport, classifies the reply, lets RetryState decide what follows,
+/// and hands each request's one final outcome to an OutcomeSink.
 ///
-/// Requests come from a RequestSource and end in an OutcomeSink. A file run (the RunOptions
-/// constructors) uses its own: the JSONL reader, and the results/errors writers with the journal. A
-/// serving engine (the gateway) is given both: it has no files and no journal, runs until stopped
-/// (its source never ends), and drops requests the source no longer wants before sending them.
-/// Limits, balancing, retries, cooldowns and metrics are the same in both.
+/// A file run (made without a source and sink) reads and writes through RunFiles: exactly one record
+/// per non-blank input line in the results or the errors file, journaled for resume.
 ///
 /// Event-driven on the thread it lives on (the CLI's main thread, or a worker thread under the GUI):
-/// it wakes on replies and on a single timer set for the earliest moment a budget, a cooldown or a
-/// backoff ends. It never sleeps or blocks. Emits a MetricsSnapshot every `tickMs`, never a signal
-/// per request. Commands (pause, weights...) are meant to arrive as queued calls from other threads.
+/// it wakes on replies and on one timer set for the earliest moment a budget, a cooldown or a backoff
+/// ends. It never sleeps or blocks. Emits a MetricsSnapshot every `tickMs`, never a signal per request.
+/// Commands (pause, weights...) are meant to arrive as queued calls from other threads.
 class Engine : public QObject
 {
     Q_OBJECT
 
 public:
+    /// A file run with the real parts.
     Engine(ProjectConfig project, RunOptions options, QObject *parent = nullptr);
-    /// With an injected clock and random source (both must outlive the engine).
-    Engine(ProjectConfig project, RunOptions options, const Clock *clock, RandomSource *random,
-           QObject *parent = nullptr);
-    /// A serving engine: requests from `source`, outcomes to `sink` (both outlive the engine). Of
-    /// `options`, only the API keys, modelOverride, tickMs and unreachableGiveUpMs apply.
+    Engine(ProjectConfig project, RunOptions options, EngineParts parts, QObject *parent = nullptr);
+    /// A serving engine: requests from `source`, outcomes to `sink`. Of `options`, only the API keys,
+    /// modelOverride, tickMs and unreachableGiveUpMs apply.
     Engine(ProjectConfig project, RunOptions options, RequestSource *source, OutcomeSink *sink,
            QObject *parent = nullptr);
     ~Engine() override;
 
-    /// True for an engine made with a RequestSource and an OutcomeSink (no files).
     bool isServing() const { return m_serving; }
 
-    /// Takes each endpoint's API key from RunOptions::apiKeys, else from its environment variable, opens the
-    /// input and the outputs (recovering the journal when resuming), and starts sending. An Error when a key
-    /// variable is unset, a file cannot be opened, or a resume does not match the recorded run; nothing is
-    /// sent then.
+    /// Takes each endpoint's API key from RunOptions::apiKeys, else from its environment variable, opens
+    /// the files of a file run, and starts sending. An Error when a key variable is unset, a file cannot
+    /// be opened, or a resume does not match the recorded run; nothing is sent then.
     Result<void> start();
     /// Stops issuing new attempts; replies in flight are still recorded.
     void pause();
@@ -119,6 +91,9 @@ public:
     void stop();
     /// Hard stop: cancels attempts in flight (recorded as "cancelled" errors) and finishes.
     void abort();
+    /// A serving engine's caller left: its attempt in flight (if any) is cancelled now, so nobody pays
+    /// for a reply nobody reads. `line` is the request's Request::line.
+    void cancelRequest(qint64 line);
 
     void setEndpointWeight(int endpoint, double weight);
     void setEndpointRpm(int endpoint, double rpm);
@@ -130,8 +105,8 @@ public:
     RunState state() const { return m_state; }
     MetricsSnapshot snapshot() const;
     const ProjectConfig &project() const { return m_project; }
-    QString errorsPath() const;
-    QString journalPath() const { return Journal::pathFor(m_options.outPath); }
+    QString errorsPath() const { return m_options.resolvedErrorsPath(); }
+    QString journalPath() const { return RunFiles::journalPathFor(m_options.outPath); }
     /// `text` with the run's API keys replaced by "[REDACTED]", for anything that leaves the engine.
     QString redacted(QString text) const;
     /// Per-second history of the run so far.
@@ -142,10 +117,11 @@ Q_SIGNALS:
     void stateChanged(Sluice::RunState state);
     /// Emitted once, after every record is written and the files are closed.
     void finished(const Sluice::MetricsSnapshot &summary);
-    /// Something the operator should know now (an endpoint out of quota, ...).
+    /// Something the operator should know now (an endpoint out of quota, ejected, back, ...).
     void notice(const QString &message);
 
 private:
+    /// A request the engine holds: waiting, in flight, or waiting for its retry.
     struct Pending
     {
         Request request;
@@ -155,44 +131,33 @@ private:
         ErrorClass lastClass = ErrorClass::None;
         QString lastMessage;
         int lastStatus = 0;
-        double tokens = -1; ///< token reservation of the current attempt (estimated when first needed)
-        EndpointLimiter::SendTicket ticket;
+        double tokens = -1;  ///< token reservation of the current attempt (estimated when first needed)
         quint64 bodyKey = 0; ///< tells requests apart for ejection (hash of the body last sent)
+        Admission::Grant grant;
     };
 
+    void init();
+    Result<QList<QByteArray>> readKeys() const;
     void pump();
+    bool sendWhatMayGo(double nowMs, bool *moreInput);
     bool refill();
-    void dispatch(int endpoint, Pending &&pending, double nowMs);
+    Admission::Ask askFor(Pending &pending);
+    void dispatch(int endpoint, Pending &&pending, const Admission::Ask &ask, double nowMs);
     void handleResult(AttemptResult &&result);
-    class FileSource;
-    class FileSink;
-
+    void handleFailure(Pending &&pending, const Outcome &outcome, AttemptResult &result, double nowMs);
     void writeFailure(const Pending &pending, ErrorClass cls, const QString &message, double latencyMs,
                       const nlohmann::json &body = nlohmann::json());
-    /// Asks for a pump at the end of this event-loop pass (many wakes coalesce into one).
-    void wakeSoon();
-    /// A record for `line` went to the results (`ok`) or the errors: journal it, flush soon.
-    void recordWritten(qint64 line, bool ok);
-    Result<void> openOutputs();
-    /// Hands the keys to the transport and starts pumping (both kinds of engine).
-    Result<void> startSending(const QList<QByteArray> &keys);
-    Result<void> checkpoint(bool finished = false);
-    void flushOutputs();
-    bool anyEndpointUsable() const;
-    bool quotaEndedTheRun() const;
-    bool anyRetryCredit() const;
-    static bool drawsOnRetryBudget(const Pending &pending);
+    bool endedForGood(double nowMs);
     void failEverything(ErrorClass cls, const QString &message);
-    /// True when every enabled endpoint has been unreachable for unreachableGiveUpMs.
-    bool unreachableEndedTheRun(double nowMs);
-    double reservation(Pending &pending);
     void scheduleWake(double nowMs);
+    void wakeSoon();
     void maybeFinish();
     void finish();
     void tick();
     void setState(RunState state);
-    /// Applies endpoint `i`'s rpm/tpm: to the shared budgets when the project shares them, else locally.
-    void configureEndpointLimits(int endpoint);
+    /// Notices for endpoints that were ejected, came back or ran out of quota (`only`: one endpoint;
+    /// -1: all).
+    void watchEndpointStates(int only);
     QString endpointName(int endpoint) const;
 
     ProjectConfig m_project;
@@ -200,31 +165,19 @@ private:
     const Clock *m_clock;
     std::unique_ptr<DefaultRandom> m_ownRandom;
     RandomSource *m_random;
+    Transport
+        *m_transport; ///< given, or a QnamTransport child of the engine (it follows the engine's thread)
+    mutable Admission m_admission; ///< mutable: reading its limits advances time-driven state
+    RetryState m_retry;
+    Metrics m_metrics;
+    TokenEstimator m_estimator;
+    Secrets m_secrets; ///< the endpoints' API keys, never written anywhere
 
     RunState m_state = RunState::Idle;
     bool m_serving = false;
-    RequestSource *m_source = nullptr; ///< m_fileSource, or the serving engine's
-    OutcomeSink *m_sink = nullptr;     ///< m_fileSink, or the serving engine's
-    std::unique_ptr<FileSource> m_fileSource;
-    std::unique_ptr<FileSink> m_fileSink;
-    bool m_sourceDry = false; ///< the last refill() found nothing now (None) in the source
-    std::unique_ptr<JsonlReader> m_reader;
-    JsonlWriter m_results;
-    JsonlWriter m_errors;
-    Journal m_journal;
-    LineSet m_done;                   ///< lines finished by an earlier session of this run
-    qint64 m_skippedDone = 0;         ///< of those, read (and skipped) so far
-    qint64 m_resumedOk = 0;           ///< records already in the results when this session started
-    qint64 m_resumedFailed = 0;       ///< records already in the errors when this session started
-    mutable RateLimiter m_limiter;    ///< mutable: reading its limits advances its time-driven state
-    SharedLimits *m_shared = nullptr; ///< child; only with a project "shared" block
-    Balancer m_balancer;
-    RetryPolicy m_retry;
-    Transport m_transport;
-    Metrics m_metrics;
-    TokenEstimator m_estimator;
-    std::vector<RetryBudget> m_retryBudgets;
-    std::vector<bool> m_quotaNoticed;
+    std::unique_ptr<RunFiles> m_files; ///< a file run's source and sink
+    RequestSource *m_source = nullptr; ///< m_files, or the serving engine's
+    OutcomeSink *m_sink = nullptr;     ///< m_files, or the serving engine's
 
     std::deque<Pending> m_fresh;                     ///< read, never sent
     std::deque<Pending> m_retryReady;                ///< backoff over; go before fresh ones
@@ -232,17 +185,16 @@ private:
     std::unordered_map<quint64, Pending> m_inFlight; ///< keyed by transport ticket
     std::size_t m_lookahead = 256;
     quint64 m_blockEpoch = 0;
+    bool m_sourceDry = false; ///< the last refill() found nothing now (None) in the source
     bool m_inputDone = false;
     bool m_finishing = false;
-    double m_unreachableSinceMs = -1; ///< since when every enabled endpoint is unreachable; -1 = not
-    QString m_lastFailure;            ///< the last attempt's error, for the give-up message
-    Secrets m_secrets;                ///< the endpoints' API keys, never written anywhere
-    qint64 m_linesRead = 0;
-    qint64 m_estimatedLines = 0;
+    double m_unreachableSinceMs = -1;         ///< since when every enabled endpoint is ejected; -1 = not
+    QString m_lastFailure;                    ///< the last attempt's error, for the give-up message
+    std::vector<EndpointState> m_shownStates; ///< last state told to the operator, per endpoint
+    qint64 m_linesTaken = 0;
 
-    QTimer m_wakeTimer;
-    QTimer m_tickTimer;
-    QTimer m_flushSoon; ///< hands new records to the kernel at the end of this event-loop pass
+    ClockTimer m_wakeTimer;
+    ClockTimer m_tickTimer;
 };
 
 } // namespace Sluice

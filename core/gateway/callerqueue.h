@@ -1,6 +1,6 @@
 #pragma once
 
-#include "engine/requestsource.h"
+#include "io/requestsource.h"
 
 #include <QtGlobal>
 

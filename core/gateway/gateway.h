@@ -1,9 +1,9 @@
 #pragma once
 
 #include "engine/engine.h"
-#include "engine/outcomesink.h"
 #include "gateway/callerqueue.h"
 #include "gateway/prometheustext.h"
+#include "io/outcomesink.h"
 
 #include <QAbstractHttpServer>
 #include <QHostAddress>

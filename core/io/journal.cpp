@@ -1,6 +1,6 @@
 #include "journal.h"
 
-#include "engine/projectconfig.h"
+#include "config/projectconfig.h"
 
 #include <QCryptographicHash>
 #include <QDateTime>

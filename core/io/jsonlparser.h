@@ -1,7 +1,7 @@
 #pragma once
 
+#include "io/errorclass.h"
 #include "io/request.h"
-#include "net/errorclass.h"
 
 #include <QByteArrayView>
 #include <QString>

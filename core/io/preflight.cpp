@@ -1,6 +1,6 @@
 #include "preflight.h"
 
-#include "limit/tokenestimator.h"
+#include "io/tokenestimator.h"
 
 #include <algorithm>
 #include <cmath>

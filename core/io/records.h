@@ -1,8 +1,8 @@
 #pragma once
 
+#include "io/errorclass.h"
 #include "io/jsonlparser.h"
 #include "io/request.h"
-#include "net/errorclass.h"
 
 #include <QByteArrayView>
 #include <QString>

@@ -213,7 +213,9 @@ void EndpointLimiter::cut()
     const bool withinAnnounced = std::isfinite(m_headerRps) && !(rate > m_headerRps * 1.01);
     if (m_discovery && std::isfinite(rate) && rate > 0 && !withinAnnounced) {
         m_cutRps = rate;
-        m_discoveredRps = CutFactor * rate;
+        // Never to nothing: 429s that do not depend on the rate (a provider's own trouble) would
+        // otherwise cut it towards zero, and growth back is relative to the cut rate.
+        m_discoveredRps = std::max(CutFactor * rate, MinDiscoveredRps);
     }
     m_lastCutMs = now;
 }

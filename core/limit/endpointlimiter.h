@@ -1,9 +1,9 @@
 #pragma once
 
-#include "limit/ratelimitheaders.h"
+#include "io/errorclass.h"
 #include "limit/tokenbucket.h"
 #include "metrics/endpointstate.h"
-#include "net/errorclass.h"
+#include "net/ratelimitheaders.h"
 
 #include <QString>
 
@@ -53,8 +53,9 @@ public:
     static constexpr double LongPauseMs = 5000; ///< after a pause this long, re-open with a ramp
     static constexpr double MaxPauseMs = 60000;
     static constexpr double OverloadPauseMs = 2000;
-    static constexpr double FastGrowth = 0.05; ///< of the cut rate, per second, below 95 % of it
-    static constexpr double SlowGrowth = 0.01; ///< of the cut rate, per second, above that
+    static constexpr double FastGrowth = 0.05;      ///< of the cut rate, per second, below 95 % of it
+    static constexpr double SlowGrowth = 0.01;      ///< of the cut rate, per second, above that
+    static constexpr double MinDiscoveredRps = 1.0; ///< 429 discovery never cuts below this
     static constexpr int FailuresToEject = 5;
     static constexpr double FirstDownMs = 1000;
     static constexpr double MaxDownMs = 30000;

@@ -1,8 +1,8 @@
 #pragma once
 
+#include "io/errorclass.h"
 #include "metrics/endpointstate.h"
 #include "metrics/latencyhistogram.h"
-#include "net/errorclass.h"
 #include "util/result.h"
 
 #include <QList>

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "net/errorclass.h"
+#include "io/errorclass.h"
 
 #include <QNetworkReply>
 #include <QString>

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "engine/projectconfig.h"
+#include "config/projectconfig.h"
 #include "io/request.h"
 
 #include <QByteArray>

@@ -1,144 +1,68 @@
 #pragma once
 
-#include "engine/projectconfig.h"
-#include "limit/ratelimitheaders.h"
-#include "net/classifier.h"
-#include "net/mailbox.h"
-#include "net/transportworker.h"
-#include "util/clock.h"
+#include "config/projectconfig.h"
+#include "net/attempt.h"
 
-#include <QHash>
+#include <QByteArray>
 #include <QList>
-#include <QNetworkProxy>
-#include <QObject>
-#include <QProcessEnvironment>
-#include <QSslConfiguration>
-#include <QThread>
-
-#include <nlohmann/json.hpp>
 
 #include <functional>
-#include <memory>
-#include <vector>
+#include <utility>
 
 namespace Sluice {
 
-/// The origin of a URL (scheme, host, port): no user info, path or query, which may hold secrets.
-QString originOf(const QUrl &url);
-
-/// Sends request bodies to endpoints over QNetworkAccessManager "lanes" on worker threads.
+/// What the scheduler sends attempts through: the seam between the engine and the network. The real
+/// one is QnamTransport (QNetworkAccessManager lanes on worker threads); tests script replies with a
+/// fake (tests/support/faketransport.h) on a manual clock.
 ///
-/// Qt 6.4 opens at most 6 HTTP/1.1 connections per connection-cache key (scheme, host, port, proxy,
-/// peer verify name) and silently queues the rest, where queue time counts against timeouts and
-/// nobody can see it; over HTTP/2 it multiplexes one connection per key and queues what exceeds the
-/// server's stream limit (at a CPU cost per queued request). So each lane has a key of its own (a
-/// QNAM of its own over TLS, a peer verify name of its own on the worker's shared QNAM over
-/// cleartext) and is never handed more than it can put on the wire at once: 6 requests over
-/// HTTP/1.1, StreamsPerH2Connection over HTTP/2 (`protocol` "h2c" or "h2").
-/// Requests beyond an endpoint's max_in_flight wait in the engine's queue (counted, visible), never
-/// inside Qt.
-///
-/// The lanes live on worker threads (TransportWorker; 2 by default, SLUICE_NET_THREADS overrides), each
-/// endpoint's attempts spread evenly over them. Hand-offs are batched both ways: send() puts the attempt
-/// in its worker's mailbox and wakes the worker only for the first of a batch; results come back the
-/// same way and reach the handlers on this object's thread, the batch handler once after each batch.
-///
-/// Each attempt has a total deadline (the endpoint's timeout_s), checked every 50 ms (no Qt transfer
-/// timeout: its timer per reply costs too much with thousands in flight), and a timeout is reported
-/// apart from a cancel. When an endpoint that
-/// has answered before refuses a connection (a restart), the attempt connects again (after 100 ms,
-/// doubling to 1 s) for up to 10 s within its deadline instead of failing at once: the request never
-/// left, and keeping its slot stops fresh requests from failing one after another against a closed
-/// port. An endpoint that never answered fails at once (a wrong port is a configuration error). Redirects are
-/// never followed, so credentials never reach another origin. TLS certificates are verified (against the
-/// endpoint's ca_file when it has one). Proxies come from the environment, read explicitly once, when
-/// the transport is made (see proxyFor()). The clock must be safe to read from any thread. Use from the
-/// thread it lives on (the engine's); the result handler is called there, once per send, never from
-/// inside a call into the transport.
-class Transport : public QObject
+/// Contract: send() returns a ticket at once; its result reaches the result handler exactly once,
+/// later (never from inside a call into the transport), on the thread the transport lives on; after
+/// each batch of results the batch handler is called once. cancel() and abortAll() end attempts early:
+/// each is still reported once, as cancelled. hasCapacity() is back-pressure: false when another
+/// attempt to that endpoint could not start on the wire at once (max_in_flight reached).
+class Transport
 {
-    Q_OBJECT
-
 public:
-    static constexpr int Http1ConnectionsPerLane = 6;
-    /// nginx allows 128 concurrent streams, Qt assumes 100 until the server says otherwise.
-    static constexpr int StreamsPerH2Connection = 100;
-    static constexpr int DefaultThreads = 2;
     using ResultHandler = std::function<void(AttemptResult &&)>;
 
-    explicit Transport(const Clock *clock, QObject *parent = nullptr);
-    ~Transport() override;
+    virtual ~Transport() = default;
 
     void setResultHandler(ResultHandler handler) { m_handler = std::move(handler); }
     /// Called after each batch of results has gone through the result handler.
     void setBatchHandler(std::function<void()> handler) { m_batchHandler = std::move(handler); }
-    /// Worker threads (1–16); call before setEndpoints().
-    void setThreadCount(int threads);
+
     /// Sets the endpoints and their keys (index-aligned). Call before the first send.
-    void setEndpoints(const QList<EndpointConfig> &endpoints, const QList<QByteArray> &apiKeys);
+    virtual void setEndpoints(const QList<EndpointConfig> &endpoints, const QList<QByteArray> &apiKeys) = 0;
     /// Changes an endpoint's concurrency bound while running.
-    void setMaxInFlight(int endpoint, int maxInFlight);
+    virtual void setMaxInFlight(int endpoint, int maxInFlight) = 0;
+    virtual bool hasCapacity(int endpoint) const = 0;
+    virtual int inFlight(int endpoint) const = 0;
+    virtual int totalInFlight() const = 0;
 
-    /// True when a request to `endpoint` would start on the wire at once.
-    bool hasCapacity(int endpoint) const;
-    int inFlight(int endpoint) const;
-    int totalInFlight() const { return m_totalInFlight; }
+    /// Starts an attempt; returns its ticket (never 0).
+    virtual quint64 send(int endpoint, Outgoing attempt) = 0;
+    /// Ends attempt `ticket` early if it is still going (reported as cancelled).
+    virtual void cancel(quint64 ticket) = 0;
+    /// Ends every attempt in flight (each reported as cancelled).
+    virtual void abortAll() = 0;
 
-    /// Starts an attempt; the handler receives its result later (never from inside this call).
-    /// `apiKey`, when not empty, is sent instead of the endpoint's own key (a gateway caller's key).
-    quint64 send(int endpoint, const QByteArray &body, const QByteArray &apiKey = QByteArray());
-    /// Aborts every attempt in flight; each is reported once, as cancelled.
-    void abortAll();
-
-    /// The proxy for a request to `url`, read from `environment` the way curl reads it: `https_proxy`
-    /// / `HTTPS_PROXY` for https, `http_proxy` (lower case only) for http, else `all_proxy` /
-    /// `ALL_PROXY`; `no_proxy` / `NO_PROXY` lists hosts and domains (`example.com` and `.example.com`
-    /// match the domain and its subdomains, `*` matches everything, a `:port` suffix is ignored).
-    /// Proxy URLs: `http://[user:password@]host[:port]` (port 80 when absent; a missing scheme means
-    /// http) or `socks5://` / `socks5h://` (port 1080). Loopback hosts (`localhost`, `*.localhost`,
-    /// 127.0.0.0/8, ::1) never go through a proxy. NoProxy when nothing applies. An Error (naming the
-    /// variable, never its password) when the setting cannot be used, e.g. an https:// proxy, which Qt
-    /// 6.4 cannot speak: the endpoint's every attempt then fails with it, rather than go direct.
-    static Result<QNetworkProxy> proxyFor(const QUrl &url, const QProcessEnvironment &environment);
-    /// The TLS settings for an endpoint: the system's CA certificates, or only those in `caFile`
-    /// when set; no verification at all with `insecure`. An Error when `caFile` holds no certificate.
-    static Result<QSslConfiguration> tlsConfiguration(const EndpointConfig &endpoint);
+protected:
+    void deliver(AttemptResult &&result)
+    {
+        if (m_handler) {
+            m_handler(std::move(result));
+        }
+    }
+    void batchDone()
+    {
+        if (m_batchHandler) {
+            m_batchHandler();
+        }
+    }
 
 private:
-    struct Worker
-    {
-        std::unique_ptr<Mailbox<SendOrder>> inbox;
-        std::unique_ptr<Mailbox<AttemptResult>> outbox;
-        std::unique_ptr<QThread> thread;
-        std::unique_ptr<TransportWorker> lanes;
-        std::vector<int> inFlight; ///< by endpoint
-    };
-    struct Endpoint
-    {
-        EndpointConfig config;
-        QString setupError; ///< why nothing can be sent to it (an unusable proxy setting)
-        int inFlight = 0;   ///< attempts not yet reported
-    };
-
-    void startWorkers(const std::vector<WorkerEndpoint> &setups);
-    void stopWorkers();
-    /// Hands the results waiting in the mailboxes to the handlers.
-    void deliverResults();
-    void postDelivery();
-    static int requestsPerLane(const EndpointConfig &config);
-
-    const Clock *m_clock;
     ResultHandler m_handler;
     std::function<void()> m_batchHandler;
-    std::vector<Endpoint> m_endpoints;
-    std::vector<Worker> m_workers;
-    std::unique_ptr<std::atomic<bool>[]> m_answered; ///< by endpoint: some attempt got an HTTP status
-    std::vector<AttemptResult> m_unsent;             ///< failed in send() (setupError), reported soon
-    QProcessEnvironment m_environment;               ///< read once: proxies
-    int m_threads = DefaultThreads;
-    int m_totalInFlight = 0;
-    quint64 m_nextTicket = 1;
-    bool m_deliveryPosted = false; ///< a deliverResults() call for m_unsent is queued
 };
 
 } // namespace Sluice

@@ -1,7 +1,7 @@
 #include "transportworker.h"
 
+#include "net/connectionsettings.h"
 #include "net/provideradapter.h"
-#include "net/transport.h"
 
 #include <QMutex>
 #include <QNetworkAccessManager>
@@ -27,7 +27,7 @@ constexpr double MaxReconnectDelayMs = 1000;
 /// engine's business (it ejects the endpoint and probes it back), not something to hold slots for.
 constexpr double ReconnectWindowMs = 10000;
 
-/// Hands every QNAM request to Transport::proxyFor with the environment read when the transport was
+/// Hands every QNAM request to ConnectionSettings::proxyFor with the environment read when the transport was
 /// made: explicit, and never libproxy's guesses (desktop settings, PAC, WPAD).
 class EnvironmentProxyFactory final : public QNetworkProxyFactory
 {
@@ -60,7 +60,7 @@ private:
     QList<QNetworkProxy> answerFor(const QUrl &url) const
     {
         // An unusable setting fails the endpoint's sends before they get here (Transport::send).
-        const auto proxy = Transport::proxyFor(url, m_environment);
+        const auto proxy = ConnectionSettings::proxyFor(url, m_environment);
         if (proxy && proxy->type() != QNetworkProxy::NoProxy) {
             return {*proxy};
         }
@@ -114,12 +114,6 @@ QNetworkRequest requestTemplate(const WorkerEndpoint &e)
 }
 
 } // namespace
-
-QString originOf(const QUrl &url)
-{
-    return url.adjusted(QUrl::RemovePath | QUrl::RemoveQuery | QUrl::RemoveFragment | QUrl::RemoveUserInfo)
-        .toString();
-}
 
 TransportWorker::TransportWorker(const Clock *clock, QProcessEnvironment environment,
                                  Mailbox<SendOrder> *inbox, Mailbox<AttemptResult> *outbox,
@@ -275,11 +269,14 @@ void TransportWorker::startReply(Pending p)
     // such timeout is a QTimer per reply, which Qt scans on every move of an object between its
     // threads: with thousands of requests in flight that scan was the top cost in profiles.
     QNetworkReply *reply = nullptr;
-    if (p.order.apiKey.isEmpty()) {
+    if (p.order.apiKey.isEmpty() && p.order.headers.isEmpty()) {
         reply = lane.nam->post(lane.request, p.order.body);
     } else {
         QNetworkRequest request = lane.request;
         ProviderAdapter::setApiKey(request, e.setup.config, p.order.apiKey);
+        for (const auto &[name, value] : std::as_const(p.order.headers)) {
+            request.setRawHeader(name, value);
+        }
         reply = lane.nam->post(request, p.order.body);
     }
 
@@ -356,6 +353,38 @@ void TransportWorker::abortAll()
         }
     }
     stopTimerWhenIdle();
+}
+
+void TransportWorker::cancel(quint64 ticket)
+{
+    for (SendOrder &order : m_inbox->takeAll()) {
+        m_waiting.push_back(std::move(order));
+    }
+    for (auto it = m_waiting.begin(); it != m_waiting.end(); ++it) {
+        if (it->ticket == ticket) {
+            Pending p;
+            p.order = std::move(*it);
+            m_waiting.erase(it);
+            reportUnsent(p, true);
+            return;
+        }
+    }
+    for (auto it = m_reconnecting.begin(); it != m_reconnecting.end(); ++it) {
+        if (it->pending.order.ticket == ticket) {
+            const Pending p = std::move(it->pending);
+            m_reconnecting.erase(it);
+            reportUnsent(p, true);
+            stopTimerWhenIdle();
+            return;
+        }
+    }
+    for (auto it = m_replies.begin(); it != m_replies.end(); ++it) {
+        if (it->order.ticket == ticket) {
+            it->cancelled = true;
+            it.key()->abort(); // finishes the reply: handleFinished reports it
+            return;
+        }
+    }
 }
 
 void TransportWorker::report(AttemptResult &&result)

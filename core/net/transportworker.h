@@ -1,10 +1,7 @@
 #pragma once
 
-#include "engine/projectconfig.h"
-#include "limit/ratelimitheaders.h"
-#include "net/classifier.h"
+#include "net/attempt.h"
 #include "net/mailbox.h"
-#include "net/provideradapter.h"
 #include "util/clock.h"
 
 #include <QHash>
@@ -26,44 +23,6 @@ class QNetworkAccessManager;
 class QNetworkReply;
 
 namespace Sluice {
-
-/// What came back for one send.
-struct AttemptResult
-{
-    quint64 ticket = 0; ///< the value Transport::send() returned
-    int endpoint = -1;
-    AttemptReport report;
-    /// The parsed reply body of a non-2xx reply (an API error object; discarded when not JSON). A 2xx
-    /// reply is only checked to be one JSON object and read for its usage: no document is built.
-    nlohmann::json body;
-    QByteArray bodyText;     ///< the reply body as received (when an HTTP status came back)
-    Usage usage;             ///< token counts of a 2xx reply that is a JSON object
-    RateLimitInfo rateLimit; ///< rate-limit headers and Retry-After of the reply
-    double latencyMs = 0;    ///< send to last byte
-    QString requestId;       ///< x-request-id / request-id header
-    bool http2 = false;      ///< the reply came over HTTP/2
-};
-
-/// One attempt handed from the Transport to a worker.
-struct SendOrder
-{
-    quint64 ticket = 0;
-    int endpoint = 0;
-    QByteArray body;
-    QByteArray apiKey;     ///< sent instead of the endpoint's key when not empty (a gateway caller's)
-    double startMs = 0;    ///< when send() was called (the Transport's clock)
-    double deadlineMs = 0; ///< the attempt's total deadline, relative to startMs
-    int laneLimit = 1;     ///< lanes this worker may open for the endpoint
-};
-
-/// What a worker needs to know about an endpoint.
-struct WorkerEndpoint
-{
-    EndpointConfig config;
-    QByteArray apiKey;
-    QSslConfiguration tls; ///< for https URLs
-    int requestsPerLane = 6;
-};
 
 /// The lanes of one transport thread (one connection each for HTTP/2, six for HTTP/1.1), the
 /// total deadline of every attempt, connecting again after a refusal, and reading the replies (the
@@ -88,6 +47,8 @@ public:
     /// Takes every order waiting in the inbox and starts them, StartSlice at a time (the rest after
     /// the events of the first have been delivered).
     void takeOrders();
+    /// Cancels the attempt `ticket` if this worker has it (reported once, cancelled).
+    void cancel(quint64 ticket);
     /// Cancels the orders in the inbox and every attempt in flight; each is reported once, cancelled.
     void abortAll();
     /// Aborts everything without reporting and deletes the lanes (before the thread ends).

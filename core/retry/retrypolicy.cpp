@@ -18,20 +18,14 @@ double RetryPolicy::backoffMs(int attempts)
     return m_random->uniform() * ceiling;
 }
 
-RetryPlan RetryPolicy::decide(const Outcome &outcome, int attempts, double retryAfterMs)
+double RetryPolicy::delayMs(int attempts, double retryAfterMs)
 {
-    if (outcome.isSuccess() || !outcome.retryable) {
-        return {RetryDecision::No, 0};
-    }
-    if (attempts >= m_config.maxAttempts) {
-        return {RetryDecision::NoAttemptsExceeded, 0};
-    }
     double delay = backoffMs(attempts);
     if (retryAfterMs >= 0) {
         const double told = std::min(retryAfterMs, m_config.maxRetryAfterMs);
         delay = std::max(delay, told + m_random->uniform() * 0.1 * told);
     }
-    return {RetryDecision::Yes, delay};
+    return delay;
 }
 
 } // namespace Sluice

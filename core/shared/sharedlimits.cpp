@@ -132,6 +132,11 @@ SharedLimits::SharedLimits(const SharedConfig &config, const QList<Endpoint> &en
     connect(m_redis, &RedisClient::disconnected, this, &SharedLimits::handleDisconnected);
     m_refundTimer.setInterval(RefundFlushMs);
     connect(&m_refundTimer, &QTimer::timeout, this, &SharedLimits::flushRefunds);
+    // Queued: budgets arrive inside hiredis's read handler, which must not re-enter the engine.
+    connect(
+        this, &SharedLimits::changed, this, [this] { notifyChanged(); }, Qt::QueuedConnection);
+    connect(this, &SharedLimits::stateChanged, this,
+            [this](const QString &message) { notifyNotice(message); });
 }
 
 SharedLimits::~SharedLimits() = default;

@@ -1,6 +1,7 @@
 #pragma once
 
-#include "engine/projectconfig.h"
+#include "config/projectconfig.h"
+#include "limit/sharedbudget.h"
 #include "limit/tokenbucket.h"
 #include "metrics/latencyhistogram.h"
 #include "metrics/metrics.h"
@@ -48,7 +49,7 @@ class RedisClient;
 ///   reconnects with backoff; a restarted Redis starts from empty keys (TAT = now).
 /// Endpoints with neither rpm nor tpm have no shared budget and are never held back here; global
 /// limits (limits.rps / tpm) stay per process.
-class SharedLimits : public QObject
+class SharedLimits final : public QObject, public SharedBudget
 {
     Q_OBJECT
 
@@ -74,28 +75,28 @@ public:
     ~SharedLimits() override;
 
     /// Connects to Redis (asynchronously); until the first connection the Redis-down rule applies.
-    void start();
+    void start() override;
     /// Returns unused tokens, leaves the process count and writes it out now (before an exit).
-    void stop();
+    void stop() override;
 
     /// Whether the endpoint has a shared budget at all.
-    bool isShared(int endpoint) const;
+    bool isShared(int endpoint) const override;
     /// Whether a request reserving `tokens` may go to `endpoint` now. May start a lease.
-    bool mayAcquire(int endpoint, double tokens);
+    bool mayAcquire(int endpoint, double tokens) override;
     /// When it may (clock ms); +infinity when only a lease reply or a reconnection can tell.
-    double readyAtMs(int endpoint, double tokens);
+    double readyAtMs(int endpoint, double tokens) override;
     /// A request reserving `tokens` was sent to `endpoint`.
-    void onSend(int endpoint, double tokens);
+    void onSend(int endpoint, double tokens) override;
     /// Its reply settled the reservation: `charged` tokens were really used.
-    void onSettle(int endpoint, double reserved, double charged);
+    void onSettle(int endpoint, double reserved, double charged) override;
     /// The endpoint answered 429: every process pauses it for `pauseMs`.
-    void onRateLimited(int endpoint, double pauseMs);
+    void onRateLimited(int endpoint, double pauseMs) override;
     /// Live re-tune of an endpoint's rates.
-    void configure(int endpoint, double rpm, double tpm);
+    void configure(int endpoint, double rpm, double tpm) override;
     /// Remaining shared cooldown of `endpoint` (ms; 0 = none).
-    double cooldownMs(int endpoint) const;
+    double cooldownMs(int endpoint) const override;
 
-    SharedLimitsStats stats() const;
+    SharedLimitsStats stats() const override;
     /// The scripts, for tests that check their arithmetic against a real Redis.
     static QByteArray leaseScript();
     static QByteArray cooldownScript();

@@ -1,7 +1,7 @@
 // Journal and LineSet: the done-set, checkpoints, recovery of torn lines and unjournaled records,
 // identity checks, and the --retry-errors split. Real files in a temporary folder.
 
-#include "engine/projectconfig.h"
+#include "config/projectconfig.h"
 #include "io/journal.h"
 #include "io/lineset.h"
 

@@ -1,4 +1,4 @@
-#include "engine/projectconfig.h"
+#include "config/projectconfig.h"
 
 #include <QDir>
 #include <QFile>

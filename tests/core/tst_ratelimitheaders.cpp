@@ -1,4 +1,4 @@
-#include "limit/ratelimitheaders.h"
+#include "net/ratelimitheaders.h"
 
 #include <QHash>
 #include <QList>

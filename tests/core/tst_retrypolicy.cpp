@@ -12,8 +12,6 @@ class tst_RetryPolicy : public QObject
 private Q_SLOTS:
     void backoffSequence_data();
     void backoffSequence();
-    void decisions_data();
-    void decisions();
     void retryAfterIsHonoured_data();
     void retryAfterIsHonoured();
 };
@@ -40,38 +38,6 @@ void tst_RetryPolicy::backoffSequence()
     }
 }
 
-void tst_RetryPolicy::decisions_data()
-{
-    QTest::addColumn<int>("cls");
-    QTest::addColumn<bool>("retryable");
-    QTest::addColumn<int>("attempts");
-    QTest::addColumn<int>("decision");
-    const auto row = [](const char *name, ErrorClass c, bool r, int a, RetryDecision d) {
-        QTest::newRow(name) << int(c) << r << a << int(d);
-    };
-    row("success", ErrorClass::None, false, 1, RetryDecision::No);
-    row("429 first", ErrorClass::RateLimited, true, 1, RetryDecision::Yes);
-    row("500 fourth", ErrorClass::Server, true, 4, RetryDecision::Yes);
-    row("500 fifth of five", ErrorClass::Server, true, 5, RetryDecision::NoAttemptsExceeded);
-    row("timeout", ErrorClass::Timeout, true, 2, RetryDecision::Yes);
-    row("transport", ErrorClass::Transport, true, 1, RetryDecision::Yes);
-    row("529", ErrorClass::Overloaded, true, 1, RetryDecision::Yes);
-    row("400 never", ErrorClass::Client, false, 1, RetryDecision::No);
-    row("quota never", ErrorClass::Quota, false, 1, RetryDecision::No);
-}
-
-void tst_RetryPolicy::decisions()
-{
-    QFETCH(int, cls);
-    QFETCH(bool, retryable);
-    QFETCH(int, attempts);
-    QFETCH(int, decision);
-    Test::ScriptedRandom rng({0.5});
-    RetryPolicy policy(RetryConfig{5, 100, 1000, 600000}, &rng);
-    const RetryPlan plan = policy.decide(Outcome{ErrorClass(cls), retryable, QString()}, attempts);
-    QCOMPARE(int(plan.decision), decision);
-}
-
 void tst_RetryPolicy::retryAfterIsHonoured_data()
 {
     QTest::addColumn<double>("retryAfterMs");
@@ -90,9 +56,8 @@ void tst_RetryPolicy::retryAfterIsHonoured()
     QFETCH(double, maxMs);
     Test::ScriptedRandom rng({0.5, 0.999});
     RetryPolicy policy(RetryConfig{5, 100, 1000, 600000}, &rng);
-    const RetryPlan plan = policy.decide(Outcome{ErrorClass::RateLimited, true, QString()}, 1, retryAfterMs);
-    QCOMPARE(int(plan.decision), int(RetryDecision::Yes));
-    QVERIFY2(plan.delayMs >= minMs && plan.delayMs <= maxMs, qPrintable(QString::number(plan.delayMs)));
+    const double delay = policy.delayMs(1, retryAfterMs);
+    QVERIFY2(delay >= minMs && delay <= maxMs, qPrintable(QString::number(delay)));
 }
 
 QTEST_APPLESS_MAIN(tst_RetryPolicy)

@@ -3,7 +3,8 @@
 // exactly one precise error record. Nothing here is faked.
 
 #include "engine/engine.h"
-#include "net/transport.h"
+#include "net/connectionsettings.h"
+#include "net/qnamtransport.h"
 #include "runfixture.h"
 #include "sim/simulator.h"
 
@@ -412,7 +413,7 @@ void tst_Hostile::shortDeadlinesDoNotWaitBehindLongOnes()
     slow.timeoutS = 3;
     EndpointConfig quick = endpointFor(sim.chatUrl(), QStringLiteral("quick"));
     quick.timeoutS = 0.5;
-    Transport transport(SteadyClock::instance());
+    QnamTransport transport(SteadyClock::instance());
     transport.setEndpoints({slow, quick}, {QByteArray(), QByteArray()});
     QList<AttemptResult> results;
     transport.setResultHandler([&results](AttemptResult &&r) { results.append(std::move(r)); });
@@ -887,7 +888,7 @@ void tst_Hostile::proxyFromEnvironment()
         const qsizetype eq = item.indexOf(QLatin1Char('='));
         env.insert(item.left(eq), item.mid(eq + 1));
     }
-    const auto result = Transport::proxyFor(QUrl(url), env);
+    const auto result = ConnectionSettings::proxyFor(QUrl(url), env);
     if (!result) {
         QCOMPARE(QStringLiteral("error ") + result.error().message, expected);
         return;

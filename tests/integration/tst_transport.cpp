@@ -1,7 +1,7 @@
 // The transport on its worker threads, against real servers over loopback: the in-process
 // simulator, and nginx (h2c prior knowledge and HTTP/1.1) when it is installed.
 
-#include "net/transport.h"
+#include "net/qnamtransport.h"
 #include "sim/simulator.h"
 
 #include <QFile>
@@ -180,7 +180,7 @@ void tst_Transport::resultsComeInBatchesOnTheTransportThread()
 {
     Simulator sim;
     QVERIFY(sim.listen());
-    Transport transport(SteadyClock::instance());
+    QnamTransport transport(SteadyClock::instance());
     transport.setEndpoints({endpointFor(sim.chatUrl(), 120)}, {QByteArray()});
     QList<quint64> tickets;
     int batches = 0;
@@ -214,7 +214,7 @@ void tst_Transport::neverReportsInsideSend()
 {
     Simulator sim;
     QVERIFY(sim.listen());
-    Transport transport(SteadyClock::instance());
+    QnamTransport transport(SteadyClock::instance());
     transport.setEndpoints({endpointFor(sim.chatUrl(), 4)}, {QByteArray()});
     int results = 0;
     transport.setResultHandler([&results](AttemptResult &&) { ++results; });
@@ -227,7 +227,7 @@ void tst_Transport::abortCancelsAttemptsNotYetStarted()
 {
     Simulator sim;
     QVERIFY(sim.listen());
-    Transport transport(SteadyClock::instance());
+    QnamTransport transport(SteadyClock::instance());
     // More than a worker starts in one go (StartSlice): some orders wait in the worker.
     constexpr int n = 300;
     EndpointConfig e = endpointFor(sim.chatUrl(), n);
@@ -280,9 +280,9 @@ void tst_Transport::httpVersionFollowsTheProtocolSetting()
     }
     const bool tls = port == QLatin1String("tls");
     const quint16 number = tls ? nginx.tlsPort : port == QLatin1String("h2c") ? nginx.h2Port : nginx.h1Port;
-    Transport transport(SteadyClock::instance());
+    QnamTransport transport(SteadyClock::instance());
     // More than one HTTP/2 connection's worth of streams: two lanes per worker.
-    const int n = 2 * Transport::StreamsPerH2Connection + 50;
+    const int n = 2 * QnamTransport::StreamsPerH2Connection + 50;
     EndpointConfig endpoint =
         endpointFor(QUrl(QStringLiteral("%1://127.0.0.1:%2/v1/chat/completions")
                              .arg(tls ? QStringLiteral("https") : QStringLiteral("http"))
@@ -320,7 +320,7 @@ void tst_Transport::readsCleartextReplyHeadersInBlocks()
     config.rps = 1e6; // never limits, but sends x-ratelimit-* headers
     Simulator sim(config);
     QVERIFY(sim.listen());
-    Transport transport(SteadyClock::instance());
+    QnamTransport transport(SteadyClock::instance());
     transport.setEndpoints({endpointFor(sim.chatUrl(), 6, HttpProtocol::Http1)}, {QByteArray()});
     QList<AttemptResult> results;
     transport.setResultHandler([&results](AttemptResult &&r) { results.append(std::move(r)); });
@@ -363,7 +363,7 @@ void tst_Transport::eachLaneOpensItsOwnConnections()
     QFETCH(int, connections);
     Simulator sim;
     QVERIFY(sim.listen());
-    Transport transport(SteadyClock::instance());
+    QnamTransport transport(SteadyClock::instance());
     transport.setThreadCount(2);
     transport.setEndpoints({endpointFor(sim.chatUrl(), maxInFlight, HttpProtocol::Http1)}, {QByteArray()});
     int results = 0;

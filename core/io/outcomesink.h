@@ -1,9 +1,9 @@
 #pragma once
 
+#include "io/errorclass.h"
 #include "io/jsonlparser.h"
 #include "io/records.h"
 #include "io/request.h"
-#include "net/errorclass.h"
 
 #include <QByteArray>
 #include <QString>
@@ -32,6 +32,9 @@ public:
                         const Completion &completion, const nlohmann::json &body) = 0;
     /// The input never became a request.
     virtual void rejected(const InputError &error) = 0;
+    /// The run is over and nothing more will be delivered; `complete`: every request the source ever
+    /// had got its outcome (nothing was left unsent by a stop).
+    virtual void runEnded(bool complete) { Q_UNUSED(complete); }
 };
 
 } // namespace Sluice

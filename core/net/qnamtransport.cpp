@@ -1,6 +1,8 @@
-#include "transport.h"
+#include "qnamtransport.h"
 
+#include "net/connectionsettings.h"
 #include "net/provideradapter.h"
+#include "net/transportworker.h"
 
 #include <QDateTime>
 #include <QHostAddress>
@@ -10,6 +12,7 @@
 #include <QNetworkReply>
 #include <QSslCertificate>
 #include <QSslError>
+#include <QThread>
 
 #include <algorithm>
 #include <array>
@@ -19,58 +22,7 @@ namespace Sluice {
 
 Q_LOGGING_CATEGORY(lcNet, "sluice.net")
 
-namespace {
-bool isLoopbackHost(const QString &host)
-{
-    const QString h = host.toLower();
-    if (h == QLatin1String("localhost") || h.endsWith(QLatin1String(".localhost"))) {
-        return true;
-    }
-    const QHostAddress address(h);
-    return !address.isNull() && address.isLoopback();
-}
-
-/// Whether `host` is excluded from proxying by a no_proxy list.
-bool matchesNoProxy(const QString &host, const QString &noProxy)
-{
-    const QString h = host.toLower();
-    const QStringList entries = noProxy.split(QLatin1Char(','), Qt::SkipEmptyParts);
-    for (QString entry : entries) {
-        entry = entry.trimmed().toLower();
-        if (entry == QLatin1String("*")) {
-            return true;
-        }
-        // A port suffix ("example.com:8080", "[::1]:80") is ignored; bare IPv6 addresses are kept.
-        if (entry.startsWith(QLatin1Char('['))) {
-            entry = entry.mid(1, entry.indexOf(QLatin1Char(']')) - 1);
-        } else if (entry.count(QLatin1Char(':')) == 1) {
-            entry.truncate(entry.indexOf(QLatin1Char(':')));
-        }
-        while (entry.startsWith(QLatin1Char('.')) || entry.startsWith(QLatin1Char('*'))) {
-            entry.remove(0, 1);
-        }
-        if (entry.isEmpty()) {
-            continue;
-        }
-        if (h == entry || h.endsWith(QLatin1Char('.') + entry)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-QString environmentValue(const QProcessEnvironment &environment, const char *lower, const char *upper)
-{
-    QString value = environment.value(QString::fromLatin1(lower));
-    if (value.isEmpty() && upper) {
-        value = environment.value(QString::fromLatin1(upper));
-    }
-    return value.trimmed();
-}
-
-} // namespace
-
-Transport::Transport(const Clock *clock, QObject *parent)
+QnamTransport::QnamTransport(const Clock *clock, QObject *parent)
     : QObject(parent)
     , m_clock(clock)
     , m_environment(QProcessEnvironment::systemEnvironment())
@@ -82,101 +34,27 @@ Transport::Transport(const Clock *clock, QObject *parent)
     }
 }
 
-void Transport::setThreadCount(int threads)
+void QnamTransport::setThreadCount(int threads)
 {
     Q_ASSERT(m_workers.empty());
     m_threads = std::clamp(threads, 1, 16);
 }
 
-Result<QNetworkProxy> Transport::proxyFor(const QUrl &url, const QProcessEnvironment &environment)
+QnamTransport::~QnamTransport()
 {
-    const QString host = url.host();
-    if (host.isEmpty() || isLoopbackHost(host) ||
-        matchesNoProxy(host, environmentValue(environment, "no_proxy", "NO_PROXY"))) {
-        return QNetworkProxy(QNetworkProxy::NoProxy);
-    }
-    // http_proxy is read in lower case only: HTTP_PROXY can be set by a request header in CGI
-    // ("httpoxy"); curl does the same.
-    const bool https = url.scheme() == QLatin1String("https");
-    static constexpr std::array<const char *, 4> httpsNames = {"https_proxy", "HTTPS_PROXY", "all_proxy",
-                                                               "ALL_PROXY"};
-    static constexpr std::array<const char *, 4> httpNames = {"http_proxy", "all_proxy", "ALL_PROXY",
-                                                              nullptr};
-    QString name;
-    QString setting;
-    for (const char *candidate : https ? httpsNames : httpNames) {
-        if (!candidate) {
-            break;
-        }
-        setting = environment.value(QString::fromLatin1(candidate)).trimmed();
-        if (!setting.isEmpty()) {
-            name = QString::fromLatin1(candidate);
-            break;
-        }
-    }
-    if (setting.isEmpty()) {
-        return QNetworkProxy(QNetworkProxy::NoProxy);
-    }
-    if (!setting.contains(QLatin1String("://"))) {
-        setting.prepend(QLatin1String("http://"));
-    }
-    const QUrl proxyUrl(setting, QUrl::StrictMode);
-    if (!proxyUrl.isValid() || proxyUrl.host().isEmpty()) {
-        // Never the value itself: it may hold a password.
-        return Error{Error::Code::InvalidConfig,
-                     QStringLiteral("proxy: %1 is not a proxy URL (http://host:port or socks5://host:port)")
-                         .arg(name)};
-    }
-    const QString scheme = proxyUrl.scheme().toLower();
-    QNetworkProxy proxy;
-    if (scheme == QLatin1String("http")) {
-        proxy = QNetworkProxy(QNetworkProxy::HttpProxy, proxyUrl.host(), quint16(proxyUrl.port(80)));
-    } else if (scheme == QLatin1String("socks5") || scheme == QLatin1String("socks5h")) {
-        proxy = QNetworkProxy(QNetworkProxy::Socks5Proxy, proxyUrl.host(), quint16(proxyUrl.port(1080)));
-    } else {
-        return Error{Error::Code::InvalidConfig,
-                     QStringLiteral("proxy: %1=%2 cannot be used: only http:// and socks5:// proxies are "
-                                    "supported (no_proxy can exempt a host)")
-                         .arg(name, originOf(proxyUrl))};
-    }
-    proxy.setUser(proxyUrl.userName(QUrl::FullyDecoded));
-    proxy.setPassword(proxyUrl.password(QUrl::FullyDecoded));
-    return proxy;
-}
-
-Result<QSslConfiguration> Transport::tlsConfiguration(const EndpointConfig &endpoint)
-{
-    QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
-    if (!endpoint.caFile.isEmpty()) {
-        const QList<QSslCertificate> cas = QSslCertificate::fromPath(endpoint.caFile, QSsl::Pem);
-        if (cas.isEmpty()) {
-            return Error{Error::Code::Io, QStringLiteral("%1: no PEM certificate could be read (ca_file of "
-                                                         "endpoint \"%2\")")
-                                              .arg(endpoint.caFile, endpoint.name)};
-        }
-        tls.setCaCertificates(cas); // only these, like curl --cacert
-    }
-    if (endpoint.tlsInsecure) {
-        tls.setPeerVerifyMode(QSslSocket::VerifyNone);
-    }
-    return tls;
-}
-
-Transport::~Transport()
-{
-    m_handler = nullptr;
-    m_batchHandler = nullptr;
+    setResultHandler(nullptr);
+    setBatchHandler(nullptr);
     stopWorkers();
 }
 
-int Transport::requestsPerLane(const EndpointConfig &config)
+int QnamTransport::requestsPerLane(const EndpointConfig &config)
 {
     return config.protocol == HttpProtocol::H2c || config.protocol == HttpProtocol::H2
                ? StreamsPerH2Connection
                : Http1ConnectionsPerLane;
 }
 
-void Transport::setEndpoints(const QList<EndpointConfig> &endpoints, const QList<QByteArray> &apiKeys)
+void QnamTransport::setEndpoints(const QList<EndpointConfig> &endpoints, const QList<QByteArray> &apiKeys)
 {
     Q_ASSERT(m_totalInFlight == 0);
     stopWorkers();
@@ -192,7 +70,7 @@ void Transport::setEndpoints(const QList<EndpointConfig> &endpoints, const QList
         setup.apiKey = apiKeys.value(i);
         setup.requestsPerLane = requestsPerLane(e.config);
         m_answered[std::size_t(i)] = false;
-        if (const auto proxy = proxyFor(e.config.url, m_environment); !proxy) {
+        if (const auto proxy = ConnectionSettings::proxyFor(e.config.url, m_environment); !proxy) {
             // Going direct instead could bypass a proxy the network requires: fail loudly.
             e.setupError = proxy.error().message;
             qCCritical(lcNet).noquote()
@@ -201,7 +79,7 @@ void Transport::setEndpoints(const QList<EndpointConfig> &endpoints, const QList
         if (e.config.url.scheme() != QLatin1String("https")) {
             continue;
         }
-        auto tls = tlsConfiguration(e.config);
+        auto tls = ConnectionSettings::tlsConfiguration(e.config);
         if (tls) {
             setup.tls = *tls;
         } else {
@@ -220,7 +98,7 @@ void Transport::setEndpoints(const QList<EndpointConfig> &endpoints, const QList
     startWorkers(setups);
 }
 
-void Transport::startWorkers(const std::vector<WorkerEndpoint> &setups)
+void QnamTransport::startWorkers(const std::vector<WorkerEndpoint> &setups)
 {
     m_workers.resize(std::size_t(m_threads));
     for (std::size_t i = 0; i < m_workers.size(); ++i) {
@@ -230,7 +108,7 @@ void Transport::startWorkers(const std::vector<WorkerEndpoint> &setups)
         w.inFlight.assign(setups.size(), 0);
         // Called on the worker's thread for the first result of a batch: one queued call per batch.
         auto wake = [this] {
-            QMetaObject::invokeMethod(this, &Transport::deliverResults, Qt::QueuedConnection);
+            QMetaObject::invokeMethod(this, &QnamTransport::deliverResults, Qt::QueuedConnection);
         };
         w.lanes = std::make_unique<TransportWorker>(m_clock, m_environment, w.inbox.get(), w.outbox.get(),
                                                     std::move(wake), m_answered.get());
@@ -244,7 +122,7 @@ void Transport::startWorkers(const std::vector<WorkerEndpoint> &setups)
     }
 }
 
-void Transport::stopWorkers()
+void QnamTransport::stopWorkers()
 {
     for (Worker &w : m_workers) {
         // The lanes (QNAMs, replies) are deleted on their own thread, then the thread ends.
@@ -258,23 +136,23 @@ void Transport::stopWorkers()
     m_workers.clear();
 }
 
-void Transport::setMaxInFlight(int endpoint, int maxInFlight)
+void QnamTransport::setMaxInFlight(int endpoint, int maxInFlight)
 {
     m_endpoints.at(std::size_t(endpoint)).config.maxInFlight = std::max(1, maxInFlight);
 }
 
-bool Transport::hasCapacity(int endpoint) const
+bool QnamTransport::hasCapacity(int endpoint) const
 {
     const Endpoint &e = m_endpoints.at(std::size_t(endpoint));
     return e.inFlight < e.config.maxInFlight;
 }
 
-int Transport::inFlight(int endpoint) const
+int QnamTransport::inFlight(int endpoint) const
 {
     return m_endpoints.at(std::size_t(endpoint)).inFlight;
 }
 
-quint64 Transport::send(int endpoint, const QByteArray &body, const QByteArray &apiKey)
+quint64 QnamTransport::send(int endpoint, Outgoing attempt)
 {
     Endpoint &e = m_endpoints.at(std::size_t(endpoint));
     SendOrder order;
@@ -282,8 +160,9 @@ quint64 Transport::send(int endpoint, const QByteArray &body, const QByteArray &
     order.endpoint = endpoint;
     order.startMs = m_clock->nowMs();
     order.deadlineMs = std::clamp(e.config.timeoutS * 1000.0, 1.0, 2.0e9);
-    order.body = body;
-    order.apiKey = apiKey;
+    order.body = std::move(attempt.body);
+    order.apiKey = std::move(attempt.apiKey);
+    order.headers = std::move(attempt.headers);
     ++e.inFlight;
     ++m_totalInFlight;
     const quint64 ticket = order.ticket;
@@ -319,15 +198,15 @@ quint64 Transport::send(int endpoint, const QByteArray &body, const QByteArray &
     return ticket;
 }
 
-void Transport::postDelivery()
+void QnamTransport::postDelivery()
 {
     if (!m_deliveryPosted) {
         m_deliveryPosted = true;
-        QMetaObject::invokeMethod(this, &Transport::deliverResults, Qt::QueuedConnection);
+        QMetaObject::invokeMethod(this, &QnamTransport::deliverResults, Qt::QueuedConnection);
     }
 }
 
-void Transport::abortAll()
+void QnamTransport::abortAll()
 {
     for (Worker &w : m_workers) {
         TransportWorker *lanes = w.lanes.get();
@@ -340,7 +219,24 @@ void Transport::abortAll()
     }
 }
 
-void Transport::deliverResults()
+void QnamTransport::cancel(quint64 ticket)
+{
+    for (AttemptResult &r : m_unsent) {
+        if (r.ticket == ticket) {
+            r.report.cancelled = true;
+            r.report.setupError.clear();
+            return;
+        }
+    }
+    // Rare (a gateway caller that left): every worker looks; the one that has it reports it.
+    for (Worker &w : m_workers) {
+        TransportWorker *lanes = w.lanes.get();
+        QMetaObject::invokeMethod(
+            lanes, [lanes, ticket] { lanes->cancel(ticket); }, Qt::QueuedConnection);
+    }
+}
+
+void QnamTransport::deliverResults()
 {
     m_deliveryPosted = false;
     std::vector<AttemptResult> unsent;
@@ -354,9 +250,7 @@ void Transport::deliverResults()
             --(*workerInFlight)[std::size_t(r.endpoint)];
         }
         any = true;
-        if (m_handler) {
-            m_handler(std::move(r));
-        }
+        deliver(std::move(r));
     };
     for (AttemptResult &r : unsent) {
         hand(std::move(r), nullptr);
@@ -366,8 +260,8 @@ void Transport::deliverResults()
             hand(std::move(r), &w.inFlight);
         }
     }
-    if (any && m_batchHandler) {
-        m_batchHandler();
+    if (any) {
+        batchDone();
     }
 }
 

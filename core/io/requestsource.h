@@ -51,6 +51,22 @@ public:
     }
     /// Requests the source holds that the engine has not taken yet (shown as queued).
     virtual qint64 backlog() const { return 0; }
+    /// Requests that will never be handed out if the run ends now (a stop): the source's own count or
+    /// estimate, for the summary's not_started. By default, the backlog.
+    virtual qint64 notHandedOut() const { return backlog(); }
+
+    /// What a source knows about its input, for progress (a file's size and lines, a resumed run's
+    /// earlier records). linesRead < 0: the engine counts the items it took.
+    struct Progress
+    {
+        qint64 linesRead = -1;
+        qint64 estimatedLines = 0;
+        qint64 bytesRead = 0;
+        qint64 fileSize = 0;
+        qint64 resumedSucceeded = 0;
+        qint64 resumedFailed = 0;
+    };
+    virtual Progress progress() const { return {}; }
 
     /// Set by the engine: call wake() (on the engine's thread) when next() has something again.
     void setWakeHandler(std::function<void()> handler) { m_wake = std::move(handler); }

@@ -1,6 +1,5 @@
 #pragma once
 
-#include "retry/retrypolicy.h"
 #include "util/result.h"
 
 #include <QList>
@@ -58,6 +57,15 @@ struct EndpointConfig
     static Provider inferProvider(const QUrl &url);
     /// Whether `url` can be an endpoint: a valid http:// or https:// URL with a host.
     static bool isEndpointUrl(const QUrl &url);
+};
+
+/// Retry settings of a run (project "limits" and CLI flags).
+struct RetryConfig
+{
+    int maxAttempts = 5;             ///< sends per request, first one included
+    double baseDelayMs = 500;        ///< backoff before the 2nd attempt is drawn from [0, base]
+    double maxDelayMs = 30000;       ///< cap of the exponential backoff
+    double maxRetryAfterMs = 600000; ///< a server's Retry-After is honoured up to this
 };
 
 /// Run-wide limits, the project file's "limits" object.

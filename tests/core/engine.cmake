@@ -1,7 +1,0 @@
-sluice_add_test(tst_tokenbucket SOURCES ${CMAKE_CURRENT_LIST_DIR}/tst_tokenbucket.cpp LABELS unit)
-sluice_add_test(tst_ratelimiter SOURCES ${CMAKE_CURRENT_LIST_DIR}/tst_ratelimiter.cpp LABELS unit)
-sluice_add_test(tst_balancer SOURCES ${CMAKE_CURRENT_LIST_DIR}/tst_balancer.cpp LABELS unit)
-sluice_add_test(tst_retrypolicy SOURCES ${CMAKE_CURRENT_LIST_DIR}/tst_retrypolicy.cpp LABELS unit)
-sluice_add_test(tst_classifier SOURCES ${CMAKE_CURRENT_LIST_DIR}/tst_classifier.cpp LABELS unit)
-sluice_add_test(tst_latencyhistogram SOURCES ${CMAKE_CURRENT_LIST_DIR}/tst_latencyhistogram.cpp LABELS unit)
-sluice_add_test(tst_endpointlimiter SOURCES ${CMAKE_CURRENT_LIST_DIR}/tst_endpointlimiter.cpp LABELS unit)

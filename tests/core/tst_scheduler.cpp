@@ -1,0 +1,526 @@
+// The engine's scheduling behaviour on the scripted fake transport and the manual clock: weights,
+// retries and their budget, the limiter's reactions, ejection, quota, pause/resume and stop. No sockets
+// and no sleeping: simulated minutes take milliseconds. (tests/integration/tst_engine.cpp keeps a few of
+// the same over loopback HTTP against the simulator.)
+#include "engine/engine.h"
+#include "faketransport.h"
+#include "manualclock.h"
+#include "runfixture.h"
+#include "testprinters.h"
+
+#include <QHash>
+#include <QSet>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <memory>
+
+using namespace Sluice;
+using json = nlohmann::json;
+using Reply = Test::FakeTransport::Reply;
+using Sent = Test::FakeTransport::Sent;
+
+namespace {
+
+/// One file run on the fake transport.
+struct Harness
+{
+    QTemporaryDir dir;
+    Test::ManualClock clock;
+    DefaultRandom random{42};
+    Test::FakeTransport transport{&clock};
+    ProjectConfig project;
+    RunOptions options;
+    std::unique_ptr<Engine> engine;
+    bool finished = false;
+    MetricsSnapshot summary;
+    QStringList notices;
+    double finishedAtMs = 0;
+
+    Harness()
+    {
+        options.requestsPath = dir.filePath(QStringLiteral("requests.jsonl"));
+        options.outPath = dir.filePath(QStringLiteral("results.jsonl"));
+        options.tickMs = 100;
+        project.limits.retry.baseDelayMs = 10;
+        project.limits.retry.maxDelayMs = 100;
+    }
+    EndpointConfig &addEndpoint(const QString &name, double weight = 1, int maxInFlight = 64)
+    {
+        EndpointConfig e =
+            EndpointConfig::fromUrl(QUrl(QStringLiteral("http://127.0.0.1:9/v1/chat/completions")), 0);
+        e.name = name;
+        e.weight = weight;
+        e.model = QStringLiteral("m");
+        e.maxInFlight = maxInFlight;
+        project.endpoints.append(e);
+        return project.endpoints.last();
+    }
+    /// `n` prompt lines "p1".."pn" (custom_id = "id<i>").
+    bool writePrompts(int n)
+    {
+        QList<json> lines;
+        for (int i = 1; i <= n; ++i) {
+            lines.append(json{{"custom_id", "id" + std::to_string(i)}, {"input", "p" + std::to_string(i)}});
+        }
+        return Test::writeJsonl(options.requestsPath, lines);
+    }
+    bool start()
+    {
+        EngineParts parts;
+        parts.clock = &clock;
+        parts.random = &random;
+        parts.transport = &transport;
+        engine = std::make_unique<Engine>(project, options, parts);
+        QObject::connect(engine.get(), &Engine::finished, engine.get(), [this](const MetricsSnapshot &s) {
+            finished = true;
+            summary = s;
+            finishedAtMs = clock.nowMs();
+        });
+        QObject::connect(engine.get(), &Engine::notice, engine.get(),
+                         [this](const QString &m) { notices.append(m); });
+        const auto started = engine->start();
+        if (!started) {
+            qWarning("%s", qPrintable(started.error().message));
+        }
+        return bool(started);
+    }
+    /// Runs until the run finishes or `limitMs` of clock time passed.
+    bool run(double limitMs = 600000)
+    {
+        return start() && clock.runUntil([this] { return finished; }, limitMs, 10);
+    }
+    QList<json> results() const { return Test::readJsonl(options.outPath); }
+    QList<json> errors() const { return Test::readJsonl(engine->errorsPath()); }
+    /// Every line of 1..n has exactly one record.
+    bool everyLineOnce(int n) const
+    {
+        QSet<qint64> seen;
+        for (const QList<json> &file : {results(), errors()}) {
+            for (const json &record : file) {
+                const qint64 line = record.at("line").get<qint64>();
+                if (seen.contains(line)) {
+                    qWarning("line %lld twice", line);
+                    return false;
+                }
+                seen.insert(line);
+            }
+        }
+        return seen.size() == n;
+    }
+};
+
+int lineOf(const Sent &sent)
+{
+    return Test::FakeTransport::textOf(sent).mid(1).toInt(); // "p<line>"
+}
+
+} // namespace
+
+class tst_Scheduler : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void tailOfARunGoesAsFastAsItsMiddle();
+    void everyLineExactlyOnceUnderFaults();
+    void weightsAreRespected();
+    void maxInFlightIsBackPressure();
+    void serverErrorsBackOffThenSucceed();
+    void retryAfterIsHonoured();
+    void clientErrorsAreNotRetried();
+    void attemptsAreCapped();
+    void quotaMovesTrafficToOtherEndpoints();
+    void everyEndpointOutOfQuotaFailsClearly();
+    void rateLimitStormPausesThenProbes();
+    void deadEndpointIsEjectedAndComesBack();
+    void poisonRequestDoesNotEjectItsEndpoint();
+    void pauseHoldsEverythingResumeGoesOn();
+    void gracefulStopLeavesUnsentLinesWithoutRecords();
+    void configuredRateIsNeverExceeded();
+};
+
+void tst_Scheduler::tailOfARunGoesAsFastAsItsMiddle()
+{
+    // The run: 4,000 lines through two endpoints, one answering 500 to 10 % of requests, no
+    // limits that bind, max_attempts 8. The retries of the tail must not crawl at 1 retry/s.
+    Harness h;
+    h.addEndpoint(QStringLiteral("healthy"));
+    h.addEndpoint(QStringLiteral("flaky"));
+    h.project.limits.retry.maxAttempts = 8;
+    h.project.limits.retry.baseDelayMs = 500;
+    h.project.limits.retry.maxDelayMs = 30000;
+    QVERIFY(h.writePrompts(4000));
+    std::mt19937 dice(7);
+    h.transport.setScript([&dice](const Sent &sent) {
+        Reply r;
+        r.delayMs = 1;
+        if (sent.endpoint == 1 && dice() % 10 == 0) {
+            r.status = 500;
+            r.body = {{"error", {{"message", "boom"}, {"type", "server_error"}}}};
+        }
+        return r;
+    });
+    QVERIFY(h.run());
+    QVERIFY(h.everyLineOnce(4000));
+    QCOMPARE(h.results().size(), 4000);
+    // Fresh traffic alone takes about 4,000 / (2 × 64 per ms) ≈ 0.1 s; the retries' backoff (full
+    // jitter, ≤ 0.5 s, 1 s, 2 s for the 2nd, 3rd, 4th attempt) bounds the tail at a few seconds.
+    // A retry budget that starves after fresh traffic ends (1 retry/s) took ~100 s here.
+    const double took = h.summary.elapsedMs;
+    qInfo("4,000 lines with 10 %% 500s on one endpoint: %.0f ms of clock time, %lld retries", took,
+          h.summary.retries);
+    QVERIFY2(took < 5000, qPrintable(QString::number(took)));
+    QVERIFY(h.summary.retries > 100);
+}
+
+void tst_Scheduler::everyLineExactlyOnceUnderFaults()
+{
+    Harness h;
+    h.addEndpoint(QStringLiteral("a"));
+    h.addEndpoint(QStringLiteral("b"));
+    h.project.limits.retry.maxAttempts = 10;
+    QVERIFY(h.writePrompts(3000));
+    std::mt19937 dice(11);
+    h.transport.setScript([&dice](const Sent &) {
+        Reply r;
+        r.delayMs = 1 + dice() % 20;
+        switch (dice() % 20) {
+        case 0:
+            r.status = 500;
+            break;
+        case 1:
+            r.failure = Reply::Failure::Reset;
+            break;
+        case 2:
+            // A burst refused under the limit the server announces: a pause, not a slower rate.
+            r.status = 429;
+            r.rateLimit.retryAfterMs = 50;
+            r.rateLimit.requestLimit = 6000000;
+            break;
+        case 3:
+            r.truncated = true; // a 2xx cut short: not a success
+            break;
+        case 4:
+            r.status = 529;
+            break;
+        default:
+            break;
+        }
+        return r;
+    });
+    const bool ran = h.run();
+    if (!ran) {
+        const MetricsSnapshot s = h.engine->snapshot();
+        qWarning("state %s in flight %lld queued %lld waiting %lld done %lld sent %d; %s",
+                 qPrintable(toString(s.state)), s.inFlight, s.queued, s.waitingRetry, s.done(),
+                 int(h.transport.sent().size()), qPrintable(h.notices.join(QLatin1Char('\n'))));
+        for (const EndpointStats &e : s.endpoints) {
+            qWarning("%s: %s %s", qPrintable(e.name), qPrintable(e.stateText()),
+                     qPrintable(e.limitReasonText()));
+        }
+    }
+    QVERIFY(ran);
+    QVERIFY(h.everyLineOnce(3000));
+    QCOMPARE(h.results().size(), 3000); // 10 attempts are enough for every line here
+    // Nothing paid twice: exactly one 2xx that arrived whole per line.
+    QCOMPARE(h.summary.succeeded, qint64(3000));
+}
+
+void tst_Scheduler::weightsAreRespected()
+{
+    Harness h;
+    h.addEndpoint(QStringLiteral("a"), 3);
+    h.addEndpoint(QStringLiteral("b"), 1);
+    QVERIFY(h.writePrompts(4000));
+    QVERIFY(h.run());
+    QCOMPARE(h.transport.sentTo(0), 3000);
+    QCOMPARE(h.transport.sentTo(1), 1000);
+}
+
+void tst_Scheduler::maxInFlightIsBackPressure()
+{
+    // A slow endpoint with few connections keeps its share; it is never handed more than its limit.
+    Harness h;
+    h.addEndpoint(QStringLiteral("fast"), 1, 64);
+    h.addEndpoint(QStringLiteral("slow"), 1, 4);
+    QVERIFY(h.writePrompts(400));
+    h.transport.setScript([](const Sent &sent) {
+        Reply r;
+        r.delayMs = sent.endpoint == 1 ? 200 : 1;
+        return r;
+    });
+    QVERIFY(h.run());
+    QCOMPARE(h.transport.peakInFlight(1), 4);
+    QCOMPARE(h.transport.sentTo(0), 200);
+    QCOMPARE(h.transport.sentTo(1), 200);
+}
+
+void tst_Scheduler::serverErrorsBackOffThenSucceed()
+{
+    Harness h;
+    h.addEndpoint(QStringLiteral("a"));
+    h.project.limits.retry.baseDelayMs = 400;
+    h.project.limits.retry.maxDelayMs = 400;
+    QVERIFY(h.writePrompts(1));
+    h.transport.setScript([&h](const Sent &) {
+        Reply r;
+        r.status = h.transport.sent().size() < 2 ? 503 : 200; // two failures, then success
+        return r;
+    });
+    QVERIFY(h.run());
+    QCOMPARE(h.results().size(), 1);
+    QCOMPARE(h.results().first().at("attempts").get<int>(), 3);
+    const auto &sent = h.transport.sent();
+    QCOMPARE(int(sent.size()), 3);
+    // 503 = overloaded: the endpoint pauses (2 s) whatever the backoff says.
+    QVERIFY(sent[1].atMs - sent[0].atMs >= EndpointLimiter::OverloadPauseMs);
+}
+
+void tst_Scheduler::retryAfterIsHonoured()
+{
+    Harness h;
+    h.addEndpoint(QStringLiteral("a"));
+    QVERIFY(h.writePrompts(1));
+    h.transport.setScript([&h](const Sent &) {
+        Reply r;
+        if (h.transport.sent().empty()) {
+            r.status = 429;
+            r.rateLimit.retryAfterMs = 3000;
+        }
+        return r;
+    });
+    QVERIFY(h.run());
+    QCOMPARE(h.results().size(), 1);
+    const auto &sent = h.transport.sent();
+    QCOMPARE(int(sent.size()), 2);
+    QVERIFY2(sent[1].atMs - sent[0].atMs >= 3000, qPrintable(QString::number(sent[1].atMs - sent[0].atMs)));
+}
+
+void tst_Scheduler::clientErrorsAreNotRetried()
+{
+    Harness h;
+    h.addEndpoint(QStringLiteral("a"));
+    QVERIFY(h.writePrompts(5));
+    h.transport.setScript([](const Sent &) {
+        Reply r;
+        r.status = 400;
+        r.body = {{"error", {{"message", "bad request"}, {"type", "invalid_request_error"}}}};
+        return r;
+    });
+    QVERIFY(h.run());
+    QCOMPARE(int(h.transport.sent().size()), 5);
+    QCOMPARE(h.errors().size(), 5);
+    QCOMPARE(QString::fromStdString(h.errors().first().at("error_class").get<std::string>()),
+             QStringLiteral("client"));
+}
+
+void tst_Scheduler::attemptsAreCapped()
+{
+    Harness h;
+    h.addEndpoint(QStringLiteral("a"));
+    h.project.limits.retry.maxAttempts = 4;
+    QVERIFY(h.writePrompts(1));
+    h.transport.setScript([](const Sent &) {
+        Reply r;
+        r.failure = Reply::Failure::Reset;
+        return r;
+    });
+    QVERIFY(h.run());
+    QCOMPARE(int(h.transport.sent().size()), 4);
+    QCOMPARE(h.errors().size(), 1);
+    QVERIFY(QString::fromStdString(h.errors().first().at("error").get<std::string>())
+                .contains(QStringLiteral("gave up after 4 attempts")));
+}
+
+void tst_Scheduler::quotaMovesTrafficToOtherEndpoints()
+{
+    Harness h;
+    h.addEndpoint(QStringLiteral("broke"));
+    h.addEndpoint(QStringLiteral("paid"));
+    QVERIFY(h.writePrompts(200));
+    h.transport.setScript([](const Sent &sent) {
+        Reply r;
+        if (sent.endpoint == 0) {
+            r.status = 429;
+            r.body = {
+                {"error", {{"message", "You exceeded your current quota"}, {"code", "insufficient_quota"}}}};
+        }
+        return r;
+    });
+    QVERIFY(h.run());
+    QCOMPARE(h.results().size(), 200);
+    QVERIFY(h.transport.sentTo(0) <= 64); // only what was in flight when the first quota answer came
+    QCOMPARE(h.summary.endpoints.at(0).state, EndpointState::Quota);
+    QVERIFY(h.notices.join(QLatin1Char('\n')).contains(QStringLiteral("\"broke\" is out of quota")));
+}
+
+void tst_Scheduler::everyEndpointOutOfQuotaFailsClearly()
+{
+    Harness h;
+    h.addEndpoint(QStringLiteral("a"));
+    QVERIFY(h.writePrompts(300));
+    h.transport.setScript([](const Sent &) {
+        Reply r;
+        r.status = 429;
+        r.body = {{"error", {{"message", "quota"}, {"code", "insufficient_quota"}}}};
+        return r;
+    });
+    QVERIFY(h.run());
+    QCOMPARE(h.errors().size(), 300);
+    for (const json &e : h.errors()) {
+        QCOMPARE(QString::fromStdString(e.at("error_class").get<std::string>()), QStringLiteral("quota"));
+    }
+    QVERIFY(h.transport.sentTo(0) <= 64);
+}
+
+void tst_Scheduler::rateLimitStormPausesThenProbes()
+{
+    // 429s without Retry-After: the endpoint pauses, then one probe goes before it re-opens.
+    Harness h;
+    h.addEndpoint(QStringLiteral("a"), 1, 8);
+    QVERIFY(h.writePrompts(50));
+    double stormEndsMs = h.clock.nowMs() + 1000;
+    h.transport.setScript([&](const Sent &sent) {
+        Reply r;
+        r.delayMs = 5;
+        if (sent.atMs < stormEndsMs) {
+            r.status = 429;
+        }
+        return r;
+    });
+    QVERIFY(h.run());
+    QCOMPARE(h.results().size(), 50);
+    // After each pause exactly one request (the probe) is in flight until it answers.
+    const auto &sent = h.transport.sent();
+    int probesAlone = 0;
+    for (std::size_t i = 1; i + 1 < sent.size(); ++i) {
+        if (sent[i].atMs - sent[i - 1].atMs >= EndpointLimiter::FirstPauseMs &&
+            sent[i + 1].atMs - sent[i].atMs >= 5) {
+            ++probesAlone;
+        }
+    }
+    QVERIFY2(probesAlone >= 2, qPrintable(QString::number(probesAlone)));
+    QVERIFY(h.summary.rateLimited > 0);
+}
+
+void tst_Scheduler::deadEndpointIsEjectedAndComesBack()
+{
+    Harness h;
+    h.addEndpoint(QStringLiteral("flaky-host"));
+    h.addEndpoint(QStringLiteral("steady"));
+    h.project.limits.retry.maxAttempts = 8;
+    QVERIFY(h.writePrompts(3000));
+    const double downUntil = h.clock.nowMs() + 3000;
+    h.project.endpoints[1].maxInFlight = 2; // slow enough that the run outlasts the outage
+    h.transport.setScript([&](const Sent &sent) {
+        Reply r;
+        r.delayMs = sent.endpoint == 1 ? 10 : 2;
+        if (sent.endpoint == 0 && sent.atMs < downUntil) {
+            r.failure = Reply::Failure::Refused;
+        }
+        return r;
+    });
+    QVERIFY(h.run());
+    QVERIFY(h.everyLineOnce(3000));
+    QCOMPARE(h.results().size(), 3000);
+    const QString log = h.notices.join(QLatin1Char('\n'));
+    QVERIFY2(log.contains(QStringLiteral("\"flaky-host\" is unreachable: 5 attempts in a row got no answer")),
+             qPrintable(log));
+    QVERIFY2(log.contains(QStringLiteral("\"flaky-host\" is back")), qPrintable(log));
+    // While ejected, at most one probe per pause went to it.
+    int sentWhileDown = 0;
+    for (const Sent &s : h.transport.sent()) {
+        sentWhileDown += s.endpoint == 0 && s.atMs < downUntil ? 1 : 0;
+    }
+    QVERIFY2(sentWhileDown <= 64 + 5, qPrintable(QString::number(sentWhileDown)));
+}
+
+void tst_Scheduler::poisonRequestDoesNotEjectItsEndpoint()
+{
+    // One line whose body always gets a 500; the others succeed. The endpoint answers: never ejected.
+    Harness h;
+    h.addEndpoint(QStringLiteral("only"), 1, 1); // one at a time: the poison line's retries come in a row
+    h.project.limits.retry.maxAttempts = 8;
+    QVERIFY(h.writePrompts(20));
+    h.transport.setScript([](const Sent &sent) {
+        Reply r;
+        if (lineOf(sent) == 3) {
+            r.status = 500;
+        }
+        return r;
+    });
+    QVERIFY(h.run());
+    QCOMPARE(h.results().size(), 19);
+    QCOMPARE(h.errors().size(), 1);
+    QVERIFY(QString::fromStdString(h.errors().first().at("error").get<std::string>())
+                .contains(QStringLiteral("gave up after 8 attempts")));
+    QVERIFY2(!h.notices.join(QLatin1Char('\n')).contains(QStringLiteral("failing")),
+             qPrintable(h.notices.join(QLatin1Char('\n'))));
+    QCOMPARE(h.summary.endpoints.at(0).state, EndpointState::Active);
+}
+
+void tst_Scheduler::pauseHoldsEverythingResumeGoesOn()
+{
+    Harness h;
+    h.addEndpoint(QStringLiteral("a"), 1, 4);
+    QVERIFY(h.writePrompts(100));
+    h.transport.setScript([](const Sent &) {
+        Reply r;
+        r.delayMs = 10;
+        return r;
+    });
+    QVERIFY(h.start());
+    h.clock.advance(50);
+    h.engine->pause();
+    const std::size_t sentAtPause = h.transport.sent().size();
+    h.clock.advance(10000);
+    QCOMPARE(h.transport.sent().size(), sentAtPause);   // nothing new while paused
+    QCOMPARE(h.engine->snapshot().inFlight, qint64(0)); // those in flight came back
+    h.engine->resume();
+    QVERIFY(h.clock.runUntil([&h] { return h.finished; }, 60000));
+    QVERIFY(h.everyLineOnce(100));
+}
+
+void tst_Scheduler::gracefulStopLeavesUnsentLinesWithoutRecords()
+{
+    Harness h;
+    h.addEndpoint(QStringLiteral("a"), 1, 4);
+    QVERIFY(h.writePrompts(100));
+    h.transport.setScript([](const Sent &) {
+        Reply r;
+        r.delayMs = 10;
+        return r;
+    });
+    QVERIFY(h.start());
+    h.clock.advance(25); // two rounds of 4 done, 4 in flight
+    h.engine->stop();
+    QVERIFY(h.clock.runUntil([&h] { return h.finished; }, 1000));
+    const int sent = int(h.transport.sent().size());
+    QCOMPARE(int(h.results().size()), sent); // those in flight were recorded
+    QCOMPARE(h.errors().size(), 0);
+    QCOMPARE(h.summary.notStarted, qint64(100 - sent));
+}
+
+void tst_Scheduler::configuredRateIsNeverExceeded()
+{
+    Harness h;
+    h.addEndpoint(QStringLiteral("a")).rpm = 600; // 10/s
+    QVERIFY(h.writePrompts(100));
+    QVERIFY(h.run());
+    QCOMPARE(h.results().size(), 100);
+    // In any 1 s window: at most the rate plus the smoothing allowance.
+    const auto &sent = h.transport.sent();
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+        int inWindow = 0;
+        for (std::size_t j = i; j < sent.size() && sent[j].atMs < sent[i].atMs + 1000; ++j) {
+            ++inWindow;
+        }
+        QVERIFY2(inWindow <= 11, qPrintable(QString::number(inWindow)));
+    }
+    // Ramp-up from half the rate, then the full rate: about 100 / 10 + 1 s.
+    QVERIFY(h.summary.elapsedMs > 9000 && h.summary.elapsedMs < 14000);
+}
+
+QTEST_GUILESS_MAIN(tst_Scheduler)
+#include "tst_scheduler.moc"
