@@ -468,6 +468,26 @@ Result<SharedConfig::Address> SharedConfig::parseRedisUrl(const QString &text)
     return a;
 }
 
+Result<QList<QByteArray>> ProjectConfig::apiKeys(const QHash<QString, QByteArray> &supplied) const
+{
+    QList<QByteArray> keys;
+    for (const EndpointConfig &e : endpoints) {
+        QByteArray key = supplied.value(e.name);
+        if (key.isEmpty() && !e.apiKeyEnv.isEmpty()) {
+            key = qgetenv(e.apiKeyEnv.toLocal8Bit().constData());
+            if (key.isEmpty()) {
+                return Error{
+                    Error::Code::InvalidConfig,
+                    QStringLiteral("endpoint \"%1\": environment variable %2 (api_key_env) is not set")
+                        .arg(e.name, e.apiKeyEnv),
+                    0};
+            }
+        }
+        keys.append(key);
+    }
+    return keys;
+}
+
 Result<void> ProjectConfig::validate(const QString &fileName) const
 {
     if (endpoints.isEmpty()) {

@@ -2,6 +2,8 @@
 
 #include "util/result.h"
 
+#include <QByteArray>
+#include <QHash>
 #include <QList>
 #include <QString>
 #include <QUrl>
@@ -122,6 +124,10 @@ struct ProjectConfig
     /// Checks the whole configuration (also after CLI overrides): at least one endpoint, unique names,
     /// http(s) URLs, sane numbers.
     Result<void> validate(const QString &fileName) const;
+    /// Each endpoint's API key (index-aligned): from `supplied` by endpoint name (the desktop app's
+    /// keychain), else from its api_key_env variable; empty for endpoints that need none. An Error
+    /// naming the endpoint and the variable when one is unset.
+    Result<QList<QByteArray>> apiKeys(const QHash<QString, QByteArray> &supplied) const;
 };
 
 } // namespace Sluice

@@ -16,8 +16,6 @@ Q_LOGGING_CATEGORY(lcEngine, "sluice.engine")
 
 namespace {
 
-/// Most input lines handled in one refill, so a file full of bad lines cannot stall the event loop.
-constexpr int MaxLinesPerRefill = 4096;
 /// State changes of the limiters (ramps, growth) are time-driven: with work waiting, look again at
 /// least this often.
 constexpr double MaxSleepMs = 1000;
@@ -52,14 +50,7 @@ Engine::Engine(ProjectConfig project, RunOptions options, EngineParts parts, QOb
     , m_wakeTimer(m_clock, this, [this] { pump(); })
     , m_tickTimer(m_clock, this, [this] { tick(); })
 {
-    SharedBudget *shared = parts.shared;
-    if (!shared && m_project.shared.isEnabled()) {
-        QList<SharedLimits::Endpoint> endpoints;
-        for (const EndpointConfig &e : std::as_const(m_project.endpoints)) {
-            endpoints.append({e.name, e.rpm, e.tpm});
-        }
-        shared = new SharedLimits(m_project.shared, endpoints, m_clock, this);
-    }
+    SharedBudget *shared = parts.shared ? parts.shared : SharedLimits::forProject(m_project, m_clock, this);
     if (shared) {
         shared->setChangedHandler([this] { pump(); });
         shared->setNoticeHandler([this](const QString &message) { Q_EMIT notice(message); });
@@ -82,7 +73,6 @@ void Engine::init()
         // A server lives for weeks: an endpoint out of quota comes back when its billing does.
         m_admission.setQuotaProbe(true);
     }
-    m_shownStates.assign(std::size_t(m_project.endpoints.size()), EndpointState::Active);
     m_transport->setResultHandler([this](AttemptResult &&r) { handleResult(std::move(r)); });
     // Replies arrive in batches: the queue is pumped once per batch, not once per reply.
     m_transport->setBatchHandler([this] {
@@ -113,26 +103,6 @@ QString Engine::endpointName(int endpoint) const
     return endpoint >= 0 ? m_project.endpoints.at(endpoint).name : QString();
 }
 
-Result<QList<QByteArray>> Engine::readKeys() const
-{
-    QList<QByteArray> keys;
-    for (const EndpointConfig &e : std::as_const(m_project.endpoints)) {
-        QByteArray key = m_options.apiKeys.value(e.name);
-        if (key.isEmpty() && !e.apiKeyEnv.isEmpty()) {
-            key = qgetenv(e.apiKeyEnv.toLocal8Bit().constData());
-            if (key.isEmpty()) {
-                return Error{
-                    Error::Code::InvalidConfig,
-                    QStringLiteral("endpoint \"%1\": environment variable %2 (api_key_env) is not set")
-                        .arg(e.name, e.apiKeyEnv),
-                    0};
-            }
-        }
-        keys.append(key);
-    }
-    return keys;
-}
-
 Result<void> Engine::start()
 {
     if (m_state != RunState::Idle) {
@@ -141,7 +111,7 @@ Result<void> Engine::start()
     if (auto valid = m_project.validate(QStringLiteral("project")); !valid) {
         return valid.error();
     }
-    const auto keys = readKeys();
+    const auto keys = m_project.apiKeys(m_options.apiKeys);
     if (!keys) {
         return keys.error();
     }
@@ -220,44 +190,50 @@ void Engine::cancelRequest(qint64 line)
 void Engine::setEndpointWeight(int endpoint, double weight)
 {
     m_project.endpoints[endpoint].weight = std::max(0.0, weight);
-    m_admission.setWeight(endpoint, weight);
-    pump();
+    retuned(endpoint);
 }
 
 void Engine::setEndpointRpm(int endpoint, double rpm)
 {
-    EndpointConfig &e = m_project.endpoints[endpoint];
-    e.rpm = std::max(0.0, rpm);
-    m_admission.setRates(endpoint, e.rpm, e.tpm);
-    pump();
+    m_project.endpoints[endpoint].rpm = std::max(0.0, rpm);
+    retuned(endpoint);
 }
 
 void Engine::setEndpointTpm(int endpoint, double tpm)
 {
-    EndpointConfig &e = m_project.endpoints[endpoint];
-    e.tpm = std::max(0.0, tpm);
-    m_admission.setRates(endpoint, e.rpm, e.tpm);
-    pump();
+    m_project.endpoints[endpoint].tpm = std::max(0.0, tpm);
+    retuned(endpoint);
 }
 
 void Engine::setEndpointMaxInFlight(int endpoint, int maxInFlight)
 {
     m_project.endpoints[endpoint].maxInFlight = std::max(1, maxInFlight);
-    m_transport->setMaxInFlight(endpoint, maxInFlight);
-    pump();
+    retuned(endpoint);
 }
 
 void Engine::setGlobalRps(double rps)
 {
     m_project.limits.rps = std::max(0.0, rps);
-    m_admission.setGlobalRps(m_project.limits.rps);
-    pump();
+    retuned(-1);
 }
 
 void Engine::setGlobalTpm(double tpm)
 {
     m_project.limits.tpm = std::max(0.0, tpm);
-    m_admission.setGlobalTpm(m_project.limits.tpm);
+    retuned(-1);
+}
+
+void Engine::retuned(int endpoint)
+{
+    if (endpoint >= 0) {
+        const EndpointConfig &e = m_project.endpoints.at(endpoint);
+        m_admission.setWeight(endpoint, e.weight);
+        m_admission.setRates(endpoint, e.rpm, e.tpm);
+        m_transport->setMaxInFlight(endpoint, e.maxInFlight);
+    } else {
+        m_admission.setGlobalRps(m_project.limits.rps);
+        m_admission.setGlobalTpm(m_project.limits.tpm);
+    }
     pump();
 }
 
@@ -271,36 +247,10 @@ void Engine::setState(RunState state)
 
 bool Engine::refill()
 {
-    const double now = m_clock->nowMs();
-    int handled = 0;
-    m_sourceDry = false;
-    while (!m_inputDone && !m_sourceDry && m_fresh.size() < m_lookahead && handled < MaxLinesPerRefill) {
-        RequestSource::Item item = m_source->next();
-        ++handled;
-        switch (item.kind) {
-        case RequestSource::Item::Kind::Request: {
-            ++m_linesTaken;
-            Pending p;
-            p.request = std::move(item.request);
-            p.heldEpoch = m_blockEpoch;
-            m_fresh.push_back(std::move(p));
-            break;
-        }
-        case RequestSource::Item::Kind::Invalid:
-            ++m_linesTaken;
-            m_sink->rejected(item.error);
-            m_metrics.recordInvalidLine(item.error.cls, now);
-            break;
-        case RequestSource::Item::Kind::End:
-            m_inputDone = true;
-            break;
-        case RequestSource::Item::Kind::None:
-            m_sourceDry = true;
-            break;
-        }
-    }
-    // True when the cap, not the lookahead or the end, stopped us: come back soon.
-    return handled >= MaxLinesPerRefill && !m_inputDone && !m_sourceDry && m_fresh.size() < m_lookahead;
+    return m_queue.refill(*m_source, m_lookahead, m_blockEpoch, [this](const InputError &error) {
+        m_sink->rejected(error);
+        m_metrics.recordInvalidLine(error.cls, m_clock->nowMs());
+    });
 }
 
 void Engine::pump()
@@ -309,10 +259,7 @@ void Engine::pump()
         return;
     }
     const double now = m_clock->nowMs();
-    while (!m_retryWaiting.empty() && m_retryWaiting.begin()->first <= now) {
-        m_retryReady.push_back(std::move(m_retryWaiting.begin()->second));
-        m_retryWaiting.erase(m_retryWaiting.begin());
-    }
+    m_queue.releaseDue(now);
     bool moreInput = refill();
     if (endedForGood(now)) {
         return;
@@ -321,11 +268,7 @@ void Engine::pump()
         ++m_blockEpoch;
         // Fresh requests that cannot go now return to a source that keeps its own order (the gateway's
         // priorities), so requests arriving meanwhile are not stuck behind them.
-        while (!m_fresh.empty() && m_fresh.back().attempts == 0 &&
-               m_source->giveBack(m_fresh.back().request)) {
-            m_fresh.pop_back();
-            --m_linesTaken;
-        }
+        m_queue.giveBack(*m_source);
     }
     maybeFinish();
     if (m_state == RunState::Running) {
@@ -340,18 +283,15 @@ void Engine::pump()
 bool Engine::sendWhatMayGo(double nowMs, bool *moreInput)
 {
     bool retriesHeld = false; // retries wait for retry credit; fresh requests may go meanwhile
-    while ((!m_retryReady.empty() && !retriesHeld) || !m_fresh.empty()) {
-        std::deque<Pending> &queue = m_retryReady.empty() || retriesHeld ? m_fresh : m_retryReady;
-        Pending &head = queue.front();
-        if (!m_source->isWanted(head.request)) {
+    while (Pending *head = m_queue.head(retriesHeld)) {
+        if (!m_source->isWanted(head->request)) {
             // Nobody waits for it any more (a gateway caller left or ran out of time): never sent.
-            const Pending dropped = std::move(head);
-            queue.pop_front();
+            const Pending dropped = m_queue.takeHead(retriesHeld);
             writeFailure(dropped, ErrorClass::Cancelled,
                          QStringLiteral("dropped before sending: no longer wanted"), 0);
             continue;
         }
-        const Admission::Ask ask = askFor(head);
+        const Admission::Ask ask = askFor(*head);
         const Admission::Pick pick = m_admission.pick(ask);
         if (pick.answer == Admission::Answer::RetriesHeld) {
             retriesHeld = true;
@@ -360,13 +300,12 @@ bool Engine::sendWhatMayGo(double nowMs, bool *moreInput)
         if (pick.answer == Admission::Answer::Wait) {
             return true;
         }
-        Pending p = std::move(head);
-        queue.pop_front();
+        Pending p = m_queue.takeHead(retriesHeld);
         if (p.heldEpoch < m_blockEpoch) {
             m_metrics.recordOverflow(nowMs);
         }
         dispatch(pick.endpoint, std::move(p), ask, nowMs);
-        if ((m_fresh.empty() || m_fresh.size() < m_lookahead / 2) && !m_inputDone) {
+        if (m_queue.freshCount() < m_lookahead / 2 && !m_queue.inputDone()) {
             *moreInput = refill() || *moreInput;
         }
     }
@@ -450,12 +389,12 @@ void Engine::handleFailure(Pending &&p, const Outcome &outcome, AttemptResult &r
     const RetryPlan plan = m_retry.decide(outcome, p.attempts, result.rateLimit.retryAfterMs, context);
     switch (plan.verdict) {
     case RetryVerdict::Yes:
-        m_retryWaiting.emplace(nowMs + plan.delayMs, std::move(p));
+        m_queue.retryAt(nowMs + plan.delayMs, std::move(p));
         return;
     case RetryVerdict::WhenEndpointRecovers:
         // No backoff of its own: the endpoint's limiter holds it back (cooldown, probe), and
         // rate-limited requests are released first when it recovers, or go elsewhere.
-        m_retryReady.push_back(std::move(p));
+        m_queue.retryWhenReady(std::move(p));
         return;
     case RetryVerdict::NoBudget:
     case RetryVerdict::NoAttemptsLeft:
@@ -469,33 +408,8 @@ void Engine::handleFailure(Pending &&p, const Outcome &outcome, AttemptResult &r
 void Engine::watchEndpointStates(int only)
 {
     // Tell the operator when an endpoint is ejected, comes back, or runs out of quota: once per change.
-    const auto isOut = [](EndpointState state) {
-        return state == EndpointState::Unreachable || state == EndpointState::Failing ||
-               state == EndpointState::Quota;
-    };
-    for (int i = only >= 0 ? only : 0; i < (only >= 0 ? only + 1 : int(m_shownStates.size())); ++i) {
-        const EndpointState state = m_admission.endpointState(i);
-        EndpointState &shown = m_shownStates[std::size_t(i)];
-        if (state == shown || (!isOut(state) && state != EndpointState::Active)) {
-            continue; // pauses and probes in between are not news
-        }
-        if (state == EndpointState::Quota) {
-            Q_EMIT notice(QStringLiteral("endpoint \"%1\" is out of quota (%2); %3")
-                              .arg(endpointName(i), redacted(m_lastFailure),
-                                   m_serving ? QStringLiteral("it is probed again now and then")
-                                             : QStringLiteral("no more requests go to it")));
-        } else if (isOut(state)) {
-            EndpointStats stats;
-            stats.state = state;
-            stats.ejectedAfter = m_admission.ejectedAfter(i);
-            Q_EMIT notice(
-                QStringLiteral("endpoint \"%1\" is %2 (last error: %3); nothing is sent to it until a "
-                               "probe succeeds")
-                    .arg(endpointName(i), stats.stateText(), redacted(m_lastFailure)));
-        } else if (isOut(shown)) {
-            Q_EMIT notice(QStringLiteral("endpoint \"%1\" is back").arg(endpointName(i)));
-        }
-        shown = state;
+    for (const Admission::StateChange &change : m_admission.stateChanges(only)) {
+        Q_EMIT notice(change.describe(endpointName(change.endpoint), redacted(m_lastFailure), m_serving));
     }
 }
 
@@ -538,22 +452,18 @@ void Engine::failEverything(ErrorClass cls, const QString &message)
 {
     // Nothing can be sent any more: every request still waiting ends as an error, and so does the
     // rest of the input (in chunks, so the event loop keeps turning). Requests in flight still finish.
-    for (auto &[due, p] : m_retryWaiting) {
-        m_retryReady.push_back(std::move(p));
-    }
-    m_retryWaiting.clear();
-    for (std::deque<Pending> *queue : {&m_retryReady, &m_fresh}) {
-        for (const Pending &p : *queue) {
-            writeFailure(p, cls, message, 0);
-        }
-        queue->clear();
-    }
-    const bool more = refill();
-    for (const Pending &p : m_fresh) {
+    for (const Pending &p : m_queue.drainRetries()) {
         writeFailure(p, cls, message, 0);
     }
-    m_fresh.clear();
-    if (more || (!m_inputDone && !m_sourceDry)) {
+    for (int round = 0; round < 2; ++round) {
+        for (const Pending &p : m_queue.drainFresh()) {
+            writeFailure(p, cls, message, 0);
+        }
+        if (round == 0 && refill()) {
+            m_wakeTimer.start(0);
+        }
+    }
+    if (!m_queue.inputDone() && !m_queue.sourceDry()) {
         m_wakeTimer.start(0);
     }
     maybeFinish();
@@ -561,14 +471,11 @@ void Engine::failEverything(ErrorClass cls, const QString &message)
 
 void Engine::scheduleWake(double nowMs)
 {
-    double wakeAt = std::numeric_limits<double>::infinity();
-    if (!m_retryWaiting.empty()) {
-        wakeAt = m_retryWaiting.begin()->first;
-    }
-    std::deque<Pending> &queue = m_retryReady.empty() ? m_fresh : m_retryReady;
+    double wakeAt = m_queue.nextDueMs();
+    Pending *head = m_queue.head(false);
     // A source that took its requests back (giveBack) still has work waiting.
-    if (!queue.empty() || m_source->backlog() > 0) {
-        const Admission::Ask ask = queue.empty() ? Admission::Ask{} : askFor(queue.front());
+    if (head || m_source->backlog() > 0) {
+        const Admission::Ask ask = head ? askFor(*head) : Admission::Ask{};
         wakeAt = std::min({wakeAt, m_admission.nextChanceMs(ask, nowMs), nowMs + MaxSleepMs});
     }
     if (std::isfinite(wakeAt) && wakeAt < m_wakeTimer.dueMs()) {
@@ -583,18 +490,14 @@ void Engine::maybeFinish()
     }
     if (m_state == RunState::Stopping) {
         // Requests that failed and were waiting to retry end with their last error.
-        for (auto &[due, p] : m_retryWaiting) {
-            m_retryReady.push_back(std::move(p));
+        for (const Pending &p : m_queue.drainRetries()) {
+            writeFailure(p, p.lastClass,
+                         RetryState::finalMessage(p.lastMessage, {RetryVerdict::NoBudget, 0}, p.attempts), 0);
         }
-        m_retryWaiting.clear();
-        for (const Pending &p : m_retryReady) {
-            writeFailure(p, p.lastClass, p.lastMessage + QStringLiteral(" (run stopped before a retry)"), 0);
-        }
-        m_retryReady.clear();
         finish();
         return;
     }
-    if (m_inputDone && m_fresh.empty() && m_retryReady.empty() && m_retryWaiting.empty()) {
+    if (m_queue.inputDone() && m_queue.empty()) {
         finish();
     }
 }
@@ -605,9 +508,8 @@ void Engine::finish()
     m_admission.stop();
     m_wakeTimer.stop();
     m_tickTimer.stop();
-    const qint64 unsent = qint64(m_fresh.size()) + m_source->notHandedOut();
+    const qint64 unsent = qint64(m_queue.drainFresh().size()) + m_source->notHandedOut();
     m_sink->runEnded(unsent == 0);
-    m_fresh.clear();
     setState(RunState::Finished);
     MetricsSnapshot summary = snapshot();
     summary.notStarted = unsent;
@@ -633,7 +535,7 @@ MetricsSnapshot Engine::snapshot() const
     MetricsSnapshot s;
     m_metrics.fill(s, m_clock->nowMs());
     s.state = m_state;
-    s.linesRead = m_linesTaken;
+    s.linesRead = m_queue.taken();
     if (m_source) {
         const RequestSource::Progress progress = m_source->progress();
         if (progress.linesRead >= 0) {
@@ -646,8 +548,8 @@ MetricsSnapshot Engine::snapshot() const
         s.resumedFailed = progress.resumedFailed;
     }
     s.inFlight = qint64(m_inFlight.size());
-    s.queued = qint64(m_fresh.size() + m_retryReady.size()) + (m_source ? m_source->backlog() : 0);
-    s.waitingRetry = qint64(m_retryWaiting.size());
+    s.queued = qint64(m_queue.freshCount() + m_queue.readyCount()) + (m_source ? m_source->backlog() : 0);
+    s.waitingRetry = qint64(m_queue.waitingCount());
     for (int i = 0; i < int(m_project.endpoints.size()) && i < s.endpoints.size(); ++i) {
         EndpointStats &e = s.endpoints[i];
         e.name = m_project.endpoints.at(i).name;

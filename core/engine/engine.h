@@ -1,6 +1,7 @@
 #pragma once
 
 #include "config/projectconfig.h"
+#include "engine/requestqueue.h"
 #include "io/outcomesink.h"
 #include "io/requestsource.h"
 #include "io/runfiles.h"
@@ -17,8 +18,6 @@
 #include <QHash>
 #include <QObject>
 
-#include <deque>
-#include <map>
 #include <memory>
 #include <unordered_map>
 
@@ -121,23 +120,7 @@ Q_SIGNALS:
     void notice(const QString &message);
 
 private:
-    /// A request the engine holds: waiting, in flight, or waiting for its retry.
-    struct Pending
-    {
-        Request request;
-        int attempts = 0;
-        quint64 heldEpoch = 0; ///< m_blockEpoch when it joined the queue (overflow accounting)
-        int lastEndpoint = -1;
-        ErrorClass lastClass = ErrorClass::None;
-        QString lastMessage;
-        int lastStatus = 0;
-        double tokens = -1;  ///< token reservation of the current attempt (estimated when first needed)
-        quint64 bodyKey = 0; ///< tells requests apart for ejection (hash of the body last sent)
-        Admission::Grant grant;
-    };
-
     void init();
-    Result<QList<QByteArray>> readKeys() const;
     void pump();
     bool sendWhatMayGo(double nowMs, bool *moreInput);
     bool refill();
@@ -155,6 +138,8 @@ private:
     void finish();
     void tick();
     void setState(RunState state);
+    /// Applies the project's (edited) settings of `endpoint`, or the global limits for -1.
+    void retuned(int endpoint);
     /// Notices for endpoints that were ejected, came back or ran out of quota (`only`: one endpoint;
     /// -1: all).
     void watchEndpointStates(int only);
@@ -179,19 +164,13 @@ private:
     RequestSource *m_source = nullptr; ///< m_files, or the serving engine's
     OutcomeSink *m_sink = nullptr;     ///< m_files, or the serving engine's
 
-    std::deque<Pending> m_fresh;                     ///< read, never sent
-    std::deque<Pending> m_retryReady;                ///< backoff over; go before fresh ones
-    std::multimap<double, Pending> m_retryWaiting;   ///< keyed by the time their backoff ends
-    std::unordered_map<quint64, Pending> m_inFlight; ///< keyed by transport ticket
+    RequestQueue m_queue;                            ///< not on the wire
+    std::unordered_map<quint64, Pending> m_inFlight; ///< on the wire, by transport ticket
     std::size_t m_lookahead = 256;
     quint64 m_blockEpoch = 0;
-    bool m_sourceDry = false; ///< the last refill() found nothing now (None) in the source
-    bool m_inputDone = false;
     bool m_finishing = false;
-    double m_unreachableSinceMs = -1;         ///< since when every enabled endpoint is ejected; -1 = not
-    QString m_lastFailure;                    ///< the last attempt's error, for the give-up message
-    std::vector<EndpointState> m_shownStates; ///< last state told to the operator, per endpoint
-    qint64 m_linesTaken = 0;
+    double m_unreachableSinceMs = -1; ///< since when every enabled endpoint is ejected; -1 = not
+    QString m_lastFailure;            ///< the last attempt's error, for the give-up message
 
     ClockTimer m_wakeTimer;
     ClockTimer m_tickTimer;

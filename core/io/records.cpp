@@ -106,6 +106,15 @@ std::string Records::resultLine(const QString &runId, const Request &request, QB
     out += std::to_string(completion.attempts);
     out += ",\"latency_ms\":";
     out += json(std::round(completion.latencyMs * 10.0) / 10.0).dump();
+    // The line's own metadata comes back with its result (the OpenAI cookbook's convention), so
+    // results can be joined back to the data they came from.
+    if (request.input.is_object()) {
+        const auto metadata = request.input.find("metadata");
+        if (metadata != request.input.end() && metadata->is_object()) {
+            out += ",\"metadata\":";
+            out += metadata->dump(-1, ' ', false, json::error_handler_t::replace);
+        }
+    }
     out += '}';
     return out;
 }

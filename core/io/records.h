@@ -25,7 +25,7 @@ struct Completion
 
 /// Builders of the two output record shapes (README "Output"). The results shape follows the OpenAI
 /// Batch output (`id`, `custom_id`, `response.status_code`, `response.body`, `error: null`) and adds
-/// `line`, `endpoint`, `attempts`, `latency_ms`.
+/// `line`, `endpoint`, `attempts`, `latency_ms`, and the input line's `metadata` object when it has one.
 class Records
 {
 public:

@@ -22,6 +22,7 @@ Admission::Admission(const ProjectConfig &project, const Clock *clock, const Tra
     m_limiter.setGlobalRate(project.limits.rps);
     m_limiter.setGlobalTpm(project.limits.tpm);
     m_endpoints.resize(std::size_t(n));
+    m_told.assign(std::size_t(n), EndpointState::Active);
     m_retryBudgets.reserve(std::size_t(n));
     for (int i = 0; i < n; ++i) {
         const EndpointConfig &e = project.endpoints.at(i);
@@ -232,6 +233,51 @@ bool Admission::allEjected() const
         any = true;
     }
     return any;
+}
+
+namespace {
+bool isOut(EndpointState state)
+{
+    return state == EndpointState::Unreachable || state == EndpointState::Failing ||
+           state == EndpointState::Quota;
+}
+} // namespace
+
+std::vector<Admission::StateChange> Admission::stateChanges(int only)
+{
+    std::vector<StateChange> changes;
+    const int first = only >= 0 ? only : 0;
+    const int last = only >= 0 ? only : int(m_told.size()) - 1;
+    for (int i = first; i <= last; ++i) {
+        const EndpointState state = endpointState(i);
+        EndpointState &told = m_told[std::size_t(i)];
+        if (state == told || (!isOut(state) && (state != EndpointState::Active || !isOut(told)))) {
+            continue;
+        }
+        changes.push_back({i, told, state, ejectedAfter(i)});
+        told = state;
+    }
+    return changes;
+}
+
+QString Admission::StateChange::describe(const QString &name, const QString &lastError,
+                                         bool quotaProbed) const
+{
+    if (to == EndpointState::Quota) {
+        return QStringLiteral("endpoint \"%1\" is out of quota (%2); %3")
+            .arg(name, lastError,
+                 quotaProbed ? QStringLiteral("it is probed again now and then")
+                             : QStringLiteral("no more requests go to it"));
+    }
+    if (isOut(to)) {
+        EndpointStats stats;
+        stats.state = to;
+        stats.ejectedAfter = ejectedAfter;
+        return QStringLiteral(
+                   "endpoint \"%1\" is %2 (last error: %3); nothing is sent to it until a probe succeeds")
+            .arg(name, stats.stateText(), lastError);
+    }
+    return QStringLiteral("endpoint \"%1\" is back").arg(name);
 }
 
 EndpointState Admission::endpointState(int endpoint) const

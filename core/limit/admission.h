@@ -80,6 +80,20 @@ public:
     /// Every usable endpoint is ejected (unreachable or failing); false when none is usable.
     bool allEjected() const;
 
+    /// A change of an endpoint's state the operator should hear about: ejected, back, out of quota.
+    struct StateChange
+    {
+        int endpoint = -1;
+        EndpointState from = EndpointState::Active;
+        EndpointState to = EndpointState::Active;
+        int ejectedAfter = 0;
+        /// One line for the operator; `lastError` is the failure that caused it (redacted).
+        QString describe(const QString &name, const QString &lastError, bool quotaProbed) const;
+    };
+    /// The changes since the last call, of endpoint `only` (or of all: -1). Pauses and probes in
+    /// between are not news.
+    std::vector<StateChange> stateChanges(int only);
+
     /// The state shown to the operator (Disabled for weight 0).
     EndpointState endpointState(int endpoint) const;
     int ejectedAfter(int endpoint) const { return m_limiter.endpoint(endpoint).ejectedAfter(); }
@@ -104,6 +118,7 @@ private:
     Balancer m_balancer;
     std::vector<RetryBudget> m_retryBudgets;
     std::vector<Endpoint> m_endpoints;
+    std::vector<EndpointState> m_told; ///< per endpoint, the state last reported by stateChanges()
     SharedBudget *m_shared = nullptr;
 };
 

@@ -141,6 +141,18 @@ SharedLimits::SharedLimits(const SharedConfig &config, const QList<Endpoint> &en
 
 SharedLimits::~SharedLimits() = default;
 
+SharedLimits *SharedLimits::forProject(const ProjectConfig &project, const Clock *clock, QObject *parent)
+{
+    if (!project.shared.isEnabled()) {
+        return nullptr;
+    }
+    QList<Endpoint> endpoints;
+    for (const EndpointConfig &e : project.endpoints) {
+        endpoints.append({e.name, e.rpm, e.tpm});
+    }
+    return new SharedLimits(project.shared, endpoints, clock, parent);
+}
+
 void SharedLimits::start()
 {
     const auto address = SharedConfig::parseRedisUrl(m_config.redisUrl);

@@ -72,6 +72,8 @@ public:
 
     SharedLimits(const SharedConfig &config, const QList<Endpoint> &endpoints, const Clock *clock,
                  QObject *parent = nullptr);
+    /// The shared limits of a project with a "shared" block (a child of `parent`); nullptr without.
+    static SharedLimits *forProject(const ProjectConfig &project, const Clock *clock, QObject *parent);
     ~SharedLimits() override;
 
     /// Connects to Redis (asynchronously); until the first connection the Redis-down rule applies.

@@ -15,6 +15,8 @@ private Q_SLOTS:
     void resultLineShape();
     void resultLineKeepsTheReplyAsSent();
     void resultLineEscapesFields();
+    void resultLineCarriesTheLinesMetadata_data();
+    void resultLineCarriesTheLinesMetadata();
 };
 
 namespace {
@@ -33,6 +35,33 @@ Completion completion()
 }
 
 } // namespace
+
+void tst_Records::resultLineCarriesTheLinesMetadata_data()
+{
+    QTest::addColumn<QString>("lineText");
+    QTest::addColumn<QString>("expectedTail");
+    QTest::newRow("chat body with metadata") << R"({"messages":[],"metadata":{"row":7,"tag":"é"}})"
+                                             << R"(,"metadata":{"row":7,"tag":"é"}})";
+    QTest::newRow("batch line with metadata")
+        << R"({"custom_id":"x","method":"POST","url":"/v1/chat/completions","body":{},"metadata":{"k":[1]}})"
+        << R"(,"metadata":{"k":[1]}})";
+    QTest::newRow("no metadata") << R"({"input":"hi"})"
+                                 << R"("latency_ms":812.4})";
+    QTest::newRow("metadata not an object") << R"({"input":"hi","metadata":"x"})"
+                                            << R"("latency_ms":812.4})";
+}
+
+void tst_Records::resultLineCarriesTheLinesMetadata()
+{
+    QFETCH(QString, lineText);
+    QFETCH(QString, expectedTail);
+    Request r = request(QStringLiteral("a1"), 3);
+    r.input = nlohmann::json::parse(lineText.toStdString());
+    const QString line =
+        QString::fromStdString(Records::resultLine(QStringLiteral("run_1"), r, R"({})", completion()));
+    QVERIFY2(line.endsWith(expectedTail), qPrintable(line));
+    QVERIFY(!nlohmann::json::parse(line.toStdString(), nullptr, false).is_discarded());
+}
 
 void tst_Records::resultLineShape()
 {
