@@ -3,7 +3,7 @@
 find_program(SLUICE_DBUS_RUN_SESSION dbus-run-session)
 find_program(SLUICE_GNOME_KEYRING gnome-keyring-daemon)
 add_executable(tst_keystore ${CMAKE_CURRENT_LIST_DIR}/tst_keystore.cpp)
-target_link_libraries(tst_keystore PRIVATE sluice_ui sluice_core sluice_options Qt6::Test)
+target_link_libraries(tst_keystore PRIVATE sluice_ui sluice_sim sluice_core sluice_options Qt6::Test)
 target_include_directories(tst_keystore PRIVATE ${PROJECT_SOURCE_DIR}/tests/support)
 if(SLUICE_DBUS_RUN_SESSION AND SLUICE_GNOME_KEYRING)
     add_test(NAME tst_keystore
