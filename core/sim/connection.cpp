@@ -276,12 +276,14 @@ void Connection::startStream(PendingReply reply)
     m_streamStatus = reply.status;
     m_streamCloseAfter = reply.closeAfter;
     ++m_streamGeneration;
+    m_streamDueMs = m_env.due->nowMs();
     advanceStream(m_stream->start());
 }
 
 void Connection::advanceStream(SseStream::Step step)
 {
-    // Steps without a wait between them go out in one go.
+    // Steps without a wait between them go out in one go. Each step is due a wait after the one
+    // before was due, not after it went out: a late wake-up does not delay the rest of the stream.
     while (true) {
         if (!step.bytes.isEmpty())
             m_socket->write(step.bytes);
@@ -292,7 +294,8 @@ void Connection::advanceStream(SseStream::Step step)
             return;
         }
         if (step.waitMs > 0) {
-            m_env.due->schedule(step.waitMs, m_id, DueQueue::Kind::Stream, m_streamGeneration);
+            m_streamDueMs += step.waitMs;
+            m_env.due->scheduleAt(m_streamDueMs, m_id, DueQueue::Kind::Stream, m_streamGeneration);
             return;
         }
         step = m_stream->next();

@@ -87,6 +87,7 @@ private:
     bool m_dripping = false;
     std::unique_ptr<SseStream> m_stream; ///< the stream being written: later replies wait
     quint64 m_streamGeneration = 0;
+    double m_streamDueMs = 0; ///< when the step just taken was due: the schedule never drifts
     int m_streamStatus = 0;
     bool m_streamCloseAfter = false;
 };

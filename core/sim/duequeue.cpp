@@ -20,8 +20,18 @@ DueQueue::DueQueue(const Clock *clock, QObject *parent, Handler handler)
 
 void DueQueue::schedule(double delayMs, quint64 connection, Kind kind, quint64 seq)
 {
-    m_entries.push({m_clock->nowMs() + delayMs, connection, kind, seq});
+    scheduleAt(m_clock->nowMs() + delayMs, connection, kind, seq);
+}
+
+void DueQueue::scheduleAt(double dueMs, quint64 connection, Kind kind, quint64 seq)
+{
+    m_entries.push({dueMs, connection, kind, seq});
     arm();
+}
+
+double DueQueue::nowMs() const
+{
+    return m_clock->nowMs();
 }
 
 void DueQueue::clear()

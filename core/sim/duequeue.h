@@ -35,7 +35,11 @@ public:
     /// `parent` owns the timer; `handler` runs each entry once it is due.
     DueQueue(const Clock *clock, QObject *parent, Handler handler);
 
+    /// Runs the entry `delayMs` from now.
     void schedule(double delayMs, quint64 connection, Kind kind, quint64 seq);
+    /// Runs the entry at the clock's `dueMs` (at once when that has passed).
+    void scheduleAt(double dueMs, quint64 connection, Kind kind, quint64 seq);
+    double nowMs() const;
     void clear();
 
 private:

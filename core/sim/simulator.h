@@ -44,7 +44,8 @@ class RandomSource;
 /// (`text_delta` or `input_json_delta`), content_block_stop, message_delta (`stop_reason`,
 /// `usage.output_tokens`), message_stop. Timing (SimulatorConfig): the head and the opening events after
 /// the usual reply delay (latencyMs + jitter + delay_ms), the first content chunk `firstTokenMs` later,
-/// the next ones every `chunkIntervalMs`, `chunksPerReply` of them. The assembled text (or tool call),
+/// the next ones every `chunkIntervalMs` (on a schedule fixed when the head goes: a late wake-up does not
+/// shift the chunks after it), `chunksPerReply` of them. The assembled text (or tool call),
 /// finish reason and usage equal those of the same request not streamed.
 ///
 /// Scripted faults: a request whose text contains `@sim(k=v,...)` gets a scripted answer. Keys:

@@ -8,7 +8,9 @@ namespace Sluice::Sim {
 /// ends. Timing: the head and opening events first; the first delta `firstTokenMs` later; each further
 /// delta `chunkIntervalMs` after the one before; the closing events right after the last delta. A
 /// scripted stall adds `stallMs` to the wait after `stallAfter` deltas; a cut or an error event takes
-/// the place of delta number `cutAfter` / `errorAfter` (or of the closing events), at its time.
+/// the place of delta number `cutAfter` / `errorAfter` (or of the closing events), at its time. The
+/// caller schedules each step a wait after the previous step was due (not after it went out), so the
+/// schedule does not drift when wake-ups are late.
 class SseStream
 {
 public:
