@@ -25,7 +25,8 @@ namespace {
 constexpr std::size_t kMaxPendingReplies = 256;
 constexpr qint64 kSocketReadBuffer = 256 * 1024;
 /// A reset mid-body waits this long after the partial reply, so that the client has read it before
-/// the RST arrives (a RST can make the peer's kernel drop data it has not read yet).
+/// the RST arrives (a RST can make the peer's kernel drop data it has not read yet). Real time on
+/// purpose, not the injected clock: it is about the peer's kernel, not about simulated behaviour.
 constexpr int kResetMidBodyDelayMs = 50;
 
 } // namespace
@@ -149,6 +150,11 @@ void Connection::handleDue(DueQueue::Kind kind, quint64 seq)
             advanceStream(m_stream->next());
         return;
     }
+    if (kind == DueQueue::Kind::Drip) {
+        if (m_dripping && seq == m_streamGeneration)
+            dripNext();
+        return;
+    }
     if (seq < m_firstSeq || seq - m_firstSeq >= m_pending.size())
         return;
     m_pending[seq - m_firstSeq].ready = true;
@@ -239,25 +245,28 @@ bool Connection::startDrip(const PendingReply &reply)
     if (headEnd >= reply.bytes.size())
         return false;
     m_socket->write(reply.bytes.first(headEnd));
-    m_drip = {reply.bytes.sliced(headEnd), 0, reply.status, reply.broken, reply.closeAfter};
+    m_drip = {reply.bytes.sliced(headEnd),
+              0,
+              reply.status,
+              reply.broken,
+              reply.closeAfter,
+              std::max(1, reply.dripMs),
+              m_env.due->nowMs()};
     m_dripping = true;
-    if (!m_dripTimer) {
-        m_dripTimer = new QTimer(this);
-        m_dripTimer->setTimerType(Qt::PreciseTimer);
-        connect(m_dripTimer, &QTimer::timeout, this, [this] { dripNext(); });
-    }
-    m_dripTimer->start(std::max(1, reply.dripMs));
+    ++m_streamGeneration;
+    m_drip.dueMs += m_drip.intervalMs;
+    m_env.due->scheduleAt(m_drip.dueMs, m_id, DueQueue::Kind::Drip, m_streamGeneration);
     return true;
 }
 
 void Connection::dripNext()
 {
-    if (m_gone || !m_dripping)
-        return;
     m_socket->write(m_drip.remaining.constData() + m_drip.offset, 1);
-    if (++m_drip.offset < m_drip.remaining.size())
+    if (++m_drip.offset < m_drip.remaining.size()) {
+        m_drip.dueMs += m_drip.intervalMs;
+        m_env.due->scheduleAt(m_drip.dueMs, m_id, DueQueue::Kind::Drip, m_streamGeneration);
         return;
-    m_dripTimer->stop();
+    }
     m_dripping = false;
     const Drip done = std::exchange(m_drip, Drip{});
     countSent(done.status, done.broken);

@@ -13,7 +13,6 @@
 #include <memory>
 
 class QTcpSocket;
-class QTimer;
 
 namespace Sluice::Sim {
 
@@ -41,7 +40,7 @@ public:
     quint64 id() const { return m_id; }
     /// Connects the socket's signals and reads what has arrived already.
     void start();
-    /// A delayed reply (`seq`) or a stream step (`seq` = stream generation) is due.
+    /// A delayed reply (`seq`), a stream step or a dripped byte (`seq` = its generation) is due.
     void handleDue(DueQueue::Kind kind, quint64 seq);
     /// Drops the connection at once (the simulator closes); replies in progress are lost.
     void abort();
@@ -55,6 +54,8 @@ private:
         int status = 0;
         bool broken = false;
         bool closeAfter = false;
+        int intervalMs = 1;
+        double dueMs = 0; ///< when the byte just written was due
     };
 
     void handleReadyRead();
@@ -82,12 +83,11 @@ private:
     quint64 m_firstSeq = 0;             ///< sequence number of m_pending.front()
     bool m_closing = false;             ///< read no further requests; close after the queued replies
     bool m_gone = false;                ///< disconnected: never touch the socket again
-    QTimer *m_dripTimer = nullptr;      ///< a child of this object
     Drip m_drip;
     bool m_dripping = false;
     std::unique_ptr<SseStream> m_stream; ///< the stream being written: later replies wait
-    quint64 m_streamGeneration = 0;
-    double m_streamDueMs = 0; ///< when the step just taken was due: the schedule never drifts
+    quint64 m_streamGeneration = 0;      ///< counts streams and drips, so that no stale entry acts
+    double m_streamDueMs = 0;            ///< when the step just taken was due: the schedule never drifts
     int m_streamStatus = 0;
     bool m_streamCloseAfter = false;
 };

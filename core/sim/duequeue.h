@@ -15,20 +15,20 @@ class Clock;
 
 namespace Sluice::Sim {
 
-/// Work due later on a connection: a delayed reply or a stream's next step. One precise QTimer serves
-/// them all (a binary heap), so that thousands of concurrent streams cost O(log n) per step. Time
+/// Work due later on a connection: a delayed reply, a stream's next step, a dripped byte. One precise QTimer
+/// serves them all (a binary heap), so that thousands of concurrent streams cost O(log n) per step. Time
 /// comes from the injected clock; the timer only wakes the queue up, and entries run once the clock
 /// says they are due. Lives on its parent's thread.
 class DueQueue
 {
 public:
-    enum class Kind { Reply, Stream };
+    enum class Kind { Reply, Stream, Drip };
     struct Entry
     {
         double dueMs = 0;
         quint64 connection = 0;
         Kind kind = Kind::Reply;
-        quint64 seq = 0; ///< the reply's sequence number, or the stream's generation
+        quint64 seq = 0; ///< the reply's sequence number, or the stream's (drip's) generation
     };
     using Handler = std::function<void(const Entry &)>;
 

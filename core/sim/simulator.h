@@ -77,7 +77,7 @@ class RandomSource;
 /// the own-limit 429 are answered at once, everything else after latencyMs + jitter (+ delay_ms).
 /// Random draws, each only when configured: reset, error, jitter.
 ///
-/// Time (the own limit, reply delays, stream timing, Received::atMs) comes from the injected clock
+/// Time (the own limit, reply delays, stream timing, drip_ms, Received::atMs) comes from the injected clock
 /// (default SteadyClock::instance()); timers only wake the simulator up, and work runs once that clock
 /// says it is due. Lives on the thread that created it; every method must be called from that thread.
 class Simulator : public QObject

@@ -1818,6 +1818,21 @@ void tst_Simulator::delaysUseInjectedClock()
     clock.advance(50);
     QCOMPARE(wait(reply).status, 200);
     QCOMPARE(sim.stats().ok, 1);
+
+    // drip_ms follows the same clock: the head goes, the body only as the clock moves.
+    config.latencyMs = 0;
+    sim.setConfig(config);
+    RawClient client(sim.port());
+    QVERIFY(client.waitConnected());
+    client.send(
+        rawRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("drip @sim(drip_ms=10)"))));
+    QTRY_VERIFY(partialResponse(client.data()).status == 200);
+    QTest::qWait(100);
+    QVERIFY(partialResponse(client.data()).body.size() <= 1);
+    clock.advance(1e6);
+    QTRY_COMPARE(client.responses().size(), 1);
+    QCOMPARE(client.responses().first().parsed().is_object(), true);
+    QCOMPARE(sim.stats().ok, 2);
 }
 
 void tst_Simulator::streamOpenAiShape()
