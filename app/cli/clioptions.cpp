@@ -53,6 +53,7 @@ Examples:
   sluice-cli run --endpoint http://127.0.0.1:8000/v1/chat/completions --model gpt-4o-mini \
                  --requests_filepath batch.jsonl --save_filepath save.jsonl --max_requests_per_second 50
   sluice-cli simulate --port 8001 --latency-ms 200 --rps 50 --error-rate 0.05
+  sluice-cli simulate --port 8001 --first-token-ms 200 --chunk-interval-ms 20 --chunks-per-reply 50
   sluice-cli serve --project project.json --port 8080 --max-queue 5000 --default-timeout 120)";
 
 template<typename Num>
@@ -199,6 +200,19 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
     opt({QStringLiteral("reset-rate")},
         QStringLiteral("[simulate, run --simulate] Share of connections reset without a reply."),
         QStringLiteral("0..1"));
+    opt({QStringLiteral("first-token-ms")},
+        QStringLiteral(
+            "[simulate, run --simulate] Streamed replies (\"stream\": true): delay from the reply's "
+            "head to its first content chunk."),
+        QStringLiteral("ms"));
+    opt({QStringLiteral("chunk-interval-ms")},
+        QStringLiteral("[simulate, run --simulate] Streamed replies: delay between content chunks."),
+        QStringLiteral("ms"));
+    opt({QStringLiteral("chunks-per-reply")},
+        QStringLiteral(
+            "[simulate, run --simulate] Streamed replies: content chunks per reply (default: one per "
+            "token); replies are lengthened to about one token per chunk, streamed or not."),
+        QStringLiteral("n"));
     opt({QStringLiteral("no-rate-headers")},
         QStringLiteral(
             "[simulate, run --simulate] Enforce the limit without announcing it in rate-limit headers."));
@@ -245,6 +259,9 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
     o.sim.errorRate = num("error-rate", 0, 1).value_or(0);
     o.sim.resetRate = num("reset-rate", 0, 1).value_or(0);
     o.sim.rateLimitHeaders = !p.isSet(QStringLiteral("no-rate-headers"));
+    o.sim.firstTokenMs = int(num("first-token-ms", 0, 3600000).value_or(0));
+    o.sim.chunkIntervalMs = int(num("chunk-interval-ms", 0, 3600000).value_or(0));
+    o.sim.chunksPerReply = int(num("chunks-per-reply", 0, 100000).value_or(0));
 
     if (command == QLatin1String("simulate")) {
         o.command = CliOptions::Command::Simulate;

@@ -84,13 +84,17 @@ int runSimulate(QCoreApplication &app, const CliOptions &o)
         printError(port.error().message);
         return ExitUsage;
     }
+    const QByteArray chunks = o.sim.chunksPerReply > 0
+                                  ? QByteArray(QByteArray::number(o.sim.chunksPerReply) + " chunks per reply")
+                                  : QByteArrayLiteral("one chunk per token");
     std::fprintf(
         stderr,
         "Simulator listening on http://127.0.0.1:%u (POST /v1/chat/completions, POST /v1/messages, GET "
-        "/health); latency %d ms + up to %d ms, limit %s, error rate %.3g, reset rate %.3g. Ctrl-C stops.\n",
+        "/health); latency %d ms + up to %d ms, limit %s, error rate %.3g, reset rate %.3g; streamed "
+        "replies: first token after %d ms, a chunk every %d ms, %s. Ctrl-C stops.\n",
         unsigned(*port), o.sim.latencyMs, o.sim.jitterMs,
         o.sim.rps > 0 ? qPrintable(QStringLiteral("%1 req/s").arg(o.sim.rps)) : "none", o.sim.errorRate,
-        o.sim.resetRate);
+        o.sim.resetRate, o.sim.firstTokenMs, o.sim.chunkIntervalMs, chunks.constData());
     std::fflush(stderr);
     for (const auto &[atS, rps] : o.rpsSchedule) {
         QTimer::singleShot(int(atS * 1000.0), &simulator, [&simulator, rps = rps] {
@@ -104,9 +108,12 @@ int runSimulate(QCoreApplication &app, const CliOptions &o)
     QObject::connect(&watcher, &SignalWatcher::interrupted, &app, [&app] { app.quit(); });
     app.exec();
     const Simulator::Stats s = simulator.stats();
-    std::fprintf(stderr,
-                 "Simulator served %lld requests: %lld ok, %lld 429, %lld 5xx, %lld 4xx, %lld resets\n",
-                 s.requests, s.ok, s.rateLimited, s.serverErrors, s.clientErrors, s.resets);
+    std::fprintf(
+        stderr,
+        "Simulator served %lld requests: %lld ok, %lld 429, %lld 5xx, %lld 4xx, %lld resets; %lld streams "
+        "(%lld completed, %lld broken on purpose)\n",
+        s.requests, s.ok, s.rateLimited, s.serverErrors, s.clientErrors, s.resets, s.streamsStarted,
+        s.streamsCompleted, s.streamsBroken);
     return 0;
 }
 

@@ -159,6 +159,7 @@ private Q_SLOTS:
     void interruptStopsGracefully();
     void simulateDemo();
     void simulateCommandServes();
+    void simulateStreamFlags();
 
 private:
     CliRun runCli(const QStringList &args,
@@ -370,6 +371,13 @@ void tst_Cli::usageErrors_data()
                        QStringLiteral("--out"), QStringLiteral("o"),          QStringLiteral("--project"),
                        QStringLiteral("PRJ")}
         << QStringLiteral("{\n  \"endpoints\": [\n    {\"url\": }\n]}") << QStringLiteral(":3:");
+    QTest::newRow("bad chunks per reply")
+        << QStringList{QStringLiteral("simulate"), QStringLiteral("--chunks-per-reply"),
+                       QStringLiteral("lots")}
+        << QString() << QStringLiteral("--chunks-per-reply: \"lots\" is not a number in [0, 100000]");
+    QTest::newRow("negative first token")
+        << QStringList{QStringLiteral("simulate"), QStringLiteral("--first-token-ms"), QStringLiteral("-5")}
+        << QString() << QStringLiteral("--first-token-ms: \"-5\" is not a number");
 }
 
 void tst_Cli::usageErrors()
@@ -960,6 +968,50 @@ void tst_Cli::simulateCommandServes()
     QVERIFY(process.waitForFinished(10000));
     QCOMPARE(process.exitCode(), 0);
     QVERIFY(QString::fromUtf8(process.readAllStandardError()).contains(QStringLiteral("served 1 requests")));
+}
+
+void tst_Cli::simulateStreamFlags()
+{
+    QProcess process;
+    process.start(QStringLiteral(SLUICE_CLI_PATH),
+                  {QStringLiteral("simulate"), QStringLiteral("--port"), QStringLiteral("0"),
+                   QStringLiteral("--first-token-ms"), QStringLiteral("150"),
+                   QStringLiteral("--chunk-interval-ms"), QStringLiteral("10"),
+                   QStringLiteral("--chunks-per-reply"), QStringLiteral("7")});
+    QVERIFY(process.waitForStarted());
+    QString err;
+    const QRegularExpression listening(QStringLiteral("listening on http://127\\.0\\.0\\.1:(\\d+)"));
+    QTRY_VERIFY_WITH_TIMEOUT(
+        (err += QString::fromUtf8(process.readAllStandardError()), listening.match(err).hasMatch()), 10000);
+    QVERIFY2(
+        err.contains(QStringLiteral("first token after 150 ms, a chunk every 10 ms, 7 chunks per reply")),
+        qPrintable(err));
+    const int port = listening.match(err).captured(1).toInt();
+    QNetworkAccessManager nam;
+    QNetworkRequest request(QUrl(QStringLiteral("http://127.0.0.1:%1/v1/chat/completions").arg(port)));
+    request.setHeader(QNetworkRequest::ContentTypeHeader, QByteArrayLiteral("application/json"));
+    QElapsedTimer timer;
+    timer.start();
+    QNetworkReply *reply = nam.post(
+        request,
+        QByteArrayLiteral("{\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"));
+    QSignalSpy finished(reply, &QNetworkReply::finished);
+    QVERIFY(finished.wait(10000));
+    const qint64 elapsed = timer.elapsed();
+    QCOMPARE(reply->error(), QNetworkReply::NoError);
+    QCOMPARE(reply->header(QNetworkRequest::ContentTypeHeader).toString(),
+             QStringLiteral("text/event-stream"));
+    const QByteArray body = reply->readAll();
+    reply->deleteLater();
+    // Seven content chunks, besides the role chunk (whose delta has an empty "content").
+    QCOMPARE(body.count("\"delta\":{\"content\":\"") - body.count("\"delta\":{\"content\":\"\","), 7);
+    QVERIFY(body.endsWith("data: [DONE]\n\n"));
+    QVERIFY2(elapsed >= 150 + 6 * 10 - 1, qPrintable(QString::number(elapsed)));
+    process.terminate();
+    QVERIFY(process.waitForFinished(10000));
+    QCOMPARE(process.exitCode(), 0);
+    QVERIFY(QString::fromUtf8(process.readAllStandardError())
+                .contains(QStringLiteral("1 streams (1 completed, 0 broken on purpose)")));
 }
 
 QTEST_GUILESS_MAIN(tst_Cli)

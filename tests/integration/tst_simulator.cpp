@@ -202,6 +202,352 @@ bool isGoDuration(const QByteArray &text)
     return re.match(QString::fromLatin1(text)).hasMatch();
 }
 
+/// One server-sent event as it arrived.
+struct SseEvent
+{
+    QByteArray name; ///< `event:` (empty for OpenAI's data-only events)
+    QByteArray data;
+    qint64 atMs = 0; ///< ms since the request was sent
+
+    json parsed() const { return json::parse(data.begin(), data.end(), nullptr, false); }
+};
+
+/// A raw client for one connection that reads responses as they arrive: the head, then the body
+/// (Content-Length, chunked, or until the close), split into SSE events stamped with their arrival
+/// time. nextResponse() moves on to the next response on the same (keep-alive) connection.
+class SseClient
+{
+public:
+    explicit SseClient(quint16 port)
+    {
+        QObject::connect(&m_socket, &QTcpSocket::readyRead, &m_socket, [this] {
+            m_data += m_socket.readAll();
+            parse();
+        });
+        QObject::connect(&m_socket, &QTcpSocket::disconnected, &m_socket, [this] {
+            m_disconnected = true;
+            if (m_haveHead && !m_chunked && m_length < 0)
+                m_ended = true; // a body without framing ends with the connection
+        });
+        m_socket.connectToHost(QHostAddress(QHostAddress::LocalHost), port);
+    }
+
+    bool waitConnected()
+    {
+        if (m_socket.state() == QAbstractSocket::ConnectedState)
+            return true;
+        QSignalSpy spy(&m_socket, &QTcpSocket::connected);
+        return spy.wait(5000);
+    }
+    void send(const QByteArray &request)
+    {
+        m_clock.start();
+        m_socket.write(request);
+    }
+    void nextResponse()
+    {
+        m_haveHead = m_chunked = m_ended = m_framingError = false;
+        m_status = 0;
+        m_length = -1;
+        m_headers.clear();
+        m_body.clear();
+        m_eventPos = 0;
+        m_events.clear();
+        parse();
+    }
+
+    bool haveHead() const { return m_haveHead; }
+    int status() const { return m_status; }
+    QByteArray header(const char *name) const { return m_headers.value(QByteArray(name)); }
+    bool hasHeader(const char *name) const { return m_headers.contains(QByteArray(name)); }
+    bool isChunked() const { return m_chunked; }
+    /// The body ended properly (last chunk, Content-Length reached, or the close of an unframed body).
+    bool ended() const { return m_ended; }
+    bool disconnected() const { return m_disconnected; }
+    bool finished() const { return m_ended || m_disconnected; }
+    bool framingError() const { return m_framingError; }
+    const QByteArray &body() const { return m_body; }
+    const QList<SseEvent> &events() const { return m_events; }
+
+private:
+    void parse()
+    {
+        if (!m_haveHead && !parseHead())
+            return;
+        if (m_ended)
+            return;
+        if (m_length >= 0) {
+            if (m_data.size() - m_pos >= m_length) {
+                m_body = m_data.mid(m_pos, m_length);
+                m_pos += m_length;
+                m_ended = true;
+            }
+            return;
+        }
+        if (!m_chunked) {
+            m_body += m_data.mid(m_pos);
+            m_pos = m_data.size();
+            splitEvents();
+            return;
+        }
+        parseChunks();
+    }
+
+    bool parseHead()
+    {
+        const qsizetype end = m_data.indexOf("\r\n\r\n", m_pos);
+        if (end < 0)
+            return false;
+        const QList<QByteArray> lines = m_data.mid(m_pos, end - m_pos).split('\n');
+        const QList<QByteArray> statusLine = lines.first().trimmed().split(' ');
+        m_status = statusLine.size() > 1 ? statusLine.at(1).toInt() : -1;
+        for (qsizetype i = 1; i < lines.size(); ++i) {
+            const qsizetype colon = lines.at(i).indexOf(':');
+            if (colon > 0)
+                m_headers.insert(lines.at(i).left(colon).trimmed().toLower(),
+                                 lines.at(i).mid(colon + 1).trimmed());
+        }
+        m_chunked = header("transfer-encoding") == "chunked";
+        if (m_headers.contains("content-length"))
+            m_length = header("content-length").toLongLong();
+        m_pos = end + 4;
+        m_haveHead = true;
+        return true;
+    }
+
+    void parseChunks()
+    {
+        while (!m_ended) {
+            const qsizetype lineEnd = m_data.indexOf("\r\n", m_pos);
+            if (lineEnd < 0)
+                return;
+            bool ok = false;
+            const qint64 size = m_data.mid(m_pos, lineEnd - m_pos).toLongLong(&ok, 16);
+            if (!ok) {
+                m_framingError = true;
+                return;
+            }
+            if (m_data.size() < lineEnd + 2 + size + 2)
+                return;
+            if (m_data.mid(lineEnd + 2 + size, 2) != "\r\n") {
+                m_framingError = true;
+                return;
+            }
+            m_body += m_data.mid(lineEnd + 2, size);
+            m_pos = lineEnd + 2 + size + 2;
+            m_ended = size == 0;
+            splitEvents();
+        }
+    }
+
+    void splitEvents()
+    {
+        qsizetype end = 0;
+        while ((end = m_body.indexOf("\n\n", m_eventPos)) >= 0) {
+            SseEvent event;
+            event.atMs = m_clock.elapsed();
+            for (const QByteArray &line : m_body.mid(m_eventPos, end - m_eventPos).split('\n')) {
+                if (line.startsWith("event: "))
+                    event.name = line.mid(7);
+                else if (line.startsWith("data: "))
+                    event.data += line.mid(6);
+            }
+            m_events.append(event);
+            m_eventPos = end + 2;
+        }
+    }
+
+    QTcpSocket m_socket;
+    QElapsedTimer m_clock;
+    QByteArray m_data;
+    qsizetype m_pos = 0;
+    bool m_haveHead = false;
+    int m_status = 0;
+    QHash<QByteArray, QByteArray> m_headers; ///< names lower-cased
+    bool m_chunked = false;
+    qint64 m_length = -1;
+    bool m_ended = false;
+    bool m_disconnected = false;
+    bool m_framingError = false;
+    QByteArray m_body;
+    qsizetype m_eventPos = 0;
+    QList<SseEvent> m_events;
+};
+
+/// A reply reduced to what a streamed and a non-streamed one must agree on.
+struct Assembled
+{
+    std::string text;
+    std::string toolName;
+    std::string toolArguments; ///< JSON text
+    std::string finish;        ///< finish_reason / stop_reason
+    qint64 promptTokens = -1;
+    qint64 completionTokens = -1;
+    QList<qint64> contentAtMs; ///< arrival of each content chunk (streams)
+    bool done = false;         ///< [DONE] / message_stop seen
+
+    bool operator==(const Assembled &o) const
+    {
+        return text == o.text && toolName == o.toolName && toolArguments == o.toolArguments &&
+               finish == o.finish && promptTokens == o.promptTokens && completionTokens == o.completionTokens;
+    }
+};
+
+char *toString(const Assembled &a)
+{
+    const std::string text = "{text \"" + a.text + "\", tool \"" + a.toolName + "\" " + a.toolArguments +
+                             ", finish " + a.finish + ", usage " + std::to_string(a.promptTokens) + "/" +
+                             std::to_string(a.completionTokens) + "}";
+    return qstrdup(text.c_str());
+}
+
+Assembled wholeOpenAi(const json &reply)
+{
+    Assembled a;
+    a.text = textAt(reply, "/choices/0/message/content");
+    a.toolName = textAt(reply, "/choices/0/message/tool_calls/0/function/name");
+    a.toolArguments = textAt(reply, "/choices/0/message/tool_calls/0/function/arguments");
+    a.finish = textAt(reply, "/choices/0/finish_reason");
+    a.promptTokens = intAt(reply, "/usage/prompt_tokens");
+    a.completionTokens = intAt(reply, "/usage/completion_tokens");
+    return a;
+}
+
+Assembled wholeAnthropic(const json &reply)
+{
+    Assembled a;
+    if (textAt(reply, "/content/0/type") == "tool_use") {
+        a.toolName = textAt(reply, "/content/0/name");
+        a.toolArguments = reply.at(json::json_pointer("/content/0/input")).dump();
+    } else {
+        a.text = textAt(reply, "/content/0/text");
+    }
+    a.finish = textAt(reply, "/stop_reason");
+    a.promptTokens = intAt(reply, "/usage/input_tokens");
+    a.completionTokens = intAt(reply, "/usage/output_tokens");
+    return a;
+}
+
+/// Assembles OpenAI chat.completion.chunk events as a client library would.
+Assembled streamedOpenAi(const QList<SseEvent> &events)
+{
+    Assembled a;
+    for (const SseEvent &event : events) {
+        if (event.data == "[DONE]") {
+            a.done = true;
+            continue;
+        }
+        const json chunk = event.parsed();
+        if (hasAt(chunk, "/usage/prompt_tokens")) {
+            a.promptTokens = intAt(chunk, "/usage/prompt_tokens");
+            a.completionTokens = intAt(chunk, "/usage/completion_tokens");
+        }
+        if (!hasAt(chunk, "/choices/0"))
+            continue;
+        const std::string content = textAt(chunk, "/choices/0/delta/content");
+        const std::string arguments = textAt(chunk, "/choices/0/delta/tool_calls/0/function/arguments");
+        a.text += content;
+        a.toolArguments += arguments;
+        if (const std::string name = textAt(chunk, "/choices/0/delta/tool_calls/0/function/name");
+            !name.empty())
+            a.toolName = name;
+        if (!content.empty() || !arguments.empty())
+            a.contentAtMs.append(event.atMs);
+        if (const std::string finish = textAt(chunk, "/choices/0/finish_reason"); !finish.empty())
+            a.finish = finish;
+    }
+    return a;
+}
+
+/// Assembles Anthropic Messages stream events as a client library would.
+Assembled streamedAnthropic(const QList<SseEvent> &events)
+{
+    Assembled a;
+    for (const SseEvent &event : events) {
+        const json data = event.parsed();
+        if (event.name == "message_start") {
+            a.promptTokens = intAt(data, "/message/usage/input_tokens");
+        } else if (event.name == "content_block_start") {
+            a.toolName = textAt(data, "/content_block/name");
+        } else if (event.name == "content_block_delta") {
+            a.text += textAt(data, "/delta/text");
+            a.toolArguments += textAt(data, "/delta/partial_json");
+            a.contentAtMs.append(event.atMs);
+        } else if (event.name == "message_delta") {
+            a.finish = textAt(data, "/delta/stop_reason");
+            a.completionTokens = intAt(data, "/usage/output_tokens");
+        } else if (event.name == "message_stop") {
+            a.done = true;
+        }
+    }
+    if (!a.toolArguments.empty()) // compare as the whole reply's `input` object is dumped
+        a.toolArguments = json::parse(a.toolArguments, nullptr, false).dump();
+    return a;
+}
+
+/// A chat body in either dialect; `tools` adds one (or two) tools in that dialect's shape.
+json requestBody(bool anthropic, const std::string &text, bool stream, int tools = 0)
+{
+    json body = {{"model", anthropic ? "claude-test" : "gpt-test"},
+                 {"messages", json::array({{{"role", "user"}, {"content", text}}})}};
+    if (anthropic)
+        body["max_tokens"] = 64;
+    if (stream)
+        body["stream"] = true;
+    for (int i = 0; i < tools; ++i) {
+        const std::string name = i == 0 ? "get_weather" : "get_time";
+        const json schema = {{"type", "object"}, {"properties", {{"text", {{"type", "string"}}}}}};
+        body["tools"].push_back(
+            anthropic ? json{{"name", name}, {"input_schema", schema}}
+                      : json{{"type", "function"}, {"function", {{"name", name}, {"parameters", schema}}}});
+    }
+    return body;
+}
+
+QByteArray apiPath(bool anthropic)
+{
+    return anthropic ? QByteArrayLiteral("/v1/messages") : QByteArrayLiteral("/v1/chat/completions");
+}
+
+/// Sends `body` streamed (or not) on a new raw connection and reads until the body ends or the
+/// connection closes (at most 10 s).
+std::unique_ptr<SseClient> openStream(quint16 port, bool anthropic, const json &body,
+                                      const QByteArray &version = QByteArrayLiteral("HTTP/1.1"))
+{
+    auto client = std::make_unique<SseClient>(port);
+    if (!client->waitConnected())
+        return client;
+    QByteArray request = rawRequest("POST", apiPath(anthropic), toBytes(body));
+    request.replace("HTTP/1.1\r\n", QByteArray(version + "\r\n"));
+    client->send(request);
+    [[maybe_unused]] const bool finished = QTest::qWaitFor([&] { return client->finished(); }, 10000);
+    return client; // the caller checks how it finished
+}
+
+/// SSE events of a body read whole (QNetworkAccessManager).
+QList<SseEvent> eventsOf(const QByteArray &body)
+{
+    QList<SseEvent> events;
+    for (const QByteArray &block : body.split('\n')) {
+        if (block.startsWith("event: ")) {
+            events.append({block.mid(7), {}, 0});
+        } else if (block.startsWith("data: ")) {
+            if (events.isEmpty() || !events.last().data.isEmpty())
+                events.append(SseEvent{});
+            events.last().data = block.mid(6);
+        }
+    }
+    return events;
+}
+
+QList<QByteArray> namesOf(const QList<SseEvent> &events)
+{
+    QList<QByteArray> names;
+    for (const SseEvent &event : events)
+        names.append(event.name);
+    return names;
+}
+
 } // namespace
 
 class tst_Simulator : public QObject
@@ -256,6 +602,28 @@ private Q_SLOTS:
     void scriptedRedirect();
     void tls();
     void tlsSetupErrors();
+    void rateLimitManualClock();
+    void delaysUseInjectedClock();
+    void streamOpenAiShape();
+    void streamOpenAiUsage();
+    void streamAnthropicShape();
+    void streamEqualsWhole_data();
+    void streamEqualsWhole();
+    void toolCallsWhole();
+    void toolCallsStreamed_data();
+    void toolCallsStreamed();
+    void streamTiming_data();
+    void streamTiming();
+    void streamOverQnam();
+    void streamHttp10();
+    void streamScriptedStatusIsWhole();
+    void streamCutAfter_data();
+    void streamCutAfter();
+    void streamErrorAfter_data();
+    void streamErrorAfter();
+    void streamStall();
+    void streamFaultTimes();
+    void streamConfigLive();
 
 private:
     HttpResult post(const QUrl &url, const QByteArray &body,
@@ -265,6 +633,8 @@ private:
                          const QList<QPair<QByteArray, QByteArray>> &headers = {});
     static HttpResult collect(QNetworkReply *reply);
     HttpResult wait(QNetworkReply *reply);
+    /// The same body sent not streamed, to a fresh connection: the reference a stream must equal.
+    Assembled whole(Simulator &sim, bool anthropic, json body);
 
     std::unique_ptr<QNetworkAccessManager> m_nam;
 };
@@ -1381,6 +1751,637 @@ void tst_Simulator::tlsSetupErrors()
     QVERIFY(!whileListening.ok());
     QCOMPARE(sim.chatUrl().scheme(), QStringLiteral("http"));
 #endif
+}
+
+Assembled tst_Simulator::whole(Simulator &sim, bool anthropic, json body)
+{
+    body.erase("stream");
+    body.erase("stream_options");
+    const HttpResult r = post(anthropic ? sim.messagesUrl() : sim.chatUrl(), toBytes(body));
+    if (r.status != 200 || r.header("content-type") != "application/json")
+        return {};
+    return anthropic ? wholeAnthropic(r.parsed()) : wholeOpenAi(r.parsed());
+}
+
+void tst_Simulator::rateLimitManualClock()
+{
+    Test::ManualClock clock; // starts at 1000 ms and moves only when told
+    SimulatorConfig config;
+    config.rps = 2;
+    config.burst = 1;
+    Simulator sim(config, nullptr, &clock);
+    sim.setRecording(true);
+    QVERIFY(sim.listen().ok());
+    const HttpResult first = post(sim.chatUrl(), chatBody(QStringLiteral("a")));
+    QCOMPARE(first.status, 200);
+    QCOMPARE(first.header("x-ratelimit-remaining-requests"), QByteArrayLiteral("0"));
+    QCOMPARE(first.header("x-ratelimit-reset-requests"), QByteArrayLiteral("500ms"));
+    // However long the test takes in real time, the bucket refills only as the clock moves.
+    const HttpResult second = post(sim.chatUrl(), chatBody(QStringLiteral("b")));
+    QCOMPARE(second.status, 429);
+    QCOMPARE(second.header("retry-after-ms"), QByteArrayLiteral("500"));
+    clock.advance(200);
+    const HttpResult third = post(sim.chatUrl(), chatBody(QStringLiteral("c")));
+    QCOMPARE(third.status, 429);
+    QCOMPARE(third.header("retry-after-ms"), QByteArrayLiteral("300"));
+    QCOMPARE(third.header("x-ratelimit-reset-requests"), QByteArrayLiteral("300ms"));
+    clock.advance(300);
+    QCOMPARE(post(sim.chatUrl(), chatBody(QStringLiteral("d"))).status, 200);
+    // A new rate live: the empty bucket stays empty and refills at the new rate.
+    config.rps = 10;
+    sim.setConfig(config);
+    const HttpResult fifth = post(sim.chatUrl(), chatBody(QStringLiteral("e")));
+    QCOMPARE(fifth.status, 429);
+    QCOMPARE(fifth.header("retry-after-ms"), QByteArrayLiteral("100"));
+    clock.advance(100);
+    QCOMPARE(post(sim.chatUrl(), chatBody(QStringLiteral("f"))).status, 200);
+    QList<double> at;
+    for (const Simulator::Received &r : sim.received())
+        at.append(r.atMs);
+    QCOMPARE(at, (QList<double>{1000, 1000, 1200, 1500, 1500, 1600}));
+}
+
+void tst_Simulator::delaysUseInjectedClock()
+{
+    Test::ManualClock clock;
+    SimulatorConfig config;
+    config.latencyMs = 50;
+    Simulator sim(config, nullptr, &clock);
+    QVERIFY(sim.listen().ok());
+    QNetworkReply *reply = start("POST", sim.chatUrl(), chatBody(QStringLiteral("later")));
+    QTRY_COMPARE(sim.stats().requests, 1);
+    // Real time passes, the simulator's clock does not: its timer wakes up every 50 ms and finds the
+    // reply not yet due. (Asserting that nothing happens needs a real wait.)
+    QTest::qWait(300);
+    QVERIFY(!reply->isFinished());
+    QCOMPARE(sim.stats().ok, 0);
+    clock.advance(50);
+    QCOMPARE(wait(reply).status, 200);
+    QCOMPARE(sim.stats().ok, 1);
+
+    // drip_ms follows the same clock: the head goes, the body only as the clock moves.
+    config.latencyMs = 0;
+    sim.setConfig(config);
+    RawClient client(sim.port());
+    QVERIFY(client.waitConnected());
+    client.send(
+        rawRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("drip @sim(drip_ms=10)"))));
+    QTRY_VERIFY(partialResponse(client.data()).status == 200);
+    QTest::qWait(100);
+    QVERIFY(partialResponse(client.data()).body.size() <= 1);
+    clock.advance(1e6);
+    QTRY_COMPARE(client.responses().size(), 1);
+    QCOMPARE(client.responses().first().parsed().is_object(), true);
+    QCOMPARE(sim.stats().ok, 2);
+}
+
+void tst_Simulator::streamOpenAiShape()
+{
+    Simulator sim;
+    QVERIFY(sim.listen().ok());
+    const json body = requestBody(false, "Stream this reply, please: one two three four five", true);
+    const auto client = openStream(sim.port(), false, body);
+    QVERIFY(client->ended());
+    QVERIFY(!client->disconnected());
+    QVERIFY(!client->framingError());
+    QCOMPARE(client->status(), 200);
+    QCOMPARE(client->header("content-type"), QByteArrayLiteral("text/event-stream"));
+    QVERIFY(client->isChunked());
+    QVERIFY(!client->hasHeader("content-length"));
+    const QList<SseEvent> events = client->events();
+    QVERIFY(events.size() >= 4);
+    QCOMPARE(events.last().data, QByteArrayLiteral("[DONE]"));
+    std::string id;
+    for (qsizetype i = 0; i + 1 < events.size(); ++i) {
+        QVERIFY(events.at(i).name.isEmpty());
+        const json chunk = events.at(i).parsed();
+        QCOMPARE(textAt(chunk, "/object"), std::string("chat.completion.chunk"));
+        QCOMPARE(textAt(chunk, "/model"), std::string("gpt-test"));
+        QVERIFY(!hasAt(chunk, "/usage")); // not asked for
+        if (i == 0)
+            id = textAt(chunk, "/id");
+        QCOMPARE(textAt(chunk, "/id"), id);
+        QCOMPARE(intAt(chunk, "/choices/0/index"), qint64(0));
+        const bool last = i + 2 == events.size();
+        QCOMPARE(chunk.at(json::json_pointer("/choices/0/finish_reason")).is_null(), !last);
+    }
+    QVERIFY(id.starts_with("chatcmpl-sim-"));
+    const json first = events.first().parsed();
+    QCOMPARE(textAt(first, "/choices/0/delta/role"), std::string("assistant"));
+    QVERIFY(hasAt(first, "/choices/0/delta/content"));
+    QCOMPARE(textAt(first, "/choices/0/delta/content"), std::string());
+    const json finish = events.at(events.size() - 2).parsed();
+    QCOMPARE(textAt(finish, "/choices/0/finish_reason"), std::string("stop"));
+    QVERIFY(finish.at(json::json_pointer("/choices/0/delta")).empty());
+
+    const Assembled streamed = streamedOpenAi(events);
+    QVERIFY(streamed.done);
+    const Assembled reference = whole(sim, false, body);
+    QVERIFY(reference.text.starts_with("Simulated reply to: Stream this"));
+    QCOMPARE(streamed.text, reference.text);
+    QCOMPARE(streamed.finish, reference.finish);
+    // One content chunk per token by default.
+    QCOMPARE(qint64(streamed.contentAtMs.size()), reference.completionTokens);
+
+    // Keep-alive: the same connection answers the next request.
+    client->nextResponse();
+    client->send(rawRequest("POST", "/v1/chat/completions", toBytes(requestBody(false, "again", false))));
+    QTRY_VERIFY(client->ended());
+    QCOMPARE(client->status(), 200);
+    QCOMPARE(textAt(json::parse(client->body().begin(), client->body().end(), nullptr, false), "/object"),
+             std::string("chat.completion"));
+    const Simulator::Stats stats = sim.stats();
+    QCOMPARE(stats.connections, 2); // the raw client's and whole()'s
+    QCOMPARE(stats.streamsStarted, 1);
+    QCOMPARE(stats.streamsCompleted, 1);
+    QCOMPARE(stats.streamsBroken, 0);
+    QCOMPARE(stats.ok, 3);
+}
+
+void tst_Simulator::streamOpenAiUsage()
+{
+    Simulator sim;
+    QVERIFY(sim.listen().ok());
+    json body = requestBody(false, "with usage please", true);
+    body["stream_options"] = {{"include_usage", true}};
+    const auto client = openStream(sim.port(), false, body);
+    QVERIFY(client->ended());
+    const QList<SseEvent> events = client->events();
+    QVERIFY(events.size() >= 5);
+    QCOMPARE(events.last().data, QByteArrayLiteral("[DONE]"));
+    const json usage = events.at(events.size() - 2).parsed();
+    QVERIFY(usage.at("choices").is_array() && usage.at("choices").empty());
+    QCOMPARE(textAt(usage, "/object"), std::string("chat.completion.chunk"));
+    for (qsizetype i = 0; i + 2 < events.size(); ++i) {
+        const json chunk = events.at(i).parsed();
+        QVERIFY(hasAt(chunk, "/usage") && chunk.at("usage").is_null());
+    }
+    QCOMPARE(textAt(events.at(events.size() - 3).parsed(), "/choices/0/finish_reason"), std::string("stop"));
+    const Assembled streamed = streamedOpenAi(events);
+    const Assembled reference = whole(sim, false, body);
+    QCOMPARE(streamed, reference); // text, finish reason and usage
+    QCOMPARE(intAt(usage, "/usage/total_tokens"), reference.promptTokens + reference.completionTokens);
+}
+
+void tst_Simulator::streamAnthropicShape()
+{
+    Simulator sim;
+    QVERIFY(sim.listen().ok());
+    json body = requestBody(true, "Hello Claude, stream me a reply", true);
+    body["system"] = "Be brief.";
+    const auto client = openStream(sim.port(), true, body);
+    QVERIFY(client->ended());
+    QVERIFY(!client->disconnected());
+    QCOMPARE(client->status(), 200);
+    QCOMPARE(client->header("content-type"), QByteArrayLiteral("text/event-stream"));
+    const QList<SseEvent> events = client->events();
+    const Assembled reference = whole(sim, true, body);
+    const qint64 chunks = reference.completionTokens;
+    QList<QByteArray> expected = {"message_start", "content_block_start", "ping"};
+    for (qint64 i = 0; i < chunks; ++i)
+        expected.append("content_block_delta");
+    expected += QList<QByteArray>{"content_block_stop", "message_delta", "message_stop"};
+    QCOMPARE(namesOf(events), expected);
+    for (const SseEvent &event : events)
+        QCOMPARE(QByteArray::fromStdString(textAt(event.parsed(), "/type")), event.name);
+
+    const json start = events.at(0).parsed();
+    QVERIFY(textAt(start, "/message/id").starts_with("msg_sim_"));
+    QCOMPARE(textAt(start, "/message/type"), std::string("message"));
+    QCOMPARE(textAt(start, "/message/role"), std::string("assistant"));
+    QCOMPARE(textAt(start, "/message/model"), std::string("claude-test"));
+    QVERIFY(start.at(json::json_pointer("/message/content")).empty());
+    QVERIFY(start.at(json::json_pointer("/message/stop_reason")).is_null());
+    QCOMPARE(intAt(start, "/message/usage/input_tokens"), reference.promptTokens);
+    const json blockStart = events.at(1).parsed();
+    QCOMPARE(intAt(blockStart, "/index"), qint64(0));
+    QCOMPARE(textAt(blockStart, "/content_block/type"), std::string("text"));
+    QVERIFY(hasAt(blockStart, "/content_block/text"));
+    for (qint64 i = 0; i < chunks; ++i) {
+        const json delta = events.at(3 + i).parsed();
+        QCOMPARE(textAt(delta, "/delta/type"), std::string("text_delta"));
+        QCOMPARE(intAt(delta, "/index"), qint64(0));
+    }
+    const json messageDelta = events.at(events.size() - 2).parsed();
+    QCOMPARE(textAt(messageDelta, "/delta/stop_reason"), std::string("end_turn"));
+    QVERIFY(messageDelta.at(json::json_pointer("/delta/stop_sequence")).is_null());
+    QCOMPARE(intAt(messageDelta, "/usage/output_tokens"), reference.completionTokens);
+    const Assembled streamed = streamedAnthropic(events);
+    QVERIFY(streamed.done);
+    QCOMPARE(streamed, reference);
+    QCOMPARE(sim.stats().streamsCompleted, 1);
+}
+
+void tst_Simulator::streamEqualsWhole_data()
+{
+    QTest::addColumn<bool>("anthropic");
+    QTest::addColumn<QString>("text");
+    QTest::addColumn<int>("tools");
+    QTest::addColumn<int>("chunks");   ///< SimulatorConfig::chunksPerReply
+    QTest::addColumn<int>("expected"); ///< content chunks; -1: one per token
+    const QString sentence = QStringLiteral("hello there, how are you today? fine, thanks");
+    const QString unicode = QStringLiteral("naïve café — 日本語のテキスト 🎉🎉 ok");
+    for (const bool anthropic : {false, true}) {
+        const char *dialect = anthropic ? "anthropic" : "openai";
+        QTest::addRow("%s auto", dialect) << anthropic << sentence << 0 << 0 << -1;
+        QTest::addRow("%s 3 chunks", dialect) << anthropic << sentence << 0 << 3 << 3;
+        QTest::addRow("%s 40 chunks, lengthened", dialect)
+            << anthropic << QStringLiteral("hi") << 0 << 40 << 40;
+        QTest::addRow("%s unicode", dialect) << anthropic << unicode << 0 << 7 << 7;
+        QTest::addRow("%s tool", dialect) << anthropic << sentence << 2 << 0 << -1;
+        QTest::addRow("%s tool 5 chunks", dialect) << anthropic << unicode << 1 << 5 << 5;
+    }
+}
+
+void tst_Simulator::streamEqualsWhole()
+{
+    QFETCH(bool, anthropic);
+    QFETCH(QString, text);
+    QFETCH(int, tools);
+    QFETCH(int, chunks);
+    QFETCH(int, expected);
+    SimulatorConfig config;
+    config.chunksPerReply = chunks;
+    Simulator sim(config);
+    QVERIFY(sim.listen().ok());
+    json body = requestBody(anthropic, str(text), true, tools);
+    if (!anthropic)
+        body["stream_options"] = {{"include_usage", true}};
+    const auto client = openStream(sim.port(), anthropic, body);
+    QVERIFY(client->ended());
+    const Assembled streamed =
+        anthropic ? streamedAnthropic(client->events()) : streamedOpenAi(client->events());
+    QVERIFY(streamed.done);
+    const Assembled reference = whole(sim, anthropic, body);
+    QVERIFY(reference.completionTokens > 0);
+    QCOMPARE(streamed, reference);
+    QCOMPARE(reference.toolName.empty(), tools == 0);
+    QCOMPARE(qint64(streamed.contentAtMs.size()),
+             expected > 0 ? qint64(expected) : reference.completionTokens);
+    if (chunks >= 40) { // lengthened so that each chunk is about one token, streamed or not
+        QVERIFY(reference.text.starts_with("Simulated reply to: hi sim sim"));
+        QCOMPARE(reference.completionTokens, qint64(chunks));
+    }
+}
+
+void tst_Simulator::toolCallsWhole()
+{
+    Simulator sim;
+    QVERIFY(sim.listen().ok());
+    const std::string user = "What is the weather in Paris?";
+    const json expectedInput = {{"text", user}};
+
+    const HttpResult openAi = post(sim.chatUrl(), toBytes(requestBody(false, user, false, 2)));
+    QCOMPARE(openAi.status, 200);
+    const json chat = openAi.parsed();
+    QVERIFY(chat.at(json::json_pointer("/choices/0/message/content")).is_null());
+    QCOMPARE(chat.at(json::json_pointer("/choices/0/message/tool_calls")).size(), std::size_t(1));
+    QVERIFY(textAt(chat, "/choices/0/message/tool_calls/0/id").starts_with("call_sim_"));
+    QCOMPARE(textAt(chat, "/choices/0/message/tool_calls/0/type"), std::string("function"));
+    QCOMPARE(textAt(chat, "/choices/0/message/tool_calls/0/function/name"), std::string("get_weather"));
+    const std::string arguments = textAt(chat, "/choices/0/message/tool_calls/0/function/arguments");
+    QVERIFY(json::parse(arguments, nullptr, false) == expectedInput);
+    QCOMPARE(textAt(chat, "/choices/0/finish_reason"), std::string("tool_calls"));
+    QCOMPARE(intAt(chat, "/usage/completion_tokens"), qint64(arguments.size() / 4));
+
+    const HttpResult anthropic = post(sim.messagesUrl(), toBytes(requestBody(true, user, false, 2)));
+    QCOMPARE(anthropic.status, 200);
+    const json message = anthropic.parsed();
+    QCOMPARE(message.at("content").size(), std::size_t(1));
+    QCOMPARE(textAt(message, "/content/0/type"), std::string("tool_use"));
+    QVERIFY(textAt(message, "/content/0/id").starts_with("toolu_sim_"));
+    QCOMPARE(textAt(message, "/content/0/name"), std::string("get_weather"));
+    QVERIFY(message.at(json::json_pointer("/content/0/input")) == expectedInput);
+    QCOMPARE(textAt(message, "/stop_reason"), std::string("tool_use"));
+
+    // tool_choice: "none" answers in text; a named tool is the one called.
+    json none = requestBody(false, user, false, 2);
+    none["tool_choice"] = "none";
+    QCOMPARE(textAt(post(sim.chatUrl(), toBytes(none)).parsed(), "/choices/0/finish_reason"),
+             std::string("stop"));
+    json anthropicNone = requestBody(true, user, false, 2);
+    anthropicNone["tool_choice"] = {{"type", "none"}};
+    QCOMPARE(textAt(post(sim.messagesUrl(), toBytes(anthropicNone)).parsed(), "/content/0/type"),
+             std::string("text"));
+    json named = requestBody(false, user, false, 2);
+    named["tool_choice"] = {{"type", "function"}, {"function", {{"name", "get_time"}}}};
+    QCOMPARE(
+        textAt(post(sim.chatUrl(), toBytes(named)).parsed(), "/choices/0/message/tool_calls/0/function/name"),
+        std::string("get_time"));
+    json anthropicNamed = requestBody(true, user, false, 2);
+    anthropicNamed["tool_choice"] = {{"type", "tool"}, {"name", "get_time"}};
+    QCOMPARE(textAt(post(sim.messagesUrl(), toBytes(anthropicNamed)).parsed(), "/content/0/name"),
+             std::string("get_time"));
+    // An empty tools array is no tools.
+    json empty = requestBody(false, user, false);
+    empty["tools"] = json::array();
+    QCOMPARE(textAt(post(sim.chatUrl(), toBytes(empty)).parsed(), "/choices/0/finish_reason"),
+             std::string("stop"));
+}
+
+void tst_Simulator::toolCallsStreamed_data()
+{
+    QTest::addColumn<bool>("anthropic");
+    QTest::newRow("openai") << false;
+    QTest::newRow("anthropic") << true;
+}
+
+void tst_Simulator::toolCallsStreamed()
+{
+    QFETCH(bool, anthropic);
+    SimulatorConfig config;
+    config.chunksPerReply = 4;
+    Simulator sim(config);
+    QVERIFY(sim.listen().ok());
+    const json body = requestBody(anthropic, "Weather in Oslo and Bergen?", true, 1);
+    const auto client = openStream(sim.port(), anthropic, body);
+    QVERIFY(client->ended());
+    const QList<SseEvent> events = client->events();
+    if (anthropic) {
+        const json start = events.at(1).parsed();
+        QCOMPARE(events.at(1).name, QByteArrayLiteral("content_block_start"));
+        QCOMPARE(textAt(start, "/content_block/type"), std::string("tool_use"));
+        QVERIFY(textAt(start, "/content_block/id").starts_with("toolu_sim_"));
+        QCOMPARE(textAt(start, "/content_block/name"), std::string("get_weather"));
+        QVERIFY(start.at(json::json_pointer("/content_block/input")) == json::object());
+        for (qsizetype i = 3; i < 7; ++i) {
+            QCOMPARE(events.at(i).name, QByteArrayLiteral("content_block_delta"));
+            QCOMPARE(textAt(events.at(i).parsed(), "/delta/type"), std::string("input_json_delta"));
+        }
+        QCOMPARE(textAt(events.at(events.size() - 2).parsed(), "/delta/stop_reason"),
+                 std::string("tool_use"));
+    } else {
+        const json first = events.at(0).parsed();
+        QCOMPARE(textAt(first, "/choices/0/delta/role"), std::string("assistant"));
+        QCOMPARE(intAt(first, "/choices/0/delta/tool_calls/0/index"), qint64(0));
+        QVERIFY(textAt(first, "/choices/0/delta/tool_calls/0/id").starts_with("call_sim_"));
+        QCOMPARE(textAt(first, "/choices/0/delta/tool_calls/0/type"), std::string("function"));
+        QCOMPARE(textAt(first, "/choices/0/delta/tool_calls/0/function/name"), std::string("get_weather"));
+        QCOMPARE(textAt(first, "/choices/0/delta/tool_calls/0/function/arguments"), std::string());
+        for (qsizetype i = 1; i < 5; ++i) {
+            const json chunk = events.at(i).parsed();
+            QCOMPARE(intAt(chunk, "/choices/0/delta/tool_calls/0/index"), qint64(0));
+            QVERIFY(!hasAt(chunk, "/choices/0/delta/tool_calls/0/id"));
+            QVERIFY(!textAt(chunk, "/choices/0/delta/tool_calls/0/function/arguments").empty());
+        }
+        QCOMPARE(textAt(events.at(5).parsed(), "/choices/0/finish_reason"), std::string("tool_calls"));
+    }
+    const Assembled streamed = anthropic ? streamedAnthropic(events) : streamedOpenAi(events);
+    QCOMPARE(streamed.contentAtMs.size(), 4); // the arguments JSON split across chunks
+    QVERIFY(json::parse(streamed.toolArguments, nullptr, false) ==
+            (json{{"text", "Weather in Oslo and Bergen?"}}));
+    const Assembled reference = whole(sim, anthropic, body);
+    QCOMPARE(streamed.toolName, reference.toolName);
+    QCOMPARE(streamed.toolArguments, reference.toolArguments);
+    QCOMPARE(streamed.finish, reference.finish);
+}
+
+void tst_Simulator::streamTiming_data()
+{
+    QTest::addColumn<bool>("anthropic");
+    QTest::newRow("openai") << false;
+    QTest::newRow("anthropic") << true;
+}
+
+void tst_Simulator::streamTiming()
+{
+    QFETCH(bool, anthropic);
+    SimulatorConfig config;
+    config.latencyMs = 100;
+    config.firstTokenMs = 300;
+    config.chunkIntervalMs = 100;
+    config.chunksPerReply = 5;
+    Simulator sim(config);
+    QVERIFY(sim.listen().ok());
+    const auto client = openStream(sim.port(), anthropic, requestBody(anthropic, "timing", true));
+    QVERIFY(client->ended());
+    const Assembled streamed =
+        anthropic ? streamedAnthropic(client->events()) : streamedOpenAi(client->events());
+    QCOMPARE(streamed.contentAtMs.size(), 5);
+    // Measured from the moment the request was written: the server cannot send chunk k before
+    // latency + first token + k intervals after it read the request (1 ms for rounding to whole ms).
+    // The upper bound is loose: a loaded machine delays delivery, never the schedule's start.
+    for (qsizetype k = 0; k < 5; ++k) {
+        const qint64 at = streamed.contentAtMs.at(k);
+        QVERIFY2(at >= 100 + 300 + 100 * k - 1,
+                 qPrintable(QStringLiteral("chunk %1 at %2 ms").arg(k).arg(at)));
+    }
+    QVERIFY2(streamed.contentAtMs.last() < 100 + 300 + 400 + 3000,
+             qPrintable(QString::number(streamed.contentAtMs.last())));
+}
+
+void tst_Simulator::streamOverQnam()
+{
+    Simulator sim;
+    QVERIFY(sim.listen().ok());
+    json body = requestBody(false, "through QNetworkAccessManager", true);
+    body["stream_options"] = {{"include_usage", true}};
+    QList<QByteArray> bodies;
+    for (int i = 0; i < 2; ++i) {
+        const HttpResult r = post(sim.chatUrl(), toBytes(body));
+        QCOMPARE(r.status, 200);
+        QCOMPARE(r.error, QNetworkReply::NoError);
+        QCOMPARE(r.header("content-type"), QByteArrayLiteral("text/event-stream"));
+        QVERIFY(r.body.endsWith("data: [DONE]\n\n"));
+        bodies.append(r.body);
+    }
+    const Assembled streamed = streamedOpenAi(eventsOf(bodies.first()));
+    QVERIFY(streamed.done);
+    QCOMPARE(streamed, whole(sim, false, body));
+    QCOMPARE(streamedOpenAi(eventsOf(bodies.last())), streamed);
+    QCOMPARE(sim.stats().connections, 1); // both streams and the whole reply on one kept-alive connection
+    QCOMPARE(sim.stats().streamsCompleted, 2);
+}
+
+void tst_Simulator::streamHttp10()
+{
+    Simulator sim;
+    QVERIFY(sim.listen().ok());
+    const json body = requestBody(false, "an old client", true);
+    const auto client = openStream(sim.port(), false, body, QByteArrayLiteral("HTTP/1.0"));
+    QVERIFY(client->disconnected()); // the close ends an unframed body
+    QCOMPARE(client->status(), 200);
+    QVERIFY(!client->isChunked());
+    QVERIFY(!client->hasHeader("content-length"));
+    QCOMPARE(client->header("connection"), QByteArrayLiteral("close"));
+    QCOMPARE(client->events().last().data, QByteArrayLiteral("[DONE]"));
+    QCOMPARE(streamedOpenAi(client->events()).text, whole(sim, false, body).text);
+}
+
+void tst_Simulator::streamScriptedStatusIsWhole()
+{
+    Simulator sim;
+    QVERIFY(sim.listen().ok());
+    // An error status is a JSON body, as the real APIs answer before a stream starts.
+    const auto failed = openStream(sim.port(), false, requestBody(false, "x @sim(status=503)", true));
+    QVERIFY(failed->ended());
+    QCOMPARE(failed->status(), 503);
+    QCOMPARE(failed->header("content-type"), QByteArrayLiteral("application/json"));
+    QCOMPARE(textAt(json::parse(failed->body().begin(), failed->body().end(), nullptr, false), "/error/type"),
+             std::string("server_error"));
+    // A body fault breaks a whole body, even for a streamed request.
+    const auto truncated = openStream(sim.port(), true, requestBody(true, "y @sim(truncate=1)", true));
+    QVERIFY(truncated->disconnected());
+    QVERIFY(!truncated->ended());
+    QCOMPARE(truncated->status(), 200);
+    QCOMPARE(truncated->header("content-type"), QByteArrayLiteral("application/json"));
+    QVERIFY(truncated->hasHeader("content-length"));
+    QCOMPARE(sim.stats().streamsStarted, 0);
+    QCOMPARE(sim.stats().broken, 1);
+}
+
+void tst_Simulator::streamCutAfter_data()
+{
+    QTest::addColumn<bool>("anthropic");
+    QTest::newRow("openai") << false;
+    QTest::newRow("anthropic") << true;
+}
+
+void tst_Simulator::streamCutAfter()
+{
+    QFETCH(bool, anthropic);
+    SimulatorConfig config;
+    config.chunksPerReply = 5;
+    Simulator sim(config);
+    QVERIFY(sim.listen().ok());
+    const json body = requestBody(anthropic, "cut me @sim(cut_after=2)", true);
+    const auto client = openStream(sim.port(), anthropic, body);
+    QVERIFY(client->disconnected());
+    QVERIFY(!client->ended()); // no end of the chunked body
+    QVERIFY(!client->framingError());
+    QCOMPARE(client->status(), 200);
+    const Assembled streamed =
+        anthropic ? streamedAnthropic(client->events()) : streamedOpenAi(client->events());
+    QCOMPARE(streamed.contentAtMs.size(), 2);
+    QVERIFY(!streamed.done);
+    QVERIFY(streamed.finish.empty());
+    QVERIFY(streamed.completionTokens < 0); // no usage either
+    if (anthropic) {
+        const QList<QByteArray> names = namesOf(client->events());
+        QVERIFY(!names.contains("content_block_stop"));
+        QVERIFY(!names.contains("message_delta"));
+    }
+    // Through QNetworkAccessManager: Qt 6.4.2 reports even a chunked body cut before its last chunk as
+    // NoError, so only the missing closing events tell a cut stream from a whole one.
+    const HttpResult viaQnam = post(anthropic ? sim.messagesUrl() : sim.chatUrl(), toBytes(body));
+    QCOMPARE(viaQnam.status, 200);
+    const QList<SseEvent> qnamEvents = eventsOf(viaQnam.body);
+    const Assembled viaQnamStreamed = anthropic ? streamedAnthropic(qnamEvents) : streamedOpenAi(qnamEvents);
+    QCOMPARE(viaQnamStreamed.contentAtMs.size(), 2);
+    QVERIFY(!viaQnamStreamed.done);
+    const Simulator::Stats stats = sim.stats();
+    QCOMPARE(stats.streamsStarted, 2);
+    QCOMPARE(stats.streamsBroken, 2);
+    QCOMPARE(stats.streamsCompleted, 0);
+    QCOMPARE(stats.broken, 2);
+    QCOMPARE(stats.ok, 0);
+}
+
+void tst_Simulator::streamErrorAfter_data()
+{
+    QTest::addColumn<bool>("anthropic");
+    QTest::newRow("openai") << false;
+    QTest::newRow("anthropic") << true;
+}
+
+void tst_Simulator::streamErrorAfter()
+{
+    QFETCH(bool, anthropic);
+    SimulatorConfig config;
+    config.chunksPerReply = 4;
+    Simulator sim(config);
+    QVERIFY(sim.listen().ok());
+    const auto client =
+        openStream(sim.port(), anthropic, requestBody(anthropic, "fail @sim(error_after=1)", true));
+    QVERIFY(client->ended()); // the body ends properly after the error event
+    QVERIFY(!client->disconnected());
+    const QList<SseEvent> events = client->events();
+    const Assembled streamed = anthropic ? streamedAnthropic(events) : streamedOpenAi(events);
+    QCOMPARE(streamed.contentAtMs.size(), 1);
+    QVERIFY(!streamed.done);
+    QVERIFY(streamed.finish.empty());
+    const json error = events.last().parsed();
+    if (anthropic) {
+        QCOMPARE(events.last().name, QByteArrayLiteral("error"));
+        QCOMPARE(textAt(error, "/type"), std::string("error"));
+        QCOMPARE(textAt(error, "/error/type"), std::string("overloaded_error"));
+        QVERIFY(!textAt(error, "/error/message").empty());
+    } else {
+        QVERIFY(events.last().name.isEmpty());
+        QCOMPARE(textAt(error, "/error/type"), std::string("server_error"));
+        QVERIFY(!textAt(error, "/error/message").empty());
+        QVERIFY(!hasAt(error, "/choices"));
+    }
+    // Keep-alive still works after a failed stream.
+    client->nextResponse();
+    client->send(rawRequest("POST", apiPath(anthropic), toBytes(requestBody(anthropic, "next", false))));
+    QTRY_VERIFY(client->ended());
+    QCOMPARE(client->status(), 200);
+    const Simulator::Stats stats = sim.stats();
+    QCOMPARE(stats.streamsBroken, 1);
+    QCOMPARE(stats.streamsCompleted, 0);
+    QCOMPARE(stats.broken, 1);
+    QCOMPARE(stats.ok, 1);
+    QCOMPARE(stats.connections, 1);
+}
+
+void tst_Simulator::streamStall()
+{
+    SimulatorConfig config;
+    config.chunksPerReply = 4;
+    Simulator sim(config);
+    QVERIFY(sim.listen().ok());
+    const json body = requestBody(false, "pause @sim(stall_after=2,stall_ms=400)", true);
+    const auto client = openStream(sim.port(), false, body);
+    QVERIFY(client->ended());
+    const Assembled streamed = streamedOpenAi(client->events());
+    QVERIFY(streamed.done);
+    QCOMPARE(streamed.contentAtMs.size(), 4);
+    // No first-token delay or interval configured: only the stall holds chunks 3 and 4 back.
+    QVERIFY2(streamed.contentAtMs.at(2) >= 399, qPrintable(QString::number(streamed.contentAtMs.at(2))));
+    QVERIFY(streamed.contentAtMs.at(3) >= 399);
+    QCOMPARE(streamed.text, whole(sim, false, body).text);
+    QCOMPARE(sim.stats().streamsCompleted, 1);
+    QCOMPARE(sim.stats().streamsBroken, 0);
+}
+
+void tst_Simulator::streamFaultTimes()
+{
+    Simulator sim;
+    QVERIFY(sim.listen().ok());
+    const json body = requestBody(true, "once @sim(cut_after=1,times=1)", true);
+    const auto first = openStream(sim.port(), true, body);
+    QVERIFY(first->disconnected());
+    QVERIFY(!streamedAnthropic(first->events()).done);
+    const auto second = openStream(sim.port(), true, body);
+    QVERIFY(second->ended());
+    QVERIFY(streamedAnthropic(second->events()).done);
+    QCOMPARE(sim.stats().streamsBroken, 1);
+    QCOMPARE(sim.stats().streamsCompleted, 1);
+}
+
+void tst_Simulator::streamConfigLive()
+{
+    SimulatorConfig config;
+    config.chunksPerReply = 3;
+    config.chunkIntervalMs = 200;
+    Simulator sim(config);
+    QVERIFY(sim.listen().ok());
+    SseClient client(sim.port());
+    QVERIFY(client.waitConnected());
+    client.send(rawRequest("POST", "/v1/chat/completions", toBytes(requestBody(false, "live", true))));
+    QTRY_VERIFY(!streamedOpenAi(client.events()).contentAtMs.isEmpty());
+    // A stream under way keeps its plan; the next one follows the new configuration.
+    config.chunksPerReply = 6;
+    config.chunkIntervalMs = 0;
+    sim.setConfig(config);
+    QTRY_VERIFY_WITH_TIMEOUT(client.ended(), 5000);
+    const Assembled first = streamedOpenAi(client.events());
+    QCOMPARE(first.contentAtMs.size(), 3);
+    QVERIFY2(first.contentAtMs.at(2) >= 399, qPrintable(QString::number(first.contentAtMs.at(2))));
+    const auto next = openStream(sim.port(), false, requestBody(false, "live", true));
+    QVERIFY(next->ended());
+    QCOMPARE(streamedOpenAi(next->events()).contentAtMs.size(), 6);
 }
 
 QTEST_GUILESS_MAIN(tst_Simulator)
