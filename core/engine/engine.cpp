@@ -792,9 +792,20 @@ void Engine::dispatch(int endpoint, Pending &&pending, double nowMs)
     if (m_shared) {
         m_shared->onSend(endpoint, pending.ticket.tokens);
     }
-    // A gateway caller's own key goes only to endpoints configured to take it.
-    const quint64 ticket =
-        m_transport.send(endpoint, body, e.forwardCallerKey ? pending.request.callerKey : QByteArray());
+    // A gateway caller's own key goes only to endpoints configured to take it; its extra headers only
+    // to endpoints of their dialect.
+    QList<QPair<QByteArray, QByteArray>> headers;
+    for (const auto &header : std::as_const(pending.request.forwardHeaders)) {
+        const QByteArray name = header.first.toLower();
+        const bool anthropicOnly = name.startsWith("anthropic-");
+        const bool openAiOnly = name.startsWith("openai-");
+        if ((!anthropicOnly || e.provider == Provider::Anthropic) &&
+            (!openAiOnly || e.provider == Provider::OpenAI)) {
+            headers.append(header);
+        }
+    }
+    const quint64 ticket = m_transport.send(
+        endpoint, body, e.forwardCallerKey ? pending.request.callerKey : QByteArray(), headers);
     ++pending.attempts;
     pending.lastEndpoint = endpoint;
     m_metrics.recordIssued(endpoint, nowMs, pending.attempts > 1);

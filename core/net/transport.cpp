@@ -274,7 +274,8 @@ int Transport::inFlight(int endpoint) const
     return m_endpoints.at(std::size_t(endpoint)).inFlight;
 }
 
-quint64 Transport::send(int endpoint, const QByteArray &body, const QByteArray &apiKey)
+quint64 Transport::send(int endpoint, const QByteArray &body, const QByteArray &apiKey,
+                        const QList<QPair<QByteArray, QByteArray>> &headers)
 {
     Endpoint &e = m_endpoints.at(std::size_t(endpoint));
     SendOrder order;
@@ -284,6 +285,7 @@ quint64 Transport::send(int endpoint, const QByteArray &body, const QByteArray &
     order.deadlineMs = std::clamp(e.config.timeoutS * 1000.0, 1.0, 2.0e9);
     order.body = body;
     order.apiKey = apiKey;
+    order.headers = headers;
     ++e.inFlight;
     ++m_totalInFlight;
     const quint64 ticket = order.ticket;

@@ -86,7 +86,9 @@ public:
 
     /// Starts an attempt; the handler receives its result later (never from inside this call).
     /// `apiKey`, when not empty, is sent instead of the endpoint's own key (a gateway caller's key).
-    quint64 send(int endpoint, const QByteArray &body, const QByteArray &apiKey = QByteArray());
+    /// `headers` are added to this attempt's request (never replacing the auth or content headers).
+    quint64 send(int endpoint, const QByteArray &body, const QByteArray &apiKey = QByteArray(),
+                 const QList<QPair<QByteArray, QByteArray>> &headers = {});
     /// Aborts every attempt in flight; each is reported once, as cancelled.
     void abortAll();
 

@@ -275,11 +275,19 @@ void TransportWorker::startReply(Pending p)
     // such timeout is a QTimer per reply, which Qt scans on every move of an object between its
     // threads: with thousands of requests in flight that scan was the top cost in profiles.
     QNetworkReply *reply = nullptr;
-    if (p.order.apiKey.isEmpty()) {
+    if (p.order.apiKey.isEmpty() && p.order.headers.isEmpty()) {
         reply = lane.nam->post(lane.request, p.order.body);
     } else {
         QNetworkRequest request = lane.request;
-        ProviderAdapter::setApiKey(request, e.setup.config, p.order.apiKey);
+        for (const auto &[name, value] : std::as_const(p.order.headers)) {
+            // Extra headers never replace what the template sets (auth, content type, version).
+            if (!request.hasRawHeader(name)) {
+                request.setRawHeader(name, value);
+            }
+        }
+        if (!p.order.apiKey.isEmpty()) {
+            ProviderAdapter::setApiKey(request, e.setup.config, p.order.apiKey);
+        }
         reply = lane.nam->post(request, p.order.body);
     }
 

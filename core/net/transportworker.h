@@ -54,6 +54,8 @@ struct SendOrder
     double startMs = 0;    ///< when send() was called (the Transport's clock)
     double deadlineMs = 0; ///< the attempt's total deadline, relative to startMs
     int laneLimit = 1;     ///< lanes this worker may open for the endpoint
+    /// Extra headers for this attempt (a gateway caller's), never replacing auth or content headers.
+    QList<QPair<QByteArray, QByteArray>> headers;
 };
 
 /// What a worker needs to know about an endpoint.
