@@ -862,6 +862,8 @@ void Engine::handleResult(AttemptResult &&result)
         p.lastMessage = outcome.message;
         m_lastFailure = outcome.message;
         p.lastStatus = result.report.httpStatus;
+        p.lastRequestId = result.requestId;
+        p.lastRetryAfterMs = result.rateLimit.retryAfterMs;
         if (outcome.cls == ErrorClass::Quota && !m_quotaNoticed[std::size_t(endpoint)]) {
             m_quotaNoticed[std::size_t(endpoint)] = true;
             Q_EMIT notice(QStringLiteral("endpoint \"%1\" is out of quota (%2); no more requests go to it")
@@ -895,7 +897,12 @@ void Engine::handleResult(AttemptResult &&result)
 void Engine::writeFailure(const Pending &p, ErrorClass cls, const QString &message, double latencyMs,
                           const nlohmann::json &body)
 {
-    Completion c{endpointName(p.lastEndpoint), p.attempts, p.lastStatus, latencyMs, QString()};
+    Completion c{endpointName(p.lastEndpoint),
+                 p.attempts,
+                 p.lastStatus,
+                 latencyMs,
+                 p.lastRequestId,
+                 p.lastRetryAfterMs};
     m_sink->failed(p.request, cls, redacted(message), c, body);
     m_metrics.recordFinal(cls, m_clock->nowMs());
 }

@@ -155,6 +155,8 @@ private:
         ErrorClass lastClass = ErrorClass::None;
         QString lastMessage;
         int lastStatus = 0;
+        QString lastRequestId;        ///< the last answer's x-request-id / request-id
+        double lastRetryAfterMs = -1; ///< what the last answer's Retry-After asked for
         double tokens = -1; ///< token reservation of the current attempt (estimated when first needed)
         EndpointLimiter::SendTicket ticket;
         quint64 bodyKey = 0; ///< tells requests apart for ejection (hash of the body last sent)
