@@ -194,7 +194,13 @@ Engine::Engine(ProjectConfig project, RunOptions options, const Clock *clock, Ra
 
 Engine::Engine(ProjectConfig project, RunOptions options, RequestSource *source, OutcomeSink *sink,
                QObject *parent)
-    : Engine(std::move(project), std::move(options), SteadyClock::instance(), nullptr, parent)
+    : Engine(std::move(project), std::move(options), source, sink, SteadyClock::instance(), parent)
+{
+}
+
+Engine::Engine(ProjectConfig project, RunOptions options, RequestSource *source, OutcomeSink *sink,
+               const Clock *clock, QObject *parent)
+    : Engine(std::move(project), std::move(options), clock, nullptr, parent)
 {
     m_serving = true;
     m_source = source;

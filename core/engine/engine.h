@@ -101,6 +101,9 @@ public:
     /// `options`, only the API keys, modelOverride, tickMs and unreachableGiveUpMs apply.
     Engine(ProjectConfig project, RunOptions options, RequestSource *source, OutcomeSink *sink,
            QObject *parent = nullptr);
+    /// A serving engine on an injected clock (it must outlive the engine).
+    Engine(ProjectConfig project, RunOptions options, RequestSource *source, OutcomeSink *sink,
+           const Clock *clock, QObject *parent = nullptr);
     ~Engine() override;
 
     /// True for an engine made with a RequestSource and an OutcomeSink (no files).
