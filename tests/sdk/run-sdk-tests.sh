@@ -18,8 +18,10 @@ while (($# > 0)); do
 done
 [[ -x $cli && -n $work ]] || { echo "usage: run-sdk-tests.sh --cli PATH --work DIR" >&2; exit 2; }
 cli="$(cd "$(dirname "$cli")" && pwd)/$(basename "$cli")"
-command -v node >/dev/null && command -v npm >/dev/null ||
-    { echo "node and npm are needed: run packaging/install-deps.sh" >&2; exit 1; }
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "node and npm are needed: run packaging/install-deps.sh" >&2
+    exit 1
+fi
 
 mkdir -p "$work"
 cp "$src/package.json" "$src/package-lock.json" "$src/gateway-sdk.test.mjs" "$work/"
