@@ -90,7 +90,8 @@ JSON
     GW_PID=$!
     GW_PORT=
     for ((k = 0; k < 100; k++)); do
-        GW_PORT=$(sed -n 's|^Gateway listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$work/$1.log" | head -n 1)
+        GW_PORT=$(sed -n 's|^Gateway listening on http://127\.0\.0\.1:\([0-9][0-9]*\).*|\1|p' "$work/$1.log" 2>/dev/null |
+            head -n 1) || true # the log appears when the child has opened it
         [[ -n $GW_PORT ]] && break
         kill -0 "$GW_PID" 2>/dev/null || break
         sleep 0.1
