@@ -311,6 +311,42 @@ qint64 count(const json &object, const char *key)
     return it != object.end() && it->is_number() ? std::max<qint64>(0, it->get<qint64>()) : 0;
 }
 
+/// Appends `text` as a JSON string (UTF-8 kept as it is: it comes from a parsed document).
+void appendString(std::string &out, std::string_view text)
+{
+    static const char hex[] = "0123456789abcdef";
+    out += '"';
+    for (const char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        switch (c) {
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
+        default:
+            if (c < 0x20) {
+                out += "\\u00";
+                out += hex[c >> 4];
+                out += hex[c & 15];
+            } else {
+                out += ch;
+            }
+        }
+    }
+    out += '"';
+}
+
 } // namespace
 
 json Dialect::chatToMessages(json body, int defaultMaxTokens)
@@ -498,10 +534,10 @@ json Dialect::messagesReplyToChat(const json &reply, qint64 createdS)
                  {"total_tokens", prompt + completion},
                  {"prompt_tokens_details", {{"cached_tokens", cached}}}};
     }
-    return {{"id", reply.value("id", std::string())},
+    return {{"id", stringAt(reply, "id")},
             {"object", "chat.completion"},
             {"created", createdS},
-            {"model", reply.value("model", std::string())},
+            {"model", stringAt(reply, "model")},
             {"choices",
              json::array({{{"index", 0},
                            {"message", std::move(message)},
@@ -509,6 +545,71 @@ json Dialect::messagesReplyToChat(const json &reply, qint64 createdS)
                            {"finish_reason", stop.is_string() ? finishReasonFor(stop.get<std::string>())
                                                               : std::string("stop")}}})},
             {"usage", std::move(usage)}};
+}
+
+std::string Dialect::messagesReplyToChatText(const json &reply, qint64 createdS)
+{
+    // The same object as messagesReplyToChat() (tst_dialect compares them), written straight out: building
+    // it as a document first cost more than parsing the reply (the gateway does this per translated call).
+    std::string text;
+    bool anyText = false;
+    std::string calls;
+    if (const auto content = reply.find("content"); content != reply.end() && content->is_array()) {
+        for (const json &block : *content) {
+            const std::string type = block.is_object() ? stringAt(block, "type") : std::string();
+            if (type == "text") {
+                text += stringAt(block, "text");
+                anyText = true;
+            } else if (type == "tool_use") {
+                calls += calls.empty() ? "[" : ",";
+                calls += R"({"id":)";
+                appendString(calls, stringAt(block, "id"));
+                calls += R"(,"type":"function","function":{"name":)";
+                appendString(calls, stringAt(block, "name"));
+                calls += R"(,"arguments":)";
+                appendString(calls, block.value("input", json::object())
+                                        .dump(-1, ' ', false, json::error_handler_t::replace));
+                calls += "}}";
+            }
+        }
+    }
+    const auto stop = reply.find("stop_reason");
+    std::string out;
+    out.reserve(256 + text.size() + calls.size());
+    out += R"({"id":)";
+    appendString(out, stringAt(reply, "id"));
+    out += R"(,"object":"chat.completion","created":)";
+    out += std::to_string(createdS);
+    out += R"(,"model":)";
+    appendString(out, stringAt(reply, "model"));
+    out += R"(,"choices":[{"index":0,"message":{"role":"assistant","content":)";
+    if (anyText) {
+        appendString(out, text);
+    } else {
+        out += "null";
+    }
+    out += R"(,"refusal":null)";
+    if (!calls.empty()) {
+        out += R"(,"tool_calls":)";
+        out += calls;
+        out += ']';
+    }
+    out += R"(},"logprobs":null,"finish_reason":)";
+    appendString(out, stop != reply.end() && stop->is_string() ? finishReasonFor(stop->get<std::string>())
+                                                               : std::string("stop"));
+    out += R"(}],"usage":)";
+    if (const auto u = reply.find("usage"); u != reply.end() && u->is_object()) {
+        const qint64 cached = count(*u, "cache_read_input_tokens");
+        const qint64 prompt = count(*u, "input_tokens") + cached + count(*u, "cache_creation_input_tokens");
+        const qint64 completion = count(*u, "output_tokens");
+        out += R"({"prompt_tokens":)" + std::to_string(prompt) + R"(,"completion_tokens":)" +
+               std::to_string(completion) + R"(,"total_tokens":)" + std::to_string(prompt + completion) +
+               R"(,"prompt_tokens_details":{"cached_tokens":)" + std::to_string(cached) + "}}";
+    } else {
+        out += "{}";
+    }
+    out += '}';
+    return out;
 }
 
 json Dialect::chatReplyToMessages(const json &reply)
@@ -552,14 +653,10 @@ json Dialect::chatReplyToMessages(const json &reply)
             usage["cache_read_input_tokens"] = cached;
         }
     }
-    return {{"id", reply.value("id", std::string())},
-            {"type", "message"},
-            {"role", "assistant"},
-            {"model", reply.value("model", std::string())},
-            {"content", std::move(content)},
-            {"stop_reason", stopReasonFor(finish)},
-            {"stop_sequence", nullptr},
-            {"usage", std::move(usage)}};
+    return {{"id", stringAt(reply, "id")},   {"type", "message"},
+            {"role", "assistant"},           {"model", stringAt(reply, "model")},
+            {"content", std::move(content)}, {"stop_reason", stopReasonFor(finish)},
+            {"stop_sequence", nullptr},      {"usage", std::move(usage)}};
 }
 
 json Dialect::translateReply(const json &reply, Provider from, Provider to, qint64 createdS)

@@ -42,6 +42,9 @@ public:
     /// An Anthropic Messages reply (2xx body) as an OpenAI `chat.completion` object. `createdS`: the
     /// `created` field (seconds since the epoch; Anthropic replies carry no time).
     static nlohmann::json messagesReplyToChat(const nlohmann::json &reply, qint64 createdS);
+    /// The same as messagesReplyToChat(), as JSON text written directly (no document built): the
+    /// gateway's path for every OpenAI caller answered by an Anthropic endpoint.
+    static std::string messagesReplyToChatText(const nlohmann::json &reply, qint64 createdS);
     /// An OpenAI `chat.completion` reply as an Anthropic `message` object (the first choice).
     static nlohmann::json chatReplyToMessages(const nlohmann::json &reply);
     /// A reply (2xx body) of dialect `from` in dialect `to` (unchanged when they are the same).

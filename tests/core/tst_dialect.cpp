@@ -185,6 +185,15 @@ void tst_Dialect::replyToChat_data()
                R"("name":"get"},"id":"toolu_1","type":"function"}]}}],"created":1700000000,"id":"m","model":"c",)"
                R"("object":"chat.completion","usage":{"completion_tokens":2,"prompt_tokens":1,)"
                R"("prompt_tokens_details":{"cached_tokens":0},"total_tokens":3}})");
+    QTest::newRow("escapes, unicode, tool input with strings")
+        << QByteArray(
+               R"({"id":"m\"1","model":"c\\d","content":[{"type":"text","text":"a\"b\\c\nd\te\u0001f é ✓"},)"
+               R"({"type":"tool_use","id":"t","name":"n","input":{"q":"x\"y"}}],"stop_reason":"tool_use"})")
+        << QByteArray(
+               R"({"choices":[{"finish_reason":"tool_calls","index":0,"logprobs":null,"message":{"content":)"
+               R"("a\"b\\c\nd\te\u0001f é ✓","refusal":null,"role":"assistant","tool_calls":[{"function":)"
+               R"({"arguments":"{\"q\":\"x\\\"y\"}","name":"n"},"id":"t","type":"function"}]}}],)"
+               R"("created":1700000000,"id":"m\"1","model":"c\\d","object":"chat.completion","usage":{}})");
     QTest::newRow("max_tokens, no usage")
         << QByteArray(
                R"({"id":"m","model":"c","content":[{"type":"text","text":"cut"}],"stop_reason":"max_tokens"})")
@@ -201,6 +210,9 @@ void tst_Dialect::replyToChat()
     QCOMPARE(
         dumped(Dialect::translateReply(parsed(reply), Provider::Anthropic, Provider::OpenAI, 1700000000)),
         dumped(parsed(expected)));
+    // The gateway's direct writer makes the same object.
+    const std::string text = Dialect::messagesReplyToChatText(parsed(reply), 1700000000);
+    QCOMPARE(dumped(json::parse(text)), dumped(parsed(expected)));
 }
 
 void tst_Dialect::replyToMessages_data()
