@@ -910,6 +910,11 @@ void Gateway::succeeded(const Request &request, const QByteArray &bodyText, cons
     }
     const json reply =
         json::parse(bodyText.constData(), bodyText.constData() + bodyText.size(), nullptr, false);
+    if (to == Provider::OpenAI) {
+        const std::string text = Dialect::messagesReplyToChatText(reply, QDateTime::currentSecsSinceEpoch());
+        answer(request.line, status, QByteArray(text.data(), qsizetype(text.size())), headers);
+        return;
+    }
     answer(request.line, status,
            ProviderAdapter::serialize(
                Dialect::translateReply(reply, from, to, QDateTime::currentSecsSinceEpoch())),
