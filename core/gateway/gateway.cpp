@@ -320,17 +320,16 @@ void Gateway::finishStopping()
     m_stopping = false;
     // The answers must leave the process before the caller of stop() quits the event loop.
     auto *poll = new QTimer(this);
-    auto *waited = new QElapsedTimer;
-    waited->start();
+    QElapsedTimer waited; // wall time: the sockets drain in real time, whatever the injected clock says
+    waited.start();
     connect(poll, &QTimer::timeout, this, [this, poll, waited] {
         const bool flushed = std::all_of(m_flushing.cbegin(), m_flushing.cend(), [](const auto &socket) {
             return !socket || socket->state() != QAbstractSocket::ConnectedState ||
                    socket->bytesToWrite() == 0;
         });
-        if (flushed || waited->elapsed() > FlushWaitMs) {
+        if (flushed || waited.elapsed() > FlushWaitMs) {
             poll->stop();
             poll->deleteLater();
-            delete waited;
             m_flushing.clear();
             Q_EMIT stopped();
         }
