@@ -23,7 +23,14 @@ packages=(
     wrk nghttp2-client hyperfine nginx-light libnginx-mod-http-echo time linux-perf
     # formatting, fuzzing
     clang clang-format libclang-rt-14-dev
+    # promtool (`promtool check metrics` on the gateway's /metrics, in tst_gateway and tst_callerqueue)
+    prometheus
 )
+# The SDK test (tests/sdk) runs the official npm SDKs on Node: Debian's nodejs and npm, unless a node is
+# already installed (another packaging of Node, e.g. one with npm built in, would conflict with Debian's npm).
+if ! command -v node >/dev/null 2>&1; then
+    packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -175,9 +175,14 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
         QStringLiteral("[simulate, serve] Port to listen on (0 = any free port, printed at start)."),
         QStringLiteral("n"));
     opt({QStringLiteral("bind")},
-        QStringLiteral("[serve] Address to listen on (default 127.0.0.1; the gateway has no authentication "
-                       "of its own, so think twice before exposing it)."),
+        QStringLiteral("[serve] Address to listen on (default 127.0.0.1). Beyond loopback, give callers keys "
+                       "(the project's gateway.keys) and TLS (--tls-cert, --tls-key)."),
         QStringLiteral("address"));
+    opt({QStringLiteral("tls-cert")},
+        QStringLiteral("[serve] Serve HTTPS with this PEM certificate (chain); needs --tls-key."),
+        QStringLiteral("file"));
+    opt({QStringLiteral("tls-key")}, QStringLiteral("[serve] The unencrypted PEM private key of --tls-cert."),
+        QStringLiteral("file"));
     opt({QStringLiteral("max-queue")},
         QStringLiteral("[serve] Callers that may wait to be sent (default 10000); beyond it: 429 with "
                        "Retry-After."),
@@ -301,6 +306,11 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
         o.gateway.defaultTimeoutS = num("default-timeout", 0.001, 86400).value_or(o.gateway.defaultTimeoutS);
         o.gateway.maxTimeoutS = std::max(o.gateway.maxTimeoutS, o.gateway.defaultTimeoutS);
         o.gateway.modelOverride = p.value(QStringLiteral("model"));
+        o.gateway.tlsCertPath = p.value(QStringLiteral("tls-cert"));
+        o.gateway.tlsKeyPath = p.value(QStringLiteral("tls-key"));
+        if (o.gateway.tlsCertPath.isEmpty() != o.gateway.tlsKeyPath.isEmpty()) {
+            return usage(QStringLiteral("serve: --tls-cert and --tls-key go together"));
+        }
         if (p.isSet(QStringLiteral("bind"))) {
             const QString text = p.value(QStringLiteral("bind"));
             if (!o.gateway.address.setAddress(text)) {

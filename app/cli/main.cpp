@@ -269,12 +269,20 @@ int runServe(QCoreApplication &app, const CliOptions &o)
                              ? QStringLiteral("[%1]").arg(o.gateway.address.toString())
                              : o.gateway.address.toString();
     // The first line is machine-readable on purpose: scripts and tests read the port from it.
-    std::fprintf(stderr, "Gateway listening on http://%s:%u\n", qPrintable(host), unsigned(*port));
+    std::fprintf(stderr, "Gateway listening on %s://%s:%u\n", gateway.isTls() ? "https" : "http",
+                 qPrintable(host), unsigned(*port));
     std::fprintf(stderr,
-                 "Sluice %s gateway -> %s; queue %d, default timeout %g s. POST /v1/chat/completions, "
-                 "/v1/messages, /api/v1/completions; GET /health, /status, /metrics. Ctrl-C stops.\n",
+                 "Sluice %s gateway -> %s; queue %d, default timeout %g s; caller keys: %s. POST "
+                 "/v1/chat/completions, /v1/messages, /v1/messages/count_tokens, /api/v1/completions; GET "
+                 "/v1/models, /health, /status, /metrics. Ctrl-C stops.\n",
                  SLUICE_VERSION, qPrintable(names.join(QStringLiteral(", "))), o.gateway.maxQueue,
-                 o.gateway.defaultTimeoutS);
+                 o.gateway.defaultTimeoutS,
+                 o.project.gateway.requiresKeys() ? qPrintable(QString::number(o.project.gateway.keys.size()))
+                                                  : "none");
+    if (!o.gateway.address.isLoopback() && !o.project.gateway.requiresKeys()) {
+        std::fprintf(stderr, "Warning: listening beyond loopback without caller keys: anyone who can reach "
+                             "the port spends the endpoints' budgets (see gateway.keys in the README).\n");
+    }
     std::fflush(stderr);
     QObject::connect(&gateway.engine(), &Engine::notice, &app, [&o](const QString &message) {
         if (!o.quiet) {

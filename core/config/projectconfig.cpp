@@ -291,6 +291,53 @@ EndpointConfig EndpointConfig::fromUrl(const QUrl &url, int index)
     return e;
 }
 
+namespace {
+
+/// The "gateway" object: {"keys": [{"name", "sha256" | "key_env", "rpm"?}, ...]}.
+Result<void> readGateway(const json &object, const QString &fileName, GatewayConfig &out)
+{
+    if (!object.is_object()) {
+        return configError(
+            QStringLiteral("%1: gateway: expected an object, got %2").arg(fileName, describeType(object)));
+    }
+    ObjectReader r(object, QStringLiteral("gateway"), fileName);
+    r.rejectUnknownKeys({QStringLiteral("keys")});
+    if (r.error()) {
+        return *r.error();
+    }
+    const auto keys = object.find("keys");
+    if (keys == object.end()) {
+        return {};
+    }
+    if (!keys->is_array()) {
+        return configError(
+            QStringLiteral("%1: gateway.keys: expected an array, got %2").arg(fileName, describeType(*keys)));
+    }
+    for (std::size_t i = 0; i < keys->size(); ++i) {
+        const json &entry = (*keys)[i];
+        const QString path = QStringLiteral("gateway.keys[%1]").arg(i);
+        if (!entry.is_object()) {
+            return configError(QStringLiteral("%1: %2: expected an object, got %3")
+                                   .arg(fileName, path, describeType(entry)));
+        }
+        ObjectReader k(entry, path, fileName);
+        k.rejectUnknownKeys({QStringLiteral("name"), QStringLiteral("sha256"), QStringLiteral("key_env"),
+                             QStringLiteral("rpm")});
+        GatewayKeyConfig key;
+        key.name = k.string("name", true).value_or(QString());
+        key.sha256 = k.string("sha256").value_or(QString()).toLower();
+        key.keyEnv = k.string("key_env").value_or(QString());
+        key.rpm = k.number("rpm", 0, 1e9).value_or(0);
+        if (k.error()) {
+            return *k.error();
+        }
+        out.keys.append(key);
+    }
+    return {};
+}
+
+} // namespace
+
 Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &fileName)
 {
     if (!root.is_object()) {
@@ -299,7 +346,8 @@ Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &f
     }
     ProjectConfig project;
     ObjectReader top(root, QString(), fileName);
-    top.rejectUnknownKeys({QStringLiteral("endpoints"), QStringLiteral("limits"), QStringLiteral("shared")});
+    top.rejectUnknownKeys({QStringLiteral("endpoints"), QStringLiteral("limits"), QStringLiteral("shared"),
+                           QStringLiteral("gateway")});
     if (top.error()) {
         return *top.error();
     }
@@ -423,6 +471,12 @@ Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &f
         }
     }
 
+    if (const auto gateway = root.find("gateway"); gateway != root.end()) {
+        if (auto read = readGateway(*gateway, fileName, project.gateway); !read) {
+            return read.error();
+        }
+    }
+
     if (auto valid = project.validate(fileName); !valid) {
         return valid.error();
     }
@@ -487,6 +541,51 @@ Result<QList<QByteArray>> ProjectConfig::apiKeys(const QHash<QString, QByteArray
     }
     return keys;
 }
+
+namespace {
+
+Result<void> validateGateway(const ProjectConfig &project, const QString &fileName)
+{
+    static const QRegularExpression hexPattern(QStringLiteral("^[0-9a-f]{64}$"));
+    static const QRegularExpression namePattern(QStringLiteral("^[A-Za-z0-9._:@/-]{1,64}$"));
+    QSet<QString> names;
+    for (qsizetype i = 0; i < project.gateway.keys.size(); ++i) {
+        const GatewayKeyConfig &k = project.gateway.keys.at(i);
+        const QString path = QStringLiteral("%1: gateway.keys[%2]").arg(fileName).arg(i);
+        if (!namePattern.match(k.name).hasMatch()) {
+            return configError(
+                path + QStringLiteral(".name: \"%1\" must be 1-64 characters of A-Z a-z 0-9 . _ : @ / -")
+                           .arg(k.name));
+        }
+        if (names.contains(k.name)) {
+            return configError(path + QStringLiteral(".name: \"%1\" is used by an earlier key").arg(k.name));
+        }
+        names.insert(k.name);
+        if (k.sha256.isEmpty() == k.keyEnv.isEmpty()) {
+            return configError(path +
+                               QStringLiteral(": give either sha256 (the key's SHA-256 in hex) or key_env "
+                                              "(the variable holding the key), not both"));
+        }
+        if (!k.sha256.isEmpty() && !hexPattern.match(k.sha256).hasMatch()) {
+            return configError(path +
+                               QStringLiteral(".sha256: must be 64 hex digits (sha256sum of the key)"));
+        }
+    }
+    if (project.gateway.requiresKeys()) {
+        for (const EndpointConfig &e : project.endpoints) {
+            if (e.forwardCallerKey) {
+                return configError(
+                    QStringLiteral("%1: endpoint \"%2\": forward_caller_key cannot be combined with "
+                                   "gateway.keys (callers' keys are the gateway's, never a "
+                                   "provider's)")
+                        .arg(fileName, e.name));
+            }
+        }
+    }
+    return {};
+}
+
+} // namespace
 
 Result<void> ProjectConfig::validate(const QString &fileName) const
 {
@@ -562,7 +661,7 @@ Result<void> ProjectConfig::validate(const QString &fileName) const
                 .arg(limits.retry.maxDelayMs)
                 .arg(limits.retry.baseDelayMs));
     }
-    return {};
+    return validateGateway(*this, fileName);
 }
 
 Result<ProjectConfig> ProjectConfig::load(const QString &path)
@@ -650,6 +749,23 @@ json ProjectConfig::toJson() const
                       {"max_attempts", limits.retry.maxAttempts},
                       {"backoff_base_ms", limits.retry.baseDelayMs},
                       {"backoff_max_ms", limits.retry.maxDelayMs}};
+    if (gateway.requiresKeys()) {
+        json keys = json::array();
+        for (const GatewayKeyConfig &k : gateway.keys) {
+            json o = {{"name", k.name.toStdString()}};
+            if (!k.sha256.isEmpty()) {
+                o["sha256"] = k.sha256.toStdString();
+            }
+            if (!k.keyEnv.isEmpty()) {
+                o["key_env"] = k.keyEnv.toStdString();
+            }
+            if (k.rpm > 0) {
+                o["rpm"] = k.rpm;
+            }
+            keys.push_back(std::move(o));
+        }
+        root["gateway"] = {{"keys", std::move(keys)}};
+    }
     if (shared.isEnabled()) {
         root["shared"] = {{"redis", shared.redisUrl.toStdString()},
                           {"namespace", shared.nameSpace.toStdString()},

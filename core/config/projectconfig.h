@@ -108,6 +108,25 @@ struct SharedConfig
 
 QString toString(SharedConfig::OnRedisDown mode);
 
+/// One caller key of the gateway (the project file's "gateway.keys" entries). The key itself is never
+/// stored: the project holds its SHA-256, or names the environment variable that holds it.
+struct GatewayKeyConfig
+{
+    QString name;   ///< shown in /metrics and logs instead of the key
+    QString sha256; ///< lower-case hex SHA-256 of the key; empty when `keyEnv` is set
+    QString keyEnv; ///< environment variable holding the key (read and hashed when the gateway starts)
+    double rpm = 0; ///< requests per minute this key may make; 0 = no limit of its own
+};
+
+/// The project file's optional "gateway" object: settings of `sluice-cli serve` that belong with the
+/// project. No keys (the default): callers are not authenticated (keep the gateway on loopback).
+struct GatewayConfig
+{
+    QList<GatewayKeyConfig> keys;
+
+    bool requiresKeys() const { return !keys.isEmpty(); }
+};
+
 /// The project file: the same JSON the GUI loads and saves and `sluice-cli run --project` reads.
 /// Unknown keys and wrong values are errors that name the key ("endpoints[1].rpm: ...").
 struct ProjectConfig
@@ -115,6 +134,7 @@ struct ProjectConfig
     QList<EndpointConfig> endpoints;
     LimitsConfig limits;
     SharedConfig shared;
+    GatewayConfig gateway;
 
     static Result<ProjectConfig> fromJson(const nlohmann::json &json, const QString &fileName);
     static Result<ProjectConfig> load(const QString &path);

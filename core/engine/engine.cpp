@@ -327,9 +327,17 @@ void Engine::dispatch(int endpoint, Pending &&pending, const Admission::Ask &ask
     attempt.body = ProviderAdapter::requestBody(pending.request, e, m_options.modelOverride);
     pending.bodyKey = qHash(attempt.body, 1) | 1; // never 0 ("unknown")
     pending.grant = m_admission.acquire(endpoint, ask);
-    // A gateway caller's own key goes only to endpoints configured to take it.
+    // A gateway caller's own key goes only to endpoints configured to take it; its extra headers only
+    // to endpoints of their dialect.
     if (e.forwardCallerKey) {
         attempt.apiKey = pending.request.callerKey;
+    }
+    for (const auto &header : std::as_const(pending.request.forwardHeaders)) {
+        const QByteArray name = header.first.toLower();
+        if ((!name.startsWith("anthropic-") || e.provider == Provider::Anthropic) &&
+            (!name.startsWith("openai-") || e.provider == Provider::OpenAI)) {
+            attempt.headers.append(header);
+        }
     }
     const quint64 ticket = m_transport->send(endpoint, std::move(attempt));
     ++pending.attempts;
@@ -385,6 +393,8 @@ void Engine::handleFailure(Pending &&p, const Outcome &outcome, AttemptResult &r
     p.lastClass = outcome.cls;
     p.lastMessage = outcome.message;
     p.lastStatus = result.report.httpStatus;
+    p.lastRequestId = result.requestId;
+    p.lastRetryAfterMs = result.rateLimit.retryAfterMs;
     const RetryContext context{m_admission.anyUsable(), m_state != RunState::Stopping};
     const RetryPlan plan = m_retry.decide(outcome, p.attempts, result.rateLimit.retryAfterMs, context);
     switch (plan.verdict) {
@@ -416,7 +426,12 @@ void Engine::watchEndpointStates(int only)
 void Engine::writeFailure(const Pending &p, ErrorClass cls, const QString &message, double latencyMs,
                           const nlohmann::json &body)
 {
-    const Completion c{endpointName(p.lastEndpoint), p.attempts, p.lastStatus, latencyMs, QString()};
+    const Completion c{endpointName(p.lastEndpoint),
+                       p.attempts,
+                       p.lastStatus,
+                       latencyMs,
+                       p.lastRequestId,
+                       p.lastRetryAfterMs};
     m_sink->failed(p.request, cls, redacted(message), c, body);
     m_metrics.recordFinal(cls, m_clock->nowMs());
 }

@@ -24,8 +24,10 @@ struct Pending
     ErrorClass lastClass = ErrorClass::None;
     QString lastMessage;
     int lastStatus = 0;
-    double tokens = -1;  ///< token reservation of the current attempt (estimated when first needed)
-    quint64 bodyKey = 0; ///< tells requests apart for ejection (hash of the body last sent)
+    QString lastRequestId;        ///< the last answer's x-request-id / request-id
+    double lastRetryAfterMs = -1; ///< what the last answer's Retry-After asked for
+    double tokens = -1;           ///< token reservation of the current attempt (estimated when first needed)
+    quint64 bodyKey = 0;          ///< tells requests apart for ejection (hash of the body last sent)
     Admission::Grant grant;
 };
 

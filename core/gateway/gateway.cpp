@@ -1,11 +1,18 @@
 #include "gateway.h"
 
+#include "io/tokenestimator.h"
+#include "net/dialect.h"
 #include "net/provideradapter.h"
-#include "util/clock.h"
 
+#include <QDateTime>
+#include <QElapsedTimer>
+#include <QFile>
 #include <QHttpServerRequest>
 #include <QHttpServerResponder>
 #include <QLoggingCategory>
+#include <QSslConfiguration>
+#include <QSslKey>
+#include <QSslServer>
 #include <QTcpServer>
 #include <QTcpSocket>
 
@@ -15,14 +22,29 @@
 namespace Sluice {
 
 Q_LOGGING_CATEGORY(lcGateway, "sluice.gateway")
+/// One line per answered call (route, key name, status, endpoint, time); off unless enabled with
+/// QT_LOGGING_RULES="sluice.gateway.access.info=true". Never a key.
+Q_LOGGING_CATEGORY(lcAccess, "sluice.gateway.access", QtWarningMsg)
 
 namespace {
 
 using json = nlohmann::json;
-using Headers = QList<QPair<QByteArray, QByteArray>>;
+using Headers = Gateway::Headers;
+using Refusal = Gateway::Refusal;
 
 constexpr int MaxJsonDepth = 64;
 constexpr int ListenBacklog = 4096; ///< the kernel caps it at net.core.somaxconn
+constexpr int FlushWaitMs = 2000;   ///< stop(): the longest wait for answers to leave the sockets
+
+constexpr Refusal InvalidRequest{400, "invalid_request", false};
+constexpr Refusal Unauthorized{401, "unauthorized", false};
+constexpr Refusal NotFound{404, "not_found", false};
+constexpr Refusal MethodNotAllowed{405, "method_not_allowed", false};
+constexpr Refusal TooLarge{413, "too_large", false};
+constexpr Refusal KeyRateLimited{429, "key_rate_limited", true};
+constexpr Refusal QueueFull{429, "queue_full", true};
+constexpr Refusal Stopping{503, "stopping", true};
+constexpr Refusal Deadline{504, "deadline", false};
 
 /// Deepest nesting of arrays/objects in `bytes` (strings skipped), to refuse hostile bodies before
 /// parsing them into a tree.
@@ -61,11 +83,31 @@ QByteArray header(const QHttpServerRequest &request, QByteArrayView name)
     return QByteArray();
 }
 
+/// The key a caller presented: `Authorization: Bearer KEY`, else `x-api-key`.
+QByteArray presentedKey(const QHttpServerRequest &request)
+{
+    const QByteArray bearer = header(request, "Authorization");
+    if (bearer.size() > 7 && bearer.first(7).compare("Bearer ", Qt::CaseInsensitive) == 0) {
+        return bearer.mid(7).trimmed();
+    }
+    return header(request, "x-api-key");
+}
+
+/// A route's dialect when the path does not say: Anthropic when the caller sends anthropic-version
+/// (the Anthropic SDKs always do) or the path is under /v1/messages.
+Provider guessDialect(const QHttpServerRequest &request, const QString &path)
+{
+    if (path.startsWith(QLatin1String("/v1/messages")) || !header(request, "anthropic-version").isEmpty()) {
+        return Provider::Anthropic;
+    }
+    return Provider::OpenAI;
+}
+
 /// The HTTP status a caller gets for a request that failed for good.
 int statusFor(ErrorClass cls, int upstreamStatus)
 {
     if (upstreamStatus >= 400 && upstreamStatus <= 599) {
-        return upstreamStatus; // the upstream's own verdict, with its error body
+        return upstreamStatus; // the upstream's own verdict
     }
     switch (cls) {
     case ErrorClass::RateLimited:
@@ -88,14 +130,37 @@ int statusFor(ErrorClass cls, int upstreamStatus)
     return 502;
 }
 
+/// Upstream request ids under both names the SDKs read (OpenAI: x-request-id, Anthropic: request-id).
+void addRequestId(Headers &headers, const QString &requestId)
+{
+    if (!requestId.isEmpty()) {
+        const QByteArray id = requestId.toUtf8();
+        headers.append({QByteArrayLiteral("x-request-id"), id});
+        headers.append({QByteArrayLiteral("request-id"), id});
+    }
+}
+
+QByteArray dialectName(Provider dialect)
+{
+    return dialect == Provider::Anthropic ? QByteArrayLiteral("anthropic") : QByteArrayLiteral("openai");
+}
+
 } // namespace
 
 Gateway::Gateway(ProjectConfig project, GatewayOptions options, QObject *parent)
+    : Gateway(std::move(project), std::move(options), SteadyClock::instance(), parent)
+{
+}
+
+Gateway::Gateway(ProjectConfig project, GatewayOptions options, const Clock *clock, QObject *parent)
     : QAbstractHttpServer(parent)
+    , m_clock(clock)
     , m_project(std::move(project))
     , m_options(std::move(options))
     , m_queue(m_options.maxQueue)
+    , m_keys(clock)
     , m_deadlineTimer(this)
+    , m_drainTimer(this)
 {
     RunOptions run;
     run.apiKeys = m_options.apiKeys;
@@ -104,15 +169,40 @@ Gateway::Gateway(ProjectConfig project, GatewayOptions options, QObject *parent)
     // Callers' deadlines end waits; the engine never gives up on its own while it serves.
     run.unreachableGiveUpMs = std::numeric_limits<double>::infinity();
     OutcomeSink *sink = this; // a private base: converted here, where it is accessible
-    m_engine = std::make_unique<Engine>(m_project, std::move(run), &m_queue, sink, nullptr);
+    EngineParts parts;
+    parts.clock = clock;
+    parts.source = &m_queue;
+    parts.sink = sink;
+    m_engine = std::make_unique<Engine>(m_project, std::move(run), parts, nullptr);
+    for (const EndpointConfig &e : std::as_const(m_project.endpoints)) {
+        m_endpointDialects.insert(e.name, e.provider);
+    }
     connect(m_engine.get(), &Engine::snapshotReady, this, [this](const MetricsSnapshot &s) {
         m_lastSnapshot = s;
         Q_EMIT snapshotReady(s);
     });
-    connect(m_engine.get(), &Engine::finished, this, [this] { Q_EMIT stopped(); });
+    connect(m_engine.get(), &Engine::finished, this, [this] {
+        m_engineFinished = true;
+        finishStopping();
+    });
     m_deadlineTimer.setSingleShot(true);
     m_deadlineTimer.setTimerType(Qt::PreciseTimer);
     connect(&m_deadlineTimer, &QTimer::timeout, this, &Gateway::expireDeadlines);
+    m_drainTimer.setSingleShot(true);
+    connect(&m_drainTimer, &QTimer::timeout, this, [this] {
+        // Callers still waiting for an upstream answer get 503 now; the engine stops without them.
+        std::vector<qint64> ids;
+        for (const auto &[id, caller] : m_callers) {
+            Q_UNUSED(caller);
+            ids.push_back(id);
+        }
+        for (const qint64 id : ids) {
+            ++m_counters.stopped;
+            answerRefusal(id, Stopping, QStringLiteral("the gateway is stopping"),
+                          {{QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())}});
+        }
+        m_engine->abort();
+    });
 }
 
 Gateway::~Gateway()
@@ -131,31 +221,57 @@ Result<quint16> Gateway::start()
     if (m_running) {
         return Error{Error::Code::InvalidConfig, QStringLiteral("the gateway is already running"), 0};
     }
-    if (auto started = m_engine->start(); !started) {
-        return started.error();
+    if (auto keys = m_keys.configure(m_project.gateway); !keys) {
+        return keys.error();
     }
-    // Our own QTcpServer rather than listen(): Qt's default listen backlog (50) and pending-connection
-    // cap (30) make a burst of a thousand callers connecting at once retransmit for seconds.
-    auto *server = new QTcpServer(this);
+    // Our own server rather than listen(): Qt's default listen backlog (50) and pending-connection cap
+    // (30) make a burst of a thousand callers connecting at once retransmit for seconds.
+    std::unique_ptr<QTcpServer> server;
+    if (isTls()) {
+        const QList<QSslCertificate> chain = QSslCertificate::fromPath(m_options.tlsCertPath, QSsl::Pem);
+        QFile keyFile(m_options.tlsKeyPath);
+        const QByteArray pem = keyFile.open(QIODevice::ReadOnly) ? keyFile.readAll() : QByteArray();
+        QSslKey key(pem, QSsl::Ec, QSsl::Pem);
+        if (key.isNull()) {
+            key = QSslKey(pem, QSsl::Rsa, QSsl::Pem);
+        }
+        if (chain.isEmpty() || key.isNull()) {
+            return Error{Error::Code::InvalidConfig,
+                         QStringLiteral("--tls-cert %1 / --tls-key %2: need a PEM certificate and an "
+                                        "unencrypted PEM EC or RSA private key")
+                             .arg(m_options.tlsCertPath, m_options.tlsKeyPath),
+                         0};
+        }
+        QSslConfiguration tls = QSslConfiguration::defaultConfiguration();
+        tls.setLocalCertificateChain(chain);
+        tls.setPrivateKey(key);
+        tls.setPeerVerifyMode(QSslSocket::VerifyNone); // callers are not asked for certificates
+        auto ssl = std::make_unique<QSslServer>();
+        ssl->setSslConfiguration(tls);
+        server = std::move(ssl);
+    } else {
+        server = std::make_unique<QTcpServer>();
+    }
     server->setListenBacklogSize(ListenBacklog);
     server->setMaxPendingConnections(ListenBacklog);
     if (!server->listen(m_options.address, m_options.port)) {
-        const QString why = server->errorString();
-        delete server;
-        m_engine->abort();
         return Error{Error::Code::InvalidConfig,
                      QStringLiteral("cannot listen on %1:%2: %3")
                          .arg(m_options.address.toString())
                          .arg(m_options.port)
-                         .arg(why),
+                         .arg(server->errorString()),
                      0};
     }
-    bind(server);
-    const quint16 port = server->serverPort();
-    m_port = port;
+    if (auto started = m_engine->start(); !started) {
+        return started.error();
+    }
+    server->setParent(this);
+    QTcpServer *bound = server.release();
+    bind(bound);
+    m_port = bound->serverPort();
     m_running = true;
     m_lastSnapshot = m_engine->snapshot();
-    return port;
+    return m_port;
 }
 
 void Gateway::stop()
@@ -164,22 +280,65 @@ void Gateway::stop()
         return;
     }
     m_running = false;
+    m_stopping = true;
     const auto servers = QAbstractHttpServer::servers();
     for (QTcpServer *server : servers) {
         server->close();
     }
+    // Callers whose request was never sent are answered now; the others get their upstream answer, or
+    // 503 when the drain time is over.
+    std::vector<qint64> queued;
+    for (const auto &[id, caller] : m_callers) {
+        Q_UNUSED(caller);
+        if (m_queue.isWaiting(id)) {
+            queued.push_back(id);
+        }
+    }
+    for (const qint64 id : queued) {
+        ++m_counters.stopped;
+        answerRefusal(id, Stopping, QStringLiteral("the gateway is stopping; the request was not sent"),
+                      {{QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())}});
+    }
+    m_drainTimer.start(int(std::clamp(m_options.drainTimeoutS * 1000.0, 0.0, 3600000.0)));
+    m_engine->stop();
+    finishStopping();
+}
+
+void Gateway::finishStopping()
+{
+    if (!m_stopping || !m_engineFinished) {
+        return;
+    }
+    m_drainTimer.stop();
+    // Whatever the engine let go without an outcome (held behind a limit when it stopped) is answered.
     std::vector<qint64> ids;
-    ids.reserve(m_callers.size());
     for (const auto &[id, caller] : m_callers) {
         Q_UNUSED(caller);
         ids.push_back(id);
     }
     for (const qint64 id : ids) {
         ++m_counters.stopped;
-        answer(id, 503,
-               errorBody(QStringLiteral("sluice_stopped"), QStringLiteral("the gateway is stopping")), {});
+        answerRefusal(id, Stopping, QStringLiteral("the gateway is stopping"),
+                      {{QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())}});
     }
-    m_engine->stop();
+    m_stopping = false;
+    // The answers must leave the process before the caller of stop() quits the event loop.
+    auto *poll = new QTimer(this);
+    QElapsedTimer waited; // wall time: the sockets drain in real time, whatever the injected clock says
+    waited.start();
+    connect(poll, &QTimer::timeout, this, [this, poll, waited] {
+        const bool flushed = std::all_of(m_flushing.cbegin(), m_flushing.cend(), [](const auto &socket) {
+            return !socket || socket->state() != QAbstractSocket::ConnectedState ||
+                   socket->bytesToWrite() == 0;
+        });
+        if (flushed || waited.elapsed() > FlushWaitMs) {
+            poll->stop();
+            poll->deleteLater();
+            m_flushing.clear();
+            Q_EMIT stopped();
+        }
+    });
+    poll->start(5);
 }
 
 MetricsSnapshot Gateway::snapshot() const
@@ -196,17 +355,30 @@ GatewayCounters Gateway::counters() const
 
 QByteArray Gateway::metricsText() const
 {
-    return PrometheusText::render(snapshot(), counters(), m_queue.capacity());
+    GatewayMetrics m;
+    m.callers = counters();
+    m.maxQueue = m_queue.capacity();
+    m.callerDuration = m_callerDuration;
+    m.upstreamDuration = m_upstreamDuration;
+    for (const CallerKeys::KeyStats &k : m_keys.stats()) {
+        m.keys.append({k.name, k.admitted, k.rateLimited});
+    }
+    m.authMissing = m_keys.refusedMissing();
+    m.authUnknown = m_keys.refusedUnknown();
+    return PrometheusText::render(snapshot(), m);
 }
 
-QByteArray Gateway::errorBody(const QString &type, const QString &message)
+QByteArray Gateway::errorBody(Provider dialect, int status, const QString &message, const QString &code)
 {
-    const json body = {{"error", {{"type", type.toStdString()}, {"message", message.toStdString()}}}};
-    return ProviderAdapter::serialize(body);
+    Dialect::ApiError e;
+    e.status = status;
+    e.message = message.toStdString();
+    e.code = code.toStdString();
+    return ProviderAdapter::serialize(Dialect::errorBody(dialect, e));
 }
 
 void Gateway::write(QHttpServerResponder &responder, int status, const QByteArray &body,
-                    const Headers &headers)
+                    const Headers &headers, bool withBody)
 {
     responder.writeStatusLine(QHttpServerResponder::StatusCode(status));
     responder.writeHeader(QByteArrayLiteral("Content-Type"), QByteArrayLiteral("application/json"));
@@ -216,7 +388,21 @@ void Gateway::write(QHttpServerResponder &responder, int status, const QByteArra
         responder.writeHeader(key, safe);
     }
     responder.writeHeader(QByteArrayLiteral("Content-Length"), QByteArray::number(body.size()));
-    responder.writeBody(body);
+    responder.writeBody(withBody ? body : QByteArray());
+}
+
+void Gateway::refuse(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect,
+                     const Refusal &why, const QString &message, Headers headers)
+{
+    if (why.status != 429 && why.status != 503) {
+        ++m_counters.invalid;
+    }
+    headers.append({QByteArrayLiteral("X-Sluice-Error-Class"), QByteArray(why.errorClass)});
+    headers.append({QByteArrayLiteral("x-should-retry"), why.retry ? QByteArrayLiteral("true") : "false"});
+    QHttpServerResponder responder = makeResponder(request, socket);
+    write(responder, why.status,
+          errorBody(dialect, why.status, message, QStringLiteral("sluice_") + QLatin1String(why.errorClass)),
+          headers);
 }
 
 int Gateway::retryAfterS() const
@@ -237,139 +423,279 @@ int Gateway::retryAfterS() const
 bool Gateway::handleRequest(const QHttpServerRequest &request, QTcpSocket *socket)
 {
     const QString path = request.url().path();
-    const bool post = request.method() == QHttpServerRequest::Method::Post;
-    const bool get = request.method() == QHttpServerRequest::Method::Get;
-    const auto refuse = [&](int status, const QString &type, const QString &message) {
-        ++m_counters.invalid;
-        QHttpServerResponder responder = makeResponder(request, socket);
-        write(responder, status, errorBody(type, message), {});
-    };
-
-    Route route;
-    if (path == QLatin1String("/v1/chat/completions")) {
-        route = Route::ChatCompletions;
-    } else if (path == QLatin1String("/v1/messages")) {
-        route = Route::Messages;
-    } else if (path == QLatin1String("/api/v1/completions")) {
-        route = Route::Completions;
-    } else if (path == QLatin1String("/health") || path == QLatin1String("/status") ||
-               path == QLatin1String("/metrics")) {
-        if (!get) {
-            refuse(405, QStringLiteral("invalid_request_error"), QStringLiteral("use GET for %1").arg(path));
-            return true;
-        }
-        QHttpServerResponder responder = makeResponder(request, socket);
-        if (path == QLatin1String("/metrics")) {
-            const QByteArray text = metricsText();
-            responder.writeStatusLine(QHttpServerResponder::StatusCode::Ok);
-            responder.writeHeader(QByteArrayLiteral("Content-Type"),
-                                  QByteArrayLiteral("text/plain; version=0.0.4; charset=utf-8"));
-            responder.writeHeader(QByteArrayLiteral("Content-Length"), QByteArray::number(text.size()));
-            responder.writeBody(text);
-            return true;
-        }
-        const MetricsSnapshot s = snapshot();
-        json endpoints = json::array();
-        bool anyUp = false;
-        for (const EndpointStats &e : s.endpoints) {
-            const bool usable = isUsable(e.state);
-            anyUp = anyUp || usable;
-            json row = {{"name", e.name.toStdString()},
-                        {"state", toString(e.state).toStdString()},
-                        {"usable", usable},
-                        {"in_flight", e.inFlight}};
-            if (path == QLatin1String("/status")) {
-                row["weight"] = e.weight;
-                row["limit_rps"] = e.limitRps;
-                row["limit_tokens_per_s"] = e.limitTps;
-                row["limit_reason"] = e.limitReasonText().toStdString();
-                row["state_detail"] = e.stateText().toStdString();
-                row["sent"] = e.sent;
-                row["ok"] = e.ok;
-                row["rate_limited"] = e.rateLimited;
-                row["errors"] = e.errors;
-                row["p50_ms"] = e.p50Ms;
-                row["p99_ms"] = e.p99Ms;
-            }
-            endpoints.push_back(std::move(row));
-        }
-        json body;
-        int status = 200;
-        if (path == QLatin1String("/health")) {
-            const bool live = m_running && s.state == RunState::Running;
-            body = {{"status", live && anyUp ? "ok" : "unavailable"},
-                    {"engine", toString(s.state).toStdString()},
-                    {"endpoints", std::move(endpoints)}};
-            status = live && anyUp ? 200 : 503;
+    const auto method = request.method();
+    const bool post = method == QHttpServerRequest::Method::Post;
+    const Provider dialect = guessDialect(request, path);
+    if (path == QLatin1String("/v1/chat/completions") || path == QLatin1String("/v1/messages") ||
+        path == QLatin1String("/api/v1/completions") || path == QLatin1String("/v1/messages/count_tokens")) {
+        if (!post) {
+            refuse(request, socket, dialect, MethodNotAllowed, QStringLiteral("use POST for %1").arg(path));
+        } else if (path == QLatin1String("/v1/messages/count_tokens")) {
+            serveCountTokens(request, socket);
         } else {
-            const GatewayCounters c = counters();
-            body = {{"engine", toString(s.state).toStdString()},
-                    {"queue_depth", s.queued},
-                    {"queue_capacity", m_queue.capacity()},
-                    {"callers_waiting", c.waiting},
-                    {"in_flight", s.inFlight},
-                    {"waiting_retry", s.waitingRetry},
-                    {"finished_per_s", s.currentRps},
-                    {"issued", s.issued},
-                    {"succeeded", s.succeeded},
-                    {"failed", s.failed},
-                    {"rate_limited", s.rateLimited},
-                    {"p50_ms", s.p50Ms},
-                    {"p99_ms", s.p99Ms},
-                    {"callers",
-                     {{"accepted", c.accepted},
-                      {"answered", c.answered},
-                      {"queue_full", c.queueFull},
-                      {"invalid", c.invalid},
-                      {"deadline_queued", c.deadlineQueued},
-                      {"deadline_sent", c.deadlineSent},
-                      {"gone_queued", c.goneQueued},
-                      {"gone_later", c.goneLater},
-                      {"stopped", c.stopped}}},
-                    {"endpoints", std::move(endpoints)}};
+            handleCall(path == QLatin1String("/v1/chat/completions") ? Route::ChatCompletions
+                       : path == QLatin1String("/v1/messages")       ? Route::Messages
+                                                                     : Route::Completions,
+                       request, socket);
         }
-        write(responder, status, ProviderAdapter::serialize(body), {});
-        return true;
-    } else {
-        refuse(404, QStringLiteral("not_found_error"),
-               QStringLiteral("no such route: %1").arg(path.left(200)));
         return true;
     }
-    if (!post) {
-        refuse(405, QStringLiteral("invalid_request_error"), QStringLiteral("use POST for %1").arg(path));
+    if (path == QLatin1String("/v1/models") || path.startsWith(QLatin1String("/v1/models/"))) {
+        serveModels(path, request, socket);
         return true;
     }
-    handleCall(route, request, socket);
+    if (path == QLatin1String("/health") || path == QLatin1String("/status") ||
+        path == QLatin1String("/metrics")) {
+        const bool head = method == QHttpServerRequest::Method::Head && path == QLatin1String("/health");
+        if (method != QHttpServerRequest::Method::Get && !head) {
+            refuse(
+                request, socket, dialect, MethodNotAllowed,
+                QStringLiteral("use GET for %1%2")
+                    .arg(path, path == QLatin1String("/health") ? QStringLiteral(" (or HEAD)") : QString()));
+            return true;
+        }
+        serveInfo(path, request, socket);
+        return true;
+    }
+    refuse(request, socket, dialect, NotFound, QStringLiteral("no such route: %1").arg(path.left(200)));
     return true;
+}
+
+void Gateway::serveInfo(const QString &path, const QHttpServerRequest &request, QTcpSocket *socket)
+{
+    QHttpServerResponder responder = makeResponder(request, socket);
+    if (path == QLatin1String("/metrics")) {
+        const QByteArray text = metricsText();
+        responder.writeStatusLine(QHttpServerResponder::StatusCode::Ok);
+        responder.writeHeader(QByteArrayLiteral("Content-Type"),
+                              QByteArrayLiteral("text/plain; version=0.0.4; charset=utf-8"));
+        responder.writeHeader(QByteArrayLiteral("Content-Length"), QByteArray::number(text.size()));
+        responder.writeBody(text);
+        return;
+    }
+    const MetricsSnapshot s = snapshot();
+    json endpoints = json::array();
+    int serving = 0;
+    for (const EndpointStats &e : s.endpoints) {
+        // Serving: takes requests now or after a rate-limit pause. Ejected (unreachable, failing), out of
+        // quota or disabled endpoints serve nobody until they are probed back or switched on.
+        const bool usable =
+            isUsable(e.state) && e.state != EndpointState::Unreachable && e.state != EndpointState::Failing;
+        serving += usable ? 1 : 0;
+        json row = {{"name", e.name.toStdString()},
+                    {"state", toString(e.state).toStdString()},
+                    {"usable", usable},
+                    {"in_flight", e.inFlight}};
+        if (path == QLatin1String("/status")) {
+            row["weight"] = e.weight;
+            row["limit_rps"] = e.limitRps;
+            row["limit_tokens_per_s"] = e.limitTps;
+            row["limit_reason"] = e.limitReasonText().toStdString();
+            row["state_detail"] = e.stateText().toStdString();
+            row["sent"] = e.sent;
+            row["ok"] = e.ok;
+            row["rate_limited"] = e.rateLimited;
+            row["errors"] = e.errors;
+            row["p50_ms"] = e.p50Ms;
+            row["p99_ms"] = e.p99Ms;
+        }
+        endpoints.push_back(std::move(row));
+    }
+    if (path == QLatin1String("/health")) {
+        const bool live = m_running && s.state == RunState::Running;
+        const bool ok = live && serving > 0;
+        const char *status = !ok ? "unavailable" : serving < s.endpoints.size() ? "degraded" : "ok";
+        const json body = {{"status", status},
+                           {"engine", toString(s.state).toStdString()},
+                           {"endpoints", std::move(endpoints)}};
+        write(responder, ok ? 200 : 503, ProviderAdapter::serialize(body), {},
+              request.method() != QHttpServerRequest::Method::Head);
+        return;
+    }
+    const GatewayCounters c = counters();
+    const json body = {{"engine", toString(s.state).toStdString()},
+                       {"queue_depth", s.queued},
+                       {"queue_capacity", m_queue.capacity()},
+                       {"callers_waiting", c.waiting},
+                       {"in_flight", s.inFlight},
+                       {"waiting_retry", s.waitingRetry},
+                       {"finished_per_s", s.currentRps},
+                       {"issued", s.issued},
+                       {"succeeded", s.succeeded},
+                       {"failed", s.failed},
+                       {"rate_limited", s.rateLimited},
+                       {"p50_ms", s.p50Ms},
+                       {"p99_ms", s.p99Ms},
+                       {"tls", isTls()},
+                       {"caller_keys", m_keys.isEnabled()},
+                       {"callers",
+                        {{"accepted", c.accepted},
+                         {"answered", c.answered},
+                         {"queue_full", c.queueFull},
+                         {"invalid", c.invalid},
+                         {"deadline_queued", c.deadlineQueued},
+                         {"deadline_sent", c.deadlineSent},
+                         {"gone_queued", c.goneQueued},
+                         {"gone_later", c.goneLater},
+                         {"stopped", c.stopped}}},
+                       {"endpoints", std::move(endpoints)}};
+    write(responder, 200, ProviderAdapter::serialize(body), {});
+}
+
+void Gateway::serveModels(const QString &path, const QHttpServerRequest &request, QTcpSocket *socket)
+{
+    const Provider dialect = guessDialect(request, path);
+    if (request.method() != QHttpServerRequest::Method::Get) {
+        refuse(request, socket, dialect, MethodNotAllowed, QStringLiteral("use GET for %1").arg(path));
+        return;
+    }
+    int key = -1;
+    if (!admit(request, socket, dialect, key)) {
+        return;
+    }
+    // The models the endpoints name (and --model), each once, in the project's order.
+    QStringList models;
+    if (!m_options.modelOverride.isEmpty()) {
+        models.append(m_options.modelOverride);
+    }
+    for (const EndpointConfig &e : std::as_const(m_project.endpoints)) {
+        if (!e.model.isEmpty() && e.weight > 0 && !models.contains(e.model)) {
+            models.append(e.model);
+        }
+    }
+    const auto item = [dialect](const QString &id) {
+        if (dialect == Provider::Anthropic) {
+            return json{{"type", "model"},
+                        {"id", id.toStdString()},
+                        {"display_name", id.toStdString()},
+                        {"created_at", "1970-01-01T00:00:00Z"}};
+        }
+        return json{{"id", id.toStdString()}, {"object", "model"}, {"created", 0}, {"owned_by", "sluice"}};
+    };
+    QHttpServerResponder responder = makeResponder(request, socket);
+    if (path != QLatin1String("/v1/models")) {
+        const QString id = path.mid(int(qstrlen("/v1/models/")));
+        if (!models.contains(id)) {
+            refuse(request, socket, dialect, NotFound,
+                   QStringLiteral("no endpoint serves the model \"%1\"").arg(id.left(200)));
+            return;
+        }
+        write(responder, 200, ProviderAdapter::serialize(item(id)), {});
+        return;
+    }
+    json data = json::array();
+    for (const QString &id : std::as_const(models)) {
+        data.push_back(item(id));
+    }
+    json body;
+    if (dialect == Provider::Anthropic) {
+        body = {{"data", data},
+                {"has_more", false},
+                {"first_id", models.isEmpty() ? json() : json(models.first().toStdString())},
+                {"last_id", models.isEmpty() ? json() : json(models.last().toStdString())}};
+    } else {
+        body = {{"object", "list"}, {"data", data}};
+    }
+    write(responder, 200, ProviderAdapter::serialize(body), {});
+}
+
+void Gateway::serveCountTokens(const QHttpServerRequest &request, QTcpSocket *socket)
+{
+    int key = -1;
+    json body;
+    if (!admit(request, socket, Provider::Anthropic, key) ||
+        !readBody(request, socket, Provider::Anthropic, body)) {
+        return;
+    }
+    // An estimate (about 4 bytes per token over every text, plus 4 per message), not a tokenizer.
+    const json out = {{"input_tokens", qint64(TokenEstimator::promptTokens(body))}};
+    QHttpServerResponder responder = makeResponder(request, socket);
+    write(responder, 200, ProviderAdapter::serialize(out),
+          {{QByteArrayLiteral("X-Sluice-Estimate"), "true"}});
 }
 
 void Gateway::missingHandler(const QHttpServerRequest &request, QTcpSocket *socket)
 {
-    ++m_counters.invalid;
-    QHttpServerResponder responder = makeResponder(request, socket);
-    write(responder, 404, errorBody(QStringLiteral("not_found_error"), QStringLiteral("no such route")), {});
+    refuse(request, socket, guessDialect(request, request.url().path()), NotFound,
+           QStringLiteral("no such route"));
+}
+
+bool Gateway::admit(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect, int &key)
+{
+    const CallerKeys::Verdict verdict = m_keys.admit(presentedKey(request));
+    key = verdict.key;
+    switch (verdict.kind) {
+    case CallerKeys::Verdict::Kind::Admitted:
+        return true;
+    case CallerKeys::Verdict::Kind::Missing:
+    case CallerKeys::Verdict::Kind::Unknown:
+        qCInfo(lcAccess).noquote() << request.url().path() << "401"
+                                   << (verdict.kind == CallerKeys::Verdict::Kind::Missing ? "no key"
+                                                                                          : "unknown key");
+        refuse(
+            request, socket, dialect, Unauthorized,
+            verdict.kind == CallerKeys::Verdict::Kind::Missing
+                ? QStringLiteral("this gateway needs a caller key (Authorization: Bearer KEY or x-api-key)")
+                : QStringLiteral("the caller key is not one of this gateway's"),
+            {{QByteArrayLiteral("WWW-Authenticate"), QByteArrayLiteral("Bearer")}});
+        return false;
+    case CallerKeys::Verdict::Kind::RateLimited:
+        break;
+    }
+    const QString name = m_keys.name(verdict.key);
+    qCInfo(lcAccess).noquote() << request.url().path() << "429 key" << name << "over its rpm";
+    refuse(
+        request, socket, dialect, KeyRateLimited,
+        QStringLiteral("caller key \"%1\" is over its request limit; retry later").arg(name),
+        {{QByteArrayLiteral("Retry-After"),
+          QByteArray::number(std::max(1, int(std::ceil(verdict.retryAfterMs / 1000.0))))},
+         {QByteArrayLiteral("retry-after-ms"), QByteArray::number(qint64(std::ceil(verdict.retryAfterMs)))}});
+    return false;
+}
+
+bool Gateway::readBody(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect, json &body)
+{
+    const QByteArray bytes = request.body();
+    if (bytes.size() > m_options.maxBodyBytes) {
+        refuse(request, socket, dialect, TooLarge,
+               QStringLiteral("the request body is larger than %1 bytes").arg(m_options.maxBodyBytes));
+        return false;
+    }
+    if (nesting(bytes) > MaxJsonDepth) {
+        refuse(request, socket, dialect, InvalidRequest,
+               QStringLiteral("the request body nests deeper than %1 levels").arg(MaxJsonDepth));
+        return false;
+    }
+    body = json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr, false);
+    if (body.is_discarded() || !body.is_object()) {
+        refuse(request, socket, dialect, InvalidRequest,
+               QStringLiteral("the request body must be a JSON object"));
+        return false;
+    }
+    return true;
 }
 
 void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSocket *socket)
 {
-    const auto refuse = [&](int status, const QString &message, const Headers &headers = {}) {
-        QHttpServerResponder responder = makeResponder(request, socket);
-        write(responder, status, errorBody(QStringLiteral("invalid_request_error"), message), headers);
-    };
+    Provider dialect = route == Route::Messages ? Provider::Anthropic : Provider::OpenAI;
     if (!m_running) {
         ++m_counters.stopped;
-        refuse(503, QStringLiteral("the gateway is stopping"));
+        refuse(request, socket, dialect, Stopping, QStringLiteral("the gateway is stopping"),
+               {{QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())}});
         return;
     }
-
+    int key = -1;
+    if (!admit(request, socket, dialect, key)) {
+        return;
+    }
     // The caller's deadline and priority.
     double timeoutS = m_options.defaultTimeoutS;
     if (const QByteArray text = header(request, "x-sluice-timeout"); !text.isEmpty()) {
         bool ok = false;
         timeoutS = text.toDouble(&ok);
         if (!ok || !std::isfinite(timeoutS) || timeoutS <= 0) {
-            ++m_counters.invalid;
-            refuse(400, QStringLiteral("X-Sluice-Timeout must be a positive number of seconds"));
+            refuse(request, socket, dialect, InvalidRequest,
+                   QStringLiteral("X-Sluice-Timeout must be a positive number of seconds"));
             return;
         }
         timeoutS = std::min(timeoutS, m_options.maxTimeoutS);
@@ -379,47 +705,33 @@ void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSoc
         bool ok = false;
         priority = text.toInt(&ok);
         if (!ok || priority < CallerQueue::MinPriority || priority > CallerQueue::MaxPriority) {
-            ++m_counters.invalid;
-            refuse(400, QStringLiteral("X-Sluice-Priority must be an integer from %1 to %2")
-                            .arg(CallerQueue::MinPriority)
-                            .arg(CallerQueue::MaxPriority));
+            refuse(request, socket, dialect, InvalidRequest,
+                   QStringLiteral("X-Sluice-Priority must be an integer from %1 to %2")
+                       .arg(CallerQueue::MinPriority)
+                       .arg(CallerQueue::MaxPriority));
             return;
         }
     }
 
-    // The body.
-    const QByteArray bytes = request.body();
-    if (bytes.size() > m_options.maxBodyBytes) {
-        ++m_counters.invalid;
-        refuse(413, QStringLiteral("the request body is larger than %1 bytes").arg(m_options.maxBodyBytes));
-        return;
-    }
-    if (nesting(bytes) > MaxJsonDepth) {
-        ++m_counters.invalid;
-        refuse(400, QStringLiteral("the request body nests deeper than %1 levels").arg(MaxJsonDepth));
-        return;
-    }
-    json body = json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr, false);
-    if (body.is_discarded() || !body.is_object()) {
-        ++m_counters.invalid;
-        refuse(400, QStringLiteral("the request body must be a JSON object"));
+    json body;
+    if (!readBody(request, socket, dialect, body)) {
         return;
     }
     Request r;
     r.line = m_nextId;
     r.customId = QStringLiteral("gw-%1").arg(m_nextId);
-    bool anthropic = route == Route::Messages;
     if (route == Route::Completions) {
-        // The Go "LLM Request Balancer" shape: {"provider", "model", "payload"}.
+        // The Go "LLM Request Balancer" shape: {"provider", "model", "payload"}; the provider names the
+        // payload's dialect, and so the answer's.
         const auto payload = body.find("payload");
         if (payload == body.end() || !payload->is_object()) {
-            ++m_counters.invalid;
-            refuse(400, QStringLiteral("\"payload\" must be a JSON object (the request body to send)"));
+            refuse(request, socket, dialect, InvalidRequest,
+                   QStringLiteral("\"payload\" must be a JSON object (the request body to send)"));
             return;
         }
         const auto provider = body.find("provider");
-        if (provider != body.end() && provider->is_string()) {
-            anthropic = provider->get<std::string>() == "anthropic";
+        if (provider != body.end() && provider->is_string() && provider->get<std::string>() == "anthropic") {
+            dialect = Provider::Anthropic;
         }
         json inner = std::move(*payload);
         const auto model = body.find("model");
@@ -427,27 +739,31 @@ void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSoc
             inner["model"] = *model;
         }
         body = std::move(inner);
+    } else if (!body.contains("metadata") && !body.contains("custom_id")) {
+        // Sent as the caller wrote it when the endpoint needs nothing changed (ProviderAdapter).
+        r.bodyText = request.body();
     }
     const auto stream = body.find("stream");
     if (stream != body.end() && stream->is_boolean() && stream->get<bool>()) {
-        ++m_counters.invalid;
-        refuse(400, QStringLiteral("streaming (\"stream\": true) is not supported by the gateway"));
+        refuse(request, socket, dialect, InvalidRequest,
+               QStringLiteral("streaming (\"stream\": true) is not supported by the gateway yet"));
         return;
     }
     const auto messages = body.find("messages");
     if (messages == body.end() || !messages->is_array()) {
-        ++m_counters.invalid;
-        refuse(400, QStringLiteral("\"messages\" must be an array"));
+        refuse(request, socket, dialect, InvalidRequest, QStringLiteral("\"messages\" must be an array"));
         return;
     }
-    // Kept for endpoints with forward_caller_key only; every other endpoint gets its own key.
-    if (const QByteArray bearer = header(request, "Authorization");
-        bearer.size() > 7 && bearer.first(7).compare("Bearer ", Qt::CaseInsensitive) == 0) {
-        r.callerKey = bearer.mid(7).trimmed();
-    } else {
-        r.callerKey = header(request, "x-api-key");
+    // Kept for endpoints with forward_caller_key only (never combined with gateway keys).
+    if (!m_keys.isEnabled()) {
+        r.callerKey = presentedKey(request);
     }
-    if (anthropic) {
+    for (const char *name : {"anthropic-beta", "OpenAI-Organization", "OpenAI-Project"}) {
+        if (const QByteArray value = header(request, name); !value.isEmpty()) {
+            r.forwardHeaders.append({QByteArray(name), value});
+        }
+    }
+    if (dialect == Provider::Anthropic) {
         r.format = InputFormat::AnthropicBatch;
         r.input = json{{"params", std::move(body)}};
     } else {
@@ -457,7 +773,7 @@ void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSoc
 
     if (!m_queue.push(std::move(r), priority)) {
         ++m_counters.queueFull;
-        refuse(429,
+        refuse(request, socket, dialect, QueueFull,
                QStringLiteral("the gateway queue is full (%1 callers waiting); retry later")
                    .arg(m_queue.capacity()),
                {{QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())}});
@@ -465,11 +781,13 @@ void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSoc
     }
     const qint64 id = m_nextId++;
     ++m_counters.accepted;
-    const double now = SteadyClock::instance()->nowMs();
+    const double now = m_clock->nowMs();
     Caller caller;
     caller.responder = std::make_unique<QHttpServerResponder>(makeResponder(request, socket));
     caller.socket = socket;
     caller.acceptedMs = now;
+    caller.dialect = dialect;
+    caller.key = key;
     caller.deadline = m_deadlines.emplace(now + timeoutS * 1000.0, id);
     caller.goneConnection =
         connect(socket, &QAbstractSocket::disconnected, this, [this, id] { callerLeft(id); });
@@ -501,13 +819,13 @@ void Gateway::armDeadlineTimer()
         m_deadlineTimer.stop();
         return;
     }
-    const double wait = m_deadlines.begin()->first - SteadyClock::instance()->nowMs();
+    const double wait = m_deadlines.begin()->first - m_clock->nowMs();
     m_deadlineTimer.start(int(std::clamp(std::ceil(wait), 0.0, 86400000.0)));
 }
 
 void Gateway::expireDeadlines()
 {
-    const double now = SteadyClock::instance()->nowMs();
+    const double now = m_clock->nowMs();
     while (!m_deadlines.empty() && m_deadlines.begin()->first <= now) {
         const qint64 id = m_deadlines.begin()->second;
         const auto it = m_callers.find(id);
@@ -516,9 +834,8 @@ void Gateway::expireDeadlines()
             continue;
         }
         const double waitedS = (now - it->second.acceptedMs) / 1000.0;
-        const bool queued = m_queue.isWaiting(id);
         QString message;
-        if (queued) {
+        if (m_queue.isWaiting(id)) {
             ++m_counters.deadlineQueued;
             message = QStringLiteral("deadline passed after %1 s in the queue; the request was not sent")
                           .arg(waitedS, 0, 'f', 1);
@@ -527,10 +844,24 @@ void Gateway::expireDeadlines()
             message = QStringLiteral("deadline passed after %1 s before an upstream answer")
                           .arg(waitedS, 0, 'f', 1);
         }
-        answer(id, 504, errorBody(QStringLiteral("sluice_deadline"), message),
-               {{QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())}});
+        answerRefusal(id, Deadline, message,
+                      {{QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())}});
     }
     armDeadlineTimer();
+}
+
+void Gateway::answerRefusal(qint64 id, const Refusal &why, const QString &message, Headers headers)
+{
+    const auto it = m_callers.find(id);
+    if (it == m_callers.end()) {
+        return;
+    }
+    headers.append({QByteArrayLiteral("X-Sluice-Error-Class"), QByteArray(why.errorClass)});
+    headers.append({QByteArrayLiteral("x-should-retry"), why.retry ? QByteArrayLiteral("true") : "false"});
+    answer(id, why.status,
+           errorBody(it->second.dialect, why.status, message,
+                     QStringLiteral("sluice_") + QLatin1String(why.errorClass)),
+           headers);
 }
 
 void Gateway::answer(qint64 id, int status, const QByteArray &body, const Headers &headers)
@@ -544,56 +875,105 @@ void Gateway::answer(qint64 id, int status, const QByteArray &body, const Header
     m_deadlines.erase(caller.deadline);
     m_queue.forget(id);
     QObject::disconnect(caller.goneConnection);
+    const double seconds = (m_clock->nowMs() - caller.acceptedMs) / 1000.0;
+    m_callerDuration.observe(seconds);
+    if (lcAccess().isInfoEnabled()) {
+        qCInfo(lcAccess).noquote() << "call" << id << dialectName(caller.dialect)
+                                   << (caller.key >= 0 ? QStringLiteral("key=") + m_keys.name(caller.key)
+                                                       : QString())
+                                   << status
+                                   << QString::number(seconds * 1000.0, 'f', 1) + QStringLiteral(" ms");
+    }
     if (caller.socket && caller.socket->state() == QAbstractSocket::ConnectedState) {
         write(*caller.responder, status, body, headers);
+        if (m_stopping || !m_running) {
+            caller.socket->flush(); // the process may exit soon: hand the answer to the kernel now
+            m_flushing.append(caller.socket);
+        }
     }
 }
 
 void Gateway::succeeded(const Request &request, const QByteArray &bodyText, const Completion &completion)
 {
-    if (m_callers.count(request.line) == 0) {
+    const auto it = m_callers.find(request.line);
+    if (it == m_callers.end()) {
         return; // the caller left or ran out of time; the reply goes nowhere
     }
     ++m_counters.answered;
+    m_upstreamDuration[completion.endpoint].observe(completion.latencyMs / 1000.0);
     Headers headers = {{QByteArrayLiteral("X-Sluice-Endpoint"), completion.endpoint.toUtf8()},
                        {QByteArrayLiteral("X-Sluice-Attempts"), QByteArray::number(completion.attempts)}};
-    if (!completion.requestId.isEmpty()) {
-        headers.append({QByteArrayLiteral("X-Request-Id"), completion.requestId.toUtf8()});
-    }
+    addRequestId(headers, completion.requestId);
     const int status = completion.status >= 200 && completion.status < 300 ? completion.status : 200;
-    // The upstream's reply as it sent it.
-    answer(request.line, status, bodyText, headers);
+    const Provider from = m_endpointDialects.value(completion.endpoint, Provider::OpenAI);
+    const Provider to = it->second.dialect;
+    if (from == to) {
+        answer(request.line, status, bodyText, headers); // the upstream's reply as it sent it
+        return;
+    }
+    const json reply =
+        json::parse(bodyText.constData(), bodyText.constData() + bodyText.size(), nullptr, false);
+    if (to == Provider::OpenAI) {
+        const std::string text = Dialect::messagesReplyToChatText(reply, QDateTime::currentSecsSinceEpoch());
+        answer(request.line, status, QByteArray(text.data(), qsizetype(text.size())), headers);
+        return;
+    }
+    answer(request.line, status,
+           ProviderAdapter::serialize(
+               Dialect::translateReply(reply, from, to, QDateTime::currentSecsSinceEpoch())),
+           headers);
 }
 
 void Gateway::failed(const Request &request, ErrorClass cls, const QString &message,
                      const Completion &completion, const nlohmann::json &body)
 {
-    if (m_callers.count(request.line) == 0) {
+    const auto it = m_callers.find(request.line);
+    if (it == m_callers.end()) {
         return;
     }
     ++m_counters.answered;
     const int status = statusFor(cls, completion.status);
+    const Provider to = it->second.dialect;
     Headers headers = {{QByteArrayLiteral("X-Sluice-Error-Class"), toString(cls).toUtf8()},
                        {QByteArrayLiteral("X-Sluice-Attempts"), QByteArray::number(completion.attempts)}};
     if (!completion.endpoint.isEmpty()) {
         headers.append({QByteArrayLiteral("X-Sluice-Endpoint"), completion.endpoint.toUtf8()});
     }
-    if (status == 429 || status == 503) {
+    // The gateway spent the attempts its retry policy allows (or the error is not one to retry): an
+    // SDK retrying on top would multiply the upstream sends.
+    if (completion.attempts > 0) {
+        headers.append({QByteArrayLiteral("x-should-retry"), QByteArrayLiteral("false")});
+    }
+    addRequestId(headers, completion.requestId);
+    if (completion.retryAfterMs >= 0) {
+        // The upstream's own wait, passed on (both forms, as the SDKs read either).
+        headers.append(
+            {QByteArrayLiteral("Retry-After"),
+             QByteArray::number(std::max<qint64>(1, qint64(std::ceil(completion.retryAfterMs / 1000.0))))});
+        headers.append({QByteArrayLiteral("retry-after-ms"),
+                        QByteArray::number(qint64(std::ceil(completion.retryAfterMs)))});
+    } else if (status == 429 || status == 503) {
         headers.append({QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())});
     }
-    // The upstream's own error body when it sent one (an API error object), else ours. `message` is
-    // already redacted by the engine.
-    // An upstream error body may quote what it was sent: keys are redacted from it too.
-    const QByteArray out =
-        body.is_object() ? m_engine->redacted(QString::fromUtf8(ProviderAdapter::serialize(body))).toUtf8()
-                         : errorBody(QStringLiteral("sluice_") + toString(cls), message);
+    // The upstream's own error body (keys redacted: it may quote what it was sent), in the caller's
+    // dialect; else ours. `message` is already redacted by the engine.
+    QByteArray out;
+    const Provider from = m_endpointDialects.value(completion.endpoint, Provider::OpenAI);
+    if (body.is_object() && from == to) {
+        out = m_engine->redacted(QString::fromUtf8(ProviderAdapter::serialize(body))).toUtf8();
+    } else if (body.is_object()) {
+        const json translated = Dialect::errorBody(to, Dialect::readError(body, status));
+        out = m_engine->redacted(QString::fromUtf8(ProviderAdapter::serialize(translated))).toUtf8();
+    } else {
+        out = errorBody(to, status, message, QStringLiteral("sluice_") + toString(cls));
+    }
     answer(request.line, status, out, headers);
 }
 
 void Gateway::rejected(const InputError &error)
 {
     // The gateway validates bodies before queueing them, so its source never yields invalid items.
-    answer(error.line, 400, errorBody(QStringLiteral("invalid_request_error"), error.message), {});
+    answerRefusal(error.line, InvalidRequest, error.message);
 }
 
 } // namespace Sluice

@@ -1,9 +1,11 @@
 #pragma once
 
 #include "engine/engine.h"
+#include "gateway/callerkeys.h"
 #include "gateway/callerqueue.h"
 #include "gateway/prometheustext.h"
 #include "io/outcomesink.h"
+#include "util/clock.h"
 
 #include <QAbstractHttpServer>
 #include <QHostAddress>
@@ -31,6 +33,12 @@ struct GatewayOptions
     int tickMs = 250;                   ///< snapshot interval (charts, /metrics rates)
     QString modelOverride;              ///< fills in requests that name no model
     QHash<QString, QByteArray> apiKeys; ///< keys by endpoint name (else each endpoint's api_key_env)
+    /// HTTPS: PEM certificate (chain) and unencrypted PEM private key; both empty = plain HTTP.
+    QString tlsCertPath;
+    QString tlsKeyPath;
+    /// stop(): how long a caller whose request is already upstream may wait for its answer before it
+    /// gets 503 like the others.
+    double drainTimeoutS = 10;
 };
 
 /// A local OpenAI- and Anthropic-compatible HTTP server in front of a serving Engine: callers' requests
@@ -38,11 +46,27 @@ struct GatewayOptions
 /// answered with their upstream reply, or with a clear error when their deadline passes or the queue is
 /// full. Callers that disconnect are dropped before anything is sent for them.
 ///
-/// Routes: POST /v1/chat/completions, POST /v1/messages, POST /api/v1/completions
-/// ({"provider","model","payload"}), GET /health, GET /status, GET /metrics (Prometheus text).
+/// The caller's dialect decides the shape of everything it gets back: a /v1/chat/completions caller
+/// gets OpenAI replies and errors, a /v1/messages caller Anthropic ones, whichever endpoint answered
+/// (Dialect translates replies, tool calls, stop reasons, usage and error bodies; requests are
+/// translated per attempt by ProviderAdapter). The gateway's own refusals (queue full, deadline,
+/// stopping, auth) use the same shapes, and every error carries `X-Sluice-Error-Class`. Answers go
+/// through one place per caller (answer()), which knows the caller's dialect: a streamed answer (SSE,
+/// issue 17) will start there too, with events in the caller's dialect.
+///
+/// Routes: POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens (an estimate),
+/// POST /api/v1/completions ({"provider","model","payload"}), GET /v1/models and /v1/models/{id} (the
+/// endpoints' models; Anthropic's shape when the caller sends `anthropic-version`), GET|HEAD /health,
+/// GET /status, GET /metrics (Prometheus text).
 /// Headers: X-Sluice-Priority (0..9, default 5, higher first), X-Sluice-Timeout (seconds).
-/// The callers' own Authorization / x-api-key headers are never forwarded: each attempt carries the
-/// endpoint's key (the transport builds every upstream request itself); keys never appear in answers.
+/// Callers' `anthropic-beta` goes to Anthropic endpoints, `OpenAI-Organization` / `OpenAI-Project` to
+/// OpenAI ones. Answers carry the upstream's `x-request-id` / `request-id`, its `Retry-After` /
+/// `retry-after-ms` on failures, and `x-should-retry: false` whenever the gateway already spent the
+/// attempts (the SDKs would otherwise retry what was retried).
+/// Caller keys (the project's `gateway.keys`): when configured, a call needs one (Bearer or
+/// x-api-key; 401 in the caller's dialect otherwise), each key may have its own rpm, and its name (never
+/// the key) shows in /metrics. The callers' keys are never forwarded upstream unless an endpoint has
+/// forward_caller_key (which cannot be combined with gateway keys); keys never appear in answers.
 ///
 /// Disconnect detection (Qt 6.4): QAbstractHttpServer hands handleRequest() the QTcpSocket, whose
 /// disconnected() signal fires when the caller closes or resets the connection (Qt then deletes the
@@ -50,29 +74,38 @@ struct GatewayOptions
 /// guarded by a QPointer and never written after it is gone. A caller that half-closes its side
 /// (shutdown(SHUT_WR)) counts as gone: Qt sees end-of-stream and closes the socket.
 ///
-/// Lives on one thread with its engine (the CLI's main thread, or a worker thread under the GUI).
+/// Time (deadlines, durations, per-key limits, the engine's limits and gauges) comes from the injected
+/// clock. Lives on one thread with its engine (the CLI's main thread, or a worker thread under the GUI).
 class Gateway : public QAbstractHttpServer, private OutcomeSink
 {
     Q_OBJECT
 
 public:
     Gateway(ProjectConfig project, GatewayOptions options, QObject *parent = nullptr);
+    /// With an injected clock (it must outlive the gateway), for the gateway and its engine.
+    Gateway(ProjectConfig project, GatewayOptions options, const Clock *clock, QObject *parent = nullptr);
     ~Gateway() override;
 
-    /// Starts the engine (API keys are read here) and listens. The bound port, or an Error (nothing
-    /// listens then).
+    /// Starts the engine (API keys are read here), reads the caller keys and the TLS files, and listens.
+    /// The bound port, or an Error (nothing listens then).
     Result<quint16> start();
-    /// Stops listening, answers every waiting caller 503, and stops the engine after the attempts in
-    /// flight (their replies go nowhere). Emits stopped() when the engine has finished.
+    /// Graceful stop: stops listening; callers whose request was never sent get 503 (in their dialect,
+    /// with Retry-After) at once; those already upstream get their answer, or 503 after drainTimeoutS.
+    /// Every answer is flushed to its socket before stopped() is emitted, once the engine has finished.
     void stop();
 
     quint16 port() const { return m_port; }
     bool isRunning() const { return m_running; }
+    bool isTls() const { return !m_options.tlsCertPath.isEmpty(); }
     const Engine &engine() const { return *m_engine; }
     Engine &engine() { return *m_engine; }
     MetricsSnapshot snapshot() const;
     GatewayCounters counters() const;
     QByteArray metricsText() const;
+
+    /// Answers (504) the callers whose deadline has passed on the clock. The deadline timer calls it; a
+    /// test on a manual clock calls it after moving the clock.
+    void expireDeadlines();
 
 Q_SIGNALS:
     /// The engine's periodic snapshot (queued callers counted in `queued`), for charts.
@@ -83,6 +116,16 @@ protected:
     bool handleRequest(const QHttpServerRequest &request, QTcpSocket *socket) override;
     void missingHandler(const QHttpServerRequest &request, QTcpSocket *socket) override;
 
+public:
+    using Headers = QList<QPair<QByteArray, QByteArray>>;
+    /// The gateway's own refusals: status, X-Sluice-Error-Class, whether an SDK should retry.
+    struct Refusal
+    {
+        int status;
+        const char *errorClass;
+        bool retry;
+    };
+
 private:
     struct Caller
     {
@@ -91,17 +134,29 @@ private:
         QMetaObject::Connection goneConnection;
         double acceptedMs = 0;
         std::multimap<double, qint64>::iterator deadline; ///< its entry in m_deadlines
+        Provider dialect = Provider::OpenAI;              ///< decides the shape of its answer
+        int key = -1;                                     ///< caller key index, -1 without keys
     };
     enum class Route { ChatCompletions, Messages, Completions };
 
     void handleCall(Route route, const QHttpServerRequest &request, QTcpSocket *socket);
+    /// The parsed, checked body of a call (or a refusal written and nothing).
+    bool readBody(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect,
+                  nlohmann::json &body);
+    bool admit(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect, int &key);
+    void serveInfo(const QString &path, const QHttpServerRequest &request, QTcpSocket *socket);
+    void serveModels(const QString &path, const QHttpServerRequest &request, QTcpSocket *socket);
+    void serveCountTokens(const QHttpServerRequest &request, QTcpSocket *socket);
+    void refuse(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect, const Refusal &why,
+                const QString &message, Headers headers = {});
     void callerLeft(qint64 id);
-    void expireDeadlines();
     void armDeadlineTimer();
-    /// Answers caller `id` (when still there) and forgets it.
-    void answer(qint64 id, int status, const QByteArray &body,
-                const QList<QPair<QByteArray, QByteArray>> &headers);
+    /// Answers caller `id` (when still there) and forgets it. The one way out for a waiting caller.
+    void answer(qint64 id, int status, const QByteArray &body, const Headers &headers);
+    /// A waiting caller's refusal, in its dialect.
+    void answerRefusal(qint64 id, const Refusal &why, const QString &message, Headers headers = {});
     int retryAfterS() const;
+    void finishStopping();
 
     void succeeded(const Request &request, const QByteArray &bodyText, const Completion &completion) override;
     void failed(const Request &request, ErrorClass cls, const QString &message, const Completion &completion,
@@ -109,21 +164,30 @@ private:
     void rejected(const InputError &error) override;
 
     static void write(QHttpServerResponder &responder, int status, const QByteArray &body,
-                      const QList<QPair<QByteArray, QByteArray>> &headers);
-    static QByteArray errorBody(const QString &type, const QString &message);
+                      const Headers &headers, bool withBody = true);
+    static QByteArray errorBody(Provider dialect, int status, const QString &message, const QString &code);
 
+    const Clock *m_clock;
     ProjectConfig m_project;
     GatewayOptions m_options;
     CallerQueue m_queue;
+    CallerKeys m_keys;
     std::unique_ptr<Engine> m_engine;
+    QHash<QString, Provider> m_endpointDialects; ///< by endpoint name
     std::unordered_map<qint64, Caller> m_callers;
-    std::multimap<double, qint64> m_deadlines; ///< waiting callers by deadline (steady-clock ms)
+    std::multimap<double, qint64> m_deadlines; ///< waiting callers by deadline (clock ms)
     QTimer m_deadlineTimer;
+    QTimer m_drainTimer;
+    QList<QPointer<QTcpSocket>> m_flushing; ///< stop(): sockets answered, still writing
     GatewayCounters m_counters;
+    DurationHistogram m_callerDuration;
+    QMap<QString, DurationHistogram> m_upstreamDuration;
     MetricsSnapshot m_lastSnapshot;
     qint64 m_nextId = 1;
     quint16 m_port = 0;
     bool m_running = false;
+    bool m_stopping = false;
+    bool m_engineFinished = false;
 };
 
 } // namespace Sluice

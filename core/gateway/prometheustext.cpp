@@ -1,5 +1,7 @@
 #include "prometheustext.h"
 
+#include <algorithm>
+
 namespace Sluice {
 
 namespace {
@@ -30,6 +32,24 @@ public:
         m_out += '\n';
     }
     void sample(const char *name, double value) { sample(name, QByteArray(), value); }
+    /// The `_bucket`, `_sum` and `_count` samples of one histogram (its family written before).
+    void histogram(const char *name, const QByteArray &labels, const DurationHistogram &h)
+    {
+        const QByteArray bucket = QByteArray(name) + "_bucket";
+        const QByteArray prefix = labels.isEmpty() ? QByteArray() : labels + ',';
+        qint64 cumulative = 0;
+        for (std::size_t i = 0; i < DurationHistogram::Bounds.size(); ++i) {
+            cumulative += h.counts[i];
+            sample(bucket.constData(),
+                   prefix + "le=\"" + QByteArray::number(DurationHistogram::Bounds[i], 'g', 6) + '"',
+                   double(cumulative));
+        }
+        sample(bucket.constData(), prefix + "le=\"+Inf\"", double(h.count));
+        const QByteArray sum = QByteArray(name) + "_sum";
+        const QByteArray count = QByteArray(name) + "_count";
+        sample(sum.constData(), labels, h.sumS);
+        sample(count.constData(), labels, double(h.count));
+    }
     QByteArray take() { return std::move(m_out); }
 
 private:
@@ -42,6 +62,17 @@ QByteArray label(const char *key, const QString &value)
 }
 
 } // namespace
+
+void DurationHistogram::observe(double seconds)
+{
+    seconds = std::max(0.0, seconds);
+    const auto bound = std::lower_bound(Bounds.begin(), Bounds.end(), seconds);
+    if (bound != Bounds.end()) {
+        ++counts[std::size_t(bound - Bounds.begin())];
+    }
+    sumS += seconds;
+    ++count;
+}
 
 QByteArray PrometheusText::escapeLabel(const QString &value)
 {
@@ -62,8 +93,9 @@ QByteArray PrometheusText::escapeLabel(const QString &value)
     return out;
 }
 
-QByteArray PrometheusText::render(const MetricsSnapshot &s, const GatewayCounters &g, int maxQueue)
+QByteArray PrometheusText::render(const MetricsSnapshot &s, const GatewayMetrics &m)
 {
+    const GatewayCounters &g = m.callers;
     Writer w;
     w.family("sluice_requests_issued_total", "counter", "Attempts sent upstream (first sends and retries).");
     w.sample("sluice_requests_issued_total", double(s.issued));
@@ -89,17 +121,14 @@ QByteArray PrometheusText::render(const MetricsSnapshot &s, const GatewayCounter
     w.family("sluice_queue_depth", "gauge", "Requests waiting to be sent (queued callers included).");
     w.sample("sluice_queue_depth", double(s.queued));
     w.family("sluice_queue_capacity", "gauge", "Most callers the gateway queue holds before answering 429.");
-    w.sample("sluice_queue_capacity", double(maxQueue));
+    w.sample("sluice_queue_capacity", double(m.maxQueue));
     w.family("sluice_in_flight", "gauge", "Attempts in flight upstream.");
     w.sample("sluice_in_flight", double(s.inFlight));
     w.family("sluice_waiting_retry", "gauge", "Requests waiting for their retry backoff to end.");
     w.sample("sluice_waiting_retry", double(s.waitingRetry));
-    w.family("sluice_finished_per_second", "gauge", "Requests finished in the last whole second.");
+    w.family("sluice_finished_per_second", "gauge",
+             "Requests finished in the last whole second (0 once a whole second passes without any).");
     w.sample("sluice_finished_per_second", s.currentRps);
-    w.family("sluice_latency_ms", "gauge", "Upstream latency of successful attempts (histogram quantiles).");
-    w.sample("sluice_latency_ms", label("quantile", QStringLiteral("0.5")), s.p50Ms);
-    w.sample("sluice_latency_ms", label("quantile", QStringLiteral("0.9")), s.p90Ms);
-    w.sample("sluice_latency_ms", label("quantile", QStringLiteral("0.99")), s.p99Ms);
 
     w.family("sluice_endpoint_attempts_total", "counter", "Attempts per endpoint, by result.");
     for (const EndpointStats &e : s.endpoints) {
@@ -127,13 +156,15 @@ QByteArray PrometheusText::render(const MetricsSnapshot &s, const GatewayCounter
         w.sample("sluice_endpoint_up", label("endpoint", e.name) + ',' + label("state", toString(e.state)),
                  up ? 1 : 0);
     }
-    w.family("sluice_endpoint_latency_ms", "gauge", "Upstream latency per endpoint (histogram quantiles).");
+    w.family("sluice_endpoint_request_duration_seconds", "histogram",
+             "Upstream latency of the successful attempts, per endpoint.");
     for (const EndpointStats &e : s.endpoints) {
-        const QByteArray ep = label("endpoint", e.name);
-        w.sample("sluice_endpoint_latency_ms", ep + ',' + label("quantile", QStringLiteral("0.5")), e.p50Ms);
-        w.sample("sluice_endpoint_latency_ms", ep + ',' + label("quantile", QStringLiteral("0.9")), e.p90Ms);
-        w.sample("sluice_endpoint_latency_ms", ep + ',' + label("quantile", QStringLiteral("0.99")), e.p99Ms);
+        w.histogram("sluice_endpoint_request_duration_seconds", label("endpoint", e.name),
+                    m.upstreamDuration.value(e.name));
     }
+    w.family("sluice_gateway_request_duration_seconds", "histogram",
+             "Time from accepting a caller's request to answering it (queue wait included).");
+    w.histogram("sluice_gateway_request_duration_seconds", QByteArray(), m.callerDuration);
 
     w.family("sluice_gateway_callers_total", "counter", "Gateway callers, by how their call ended.");
     const std::pair<const char *, qint64> results[] = {
@@ -152,6 +183,23 @@ QByteArray PrometheusText::render(const MetricsSnapshot &s, const GatewayCounter
     }
     w.family("sluice_gateway_callers_waiting", "gauge", "Callers waiting for an answer now.");
     w.sample("sluice_gateway_callers_waiting", double(g.waiting));
+    if (!m.keys.isEmpty()) {
+        w.family("sluice_gateway_key_requests_total", "counter",
+                 "Calls per caller key (by its name in the project), admitted or over the key's rpm.");
+        for (const GatewayMetrics::Key &k : m.keys) {
+            const QByteArray key = label("key", k.name);
+            w.sample("sluice_gateway_key_requests_total",
+                     key + ',' + label("result", QStringLiteral("admitted")), double(k.admitted));
+            w.sample("sluice_gateway_key_requests_total",
+                     key + ',' + label("result", QStringLiteral("rate_limited")), double(k.rateLimited));
+        }
+        w.family("sluice_gateway_auth_failures_total", "counter",
+                 "Calls refused 401: no key, or an unknown key.");
+        w.sample("sluice_gateway_auth_failures_total", label("reason", QStringLiteral("missing")),
+                 double(m.authMissing));
+        w.sample("sluice_gateway_auth_failures_total", label("reason", QStringLiteral("unknown")),
+                 double(m.authUnknown));
+    }
 
     // Shared limits through Redis (only with a project "shared" block).
     const SharedLimitsStats &r = s.shared;
@@ -183,11 +231,11 @@ QByteArray PrometheusText::render(const MetricsSnapshot &s, const GatewayCounter
         w.family("sluice_shared_sent_while_down_total", "counter",
                  "Requests sent on local limits while Redis was down (fail_open).");
         w.sample("sluice_shared_sent_while_down_total", ns, double(r.sentWhileDown));
-        w.family("sluice_shared_lease_rtt_ms", "gauge", "Round trip of the lease script (quantiles).");
-        w.sample("sluice_shared_lease_rtt_ms", ns + ',' + label("quantile", QStringLiteral("0.5")),
-                 r.leaseRttP50Ms);
-        w.sample("sluice_shared_lease_rtt_ms", ns + ',' + label("quantile", QStringLiteral("0.99")),
-                 r.leaseRttP99Ms);
+        w.family("sluice_shared_lease_rtt_p50_seconds", "gauge", "Median round trip of the lease script.");
+        w.sample("sluice_shared_lease_rtt_p50_seconds", ns, r.leaseRttP50Ms / 1000.0);
+        w.family("sluice_shared_lease_rtt_p99_seconds", "gauge",
+                 "99th percentile round trip of the lease script.");
+        w.sample("sluice_shared_lease_rtt_p99_seconds", ns, r.leaseRttP99Ms / 1000.0);
     }
     return w.take();
 }

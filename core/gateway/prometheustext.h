@@ -3,7 +3,11 @@
 #include "metrics/metrics.h"
 
 #include <QByteArray>
+#include <QList>
+#include <QMap>
 #include <QString>
+
+#include <array>
 
 namespace Sluice {
 
@@ -22,12 +26,43 @@ struct GatewayCounters
     qint64 waiting = 0;        ///< callers waiting for an answer now
 };
 
+/// Durations in a Prometheus histogram: fixed bucket bounds in seconds, counts per bucket, sum, count.
+struct DurationHistogram
+{
+    static constexpr std::array<double, 14> Bounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                                      1,     2.5,  5,     10,   30,  60,   120};
+    std::array<qint64, Bounds.size()> counts{}; ///< per bucket (not cumulative); beyond the last: count - sum
+    double sumS = 0;
+    qint64 count = 0;
+
+    void observe(double seconds);
+};
+
+/// The gateway's own figures besides the engine's snapshot.
+struct GatewayMetrics
+{
+    GatewayCounters callers;
+    int maxQueue = 0;
+    DurationHistogram callerDuration;                  ///< accepted -> answered, as the caller saw it
+    QMap<QString, DurationHistogram> upstreamDuration; ///< successful upstream attempts, by endpoint
+    struct Key
+    {
+        QString name;
+        qint64 admitted = 0;
+        qint64 rateLimited = 0;
+    };
+    QList<Key> keys; ///< caller keys (names only), when the project lists any
+    qint64 authMissing = 0;
+    qint64 authUnknown = 0;
+};
+
 /// Renders counters in the Prometheus text exposition format (version 0.0.4), from the same
-/// MetricsSnapshot the GUI charts. Metric names (all prefixed `sluice_`) are listed in the README.
+/// MetricsSnapshot the GUI charts. Metric names (all prefixed `sluice_`) are listed in the README;
+/// `promtool check metrics` finds nothing to say about them (durations are `_seconds` histograms).
 class PrometheusText
 {
 public:
-    static QByteArray render(const MetricsSnapshot &snapshot, const GatewayCounters &gateway, int maxQueue);
+    static QByteArray render(const MetricsSnapshot &snapshot, const GatewayMetrics &gateway);
     /// A label value escaped as the format requires (backslash, double quote, newline).
     static QByteArray escapeLabel(const QString &value);
 };

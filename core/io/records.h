@@ -21,6 +21,9 @@ struct Completion
     int status = 0;       ///< HTTP status of the last attempt, 0 when none arrived
     double latencyMs = 0; ///< of the last attempt
     QString requestId;    ///< the server's x-request-id / request-id, when sent
+    /// Failures: how long the last attempt's server asked to wait (retry-after-ms, else Retry-After), in
+    /// ms; -1 when it did not say.
+    double retryAfterMs = -1;
 };
 
 /// Builders of the two output record shapes (README "Output"). The results shape follows the OpenAI

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <QByteArray>
+#include <QList>
+#include <QPair>
 #include <QString>
 
 #include <nlohmann/json.hpp>
@@ -33,6 +36,10 @@ struct Request
     /// The gateway's caller's own API key, sent instead of the endpoint's to endpoints configured with
     /// forward_caller_key; empty otherwise (and always for file runs). Never written anywhere.
     QByteArray callerKey;
+    /// Extra headers for the upstream request, from a gateway caller (`anthropic-beta`,
+    /// `OpenAI-Organization`, `OpenAI-Project`): a name starting with `anthropic-` goes only to
+    /// Anthropic endpoints, one starting with `openai-` (any case) only to OpenAI ones. Empty for file runs.
+    QList<QPair<QByteArray, QByteArray>> forwardHeaders;
 };
 
 } // namespace Sluice

@@ -162,14 +162,23 @@ void Metrics::fill(MetricsSnapshot &snap, double nowMs) const
     snap.errorsByClass = m_errorsByClass;
     snap.averageRps = snap.elapsedMs > 0 ? double(m_succeeded + m_failed) * 1000.0 / snap.elapsedMs : 0;
 
-    // The current second is still filling: report the last whole ones.
+    // The current second is still filling: report the last whole ones. Seconds after the last event
+    // have no sample yet: nothing happened in them, so they count as zeros (a rate that stops decays).
     const qint64 current = qint64((nowMs - m_startMs) / 1000.0);
-    const qint64 lastWhole = std::min<qint64>(current, qint64(m_seconds.size())) - 1;
+    const qint64 lastWhole = current - 1;
+    const qint64 recorded = qint64(m_seconds.size());
     updateOpenSecond();
-    snap.currentRps = lastWhole >= 0 ? double(m_seconds[std::size_t(lastWhole)].finished) : 0;
+    snap.currentRps =
+        lastWhole >= 0 && lastWhole < recorded ? double(m_seconds[std::size_t(lastWhole)].finished) : 0;
     snap.recent.clear();
     for (qint64 s = std::max<qint64>(0, lastWhole - 59); s <= lastWhole; ++s) {
-        snap.recent.append(m_seconds[std::size_t(s)]);
+        if (s < recorded) {
+            snap.recent.append(m_seconds[std::size_t(s)]);
+        } else {
+            SecondSample idle;
+            idle.second = s;
+            snap.recent.append(idle);
+        }
     }
 
     snap.endpoints.resize(qsizetype(m_endpoints.size()));

@@ -1,5 +1,7 @@
 #include "provideradapter.h"
 
+#include "net/dialect.h"
+
 #include <QLocale>
 #include <QTimeZone>
 
@@ -10,27 +12,6 @@ namespace Sluice {
 namespace {
 
 using json = nlohmann::json;
-
-/// Text of a content value that is either a string or a list of {type: text, text} blocks.
-std::string contentText(const json &content)
-{
-    if (content.is_string()) {
-        return content.get<std::string>();
-    }
-    std::string text;
-    if (content.is_array()) {
-        for (const json &part : content) {
-            if (part.is_object() && part.value("type", std::string()) == "text" && part.contains("text") &&
-                part["text"].is_string()) {
-                if (!text.empty()) {
-                    text += '\n';
-                }
-                text += part["text"].get<std::string>();
-            }
-        }
-    }
-    return text;
-}
 
 bool isAnthropicShaped(const Request &request)
 {
@@ -97,86 +78,12 @@ json ProviderAdapter::buildBody(const Request &request, const EndpointConfig &en
 
 json ProviderAdapter::chatToAnthropic(json body, const EndpointConfig &endpoint)
 {
-    json out = json::object();
-    // A bare Anthropic Messages body also arrives here (it has "messages"): keep its own system prompt.
-    std::string system = body.contains("system") ? contentText(body["system"]) : std::string();
-    json messages = json::array();
-    if (body.contains("messages") && body["messages"].is_array()) {
-        for (json &m : body["messages"]) {
-            if (!m.is_object()) {
-                continue;
-            }
-            const std::string role = m.value("role", std::string("user"));
-            if (role == "system" || role == "developer") {
-                if (!system.empty()) {
-                    system += "\n\n";
-                }
-                system += contentText(m.value("content", json()));
-                continue;
-            }
-            json content = m.contains("content") ? std::move(m["content"]) : json("");
-            if (content.is_null()) {
-                content = "";
-            }
-            messages.push_back(
-                {{"role", role == "assistant" ? "assistant" : "user"}, {"content", std::move(content)}});
-        }
-    }
-    if (body.contains("model")) {
-        out["model"] = body["model"];
-    }
-    if (!system.empty()) {
-        out["system"] = system;
-    }
-    out["messages"] = std::move(messages);
-    if (body.contains("max_tokens")) {
-        out["max_tokens"] = body["max_tokens"];
-    } else if (body.contains("max_completion_tokens")) {
-        out["max_tokens"] = body["max_completion_tokens"];
-    } else {
-        out["max_tokens"] = endpoint.defaultMaxTokens;
-    }
-    for (const char *key : {"temperature", "top_p", "top_k", "metadata", "stop_sequences", "tools",
-                            "tool_choice", "thinking", "service_tier"}) {
-        if (body.contains(key)) {
-            out[key] = body[key];
-        }
-    }
-    if (body.contains("stop")) {
-        const json &stop = body["stop"];
-        out["stop_sequences"] = stop.is_string() ? json::array({stop}) : stop;
-    }
-    return out;
+    return Dialect::chatToMessages(std::move(body), endpoint.defaultMaxTokens);
 }
 
 json ProviderAdapter::anthropicToChat(json body)
 {
-    json out = json::object();
-    json messages = json::array();
-    if (body.contains("system")) {
-        messages.push_back({{"role", "system"}, {"content", contentText(body["system"])}});
-    }
-    if (body.contains("messages") && body["messages"].is_array()) {
-        for (json &m : body["messages"]) {
-            if (m.is_object()) {
-                messages.push_back({{"role", m.value("role", std::string("user"))},
-                                    {"content", contentText(m.value("content", json()))}});
-            }
-        }
-    }
-    if (body.contains("model")) {
-        out["model"] = body["model"];
-    }
-    out["messages"] = std::move(messages);
-    for (const char *key : {"max_tokens", "temperature", "top_p"}) {
-        if (body.contains(key)) {
-            out[key] = body[key];
-        }
-    }
-    if (body.contains("stop_sequences")) {
-        out["stop"] = body["stop_sequences"];
-    }
-    return out;
+    return Dialect::messagesToChat(std::move(body));
 }
 
 QByteArray ProviderAdapter::requestBody(const Request &request, const EndpointConfig &endpoint,

@@ -28,7 +28,8 @@ struct Usage
 /// without their `metadata`; prompts become one user message. A request that names no model gets
 /// `modelOverride`, else the endpoint's model, else goes as it is. Chat-shaped bodies bound for an
 /// Anthropic endpoint are translated to the Messages shape (system prompt lifted out, `max_tokens`
-/// defaulted), and Anthropic-shaped bodies bound for an OpenAI endpoint the other way.
+/// defaulted, tools and tool calls translated: see Dialect), and Anthropic-shaped bodies bound for an
+/// OpenAI endpoint the other way.
 class ProviderAdapter
 {
 public:

@@ -273,9 +273,14 @@ void TransportWorker::startReply(Pending p)
         reply = lane.nam->post(lane.request, p.order.body);
     } else {
         QNetworkRequest request = lane.request;
-        ProviderAdapter::setApiKey(request, e.setup.config, p.order.apiKey);
         for (const auto &[name, value] : std::as_const(p.order.headers)) {
-            request.setRawHeader(name, value);
+            // Extra headers never replace what the template sets (auth, content type, version).
+            if (!request.hasRawHeader(name)) {
+                request.setRawHeader(name, value);
+            }
+        }
+        if (!p.order.apiKey.isEmpty()) {
+            ProviderAdapter::setApiKey(request, e.setup.config, p.order.apiKey);
         }
         reply = lane.nam->post(request, p.order.body);
     }

@@ -3,6 +3,8 @@
 #include "gateway/callerqueue.h"
 #include "gateway/prometheustext.h"
 
+#include <QProcess>
+#include <QStandardPaths>
 #include <QTest>
 
 using namespace Sluice;
@@ -44,6 +46,7 @@ private Q_SLOTS:
     void giveBackKeepsTheHeadOfItsPriority();
     void manyForgottenAreCompacted();
     void prometheusLabelsAreEscaped();
+    void promtoolFindsNothing();
 };
 
 void tst_CallerQueue::higherPriorityFirstFifoWithin()
@@ -138,7 +141,9 @@ void tst_CallerQueue::prometheusLabelsAreEscaped()
     e.sent = 7;
     s.endpoints.append(e);
     s.issued = 7;
-    const QByteArray text = PrometheusText::render(s, GatewayCounters{}, 10);
+    GatewayMetrics m;
+    m.maxQueue = 10;
+    const QByteArray text = PrometheusText::render(s, m);
     QVERIFY(text.contains("sluice_requests_issued_total 7\n"));
     QVERIFY(text.contains("sluice_endpoint_attempts_total{endpoint=\"we\\\"ird\",result=\"sent\"} 7\n"));
     QVERIFY(text.contains("sluice_queue_capacity 10\n"));
@@ -153,13 +158,57 @@ void tst_CallerQueue::prometheusLabelsAreEscaped()
     s.shared.leaseDenials = 3;
     s.shared.downMs = 2500;
     s.shared.sentWhileDown = 155;
-    const QByteArray shared = PrometheusText::render(s, GatewayCounters{}, 10);
+    const QByteArray shared = PrometheusText::render(s, m);
     QVERIFY2(shared.contains("sluice_shared_redis_up{namespace=\"team-a\",state=\"down (local 1/2)\"} 0\n"),
              shared.constData());
     QVERIFY(shared.contains("sluice_shared_processes{namespace=\"team-a\"} 2\n"));
     QVERIFY(shared.contains("sluice_shared_leases_total{namespace=\"team-a\",result=\"granted\"} 37\n"));
     QVERIFY(shared.contains("sluice_shared_redis_down_seconds_total{namespace=\"team-a\"} 2.5\n"));
     QVERIFY(shared.contains("sluice_shared_sent_while_down_total{namespace=\"team-a\"} 155\n"));
+}
+
+void tst_CallerQueue::promtoolFindsNothing()
+{
+    // Everything /metrics can hold: endpoints, shared limits, caller keys, histograms with samples.
+    MetricsSnapshot s;
+    for (const char *name : {"a", "b"}) {
+        EndpointStats e;
+        e.name = QString::fromLatin1(name);
+        e.sent = 3;
+        s.endpoints.append(e);
+    }
+    s.errorsByClass.insert(QStringLiteral("server"), 2);
+    s.shared.enabled = true;
+    s.shared.nameSpace = QStringLiteral("ns");
+    s.shared.state = QStringLiteral("connected");
+    s.shared.leaseRttP50Ms = 0.4;
+    GatewayMetrics m;
+    m.maxQueue = 10;
+    for (const double seconds : {0.001, 0.02, 0.3, 4.0, 500.0}) {
+        m.callerDuration.observe(seconds);
+        m.upstreamDuration[QStringLiteral("a")].observe(seconds);
+    }
+    m.keys.append({QStringLiteral("team-a"), 5, 1});
+    m.authUnknown = 2;
+    const QByteArray text = PrometheusText::render(s, m);
+    QVERIFY(text.contains("sluice_gateway_request_duration_seconds_bucket{le=\"0.025\"} 2\n"));
+    QVERIFY(text.contains("sluice_gateway_request_duration_seconds_bucket{le=\"+Inf\"} 5\n"));
+    QVERIFY(text.contains("sluice_gateway_request_duration_seconds_count 5\n"));
+    QVERIFY(text.contains("sluice_endpoint_request_duration_seconds_bucket{endpoint=\"b\",le=\"+Inf\"} 0\n"));
+    QVERIFY(text.contains("sluice_gateway_key_requests_total{key=\"team-a\",result=\"admitted\"} 5\n"));
+    QVERIFY(!text.contains("_ms"));
+
+    // The Prometheus linter (Debian package prometheus; packaging/install-deps.sh installs it).
+    const QString promtool = QStandardPaths::findExecutable(QStringLiteral("promtool"));
+    QVERIFY2(!promtool.isEmpty(), "promtool is missing: run packaging/install-deps.sh");
+    QProcess check;
+    check.start(promtool, {QStringLiteral("check"), QStringLiteral("metrics")});
+    QVERIFY(check.waitForStarted());
+    check.write(text);
+    check.closeWriteChannel();
+    QVERIFY(check.waitForFinished(30000));
+    const QByteArray said = check.readAllStandardOutput() + check.readAllStandardError();
+    QVERIFY2(check.exitCode() == 0 && said.trimmed().isEmpty(), said.constData());
 }
 
 QTEST_GUILESS_MAIN(tst_CallerQueue)

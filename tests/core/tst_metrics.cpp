@@ -15,7 +15,32 @@ class tst_Metrics : public QObject
 private Q_SLOTS:
     void latencyPercentilesPerSecond();
     void historyCsvHasLatencyColumns();
+    void currentRateDecaysWhenTrafficStops();
 };
+
+void tst_Metrics::currentRateDecaysWhenTrafficStops()
+{
+    Metrics m;
+    m.reset(1, 0.0);
+    // Second 0: 50 requests finish; then nothing more.
+    for (int i = 0; i < 50; ++i) {
+        m.recordFinal(ErrorClass::None, 10.0 * i);
+    }
+    MetricsSnapshot busy;
+    m.fill(busy, 1500.0);
+    QCOMPARE(busy.currentRps, 50.0);
+    // One whole idle second later the gauge says so (it used to keep 50 for as long as nothing happened).
+    MetricsSnapshot idle;
+    m.fill(idle, 2500.0);
+    QCOMPARE(idle.currentRps, 0.0);
+    m.fill(idle, 600000.0);
+    QCOMPARE(idle.currentRps, 0.0);
+    // The recent seconds shown in charts cover the idle ones too, as zeros, up to the last whole second.
+    QCOMPARE(idle.recent.size(), 60);
+    QCOMPARE(idle.recent.last().second, qint64(599));
+    QCOMPARE(idle.recent.last().finished, qint64(0));
+    QCOMPARE(idle.averageRps, 50.0 / 600.0);
+}
 
 void tst_Metrics::latencyPercentilesPerSecond()
 {

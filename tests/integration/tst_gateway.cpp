@@ -4,10 +4,16 @@
 #include "gateway/gateway.h"
 #include "sim/simulator.h"
 
+#include "manualclock.h"
+
+#include <QCryptographicHash>
 #include <QElapsedTimer>
 #include <QProcess>
 #include <QRegularExpression>
 #include <QSignalSpy>
+#include <QSslSocket>
+#include <QStandardPaths>
+#include <QTcpServer>
 #include <QTcpSocket>
 #include <QTest>
 
@@ -27,6 +33,7 @@ struct Caller
     QByteArray buffer;
     int responses = 0; ///< complete responses read (a second one would be a bug)
     int status = 0;
+    bool head = false; ///< answers to HEAD announce a Content-Length but carry no body
     QByteArray body;
     QList<QPair<QByteArray, QByteArray>> headers;
 
@@ -65,6 +72,9 @@ struct Caller
                     }
                 }
             }
+            if (head) {
+                length = 0;
+            }
             if (buffer.size() < end + 4 + length) {
                 return;
             }
@@ -99,6 +109,94 @@ QByteArray chatBody(const QString &text)
     return QByteArray::fromStdString(body.dump());
 }
 
+/// The text of an Anthropic Messages reply.
+QString anthropicText(const json &reply)
+{
+    if (!reply.is_object() || !reply.contains("content") || !reply["content"].is_array() ||
+        reply["content"].empty()) {
+        return QString();
+    }
+    return QString::fromStdString(reply["content"][0].value("text", std::string()));
+}
+
+QByteArray messagesBody(const QString &text)
+{
+    const json body = {{"model", "claude-test"},
+                       {"max_tokens", 32},
+                       {"messages", json::array({{{"role", "user"}, {"content", text.toStdString()}}})}};
+    return QByteArray::fromStdString(body.dump());
+}
+
+/// A scripted upstream on loopback: answers every POST with the next scripted reply (the last one
+/// again when the script runs out) and keeps each request's headers. For what the simulator does not
+/// show: the headers the gateway sends upstream, and request ids in replies.
+class ScriptedUpstream : public QObject
+{
+public:
+    struct Reply
+    {
+        int status = 200;
+        QByteArray body;
+        QList<QPair<QByteArray, QByteArray>> headers;
+    };
+
+    explicit ScriptedUpstream(QList<Reply> script)
+        : m_script(std::move(script))
+    {
+        connect(&m_server, &QTcpServer::newConnection, this, [this] {
+            while (QTcpSocket *socket = m_server.nextPendingConnection()) {
+                connect(socket, &QTcpSocket::readyRead, this, [this, socket] { serve(socket); });
+            }
+        });
+        m_server.listen(QHostAddress::LocalHost, 0);
+    }
+    QUrl url(const QString &path) const
+    {
+        return QUrl(QStringLiteral("http://127.0.0.1:%1%2").arg(m_server.serverPort()).arg(path));
+    }
+    /// The headers of every request received so far (names lower-cased).
+    QList<QMap<QByteArray, QByteArray>> received;
+
+private:
+    void serve(QTcpSocket *socket)
+    {
+        QByteArray &buffer = m_buffers[socket];
+        buffer += socket->readAll();
+        for (;;) {
+            const qsizetype end = buffer.indexOf("\r\n\r\n");
+            if (end < 0) {
+                return;
+            }
+            QMap<QByteArray, QByteArray> headers;
+            for (const QByteArray &line : buffer.left(end).split('\n').mid(1)) {
+                const qsizetype colon = line.indexOf(':');
+                if (colon > 0) {
+                    headers.insert(line.left(colon).trimmed().toLower(), line.mid(colon + 1).trimmed());
+                }
+            }
+            const qint64 length = headers.value("content-length").toLongLong();
+            if (buffer.size() < end + 4 + length) {
+                return;
+            }
+            buffer.remove(0, end + 4 + length);
+            received.append(headers);
+            const Reply &r = m_script.at(std::min(m_next++, m_script.size() - 1));
+            QByteArray out = "HTTP/1.1 " + QByteArray::number(r.status) +
+                             " Scripted\r\nContent-Type: application/json\r\nContent-Length: " +
+                             QByteArray::number(r.body.size()) + "\r\n";
+            for (const auto &[key, value] : r.headers) {
+                out += key + ": " + value + "\r\n";
+            }
+            socket->write(out + "\r\n" + r.body);
+        }
+    }
+
+    QTcpServer m_server;
+    QList<Reply> m_script;
+    qsizetype m_next = 0;
+    QHash<QTcpSocket *, QByteArray> m_buffers;
+};
+
 QString replyText(const json &reply)
 {
     if (!reply.is_object() || !reply.contains("choices")) {
@@ -130,6 +228,18 @@ private Q_SLOTS:
     void messagesAndBalancerShapes();
     void healthStatusAndMetricsParse();
     void cliServeStartsAndStops();
+    // Issue 20.
+    void repliesComeInTheCallersDialect();
+    void errorsComeInTheCallersDialect();
+    void modelsCountTokensHeadAndUnknownRoutes();
+    void retryHeadersAreTheUpstreams();
+    void requestIdsAndDialectHeadersPassThrough();
+    void healthIsUnavailableWhenNoEndpointServes();
+    void stopAnswersEveryCallerInItsDialect();
+    void cliSigtermAnswersCallersWaitingBehindALimit();
+    void gaugesAndDeadlinesFollowTheInjectedClock();
+    void callerKeysAndTheirLimits();
+    void tlsServesHttps();
 
 private:
     /// Starts a simulator and a gateway with one endpoint on it.
@@ -142,6 +252,7 @@ private:
     bool waitForResponses(const std::vector<std::size_t> &which, int timeoutMs = 20000);
 
     std::unique_ptr<Simulator> m_sim;
+    std::unique_ptr<Test::ManualClock> m_clock; ///< outlives the gateway that runs on it
     std::unique_ptr<Gateway> m_gateway;
     std::vector<std::unique_ptr<Caller>> m_callers;
 };
@@ -166,6 +277,7 @@ void tst_Gateway::cleanup()
 {
     m_callers.clear();
     m_gateway.reset();
+    m_clock.reset();
     m_sim.reset();
 }
 
@@ -194,6 +306,7 @@ Caller &tst_Gateway::call(const QByteArray &request)
 {
     auto caller = std::make_unique<Caller>();
     caller->socket = std::make_unique<QTcpSocket>();
+    caller->head = request.startsWith("HEAD ");
     Caller *c = caller.get();
     QObject::connect(c->socket.get(), &QTcpSocket::readyRead, c->socket.get(), [c] {
         c->buffer += c->socket->readAll();
@@ -234,6 +347,9 @@ bool tst_Gateway::waitForResponses(const std::vector<std::size_t> &which, int ti
             return true;
         }
         QTest::qWait(10);
+        if (m_clock) {
+            m_clock->settle(); // an engine on the manual clock runs its due work only when asked
+        }
     }
     return false;
 }
@@ -560,8 +676,10 @@ void tst_Gateway::messagesAndBalancerShapes()
     QTRY_COMPARE_WITH_TIMEOUT(messages.responses + completions.responses, 2, 5000);
     QCOMPARE(messages.status, 200);
     QCOMPARE(completions.status, 200);
-    // The endpoint speaks OpenAI: the Messages body was translated; the legacy model was applied.
-    QCOMPARE(replyText(messages.bodyJson()), QStringLiteral("Simulated reply to: hello anthropic"));
+    // The endpoint speaks OpenAI: the Messages body was translated there and the reply back (the
+    // caller's dialect decides the shape); the legacy model was applied.
+    QCOMPARE(anthropicText(messages.bodyJson()), QStringLiteral("Simulated reply to: hello anthropic"));
+    QCOMPARE(messages.bodyJson().value("type", std::string()), std::string("message"));
     QCOMPARE(replyText(completions.bodyJson()), QStringLiteral("Simulated reply to: hello go"));
     QCOMPARE(completions.bodyJson().value("model", std::string()), std::string("gpt-test"));
     QCOMPARE(completions.header("X-Sluice-Endpoint"), QByteArray("sim"));
@@ -614,7 +732,20 @@ void tst_Gateway::healthStatusAndMetricsParse()
              3.0);
     QCOMPARE(values.value(QStringLiteral("sluice_gateway_callers_total{result=\"answered\"}")), 3.0);
     QVERIFY(values.contains(QStringLiteral("sluice_queue_depth")));
-    QVERIFY(values.contains(QStringLiteral("sluice_latency_ms{quantile=\"0.99\"}")));
+    QCOMPARE(values.value(QStringLiteral("sluice_endpoint_request_duration_seconds_count{endpoint=\"sim\"}")),
+             3.0);
+    QCOMPARE(values.value(QStringLiteral("sluice_gateway_request_duration_seconds_count")), 3.0);
+    // The Prometheus linter finds nothing to say (no `_ms`, no gauges with a quantile label).
+    const QString promtool = QStandardPaths::findExecutable(QStringLiteral("promtool"));
+    QVERIFY2(!promtool.isEmpty(), "promtool is missing: run packaging/install-deps.sh");
+    QProcess check;
+    check.start(promtool, {QStringLiteral("check"), QStringLiteral("metrics")});
+    QVERIFY(check.waitForStarted());
+    check.write(metrics.body);
+    check.closeWriteChannel();
+    QVERIFY(check.waitForFinished(30000));
+    const QByteArray said = check.readAllStandardOutput() + check.readAllStandardError();
+    QVERIFY2(check.exitCode() == 0 && said.trimmed().isEmpty(), said.constData());
 }
 
 void tst_Gateway::cliServeStartsAndStops()
@@ -650,6 +781,556 @@ void tst_Gateway::cliServeStartsAndStops()
     QCOMPARE(cli.exitCode(), 0);
     err += cli.readAllStandardError();
     QVERIFY2(err.contains("1 callers accepted, 1 answered"), err.constData());
+}
+
+void tst_Gateway::repliesComeInTheCallersDialect()
+{
+    // The README's mixed project: an OpenAI and an Anthropic endpoint, equal weights.
+    m_sim = std::make_unique<Simulator>();
+    QVERIFY(m_sim->listen());
+    EndpointConfig openai = EndpointConfig::fromUrl(m_sim->chatUrl(), 0);
+    openai.name = QStringLiteral("oa");
+    EndpointConfig anthropic = EndpointConfig::fromUrl(m_sim->messagesUrl(), 1);
+    anthropic.name = QStringLiteral("an");
+    QVERIFY(anthropic.provider == Provider::Anthropic);
+    ProjectConfig project;
+    project.endpoints = {openai, anthropic};
+    m_gateway = std::make_unique<Gateway>(project, GatewayOptions{});
+    QVERIFY(bool(m_gateway->start()));
+    constexpr int PerDialect = 8;
+    for (int i = 0; i < PerDialect; ++i) {
+        call(httpRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("o%1").arg(i))));
+        call(httpRequest("POST", "/v1/messages", messagesBody(QStringLiteral("a%1").arg(i))));
+    }
+    std::vector<std::size_t> all(2 * PerDialect);
+    std::iota(all.begin(), all.end(), 0);
+    QVERIFY(waitForResponses(all));
+    QSet<QByteArray> endpoints;
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        const Caller &c = *m_callers[i];
+        QCOMPARE(c.status, 200);
+        endpoints.insert(c.header("X-Sluice-Endpoint"));
+        const json reply = c.bodyJson();
+        if (i % 2 == 0) { // OpenAI caller: choices, finish_reason, prompt/completion tokens
+            QCOMPARE(replyText(reply), QStringLiteral("Simulated reply to: o%1").arg(i / 2));
+            QCOMPARE(reply.value("object", std::string()), std::string("chat.completion"));
+            QCOMPARE(reply["choices"][0].value("finish_reason", std::string()), std::string("stop"));
+            QVERIFY(reply["usage"].value("completion_tokens", 0) > 0);
+        } else { // Anthropic caller: content blocks, stop_reason, input/output tokens
+            QCOMPARE(anthropicText(reply), QStringLiteral("Simulated reply to: a%1").arg(i / 2));
+            QCOMPARE(reply.value("type", std::string()), std::string("message"));
+            QCOMPARE(reply.value("stop_reason", std::string()), std::string("end_turn"));
+            QVERIFY(reply["usage"].value("output_tokens", 0) > 0);
+            QVERIFY(!reply.contains("choices"));
+        }
+    }
+    // Both endpoints answered callers of both dialects.
+    QCOMPARE(endpoints, (QSet<QByteArray>{"oa", "an"}));
+}
+
+void tst_Gateway::errorsComeInTheCallersDialect()
+{
+    m_sim = std::make_unique<Simulator>();
+    QVERIFY(m_sim->listen());
+    EndpointConfig anthropic = EndpointConfig::fromUrl(m_sim->messagesUrl(), 0);
+    anthropic.name = QStringLiteral("an");
+    ProjectConfig project;
+    project.endpoints = {anthropic};
+    GatewayOptions options;
+    options.maxQueue = 2;
+    m_gateway = std::make_unique<Gateway>(project, options);
+    QVERIFY(bool(m_gateway->start()));
+    // An upstream Anthropic 400 to an OpenAI caller, and to an Anthropic one.
+    Caller &openaiBad =
+        call(httpRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("x @sim(status=400)"))));
+    Caller &anthropicBad =
+        call(httpRequest("POST", "/v1/messages", messagesBody(QStringLiteral("y @sim(status=400)"))));
+    // The gateway's own refusals: a bad body, an unknown route (Anthropic SDKs send anthropic-version).
+    Caller &notJson = call(httpRequest("POST", "/v1/messages", "{nope"));
+    Caller &noRoute = call(httpRequest("GET", "/v1/files", {}, {{"anthropic-version", "2023-06-01"}}));
+    QTRY_COMPARE_WITH_TIMEOUT(
+        openaiBad.responses + anthropicBad.responses + notJson.responses + noRoute.responses, 4, 5000);
+    const auto isOpenAiError = [](const json &b) {
+        return b.is_object() && b.contains("error") && b["error"].is_object() &&
+               b["error"].contains("message") && b["error"].contains("type") && b["error"].contains("code") &&
+               b["error"].contains("param") && !b.contains("type");
+    };
+    const auto isAnthropicError = [](const json &b) {
+        return b.is_object() && b.value("type", std::string()) == "error" && b["error"].is_object() &&
+               b["error"].contains("type") && b["error"].contains("message");
+    };
+    QCOMPARE(openaiBad.status, 400);
+    QVERIFY2(isOpenAiError(openaiBad.bodyJson()), openaiBad.body.constData());
+    QCOMPARE(openaiBad.bodyJson()["error"].value("type", std::string()),
+             std::string("invalid_request_error"));
+    QCOMPARE(openaiBad.header("X-Sluice-Error-Class"), QByteArray("client"));
+    QCOMPARE(anthropicBad.status, 400);
+    QVERIFY2(isAnthropicError(anthropicBad.bodyJson()), anthropicBad.body.constData());
+    QCOMPARE(notJson.status, 400);
+    QVERIFY2(isAnthropicError(notJson.bodyJson()), notJson.body.constData());
+    QCOMPARE(notJson.header("X-Sluice-Error-Class"), QByteArray("invalid_request"));
+    QCOMPARE(noRoute.status, 404);
+    QVERIFY2(isAnthropicError(noRoute.bodyJson()), noRoute.body.constData());
+    QCOMPARE(noRoute.bodyJson()["error"].value("type", std::string()), std::string("not_found_error"));
+    QCOMPARE(noRoute.header("X-Sluice-Error-Class"), QByteArray("not_found"));
+
+    // Queue full, in each caller's dialect.
+    m_gateway->engine().setEndpointWeight(0, 0);
+    Caller &held = call(httpRequest("POST", "/v1/messages", messagesBody(QStringLiteral("held"))));
+    Caller &held2 = call(httpRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("held 2"))));
+    QTRY_COMPARE_WITH_TIMEOUT(m_gateway->counters().accepted, qint64(4), 5000);
+    Caller &fullA = call(httpRequest("POST", "/v1/messages", messagesBody(QStringLiteral("full a"))));
+    Caller &fullO = call(httpRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("full o"))));
+    QTRY_COMPARE_WITH_TIMEOUT(fullA.responses + fullO.responses, 2, 5000);
+    QCOMPARE(fullA.status, 429);
+    QVERIFY2(isAnthropicError(fullA.bodyJson()), fullA.body.constData());
+    QCOMPARE(fullA.bodyJson()["error"].value("type", std::string()), std::string("rate_limit_error"));
+    QCOMPARE(fullO.status, 429);
+    QVERIFY2(isOpenAiError(fullO.bodyJson()), fullO.body.constData());
+    QCOMPARE(fullO.bodyJson()["error"].value("code", std::string()), std::string("sluice_queue_full"));
+    for (const Caller *c : {&fullA, &fullO}) {
+        QCOMPARE(c->header("X-Sluice-Error-Class"), QByteArray("queue_full"));
+        QVERIFY(c->header("Retry-After").toInt() >= 1);
+        QCOMPARE(c->header("x-should-retry"), QByteArray("true"));
+    }
+    QCOMPARE(held.responses + held2.responses, 0);
+}
+
+void tst_Gateway::modelsCountTokensHeadAndUnknownRoutes()
+{
+    m_sim = std::make_unique<Simulator>();
+    QVERIFY(m_sim->listen());
+    EndpointConfig a = EndpointConfig::fromUrl(m_sim->chatUrl(), 0);
+    a.name = QStringLiteral("a");
+    a.model = QStringLiteral("gpt-test");
+    EndpointConfig b = EndpointConfig::fromUrl(m_sim->messagesUrl(), 1);
+    b.name = QStringLiteral("b");
+    b.model = QStringLiteral("claude-test");
+    EndpointConfig c = EndpointConfig::fromUrl(m_sim->chatUrl(), 2);
+    c.name = QStringLiteral("c");
+    c.model = QStringLiteral("gpt-test"); // listed once
+    ProjectConfig project;
+    project.endpoints = {a, b, c};
+    m_gateway = std::make_unique<Gateway>(project, GatewayOptions{});
+    QVERIFY(bool(m_gateway->start()));
+    Caller &openaiModels = call(httpRequest("GET", "/v1/models"));
+    Caller &anthropicModels =
+        call(httpRequest("GET", "/v1/models", {}, {{"anthropic-version", "2023-06-01"}}));
+    Caller &one = call(httpRequest("GET", "/v1/models/claude-test"));
+    Caller &missing = call(httpRequest("GET", "/v1/models/nope"));
+    const json countBody = {
+        {"model", "claude-test"},
+        {"system", "You are terse."},
+        {"messages", json::array({{{"role", "user"}, {"content", std::string(400, 'x')}}})}};
+    Caller &count =
+        call(httpRequest("POST", "/v1/messages/count_tokens", QByteArray::fromStdString(countBody.dump())));
+    Caller &head = call(httpRequest("HEAD", "/health"));
+    QTRY_COMPARE_WITH_TIMEOUT(openaiModels.responses + anthropicModels.responses + one.responses +
+                                  missing.responses + count.responses + head.responses,
+                              6, 5000);
+    QCOMPARE(openaiModels.status, 200);
+    const json o = openaiModels.bodyJson();
+    QCOMPARE(o.value("object", std::string()), std::string("list"));
+    QCOMPARE(o["data"].size(), std::size_t(2));
+    QCOMPARE(o["data"][0].value("id", std::string()), std::string("gpt-test"));
+    QCOMPARE(o["data"][0].value("object", std::string()), std::string("model"));
+    QCOMPARE(o["data"][1].value("id", std::string()), std::string("claude-test"));
+    const json an = anthropicModels.bodyJson();
+    QCOMPARE(an["data"].size(), std::size_t(2));
+    QCOMPARE(an["data"][1].value("type", std::string()), std::string("model"));
+    QCOMPARE(an.value("has_more", true), false);
+    QCOMPARE(an.value("last_id", std::string()), std::string("claude-test"));
+    QCOMPARE(one.status, 200);
+    QCOMPARE(one.bodyJson().value("id", std::string()), std::string("claude-test"));
+    QCOMPARE(missing.status, 404);
+    QCOMPARE(count.status, 200);
+    // About 4 bytes a token: 414 bytes of text and one message.
+    const int tokens = count.bodyJson().value("input_tokens", 0);
+    QVERIFY2(tokens >= 100 && tokens <= 120, qPrintable(QString::number(tokens)));
+    QCOMPARE(head.status, 200);
+    QVERIFY(head.body.isEmpty());
+    QCOMPARE(m_sim->stats().requests, qint64(0)); // none of these went upstream
+}
+
+void tst_Gateway::retryHeadersAreTheUpstreams()
+{
+    m_sim = std::make_unique<Simulator>();
+    QVERIFY(m_sim->listen());
+    EndpointConfig e = EndpointConfig::fromUrl(m_sim->chatUrl(), 0);
+    e.name = QStringLiteral("sim");
+    ProjectConfig project;
+    project.endpoints = {e};
+    project.limits.retry.maxAttempts = 2;
+    project.limits.retry.baseDelayMs = 10;
+    project.limits.retry.maxDelayMs = 20;
+    m_gateway = std::make_unique<Gateway>(project, GatewayOptions{});
+    QVERIFY(bool(m_gateway->start()));
+    Caller &server = call(
+        httpRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("always @sim(status=500)"))));
+    QTRY_COMPARE_WITH_TIMEOUT(server.responses, 1, 10000);
+    QCOMPARE(server.status, 500);
+    QCOMPARE(server.header("X-Sluice-Attempts"), QByteArray("2"));
+    // The gateway spent its attempts: an SDK must not add its own on top.
+    QCOMPARE(server.header("x-should-retry"), QByteArray("false"));
+    QCOMPARE(m_sim->stats().requests, qint64(2));
+
+    // A 429 asking for 2.5 s (retry-after-ms wins over Retry-After: 3): retried once after that wait, then
+    // the caller is told the upstream's wait, not the gateway's own estimate (1 s).
+    Caller &limited =
+        call(httpRequest("POST", "/v1/messages",
+                         messagesBody(QStringLiteral("@sim(status=429,retry_after=3,retry_after_ms=2500)"))));
+    QTRY_COMPARE_WITH_TIMEOUT(limited.responses, 1, 10000);
+    QCOMPARE(limited.status, 429);
+    QCOMPARE(limited.header("retry-after-ms"), QByteArray("2500"));
+    QCOMPARE(limited.header("Retry-After"), QByteArray("3"));
+    QCOMPARE(limited.header("x-should-retry"), QByteArray("false"));
+    QCOMPARE(limited.header("X-Sluice-Attempts"), QByteArray("2"));
+    QCOMPARE(limited.bodyJson().value("type", std::string()), std::string("error"));
+}
+
+void tst_Gateway::requestIdsAndDialectHeadersPassThrough()
+{
+    const QList<QPair<QByteArray, QByteArray>> dialectHeaders = {{"anthropic-beta", "tools-2024-05-16"},
+                                                                 {"OpenAI-Organization", "org-1"},
+                                                                 {"OpenAI-Project", "proj-1"}};
+    // An OpenAI endpoint: gets the OpenAI headers only; its x-request-id reaches the caller.
+    ScriptedUpstream openai({{200,
+                              R"({"id":"c1","object":"chat.completion","model":"m","choices":[{"index":0,)"
+                              R"("message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],)"
+                              R"("usage":{"prompt_tokens":1,"completion_tokens":1}})",
+                              {{"x-request-id", "req_openai_1"}}}});
+    // An Anthropic endpoint: gets anthropic-beta only; fails once with a request-id and retry-after.
+    ScriptedUpstream anthropic({{529,
+                                 R"({"type":"error","error":{"type":"overloaded_error","message":"busy"}})",
+                                 {{"request-id", "req_anthropic_err"}, {"retry-after", "7"}}}});
+    ProjectConfig project;
+    EndpointConfig a = EndpointConfig::fromUrl(openai.url(QStringLiteral("/v1/chat/completions")), 0);
+    a.name = QStringLiteral("oa");
+    EndpointConfig b = EndpointConfig::fromUrl(anthropic.url(QStringLiteral("/v1/messages")), 1);
+    b.name = QStringLiteral("an");
+    b.weight = 0; // first the OpenAI endpoint alone
+    project.endpoints = {a, b};
+    project.limits.retry.maxAttempts = 1;
+    m_gateway = std::make_unique<Gateway>(project, GatewayOptions{});
+    QVERIFY(bool(m_gateway->start()));
+    Caller &first =
+        call(httpRequest("POST", "/v1/messages", messagesBody(QStringLiteral("one")), dialectHeaders));
+    QTRY_COMPARE_WITH_TIMEOUT(first.responses, 1, 5000);
+    QCOMPARE(first.status, 200);
+    QCOMPARE(first.header("request-id"), QByteArray("req_openai_1")); // what the Anthropic SDK reads
+    QCOMPARE(first.header("x-request-id"), QByteArray("req_openai_1"));
+    QCOMPARE(anthropicText(first.bodyJson()), QStringLiteral("hi"));
+    QCOMPARE(openai.received.size(), qsizetype(1));
+    QCOMPARE(openai.received[0].value("openai-organization"), QByteArray("org-1"));
+    QCOMPARE(openai.received[0].value("openai-project"), QByteArray("proj-1"));
+    QVERIFY(!openai.received[0].contains("anthropic-beta"));
+
+    m_gateway->engine().setEndpointWeight(0, 0);
+    m_gateway->engine().setEndpointWeight(1, 1);
+    Caller &second =
+        call(httpRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("two")), dialectHeaders));
+    QTRY_COMPARE_WITH_TIMEOUT(second.responses, 1, 5000);
+    QCOMPARE(second.status, 529);
+    QCOMPARE(second.header("x-request-id"), QByteArray("req_anthropic_err"));
+    QCOMPARE(second.header("Retry-After"), QByteArray("7"));
+    QCOMPARE(second.header("x-should-retry"), QByteArray("false"));
+    QCOMPARE(second.header("X-Sluice-Error-Class"), QByteArray("overloaded"));
+    // In the OpenAI caller's shape.
+    QCOMPARE(second.bodyJson()["error"].value("message", std::string()), std::string("busy"));
+    QCOMPARE(anthropic.received.size(), qsizetype(1));
+    QCOMPARE(anthropic.received[0].value("anthropic-beta"), QByteArray("tools-2024-05-16"));
+    QVERIFY(!anthropic.received[0].contains("openai-organization"));
+    QVERIFY(!anthropic.received[0].contains("openai-project"));
+}
+
+void tst_Gateway::healthIsUnavailableWhenNoEndpointServes()
+{
+    // A port nothing listens on: every attempt is refused, the endpoint is ejected as unreachable.
+    quint16 closedPort = 0;
+    {
+        QTcpServer probe;
+        QVERIFY(probe.listen(QHostAddress::LocalHost, 0));
+        closedPort = probe.serverPort();
+    }
+    m_sim = std::make_unique<Simulator>();
+    QVERIFY(m_sim->listen());
+    EndpointConfig dead = EndpointConfig::fromUrl(
+        QUrl(QStringLiteral("http://127.0.0.1:%1/v1/chat/completions").arg(closedPort)), 0);
+    dead.name = QStringLiteral("dead");
+    EndpointConfig alive = EndpointConfig::fromUrl(m_sim->chatUrl(), 1);
+    alive.name = QStringLiteral("alive");
+    alive.weight = 0; // off until the second half
+    ProjectConfig project;
+    project.endpoints = {dead, alive};
+    project.limits.retry.maxAttempts = 1;
+    m_gateway = std::make_unique<Gateway>(project, GatewayOptions{});
+    QVERIFY(bool(m_gateway->start()));
+    for (int i = 0; i < EndpointLimiter::FailuresToEject + 1; ++i) {
+        Caller &c = call(httpRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("d%1").arg(i))));
+        QTRY_COMPARE_WITH_TIMEOUT(c.responses, 1, 5000);
+    }
+    QTRY_VERIFY_WITH_TIMEOUT(m_gateway->snapshot().endpoints.at(0).state == EndpointState::Unreachable, 5000);
+    Caller &down = call(httpRequest("GET", "/health"));
+    QTRY_COMPARE_WITH_TIMEOUT(down.responses, 1, 5000);
+    QCOMPARE(down.status, 503);
+    QCOMPARE(down.bodyJson().value("status", std::string()), std::string("unavailable"));
+    QCOMPARE(down.bodyJson()["endpoints"][0].value("usable", true), false);
+
+    m_gateway->engine().setEndpointWeight(1, 1);
+    Caller &degraded = call(httpRequest("GET", "/health"));
+    QTRY_COMPARE_WITH_TIMEOUT(degraded.responses, 1, 5000);
+    QCOMPARE(degraded.status, 200);
+    QCOMPARE(degraded.bodyJson().value("status", std::string()), std::string("degraded"));
+}
+
+void tst_Gateway::stopAnswersEveryCallerInItsDialect()
+{
+    startGateway({}, 60); // one request a second: the rest wait behind the limit
+    constexpr int Callers = 10;
+    for (int i = 0; i < Callers; ++i) {
+        call(i % 2 ? httpRequest("POST", "/v1/messages", messagesBody(QStringLiteral("s%1").arg(i)))
+                   : httpRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("s%1").arg(i))));
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(m_gateway->counters().accepted, qint64(Callers), 5000);
+    QSignalSpy stopped(m_gateway.get(), &Gateway::stopped);
+    m_gateway->stop();
+    QVERIFY(stopped.wait(15000));
+    std::vector<std::size_t> all(Callers);
+    std::iota(all.begin(), all.end(), 0);
+    QVERIFY(waitForResponses(all, 5000));
+    int refused = 0;
+    for (int i = 0; i < Callers; ++i) {
+        const Caller &c = *m_callers[std::size_t(i)];
+        QCOMPARE(c.responses, 1);
+        if (c.status == 200) {
+            continue;
+        }
+        ++refused;
+        QCOMPARE(c.status, 503);
+        QVERIFY2(c.header("Retry-After").toInt() >= 1, c.body.constData());
+        QCOMPARE(c.header("X-Sluice-Error-Class"), QByteArray("stopping"));
+        const json body = c.bodyJson();
+        if (i % 2) {
+            QCOMPARE(body.value("type", std::string()), std::string("error"));
+            QCOMPARE(body["error"].value("type", std::string()), std::string("overloaded_error"));
+        } else {
+            QVERIFY2(body.contains("error") && body["error"].contains("code"), c.body.constData());
+        }
+    }
+    QVERIFY2(refused >= Callers - 3, qPrintable(QString::number(refused)));
+    QCOMPARE(m_gateway->counters().waiting, qint64(0));
+}
+
+void tst_Gateway::cliSigtermAnswersCallersWaitingBehindALimit()
+{
+    Simulator sim;
+    QVERIFY(sim.listen());
+    QProcess cli;
+    cli.setProgram(QStringLiteral(SLUICE_CLI_PATH));
+    cli.setArguments({QStringLiteral("serve"), QStringLiteral("--endpoint"), sim.chatUrl().toString(),
+                      QStringLiteral("--port"), QStringLiteral("0"), QStringLiteral("--rps"),
+                      QStringLiteral("1")});
+    cli.start();
+    QVERIFY(cli.waitForStarted());
+    QByteArray err;
+    const QRegularExpression listening(QStringLiteral("listening on http://127\\.0\\.0\\.1:(\\d+)"));
+    QRegularExpressionMatch match;
+    QTRY_VERIFY_WITH_TIMEOUT((err += cli.readAllStandardError(),
+                              match = listening.match(QString::fromUtf8(err)), match.hasMatch()),
+                             10000);
+    const quint16 port = quint16(match.captured(1).toUInt());
+    constexpr int Callers = 20;
+    std::vector<std::unique_ptr<QTcpSocket>> sockets;
+    std::vector<Caller> replies(Callers);
+    for (int i = 0; i < Callers; ++i) {
+        auto socket = std::make_unique<QTcpSocket>();
+        socket->connectToHost(QHostAddress::LocalHost, port);
+        QVERIFY(socket->waitForConnected(5000));
+        socket->write(httpRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("w%1").arg(i))));
+        QVERIFY(socket->waitForBytesWritten(5000));
+        sockets.push_back(std::move(socket));
+    }
+    QTest::qWait(500); // all accepted; most wait behind the 1 req/s limit
+    cli.terminate();
+    QVERIFY(cli.waitForFinished(15000));
+    QCOMPARE(cli.exitCode(), 0);
+    int refused = 0;
+    for (int i = 0; i < Callers; ++i) {
+        Caller &r = replies[std::size_t(i)];
+        QTcpSocket &socket = *sockets[std::size_t(i)];
+        do {
+            r.buffer += socket.readAll();
+            r.consume();
+        } while (r.responses == 0 && socket.waitForReadyRead(2000));
+        QVERIFY2(
+            r.responses == 1,
+            qPrintable(QStringLiteral("caller %1: no answer (%2)").arg(i).arg(QString::fromUtf8(r.buffer))));
+        if (r.status == 503) {
+            ++refused;
+            QVERIFY(r.header("Retry-After").toInt() >= 1);
+        } else {
+            QCOMPARE(r.status, 200);
+        }
+    }
+    QVERIFY2(refused >= Callers - 5, qPrintable(QString::number(refused)));
+}
+
+void tst_Gateway::gaugesAndDeadlinesFollowTheInjectedClock()
+{
+    m_clock = std::make_unique<Test::ManualClock>();
+    Test::ManualClock &clock = *m_clock;
+    m_sim = std::make_unique<Simulator>();
+    QVERIFY(m_sim->listen());
+    EndpointConfig e = EndpointConfig::fromUrl(m_sim->chatUrl(), 0);
+    e.name = QStringLiteral("sim");
+    ProjectConfig project;
+    project.endpoints = {e};
+    m_gateway = std::make_unique<Gateway>(project, GatewayOptions{}, &clock);
+    QVERIFY(bool(m_gateway->start()));
+    for (int i = 0; i < 3; ++i) {
+        call(httpRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("g%1").arg(i))));
+    }
+    QVERIFY(waitForResponses({0, 1, 2}));
+    const auto finishedPerSecond = [this] {
+        Caller &status = call(httpRequest("GET", "/status"));
+        Caller &metrics = call(httpRequest("GET", "/metrics"));
+        if (!QTest::qWaitFor(
+                [&] {
+                    m_clock->settle();
+                    return status.responses + metrics.responses == 2;
+                },
+                5000)) {
+            return std::make_pair(-1.0, QByteArray());
+        }
+        const QRegularExpression gauge(QStringLiteral("\\nsluice_finished_per_second (\\S+)\\n"));
+        return std::make_pair(status.bodyJson().value("finished_per_s", -1.0),
+                              gauge.match(QString::fromUtf8(metrics.body)).captured(1).toUtf8());
+    };
+    clock.advance(1500); // the second they finished in is whole now
+    QCOMPARE(finishedPerSecond(), std::make_pair(3.0, QByteArray("3")));
+    clock.advance(1000); // a whole second without any: the gauge says 0 (it used to keep 3)
+    QCOMPARE(finishedPerSecond(), std::make_pair(0.0, QByteArray("0")));
+    clock.advance(600000);
+    QCOMPARE(finishedPerSecond(), std::make_pair(0.0, QByteArray("0")));
+
+    // A caller's deadline is on the same clock: 5 s of it, however long the wall clock takes.
+    m_gateway->engine().setEndpointWeight(0, 0);
+    Caller &late = call(httpRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("late")),
+                                    {{"X-Sluice-Timeout", "5"}}));
+    QVERIFY(QTest::qWaitFor(
+        [&] {
+            clock.settle();
+            return m_gateway->counters().accepted == 4;
+        },
+        5000));
+    clock.advance(4900);
+    m_gateway->expireDeadlines();
+    QTest::qWait(50);
+    QCOMPARE(late.responses, 0);
+    clock.advance(200);
+    m_gateway->expireDeadlines();
+    QTRY_COMPARE_WITH_TIMEOUT(late.responses, 1, 5000);
+    QCOMPARE(late.status, 504);
+    QVERIFY(late.body.contains("after 5.1 s in the queue"));
+}
+
+void tst_Gateway::callerKeysAndTheirLimits()
+{
+    const QByteArray teamKey = "sk-team-a-0123456789";
+    const QByteArray ciKey = "sk-ci-9876543210";
+    qputenv("SLUICE_TST_GATEWAY_CI_KEY", ciKey);
+    m_sim = std::make_unique<Simulator>();
+    QVERIFY(m_sim->listen());
+    EndpointConfig e = EndpointConfig::fromUrl(m_sim->chatUrl(), 0);
+    e.name = QStringLiteral("sim");
+    ProjectConfig project;
+    project.endpoints = {e};
+    GatewayKeyConfig team;
+    team.name = QStringLiteral("team-a");
+    team.sha256 = QString::fromLatin1(QCryptographicHash::hash(teamKey, QCryptographicHash::Sha256).toHex());
+    team.rpm = 6; // one now, the next in 10 s
+    GatewayKeyConfig ci;
+    ci.name = QStringLiteral("ci");
+    ci.keyEnv = QStringLiteral("SLUICE_TST_GATEWAY_CI_KEY");
+    project.gateway.keys = {team, ci};
+    QVERIFY(bool(project.validate(QStringLiteral("t"))));
+    m_gateway = std::make_unique<Gateway>(project, GatewayOptions{});
+    QVERIFY(bool(m_gateway->start()));
+    Caller &none = call(httpRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("k0"))));
+    Caller &wrong = call(httpRequest("POST", "/v1/messages", messagesBody(QStringLiteral("k1")),
+                                     {{"x-api-key", "sk-not-a-gateway-key"}}));
+    Caller &teamOk = call(httpRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("k2")),
+                                      {{"Authorization", "Bearer " + teamKey}}));
+    QTRY_COMPARE_WITH_TIMEOUT(none.responses + wrong.responses + teamOk.responses, 3, 5000);
+    Caller &teamOver = call(httpRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("k3")),
+                                        {{"Authorization", "Bearer " + teamKey}}));
+    Caller &ciOk =
+        call(httpRequest("POST", "/v1/messages", messagesBody(QStringLiteral("k4")), {{"x-api-key", ciKey}}));
+    Caller &models = call(httpRequest("GET", "/v1/models"));
+    QTRY_COMPARE_WITH_TIMEOUT(teamOver.responses + ciOk.responses + models.responses, 3, 5000);
+    QCOMPARE(none.status, 401);
+    QVERIFY(none.bodyJson()["error"].contains("code")); // OpenAI shape
+    QCOMPARE(none.header("X-Sluice-Error-Class"), QByteArray("unauthorized"));
+    QCOMPARE(wrong.status, 401);
+    QCOMPARE(wrong.bodyJson()["error"].value("type", std::string()), std::string("authentication_error"));
+    QCOMPARE(wrong.bodyJson().value("type", std::string()), std::string("error")); // Anthropic shape
+    QCOMPARE(teamOk.status, 200);
+    QCOMPARE(teamOver.status, 429);
+    QCOMPARE(teamOver.header("X-Sluice-Error-Class"), QByteArray("key_rate_limited"));
+    QVERIFY(teamOver.header("Retry-After").toInt() >= 9);
+    QCOMPARE(ciOk.status, 200);
+    QCOMPARE(models.status, 401);
+    QCOMPARE(m_sim->stats().requests, qint64(2)); // only the two admitted calls went upstream
+
+    Caller &metrics = call(httpRequest("GET", "/metrics"));
+    QTRY_COMPARE_WITH_TIMEOUT(metrics.responses, 1, 5000);
+    QVERIFY(
+        metrics.body.contains("sluice_gateway_key_requests_total{key=\"team-a\",result=\"admitted\"} 1\n"));
+    QVERIFY(metrics.body.contains(
+        "sluice_gateway_key_requests_total{key=\"team-a\",result=\"rate_limited\"} 1\n"));
+    QVERIFY(metrics.body.contains("sluice_gateway_key_requests_total{key=\"ci\",result=\"admitted\"} 1\n"));
+    QVERIFY(metrics.body.contains("sluice_gateway_auth_failures_total{reason=\"missing\"} 2\n"));
+    QVERIFY(metrics.body.contains("sluice_gateway_auth_failures_total{reason=\"unknown\"} 1\n"));
+    for (const Caller *c : {&none, &wrong, &teamOk, &teamOver, &ciOk, &metrics}) {
+        QVERIFY(!c->body.contains(teamKey) && !c->body.contains(ciKey));
+    }
+    qunsetenv("SLUICE_TST_GATEWAY_CI_KEY");
+}
+
+void tst_Gateway::tlsServesHttps()
+{
+    m_sim = std::make_unique<Simulator>();
+    QVERIFY(m_sim->listen());
+    EndpointConfig e = EndpointConfig::fromUrl(m_sim->chatUrl(), 0);
+    e.name = QStringLiteral("sim");
+    ProjectConfig project;
+    project.endpoints = {e};
+    GatewayOptions options;
+    options.tlsCertPath = QStringLiteral(SLUICE_TEST_DATA "/sim-tls.crt");
+    options.tlsKeyPath = QStringLiteral(SLUICE_TEST_DATA "/sim-tls.key");
+    m_gateway = std::make_unique<Gateway>(project, options);
+    const auto port = m_gateway->start();
+    QVERIFY2(bool(port), port ? "" : qPrintable(port.error().message));
+    QSslSocket socket;
+    QSslConfiguration tls = socket.sslConfiguration();
+    tls.setCaCertificates(QSslCertificate::fromPath(QStringLiteral(SLUICE_TEST_DATA "/sim-tls.crt")));
+    socket.setSslConfiguration(tls);
+    socket.connectToHostEncrypted(QStringLiteral("127.0.0.1"), *port);
+    // The gateway shares this thread: wait in the event loop, never in a blocking call.
+    QTRY_VERIFY2_WITH_TIMEOUT(socket.isEncrypted(), qPrintable(socket.errorString()), 10000);
+    socket.write(httpRequest("POST", "/v1/chat/completions", chatBody(QStringLiteral("over tls"))));
+    Caller reply;
+    QTRY_VERIFY_WITH_TIMEOUT((reply.buffer += socket.readAll(), reply.consume(), reply.responses == 1),
+                             10000);
+    QCOMPARE(reply.status, 200);
+    QCOMPARE(replyText(reply.bodyJson()), QStringLiteral("Simulated reply to: over tls"));
+    // Plain HTTP to the TLS port gets nothing useful.
+    QTcpSocket plain;
+    plain.connectToHost(QHostAddress::LocalHost, *port);
+    QVERIFY(plain.waitForConnected(5000));
+    plain.write(httpRequest("GET", "/health"));
+    QTest::qWait(500);
+    QVERIFY(!plain.readAll().startsWith("HTTP/1.1 200"));
 }
 
 QTEST_GUILESS_MAIN(tst_Gateway)

@@ -1,0 +1,188 @@
+// The official SDKs (npm `openai`, `@anthropic-ai/sdk`, pinned in package-lock.json) against
+// `sluice-cli serve` in front of `sluice-cli simulate`, both started here on free ports of 127.0.0.1.
+// Asserts what the SDKs themselves see: reply objects, error classes, headers, retries.
+// Run by run-sdk-tests.sh (ctest: sdk_gateway) with SLUICE_CLI set to the sluice-cli binary.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+
+const cli = process.env.SLUICE_CLI;
+assert.ok(cli, 'SLUICE_CLI must name the sluice-cli binary');
+
+const children = [];
+const work = mkdtempSync(join(tmpdir(), 'sluice-sdk-'));
+
+/// Starts `sluice-cli ARGS...` and resolves with the port from its "... listening on http://HOST:PORT" line.
+function start(args) {
+    return new Promise((resolve, reject) => {
+        const child = spawn(cli, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+        children.push(child);
+        let err = '';
+        const timer = setTimeout(() => reject(new Error(`no port from ${args[0]}: ${err}`)), 15000);
+        child.stderr.on('data', (chunk) => {
+            err += chunk;
+            const m = /listening on https?:\/\/127\.0\.0\.1:(\d+)/.exec(err);
+            if (m) {
+                clearTimeout(timer);
+                resolve(Number(m[1]));
+            }
+        });
+        child.on('error', (e) => reject(e));
+        child.on('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${err}`)));
+    });
+}
+
+/// A gateway with these endpoints (provider inferred from each URL's path) in front of the simulator.
+async function gateway(name, endpoints, extra = {}) {
+    const project = join(work, `${name}.json`);
+    writeFileSync(project, JSON.stringify({
+        endpoints: endpoints.map(([n, path, model]) => ({ name: n, url: `http://127.0.0.1:${simPort}${path}`, model })),
+        limits: { max_attempts: 1 },
+        ...extra,
+    }));
+    const port = await start(['serve', '--project', project, '--port', '0']);
+    return `http://127.0.0.1:${port}`;
+}
+
+async function metric(base, line) {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    const found = text.split('\n').find((l) => l.startsWith(line + ' '));
+    return found ? Number(found.split(' ').pop()) : NaN;
+}
+
+let simPort;
+let openaiGateway; // OpenAI endpoints only
+let anthropicGateway; // Anthropic endpoints only
+
+before(async () => {
+    simPort = await start(['simulate', '--port', '0']);
+    openaiGateway = await gateway('openai', [['oa', '/v1/chat/completions', 'gpt-sim']]);
+    anthropicGateway = await gateway('anthropic', [['an', '/v1/messages', 'claude-sim']]);
+});
+
+after(() => {
+    for (const child of children) {
+        child.kill('SIGTERM');
+    }
+    rmSync(work, { recursive: true, force: true });
+});
+
+const openai = (baseURL, options = {}) => new OpenAI({ apiKey: 'sk-sdk-test', baseURL: `${baseURL}/v1`, ...options });
+const anthropic = (baseURL, options = {}) => new Anthropic({ apiKey: 'sk-ant-sdk-test', baseURL, ...options });
+
+describe('same dialect', () => {
+    test('openai chat.completions.create', async () => {
+        const r = await openai(openaiGateway).chat.completions.create({
+            model: 'gpt-sim', messages: [{ role: 'user', content: 'hello openai' }],
+        });
+        assert.equal(r.object, 'chat.completion');
+        assert.equal(r.choices[0].message.content, 'Simulated reply to: hello openai');
+        assert.equal(r.choices[0].finish_reason, 'stop');
+        assert.ok(r.usage.completion_tokens > 0);
+    });
+
+    test('anthropic messages.create', async () => {
+        const r = await anthropic(anthropicGateway).messages.create({
+            model: 'claude-sim', max_tokens: 64, messages: [{ role: 'user', content: 'hello anthropic' }],
+        });
+        assert.equal(r.type, 'message');
+        assert.equal(r.content[0].text, 'Simulated reply to: hello anthropic');
+        assert.equal(r.stop_reason, 'end_turn');
+        assert.ok(r.usage.output_tokens > 0);
+    });
+});
+
+describe('cross-dialect: the caller decides the shape', () => {
+    test('openai SDK through an Anthropic endpoint', async () => {
+        const r = await openai(anthropicGateway).chat.completions.create({
+            model: 'claude-sim',
+            messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'cross one' }],
+        });
+        assert.equal(r.choices[0].message.content, 'Simulated reply to: cross one');
+        assert.equal(r.choices[0].finish_reason, 'stop');
+        assert.ok(r.usage.prompt_tokens > 0 && r.usage.completion_tokens > 0);
+    });
+
+    test('anthropic SDK through an OpenAI endpoint', async () => {
+        const r = await anthropic(openaiGateway).messages.create({
+            model: 'gpt-sim', max_tokens: 64, system: 'Be brief.', messages: [{ role: 'user', content: 'cross two' }],
+        });
+        assert.equal(r.type, 'message');
+        assert.equal(r.content[0].type, 'text');
+        assert.equal(r.content[0].text, 'Simulated reply to: cross two');
+        assert.equal(r.stop_reason, 'end_turn');
+        assert.ok(r.usage.input_tokens > 0 && r.usage.output_tokens > 0);
+    });
+
+    test('an upstream error in the other dialect is the SDK\'s own error class', async () => {
+        await assert.rejects(
+            openai(anthropicGateway).chat.completions.create({
+                model: 'claude-sim', messages: [{ role: 'user', content: 'bad @sim(status=400)' }],
+            }),
+            (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.type === 'invalid_request_error'
+                && e.headers.get('x-sluice-error-class') === 'client');
+        await assert.rejects(
+            anthropic(openaiGateway).messages.create({
+                model: 'gpt-sim', max_tokens: 8, messages: [{ role: 'user', content: 'bad @sim(status=400)' }],
+            }),
+            (e) => e instanceof Anthropic.BadRequestError && e.status === 400
+                && e.error?.error?.type === 'invalid_request_error');
+    });
+});
+
+describe('errors and retries', () => {
+    test('429 with Retry-After: RateLimitError, the upstream\'s wait, and no SDK retry on top', async () => {
+        const accepted = await metric(openaiGateway, 'sluice_gateway_callers_total{result="accepted"}');
+        await assert.rejects(
+            openai(openaiGateway, { maxRetries: 2 }).chat.completions.create({
+                model: 'gpt-sim', messages: [{ role: 'user', content: 'limited @sim(status=429,retry_after=2)' }],
+            }),
+            (e) => e instanceof OpenAI.RateLimitError && e.status === 429 && e.headers.get('retry-after') === '2'
+                && e.headers.get('x-should-retry') === 'false');
+        // x-should-retry: false kept the SDK from sending it again.
+        assert.equal(await metric(openaiGateway, 'sluice_gateway_callers_total{result="accepted"}'), accepted + 1);
+        await assert.rejects(
+            anthropic(anthropicGateway, { maxRetries: 2 }).messages.create({
+                model: 'claude-sim', max_tokens: 8,
+                messages: [{ role: 'user', content: 'limited @sim(status=429,retry_after=2)' }],
+            }),
+            (e) => e instanceof Anthropic.RateLimitError && e.headers.get('retry-after') === '2'
+                && e.error?.error?.type === 'rate_limit_error');
+    });
+
+    test('the gateway\'s own refusal (unknown route) in each SDK\'s shape', async () => {
+        await assert.rejects(openai(openaiGateway).embeddings.create({ model: 'x', input: 'y' }),
+            (e) => e instanceof OpenAI.NotFoundError && e.headers.get('x-sluice-error-class') === 'not_found');
+        await assert.rejects(anthropic(anthropicGateway).messages.batches.list(),
+            (e) => e instanceof Anthropic.NotFoundError && e.error?.error?.type === 'not_found_error');
+    });
+});
+
+describe('models and token counts', () => {
+    test('models.list in both SDKs', async () => {
+        const o = [];
+        for await (const m of openai(openaiGateway).models.list()) {
+            o.push(m.id);
+        }
+        assert.deepEqual(o, ['gpt-sim']);
+        const a = [];
+        for await (const m of anthropic(anthropicGateway).models.list()) {
+            a.push(m.id);
+        }
+        assert.deepEqual(a, ['claude-sim']);
+    });
+
+    test('messages.countTokens is an estimate', async () => {
+        const r = await anthropic(anthropicGateway).messages.countTokens({
+            model: 'claude-sim', messages: [{ role: 'user', content: 'x'.repeat(400) }],
+        });
+        assert.ok(r.input_tokens >= 100 && r.input_tokens <= 110, String(r.input_tokens));
+    });
+});
