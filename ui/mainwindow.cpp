@@ -794,7 +794,9 @@ void MainWindow::showPrediction()
             .arg(count(r.requests), formats.join(QStringLiteral(", ")), count(r.invalid),
                  r.invalid > 0 ? tr(" (see the Invalid lines tab)") : QString(),
                  count(qint64(r.promptTokens)), count(qint64(r.maxOutputTokens)),
-                 seconds < 0 ? tr("unbounded by limits") : duration(seconds)));
+                 seconds < 0     ? tr("unbounded by limits")
+                 : seconds < 0.5 ? tr("under a second")
+                                 : duration(seconds)));
 }
 
 bool MainWindow::openProject(const QString &path)

@@ -7,6 +7,7 @@
 #include <QChartView>
 #include <QComboBox>
 #include <QFile>
+#include <QGraphicsTextItem>
 #include <QLabel>
 #include <QLegend>
 #include <QLegendMarker>
@@ -97,6 +98,7 @@ private Q_SLOTS:
     void legendClickHidesASeries();
     void hoverShowsValues();
     void exportRendersTheWholeRun();
+    void axisLabelsAreNeverElided();
     void csvWithoutLatencyColumns();
     void csvErrors_data();
     void csvErrors();
@@ -691,6 +693,52 @@ void tst_LiveCharts::exportRendersTheWholeRun()
     const QImage both = charts.render(QSize(800, 1200), LiveCharts::Window::WholeRun,
                                       {LiveCharts::View::Overview, LiveCharts::View::PerEndpoint});
     QCOMPARE(both.size(), QSize(800, 1200));
+}
+
+void tst_LiveCharts::axisLabelsAreNeverElided()
+{
+    // A run as the window sees it: the charts are on screen before any data, then the values grow
+    // from nothing to hundreds of requests and thousands of tokens a second. Qt Charts sizes an axis
+    // from its labels; labels it has no room for come out as "…".
+    LiveCharts charts;
+    charts.resize(1250, 380);
+    charts.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&charts));
+    MetricsSnapshot snap;
+    for (int tick = 1; tick <= 24; ++tick) {
+        snap.elapsedMs = tick * 250.0;
+        snap.recent.clear();
+        for (qint64 s = 0; s < tick / 4; ++s) {
+            SecondSample x;
+            x.second = s;
+            x.issued = 60 * (s + 1);
+            x.finished = 55 * (s + 1);
+            x.overflow = x.issued;
+            x.succeeded = x.finished;
+            x.inputTokens = 1300 * (s + 1);
+            x.outputTokens = 500 * (s + 1);
+            x.p50Ms = 70;
+            x.p90Ms = 95;
+            x.p99Ms = 101;
+            snap.recent.append(x);
+        }
+        charts.addSnapshot(snap);
+        QTest::qWait(60);
+    }
+    QTest::qWait(250);
+    for (QChartView *view : charts.findChildren<QChartView *>()) {
+        if (!view->isVisible()) {
+            continue;
+        }
+        for (QGraphicsItem *item : view->scene()->items()) {
+            auto *text = dynamic_cast<QGraphicsTextItem *>(item);
+            if (text && text->isVisible()) {
+                const QString shown = text->toPlainText();
+                QVERIFY2(!shown.contains(QStringLiteral("…")) && !shown.contains(QStringLiteral("...")),
+                         qPrintable(QStringLiteral("%1: \"%2\"").arg(view->objectName(), shown)));
+            }
+        }
+    }
 }
 
 QTEST_MAIN(tst_LiveCharts)

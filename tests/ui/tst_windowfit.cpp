@@ -278,6 +278,15 @@ void tst_WindowFit::everyPaneIsReachable()
     const int rows = table->viewport()->height() / table->verticalHeader()->defaultSectionSize();
     QVERIFY2(rows >= 3, qPrintable(QStringLiteral("%1 rows fit").arg(rows)));
     QVERIFY(visiblePart(table, screen).height() >= table->height() - 1);
+
+    // On a real X server (tests/ui/xvfb-smoke.sh), the whole screen as it is now, to look at.
+    if (qEnvironmentVariableIsSet("SLUICE_SCREEN_PNG")) {
+        window.showTab(MainWindow::Tab::Charts);
+        QTest::qWait(300);
+        const QImage shot = QGuiApplication::primaryScreen()->grabWindow(0).toImage();
+        QVERIFY(!shot.isNull());
+        QVERIFY(shot.save(qEnvironmentVariable("SLUICE_SCREEN_PNG")));
+    }
 }
 
 void tst_WindowFit::splitterNeverLosesAPane()

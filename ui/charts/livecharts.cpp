@@ -204,7 +204,10 @@ public:
         setAcceptedMouseButtons(Qt::NoButton);
     }
 
-    QRectF boundingRect() const override { return m_chart->rect(); }
+    // The plot area only: a repaint of the overlay must not drag the titles, axes and legend along.
+    QRectF boundingRect() const override { return m_chart->plotArea(); }
+
+    bool isEmpty() const { return m_markers->isEmpty(); }
 
     void geometryChanged()
     {
@@ -272,11 +275,12 @@ struct Page
     std::vector<char> shown; ///< series currently visible (avoids needless legend relayouts)
 };
 
-QValueAxis *makeAxis(const QString &title)
+/// Whole-number labels; the time axis says its unit in its labels ("30 s") instead of a title line.
+QValueAxis *makeAxis(const QString &title, Qt::Alignment alignment)
 {
     auto *axis = new QValueAxis;
     axis->setTitleText(title);
-    axis->setLabelFormat(QStringLiteral("%.0f"));
+    axis->setLabelFormat(alignment == Qt::AlignBottom ? QStringLiteral("%.0f s") : QStringLiteral("%.0f"));
     return axis;
 }
 
@@ -347,6 +351,9 @@ void applyTheme(Page &page, bool dark, const QSet<QString> &hidden)
         title.setBold(true);
         title.setPointSizeF(std::max(7.0, title.pointSizeF() * 0.85));
         chart->setTitleFont(title);
+        QFont legend = chart->legend()->font();
+        legend.setPointSizeF(std::max(7.0, legend.pointSizeF() * 0.85));
+        chart->legend()->setFont(legend);
         // Small axis titles: four charts share the tab, and the labels need the room.
         for (QAbstractAxis *axis : chart->axes()) {
             QFont font = axis->titleFont();
@@ -370,12 +377,12 @@ Page makePage(int index, const std::vector<SeriesSpec> &specs, bool dark, const 
         chart->legend()->setAlignment(Qt::AlignBottom);
         chart->setMargins(QMargins(2, 2, 2, 2));
         page.charts[std::size_t(c)] = chart;
-        page.x[std::size_t(c)] = makeAxis(QStringLiteral("seconds since the start"));
+        page.x[std::size_t(c)] = makeAxis(QString(), Qt::AlignBottom); // labels say "10 s": no title line
         chart->addAxis(page.x[std::size_t(c)], Qt::AlignBottom);
-        page.left[std::size_t(c)] = makeAxis(QString::fromUtf8(spec.left));
+        page.left[std::size_t(c)] = makeAxis(QString::fromUtf8(spec.left), Qt::AlignLeft);
         chart->addAxis(page.left[std::size_t(c)], Qt::AlignLeft);
         if (spec.right) {
-            page.right[std::size_t(c)] = makeAxis(QString::fromUtf8(spec.right));
+            page.right[std::size_t(c)] = makeAxis(QString::fromUtf8(spec.right), Qt::AlignRight);
             chart->addAxis(page.right[std::size_t(c)], Qt::AlignRight);
         }
         page.overlays[std::size_t(c)] = new MarkerOverlay(chart, page.x[std::size_t(c)], markers);
@@ -409,13 +416,22 @@ double niceStep(double span, int parts, double minimum, bool seconds)
     return 10.0 * magnitude;
 }
 
-// Ticks on round values anchored at zero (whole numbers, so the "%.0f" labels never repeat).
+// Ticks on round values anchored at zero (whole numbers, so the "%.0f" labels never repeat). Each
+// setter makes Qt Charts lay the axis out again, labels and all: only what changed is set.
 void setTicks(QValueAxis *axis, double min, double max, double step)
 {
-    axis->setTickType(QValueAxis::TicksDynamic);
-    axis->setTickAnchor(0);
-    axis->setTickInterval(step);
-    axis->setRange(min, max);
+    if (axis->tickType() != QValueAxis::TicksDynamic) {
+        axis->setTickType(QValueAxis::TicksDynamic);
+    }
+    if (axis->tickAnchor() != 0) {
+        axis->setTickAnchor(0);
+    }
+    if (axis->tickInterval() != step) {
+        axis->setTickInterval(step);
+    }
+    if (axis->min() != min || axis->max() != max) {
+        axis->setRange(min, max);
+    }
 }
 
 /// The points of every series of a page for one window, and the shared x range.
@@ -462,12 +478,58 @@ Frame buildFrame(const ChartHistory &history, const std::vector<SeriesSpec> &spe
 /// Scales a y axis to 0..top on round ticks. True when its widest label got wider or narrower (more
 /// digits): Qt Charts sizes an axis from its labels at layout time and elides them ("…") when they
 /// outgrow it, so the caller then lays the chart out again.
-bool scaleY(QValueAxis *axis, double top)
+/// Pixels of plot height each y-axis interval needs: Qt Charts elides ("…") the labels of an axis
+/// whose ticks are closer than a line of text.
+constexpr double PixelsPerInterval = 26;
+
+/// Scales a y axis to 0..top on round ticks, as many as `plotHeight` has room for (at most 4
+/// intervals). True when its widest label got wider or narrower (more digits), so the caller makes
+/// Qt Charts measure the axis again.
+bool scaleY(QValueAxis *axis, double top, double plotHeight, bool share = false)
 {
-    const double step = niceStep(std::max(top, 1.0), 4, 1.0, false);
+    const int room = plotHeight > 0 ? std::clamp(int(plotHeight / PixelsPerInterval), 1, 4) : 4;
+    double step = 0;
+    int intervals = 0;
+    if (share) {
+        // 0-100 %: in quarters, halves, or whole.
+        intervals = room >= 4 ? 4 : room >= 2 ? 2 : 1;
+        step = 100.0 / intervals;
+    } else {
+        step = niceStep(std::max(top, 1.0), room, 1.0, false);
+        intervals = int(std::max(1.0, std::ceil(top * 1.02 / step)));
+    }
     const double oldWidth = std::floor(std::log10(std::max(1.0, axis->max())));
-    setTicks(axis, 0, std::max(1.0, std::ceil(top * 1.02 / step)) * step, step);
+    // Fixed ticks from 0: a round step divides the range exactly. (Dynamic ticks, set while the
+    // range changes, can leave Qt Charts laying out hundreds of labels for a moment, all elided.)
+    if (axis->tickType() != QValueAxis::TicksFixed) {
+        axis->setTickType(QValueAxis::TicksFixed);
+    }
+    if (axis->min() != 0 || axis->max() != intervals * step) {
+        axis->setRange(0, intervals * step);
+    }
+    if (axis->tickCount() != intervals + 1) {
+        axis->setTickCount(intervals + 1);
+    }
     return std::floor(std::log10(std::max(1.0, axis->max()))) != oldWidth;
+}
+
+/// Makes Qt Charts measure the axes of chart `c` again. It sizes an axis from its labels when the
+/// chart is laid out, and a range change while the chart has no geometry yet (hidden, not laid out)
+/// leaves the old size, so wider labels get elided ("…"). A new label format is what makes it measure
+/// again; the two formats print the same text.
+void remeasureAxes(Page &page, int c)
+{
+    for (QValueAxis *axis : {page.left[std::size_t(c)], page.right[std::size_t(c)], page.x[std::size_t(c)]}) {
+        if (axis) {
+            QString format = axis->labelFormat();
+            if (format.contains(QLatin1String("%.0lf"))) {
+                format.replace(QLatin1String("%.0lf"), QLatin1String("%.0f"));
+            } else {
+                format.replace(QLatin1String("%.0f"), QLatin1String("%.0lf"));
+            }
+            axis->setLabelFormat(format);
+        }
+    }
 }
 
 void applyFrame(Page &page, const Frame &frame, const QSet<QString> &hidden)
@@ -507,27 +569,21 @@ void applyFrame(Page &page, const Frame &frame, const QSet<QString> &hidden)
         const double oldXWidth = std::floor(std::log10(std::max(1.0, page.x[std::size_t(c)]->max())));
         setTicks(page.x[std::size_t(c)], frame.xMin, frame.xMax, xStep);
         bool relayout = std::floor(std::log10(std::max(1.0, frame.xMax))) != oldXWidth;
-        relayout = scaleY(page.left[std::size_t(c)], topLeft[std::size_t(c)]) || relayout;
+        const double plotHeight = page.charts[std::size_t(c)]->plotArea().height();
+        relayout = scaleY(page.left[std::size_t(c)], topLeft[std::size_t(c)], plotHeight) || relayout;
         if (QValueAxis *right = page.right[std::size_t(c)]) {
             if (right->titleText().startsWith(QLatin1Char('%'))) {
-                setTicks(right, 0, 100, 25); // a share: always the whole range
+                scaleY(right, 100, plotHeight, true); // a share: always the whole range
             } else {
-                relayout = scaleY(right, topRight[std::size_t(c)]) || relayout;
+                relayout = scaleY(right, topRight[std::size_t(c)], plotHeight) || relayout;
             }
         }
         if (relayout) {
-            // A new label format is what makes Qt Charts measure an axis again (a new range alone
-            // does not while the chart is hidden); the two formats print the same text.
-            for (QValueAxis *axis :
-                 {page.left[std::size_t(c)], page.right[std::size_t(c)], page.x[std::size_t(c)]}) {
-                if (axis) {
-                    axis->setLabelFormat(axis->labelFormat() == QLatin1String("%.0f")
-                                             ? QStringLiteral("%.0lf")
-                                             : QStringLiteral("%.0f"));
-                }
-            }
+            remeasureAxes(page, c);
         }
-        page.overlays[std::size_t(c)]->update();
+        if (!page.overlays[std::size_t(c)]->isEmpty()) {
+            page.overlays[std::size_t(c)]->update();
+        }
     }
 }
 
@@ -588,6 +644,7 @@ struct LiveCharts::Private
     QSet<QString> hidden;      ///< series the operator hid with a legend click
     QTimer *timer = nullptr;
     QLabel *hoverLabel = nullptr;
+    double lastPlotHeight = 0; ///< of the charts on screen (they share one size in the grid)
     bool dark = false;
 
     void scheduleRefresh();
@@ -787,15 +844,25 @@ LiveCharts::LiveCharts(QWidget *parent)
             view->setViewportUpdateMode(QGraphicsView::MinimalViewportUpdate);
             view->setMinimumSize(220, 150);
             view->viewport()->setMouseTracking(true);
-            view->viewport()->installEventFilter(
-                new EventWatcher(view, [this, p, c](QObject *, QEvent *event) {
-                    if (event->type() == QEvent::MouseMove) {
-                        d->hover(p, c, static_cast<QMouseEvent *>(event)->position().toPoint());
-                    } else if (event->type() == QEvent::Leave) {
-                        d->hoverLabel->hide();
-                    }
-                    return false;
-                }));
+            view->viewport()->installEventFilter(new EventWatcher(view, [this, p, c](QObject *,
+                                                                                     QEvent *event) {
+                if (event->type() == QEvent::Resize || event->type() == QEvent::Show) {
+                    // Laid out at a new size: measure the axes again once the chart has its geometry.
+                    QTimer::singleShot(0, this, [this, p, c] { remeasureAxes(d->pages[std::size_t(p)], c); });
+                } else if (event->type() == QEvent::MouseMove) {
+                    d->hover(p, c, static_cast<QMouseEvent *>(event)->position().toPoint());
+                } else if (event->type() == QEvent::Leave) {
+                    d->hoverLabel->hide();
+                }
+                return false;
+            }));
+            // The y axes get as many ticks as the plot's height has room for: scale again when it changes.
+            connect(chart, &QChart::plotAreaChanged, this, [this](const QRectF &area) {
+                if (std::abs(area.height() - d->lastPlotHeight) >= 1) {
+                    d->lastPlotHeight = area.height();
+                    d->scheduleRefresh();
+                }
+            });
             // Make the chart (and through it its series) reachable with findChildren() for tests and the
             // main window. The scene still owns and deletes it; a deleted QObject child just leaves the list.
             chart->setParent(view);
