@@ -587,9 +587,10 @@ void MainWindow::showEditError(const QModelIndex &index, const QString &reason)
         m_endpoints->data(m_endpoints->index(index.row(), EndpointTableModel::Name)).toString();
     appendLog(tr("Edit refused (%1, %2): %3").arg(name, column, reason));
     m_editError->setText(reason);
-    m_editError->adjustSize();
-    const QRect cell = m_endpointView->visualRect(index);
     QWidget *viewport = m_endpointView->viewport();
+    m_editError->setFixedWidth(std::max(120, std::min(420, viewport->width() - 8)));
+    m_editError->setFixedHeight(m_editError->heightForWidth(m_editError->width()));
+    const QRect cell = m_endpointView->visualRect(index);
     QPoint at = cell.bottomLeft() + QPoint(0, 2);
     if (at.y() + m_editError->height() > viewport->height()) {
         at.setY(std::max(0, cell.top() - m_editError->height() - 2)); // above the cell, when below is off
@@ -1364,6 +1365,7 @@ void MainWindow::handleFinished(const Sluice::MetricsSnapshot &summary)
         statusBar()->showMessage(tr("Finished: results in %1").arg(m_resultsPath), 10000);
     }
     m_summary->setSummary(summary, stopped, m_resultsPath, m_controller->errorsPath());
+    m_endpointView->resizeColumnsToContents(); // columns widened during the run fit what stays
     m_resultsBrowser->load(m_resultsPath, m_controller->errorsPath(), m_requestsPath);
     showTab(Tab::Summary);
     updateActions();

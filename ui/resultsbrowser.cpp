@@ -93,7 +93,8 @@ ResultsBrowser::ResultsBrowser(QWidget *parent)
     m_detail = new QPlainTextEdit(split);
     m_detail->setObjectName(QStringLiteral("recordDetail"));
     m_detail->setReadOnly(true);
-    m_detail->setLineWrapMode(QPlainTextEdit::NoWrap);
+    m_detail->setLineWrapMode(QPlainTextEdit::WidgetWidth);
+    m_detail->setWordWrapMode(QTextOption::WrapAtWordBoundaryOrAnywhere);
     m_detail->setMinimumWidth(200);
     m_detail->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
     split->addWidget(m_table);

@@ -383,6 +383,7 @@ Page makePage(int index, const std::vector<SeriesSpec> &specs, bool dark, const 
         chart->addAxis(page.left[std::size_t(c)], Qt::AlignLeft);
         if (spec.right) {
             page.right[std::size_t(c)] = makeAxis(QString::fromUtf8(spec.right), Qt::AlignRight);
+            page.right[std::size_t(c)]->setGridLineVisible(false); // one grid per chart: the left axis's
             chart->addAxis(page.right[std::size_t(c)], Qt::AlignRight);
         }
         page.overlays[std::size_t(c)] = new MarkerOverlay(chart, page.x[std::size_t(c)], markers);
