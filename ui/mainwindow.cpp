@@ -451,6 +451,12 @@ void MainWindow::buildLayout()
     m_log->setObjectName(QStringLiteral("log"));
     m_log->setReadOnly(true);
     m_tabs->addTab(m_log, tr("&Log"));
+    connect(m_tabs, &QTabWidget::currentChanged, this, [this](int index) {
+        if (index == int(Tab::Records) && m_recordsPending) {
+            m_recordsPending = false;
+            m_resultsBrowser->load(m_resultsPath, m_recordsErrorsPath, m_requestsPath);
+        }
+    });
     m_splitter->setStretchFactor(0, 0);
     m_splitter->setStretchFactor(1, 1);
     layout->addWidget(m_splitter, 1);
@@ -750,6 +756,7 @@ void MainWindow::clearRunView()
     m_endpoints->clearStats();
     m_summary->clear();
     m_resultsBrowser->clear();
+    m_recordsPending = false;
     m_events.reset();
     m_last = MetricsSnapshot();
     m_haveRun = false;
@@ -1366,7 +1373,10 @@ void MainWindow::handleFinished(const Sluice::MetricsSnapshot &summary)
     }
     m_summary->setSummary(summary, stopped, m_resultsPath, m_controller->errorsPath());
     m_endpointView->resizeColumnsToContents(); // columns widened during the run fit what stays
-    m_resultsBrowser->load(m_resultsPath, m_controller->errorsPath(), m_requestsPath);
+    // The records are indexed when the Records tab is first opened (a big run's index takes memory and
+    // seconds that an operator who never looks should not pay).
+    m_recordsPending = true;
+    m_recordsErrorsPath = m_controller->errorsPath();
     showTab(Tab::Summary);
     updateActions();
     Q_EMIT runFinished();

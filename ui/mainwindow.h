@@ -50,7 +50,7 @@ class MainWindow : public QMainWindow
 public:
     enum class Export { ResultsJsonl, ResultsCsv, ErrorsJsonl, ErrorsCsv, HistoryCsv, ChartsPng, ReportHtml };
     /// The tabs under the endpoints table.
-    enum class Tab { Charts, Summary, Results, Errors, InvalidLines, Log };
+    enum class Tab { Charts, Summary, Records, Errors, InvalidLines, Log };
 
     /// How Run behaves with nobody at the window (`sluice --run`): never a dialog; problems go to the
     /// log and runRefused(). The value also answers the interrupted-run question: Refuse leaves the run
@@ -241,6 +241,8 @@ private:
     bool m_haveRun = false;       ///< the view shows a run (or gateway traffic) of this file
     bool m_lastWasRun = false;    ///< the controller's history belongs to what the view shows
     bool m_dirty = false;
+    bool m_recordsPending = false; ///< a run ended: its records are indexed when the Records tab opens
+    QString m_recordsErrorsPath;
     bool m_fittedOnShow = false;
     Ending m_ending = Ending::None;
     EndpointEvents m_events;
