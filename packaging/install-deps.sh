@@ -15,6 +15,8 @@ packages=(
     libmimalloc-dev
     # tests and GUI under offscreen / Xvfb
     qt6-qpa-plugins libqt6svg6 fonts-dejavu-core xvfb xauth redis-server
+    # the Xvfb smoke test (tests/ui/xvfb-smoke.sh) asks the X server where the app put its window
+    xdotool
     # the smoke benchmark (default ctest run) and the bench scripts read JSON with python3
     python3
     # the OS keychain test: a private D-Bus session with its own gnome-keyring

@@ -1,5 +1,7 @@
 #include "exporter.h"
 
+#include "summarypanel.h"
+
 #include <QBuffer>
 #include <QDateTime>
 #include <QFile>
@@ -354,6 +356,10 @@ Result<void> Exporter::htmlReport(const QString &path, const Sluice::MetricsSnap
     item(QStringLiteral("Lines"), num(summary.linesRead));
     item(QStringLiteral("Succeeded"), num(summary.succeeded));
     item(QStringLiteral("Failed"), num(summary.failed));
+    item(QStringLiteral("Error rate (lines)"),
+         QString::number(SummaryPanel::errorRatePercent(summary), 'f', 2) + QStringLiteral(" %"));
+    item(QStringLiteral("Error rate (attempts)"),
+         QString::number(SummaryPanel::attemptErrorRatePercent(summary), 'f', 2) + QStringLiteral(" %"));
     if (summary.invalidLines > 0)
         item(QStringLiteral("Invalid lines"), num(summary.invalidLines));
     if (summary.notStarted > 0)

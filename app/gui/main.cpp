@@ -48,6 +48,14 @@ int main(int argc, char *argv[])
     const QCommandLineOption screenshotAfter(QStringLiteral("screenshot-after"),
                                              QStringLiteral("Seconds after start for --screenshot."),
                                              QStringLiteral("s"));
+    const QCommandLineOption screenshotTab(
+        QStringLiteral("tab"),
+        QStringLiteral("With --screenshot: the tab shown in the picture (charts, summary, records, errors, "
+                       "invalid, log); default: the one the window shows."),
+        QStringLiteral("name"));
+    const QCommandLineOption chartView(QStringLiteral("chart-view"),
+                                       QStringLiteral("The charts' view: overview or per-endpoint."),
+                                       QStringLiteral("view"));
     const QCommandLineOption runNow(QStringLiteral("run"),
                                     QStringLiteral("Start the run as soon as the request file is read."));
     const QCommandLineOption quitWhenDone(QStringLiteral("quit-when-done"),
@@ -66,8 +74,8 @@ int main(int argc, char *argv[])
     const QCommandLineOption overwrite(
         QStringLiteral("overwrite"),
         QStringLiteral("With --run: replace results that hold an interrupted run."));
-    parser.addOptions({renderChart, out, size, project, tryIt, screenshot, screenshotAfter, runNow,
-                       quitWhenDone, measureStall, resumeRun, retryErrors, overwrite});
+    parser.addOptions({renderChart, out, size, project, tryIt, screenshot, screenshotAfter, screenshotTab,
+                       chartView, runNow, quitWhenDone, measureStall, resumeRun, retryErrors, overwrite});
     parser.addPositionalArgument(QStringLiteral("requests"), QStringLiteral("A JSONL request file to open."),
                                  QStringLiteral("[requests.jsonl]"));
     parser.process(app);
@@ -104,9 +112,26 @@ int main(int argc, char *argv[])
         window.openRequests(parser.positionalArguments().first());
     }
     window.show();
+    if (parser.isSet(chartView)) {
+        window.charts()->setView(parser.value(chartView) == QLatin1String("per-endpoint")
+                                     ? Sluice::Gui::LiveCharts::View::PerEndpoint
+                                     : Sluice::Gui::LiveCharts::View::Overview);
+    }
     if (parser.isSet(screenshot)) {
         const QString path = parser.value(screenshot);
-        const auto shoot = [&window, &app, path] {
+        const QStringList tabs = {QStringLiteral("charts"),  QStringLiteral("summary"),
+                                  QStringLiteral("records"), QStringLiteral("errors"),
+                                  QStringLiteral("invalid"), QStringLiteral("log")};
+        const int tab = parser.isSet(screenshotTab) ? int(tabs.indexOf(parser.value(screenshotTab))) : -1;
+        if (parser.isSet(screenshotTab) && tab < 0) {
+            std::fprintf(stderr, "sluice: --tab is one of %s\n", qPrintable(tabs.join(QStringLiteral(", "))));
+            return 2;
+        }
+        const auto shoot = [&window, &app, path, tab] {
+            if (tab >= 0) {
+                window.showTab(Sluice::Gui::MainWindow::Tab(tab));
+                QApplication::processEvents();
+            }
             const bool saved = window.grab().save(path, "PNG");
             std::fprintf(stderr, saved ? "sluice: saved %s\n" : "sluice: cannot write %s\n",
                          qPrintable(path));
@@ -116,7 +141,7 @@ int main(int argc, char *argv[])
             QTimer::singleShot(int(parser.value(screenshotAfter).toDouble() * 1000), &window, shoot);
         } else {
             QObject::connect(&window, &Sluice::Gui::MainWindow::runFinished, &window,
-                             [shoot] { QTimer::singleShot(500, shoot); });
+                             [shoot] { QTimer::singleShot(800, shoot); });
         }
     }
     // A 2 ms heartbeat on the GUI thread: any gap beyond it is time the event loop was not turning.

@@ -60,4 +60,15 @@ double LatencyHistogram::quantile(double q) const
     return bucketUpperMs(BucketCount - 1);
 }
 
+std::vector<std::pair<double, qint64>> LatencyHistogram::nonEmptyBuckets() const
+{
+    std::vector<std::pair<double, qint64>> buckets;
+    for (int i = 0; i < BucketCount; ++i) {
+        if (m_buckets[std::size_t(i)] > 0) {
+            buckets.emplace_back(bucketUpperMs(i), qint64(m_buckets[std::size_t(i)]));
+        }
+    }
+    return buckets;
+}
+
 } // namespace Sluice

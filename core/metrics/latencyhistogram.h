@@ -3,6 +3,8 @@
 #include <QtGlobal>
 
 #include <array>
+#include <utility>
+#include <vector>
 
 namespace Sluice {
 
@@ -17,6 +19,8 @@ public:
     qint64 count() const { return m_count; }
     /// The q-quantile (0..1) in ms, to within one bucket (±4 %); 0 when empty.
     double quantile(double q) const;
+    /// The buckets that hold latencies, in order: (upper bound in ms, count). For histograms.
+    std::vector<std::pair<double, qint64>> nonEmptyBuckets() const;
 
 private:
     static constexpr int BucketCount = 460;

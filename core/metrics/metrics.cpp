@@ -84,6 +84,7 @@ void Metrics::recordAttempt(int endpoint, ErrorClass cls, double latencyMs, qint
     if (cls == ErrorClass::None) {
         ++e.ok;
         e.latency.add(latencyMs);
+        e.latencySumMs += latencyMs;
         m_latency.add(latencyMs);
         if (s.second != m_latencySecond) {
             // A new second: the last one's percentiles are final.
@@ -102,9 +103,11 @@ void Metrics::recordAttempt(int endpoint, ErrorClass cls, double latencyMs, qint
         ++e.rateLimited;
         ++m_rateLimited;
         ++s.exceptions;
+        ++m_attemptErrorsByClass[toString(cls)];
     } else if (cls != ErrorClass::Cancelled) {
         ++e.errors;
         ++s.errors;
+        ++m_attemptErrorsByClass[toString(cls)];
     }
 }
 
@@ -160,6 +163,8 @@ void Metrics::fill(MetricsSnapshot &snap, double nowMs) const
     snap.p90Ms = m_latency.quantile(0.90);
     snap.p99Ms = m_latency.quantile(0.99);
     snap.errorsByClass = m_errorsByClass;
+    snap.attemptErrorsByClass = m_attemptErrorsByClass;
+    snap.latencyBuckets = m_latency.nonEmptyBuckets();
     snap.averageRps = snap.elapsedMs > 0 ? double(m_succeeded + m_failed) * 1000.0 / snap.elapsedMs : 0;
 
     // The current second is still filling: report the last whole ones. Seconds after the last event
@@ -194,6 +199,7 @@ void Metrics::fill(MetricsSnapshot &snap, double nowMs) const
         out.p50Ms = e.latency.quantile(0.50);
         out.p90Ms = e.latency.quantile(0.90);
         out.p99Ms = e.latency.quantile(0.99);
+        out.latencySumMs = e.latencySumMs;
     }
 }
 

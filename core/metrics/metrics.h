@@ -53,6 +53,7 @@ struct EndpointStats
     QString limitReasonText() const { return toString(limitReason); }
     double p50Ms = 0, p90Ms = 0, p99Ms = 0;
     qint64 inputTokens = 0, outputTokens = 0;
+    double latencySumMs = 0; ///< sum of the latencies of its successes (ok): a mean over any interval
 };
 
 /// Live state of the limits shared through Redis (core/shared/sharedlimits.h), for the snapshot.
@@ -104,8 +105,13 @@ struct MetricsSnapshot
     qint64 inputTokens = 0, outputTokens = 0;
     QList<EndpointStats> endpoints;
     QMap<QString, qint64> errorsByClass; ///< final error records by error_class
-    QList<SecondSample> recent;          ///< the last whole seconds (up to 60)
-    SharedLimitsStats shared;            ///< enabled only with a project "shared" block
+    /// Failed attempts (retried or not) by error_class since the start, 429s ("rate_limited") included,
+    /// cancelled ones not: the per-class split of SecondSample::exceptions + errors.
+    QMap<QString, qint64> attemptErrorsByClass;
+    /// The run's latency histogram (successes): (upper bound in ms, count) of its non-empty 4 % buckets.
+    std::vector<std::pair<double, qint64>> latencyBuckets;
+    QList<SecondSample> recent; ///< the last whole seconds (up to 60)
+    SharedLimitsStats shared;   ///< enabled only with a project "shared" block
 
     qint64 done() const { return succeeded + failed; }
     /// Lines with a record, counting earlier sessions of a resumed run: what progress is measured by.
@@ -143,6 +149,7 @@ private:
     struct PerEndpoint
     {
         qint64 sent = 0, ok = 0, rateLimited = 0, errors = 0, inputTokens = 0, outputTokens = 0;
+        double latencySumMs = 0;
         LatencyHistogram latency;
     };
     SecondSample &at(double nowMs);
@@ -157,6 +164,7 @@ private:
     std::vector<PerEndpoint> m_endpoints;
     LatencyHistogram m_latency;
     QMap<QString, qint64> m_errorsByClass;
+    QMap<QString, qint64> m_attemptErrorsByClass;
     qint64 m_succeeded = 0, m_failed = 0, m_invalid = 0, m_issued = 0, m_retries = 0, m_rateLimited = 0,
            m_overflow = 0, m_inputTokens = 0, m_outputTokens = 0;
 };

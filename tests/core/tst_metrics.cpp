@@ -16,6 +16,7 @@ private Q_SLOTS:
     void latencyPercentilesPerSecond();
     void historyCsvHasLatencyColumns();
     void currentRateDecaysWhenTrafficStops();
+    void attemptErrorsByClassAndLatencySums();
 };
 
 void tst_Metrics::currentRateDecaysWhenTrafficStops()
@@ -104,6 +105,37 @@ void tst_Metrics::historyCsvHasLatencyColumns()
         // the histogram answers to within one 4 % bucket
         QVERIFY2(std::abs(row.at(i).toDouble() - 42.0) <= 42.0 * 0.045, row.at(i).constData());
     }
+}
+
+void tst_Metrics::attemptErrorsByClassAndLatencySums()
+{
+    Metrics m;
+    m.reset(2, 0.0);
+    m.recordAttempt(0, ErrorClass::None, 100.0, 0, 0, 10.0);
+    m.recordAttempt(0, ErrorClass::None, 300.0, 0, 0, 20.0);
+    m.recordAttempt(1, ErrorClass::None, 50.0, 0, 0, 30.0);
+    m.recordAttempt(1, ErrorClass::Server, 9000.0, 0, 0, 40.0);
+    m.recordAttempt(1, ErrorClass::Server, 10.0, 0, 0, 50.0);
+    m.recordAttempt(0, ErrorClass::RateLimited, 1.0, 0, 0, 60.0);
+    m.recordAttempt(0, ErrorClass::Timeout, 1.0, 0, 0, 70.0);
+    m.recordAttempt(0, ErrorClass::Cancelled, 1.0, 0, 0, 80.0); // the operator's doing: not an error
+    MetricsSnapshot snap;
+    m.fill(snap, 1500.0);
+    QCOMPARE(snap.attemptErrorsByClass.size(), 3);
+    QCOMPARE(snap.attemptErrorsByClass.value(QStringLiteral("server")), 2);
+    QCOMPARE(snap.attemptErrorsByClass.value(QStringLiteral("rate_limited")), 1);
+    QCOMPARE(snap.attemptErrorsByClass.value(QStringLiteral("timeout")), 1);
+    QCOMPARE(snap.endpoints.at(0).latencySumMs, 400.0);
+    QCOMPARE(snap.endpoints.at(1).latencySumMs, 50.0);
+    // The histogram's buckets: three successes, in increasing order, each within its 4 % bucket.
+    QCOMPARE(snap.latencyBuckets.size(), std::size_t(3));
+    qint64 total = 0;
+    for (const auto &[upperMs, count] : snap.latencyBuckets) {
+        total += count;
+    }
+    QCOMPARE(total, 3);
+    QVERIFY(snap.latencyBuckets[0].first >= 50.0 && snap.latencyBuckets[0].first < 52.1);
+    QVERIFY(snap.latencyBuckets[2].first >= 300.0 && snap.latencyBuckets[2].first < 312.1);
 }
 
 QTEST_GUILESS_MAIN(tst_Metrics)

@@ -310,6 +310,7 @@ void tst_Exporter::htmlReport()
 
     QVERIFY(html.startsWith(QStringLiteral("<!DOCTYPE html>")));
     QVERIFY(html.contains(QStringLiteral("<title>Sluice run report</title>")));
+    QVERIFY(html.contains(QStringLiteral("Error rate (lines)</dt><dd>0.77 %"))); // 765 of 98,765
     QVERIFY(html.contains(QStringLiteral("prefers-color-scheme")));
     QVERIFY(html.contains(QStringLiteral("&lt;b&gt;&amp;&quot;x&quot;")));
     QVERIFY(!html.contains(QStringLiteral("<b>&\"x\"")));

@@ -1,7 +1,7 @@
 // The OS keychain through the real Secret Service: run under tests/ui/with-keyring.sh, which starts
 // a private D-Bus session and an unlocked gnome-keyring for the test.
 #include "engine/engine.h"
-#include "io/journal.h"
+#include "io/runfiles.h"
 #include "keystore.h"
 #include "mainwindow.h"
 #include "models/endpointtablemodel.h"
@@ -136,7 +136,7 @@ void tst_KeyStore::windowRunUsesTheKeychainKey()
     const QString project = dir.filePath(QStringLiteral("project.json"));
     QVERIFY(window.saveProject(project));
     const QStringList outputs = {window.resultsPath(), window.errorsPath(),
-                                 Journal::pathFor(window.resultsPath()), project};
+                                 RunFiles::journalPathFor(window.resultsPath()), project};
     for (const QString &path : outputs) {
         QFile file(path);
         if (!file.open(QIODevice::ReadOnly)) {

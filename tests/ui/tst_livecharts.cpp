@@ -1,12 +1,22 @@
 #include "charts/livecharts.h"
 #include "metrics/metrics.h"
 
+#include <QAbstractAxis>
+#include <QApplication>
+#include <QChart>
+#include <QChartView>
 #include <QComboBox>
 #include <QFile>
+#include <QGraphicsTextItem>
+#include <QLabel>
+#include <QLegend>
+#include <QLegendMarker>
 #include <QLineSeries>
+#include <QMouseEvent>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QValueAxis>
 
 #include <cmath>
 
@@ -81,6 +91,14 @@ private Q_SLOTS:
     void renderDrawsLines();
     void darkPaletteUsesDarkTheme();
     void csvRoundTrip();
+    void waitingIsAShareOnItsOwnAxis();
+    void errorsByClassFromSnapshots();
+    void perEndpointView();
+    void markersShowAndHover();
+    void legendClickHidesASeries();
+    void hoverShowsValues();
+    void exportRendersTheWholeRun();
+    void axisLabelsAreNeverElided();
     void csvWithoutLatencyColumns();
     void csvErrors_data();
     void csvErrors();
@@ -91,15 +109,16 @@ void tst_LiveCharts::snapshotsFillSeconds()
     LiveCharts charts;
     charts.addSnapshot(snapshot(0, 29));
     QCOMPARE(charts.pointCount(LiveCharts::Series::Issued), 30);
-    for (const auto s :
-         {LiveCharts::Series::Finished, LiveCharts::Series::Overflow, LiveCharts::Series::Exceptions,
-          LiveCharts::Series::RequestsPerSecond, LiveCharts::Series::TokensPerSecond}) {
+    for (const auto s : {LiveCharts::Series::Finished, LiveCharts::Series::Exceptions,
+                         LiveCharts::Series::RequestsPerSecond, LiveCharts::Series::TokensPerSecond}) {
         QCOMPARE(charts.pointCount(s), 30);
     }
+    // The share of sends that waited has no value in a second without sends (second 0 here).
+    QCOMPARE(charts.pointCount(LiveCharts::Series::HeldBack), 29);
     const QList<QPointF> issued = charts.points(LiveCharts::Series::Issued);
     QCOMPARE(issued.at(7), QPointF(7, 7));
     QCOMPARE(charts.points(LiveCharts::Series::Finished).at(7), QPointF(7, 8));
-    QCOMPARE(charts.points(LiveCharts::Series::Overflow).at(7), QPointF(7, 3));
+    QCOMPARE(charts.points(LiveCharts::Series::HeldBack).at(6), QPointF(7, 300.0 / 7.0)); // 3 of 7 sends
     QCOMPARE(charts.points(LiveCharts::Series::Exceptions).at(7), QPointF(7, 2));
     QCOMPARE(charts.points(LiveCharts::Series::RequestsPerSecond).at(7), QPointF(7, 8));
     QCOMPARE(charts.points(LiveCharts::Series::TokensPerSecond).at(7), QPointF(7, 770));
@@ -259,9 +278,10 @@ void tst_LiveCharts::seriesHaveObjectNames()
 {
     LiveCharts charts;
     const QList<QLineSeries *> series = charts.findChildren<QLineSeries *>();
-    QCOMPARE(series.size(), 9);
-    for (const char *name : {"issued", "finished", "overflow", "exceptions", "requestsPerSecond",
-                             "tokensPerSecond", "p50", "p90", "p99"}) {
+    QCOMPARE(series.size(), 16); // no endpoints yet: the overview's 10 and its 6 error classes
+    for (const char *name : {"issued", "finished", "heldBack", "exceptions", "errors", "requestsPerSecond",
+                             "tokensPerSecond", "p50", "p90", "p99", "errors:server", "errors:transport",
+                             "errors:timeout", "errors:overloaded", "errors:client", "errors:quota"}) {
         QVERIFY2(charts.findChild<QLineSeries *>(QString::fromLatin1(name)), name);
     }
 }
@@ -289,29 +309,31 @@ void tst_LiveCharts::renderDrawsLines()
         image.save(qEnvironmentVariable("SLUICE_CHART_PNG"));
     }
 
-    // Lines are drawn: pixels of each chart's first pen color show up in that chart's third.
-    const auto findColor = [&](const QColor &color, int top, int bottom) {
+    // Lines are drawn: pixels of each chart's first pen color show up in that chart's quarter (2×2).
+    const auto penOf = [&](const char *name) {
+        return charts.findChild<QLineSeries *>(QString::fromLatin1(name))->pen().color();
+    };
+    const auto findIn = [&](const QColor &color, int quarter) {
+        const int left = (quarter % 2) * 600;
+        const int top = (quarter / 2) * 450;
         int hits = 0;
-        for (int y = top; y < bottom; ++y) {
-            for (int x = 0; x < image.width(); ++x) {
+        for (int y = top; y < top + 450; ++y) {
+            for (int x = left; x < left + 600; ++x) {
                 const QColor c = image.pixelColor(x, y);
-                if (std::abs(c.red() - color.red()) + std::abs(c.green() - color.green()) +
-                        std::abs(c.blue() - color.blue()) <
-                    30) {
-                    ++hits;
-                }
+                hits += std::abs(c.red() - color.red()) + std::abs(c.green() - color.green()) +
+                                    std::abs(c.blue() - color.blue()) <
+                                30
+                            ? 1
+                            : 0;
             }
         }
         return hits;
     };
-    const auto penOf = [&](const char *name) {
-        return charts.findChild<QLineSeries *>(QString::fromLatin1(name))->pen().color();
-    };
-    QVERIFY(findColor(penOf("issued"), 0, 300) > 100);
-    QVERIFY(findColor(penOf("tokensPerSecond"), 300, 600) > 100);
-    QVERIFY(findColor(penOf("p99"), 600, 900) > 50);
+    QVERIFY(findIn(penOf("issued"), 0) > 100);
+    QVERIFY(findIn(penOf("tokensPerSecond"), 2) > 100);
+    QVERIFY(findIn(penOf("p99"), 3) > 50);
 
-    QVERIFY(image.pixelColor(600, 150).lightness() > 128); // default light palette, light theme
+    QVERIFY(image.pixelColor(300, 150).lightness() > 128); // default light palette, light theme
 
     // An empty widget renders too (background and axes only).
     LiveCharts empty;
@@ -435,6 +457,288 @@ void tst_LiveCharts::csvErrors()
     QVERIFY(missing.empty());
     QVERIFY2(error.startsWith(dir.filePath(QStringLiteral("missing.csv")) + QStringLiteral(": cannot read")),
              qPrintable(error));
+}
+
+namespace {
+
+/// A snapshot taken `second` seconds into the run with these cumulative counters (what the engine
+/// sends each tick); what changed since the previous one happened in the second before.
+MetricsSnapshot cumulative(qint64 second, const QMap<QString, qint64> &classes,
+                           const QList<Sluice::EndpointStats> &endpoints)
+{
+    MetricsSnapshot snap;
+    snap.elapsedMs = double(second) * 1000.0;
+    for (qint64 s = std::max<qint64>(0, second - 59); s < second; ++s) {
+        snap.recent.append(sample(s));
+    }
+    snap.attemptErrorsByClass = classes;
+    snap.endpoints = endpoints;
+    return snap;
+}
+
+Sluice::EndpointStats endpoint(const QString &name, qint64 sent, qint64 ok, qint64 rateLimited, qint64 errors,
+                               double latencySumMs)
+{
+    Sluice::EndpointStats e;
+    e.name = name;
+    e.sent = sent;
+    e.ok = ok;
+    e.rateLimited = rateLimited;
+    e.errors = errors;
+    e.latencySumMs = latencySumMs;
+    return e;
+}
+
+} // namespace
+
+void tst_LiveCharts::waitingIsAShareOnItsOwnAxis()
+{
+    // A limit binds: every send waited for it. "Issued" keeps its own line (req/s); the waiting is a
+    // share on the right axis (0-100 %), never a copy of the sends drawn over them.
+    std::vector<SecondSample> h;
+    for (qint64 s = 0; s < 30; ++s) {
+        SecondSample x;
+        x.second = s;
+        x.issued = 200;
+        x.overflow = 200;
+        x.finished = 199;
+        h.push_back(x);
+    }
+    LiveCharts charts;
+    charts.setHistory(h);
+    QCOMPARE(charts.points(LiveCharts::Series::Issued).at(3), QPointF(3, 200));
+    QCOMPARE(charts.points(LiveCharts::Series::HeldBack).at(3), QPointF(3, 100));
+    auto *held = charts.findChild<QLineSeries *>(QStringLiteral("heldBack"));
+    auto *issued = charts.findChild<QLineSeries *>(QStringLiteral("issued"));
+    QVERIFY(held && issued);
+    const auto yAxis = [](QLineSeries *series) -> QValueAxis * {
+        for (QAbstractAxis *axis : series->attachedAxes()) {
+            if (axis->orientation() == Qt::Vertical) {
+                return qobject_cast<QValueAxis *>(axis);
+            }
+        }
+        return nullptr;
+    };
+    QVERIFY(yAxis(held) && yAxis(issued));
+    QVERIFY(yAxis(held) != yAxis(issued));
+    QCOMPARE(yAxis(held)->alignment(), Qt::AlignRight);
+    QCOMPARE(yAxis(held)->max(), 100.0);
+    QVERIFY(yAxis(issued)->max() >= 200);
+    QVERIFY(!held->name().contains(QStringLiteral("Overflow")));
+}
+
+void tst_LiveCharts::errorsByClassFromSnapshots()
+{
+    LiveCharts charts;
+    // Seconds 0..9: 5 server errors a second, and 2 timeouts a second from second 5 on.
+    qint64 server = 0, timeout = 0;
+    for (qint64 second = 1; second <= 10; ++second) {
+        server += 5;
+        timeout += second >= 6 ? 2 : 0;
+        QMap<QString, qint64> classes{{QStringLiteral("server"), server},
+                                      {QStringLiteral("rate_limited"), 7}};
+        if (timeout > 0) {
+            classes.insert(QStringLiteral("timeout"), timeout);
+        }
+        charts.addSnapshot(cumulative(second, classes, {}));
+    }
+    const QList<QPointF> serverPoints = charts.points(QStringLiteral("errors:server"));
+    QVERIFY(!serverPoints.isEmpty());
+    QCOMPARE(serverPoints.at(1), QPointF(1, 5));
+    QCOMPARE(serverPoints.at(5), QPointF(5, 5));
+    const QList<QPointF> timeouts = charts.points(QStringLiteral("errors:timeout"));
+    QCOMPARE(timeouts.at(4), QPointF(4, 0));
+    QCOMPARE(timeouts.at(5), QPointF(5, 2));
+    // Classes that never happened stay out of the chart and its legend; the all-classes line is for
+    // recorded histories only.
+    auto *client = charts.findChild<QLineSeries *>(QStringLiteral("errors:client"));
+    QVERIFY(client);
+    QVERIFY(!client->isVisible());
+    QVERIFY(charts.points(QStringLiteral("errors:client")).isEmpty());
+    QVERIFY(!charts.findChild<QLineSeries *>(QStringLiteral("errors"))->isVisible());
+    QVERIFY(charts.findChild<QLineSeries *>(QStringLiteral("errors:server"))->isVisible());
+    QVERIFY(charts.seriesNames(LiveCharts::View::Overview, 1).contains(QStringLiteral("errors:server")));
+
+    // A recorded history has no classes: its non-429 errors are one line.
+    LiveCharts recorded;
+    recorded.setHistory(history(20));
+    QCOMPARE(recorded.points(LiveCharts::Series::Errors).size(), 20);
+    QVERIFY(recorded.findChild<QLineSeries *>(QStringLiteral("errors"))->isVisible());
+}
+
+void tst_LiveCharts::perEndpointView()
+{
+    LiveCharts charts;
+    QSignalSpy viewChanged(&charts, &LiveCharts::viewChanged);
+    for (qint64 second = 1; second <= 5; ++second) {
+        charts.addSnapshot(cumulative(
+            second, {},
+            {endpoint(QStringLiteral("a"), 30 * second, 30 * second, 0, 0, 3000.0 * double(second)),
+             endpoint(QStringLiteral("b"), 10 * second, 8 * second, 2 * second, 0, 400.0 * double(second))}));
+    }
+    charts.setView(LiveCharts::View::PerEndpoint);
+    QCOMPARE(viewChanged.count(), 1);
+    QCOMPARE(charts.findChild<QComboBox *>(QStringLiteral("viewCombo"))->currentIndex(), 1);
+    QCOMPARE(charts.seriesNames(LiveCharts::View::PerEndpoint, 0),
+             (QStringList{QStringLiteral("endpointSent:a"), QStringLiteral("endpointSent:b")}));
+    QCOMPARE(charts.points(QStringLiteral("endpointSent:a")).at(2), QPointF(2, 30));
+    QCOMPARE(charts.points(QStringLiteral("endpointSent:b")).at(2), QPointF(2, 10));
+    QCOMPARE(charts.points(QStringLiteral("endpointRateLimited:b")).at(2), QPointF(2, 2));
+    QCOMPARE(charts.points(QStringLiteral("endpointRateLimited:a")).at(2), QPointF(2, 0));
+    QCOMPARE(charts.points(QStringLiteral("endpointLatency:a")).at(2), QPointF(2, 100)); // 3000 ms / 30
+    QCOMPARE(charts.points(QStringLiteral("endpointLatency:b")).at(2), QPointF(2, 50));  // 400 ms / 8
+    // Snapshots between whole seconds: what changed is shared by the seconds in proportion.
+    LiveCharts split;
+    split.addSnapshot(cumulative(1, {}, {endpoint(QStringLiteral("a"), 10, 10, 0, 0, 10)}));
+    MetricsSnapshot half = cumulative(2, {}, {endpoint(QStringLiteral("a"), 30, 30, 0, 0, 30)});
+    half.elapsedMs = 1500; // 20 more sends in [1 s, 1.5 s]
+    split.addSnapshot(half);
+    MetricsSnapshot next = cumulative(3, {}, {endpoint(QStringLiteral("a"), 50, 50, 0, 0, 50)});
+    next.elapsedMs = 2500; // 20 more in [1.5 s, 2.5 s]: 10 in second 1, 10 in second 2
+    split.addSnapshot(next);
+    QCOMPARE(split.points(QStringLiteral("endpointSent:a")).at(1), QPointF(1, 30));
+    // A new run with other endpoints replaces the lines.
+    charts.clear();
+    charts.addSnapshot(cumulative(1, {}, {endpoint(QStringLiteral("c"), 1, 1, 0, 0, 5)}));
+    QCOMPARE(charts.seriesNames(LiveCharts::View::PerEndpoint, 3),
+             QStringList{QStringLiteral("endpointLatency:c")});
+    QVERIFY(!charts.findChild<QLineSeries *>(QStringLiteral("endpointSent:a")));
+}
+
+void tst_LiveCharts::markersShowAndHover()
+{
+    LiveCharts charts;
+    charts.setHistory(history(60));
+    charts.addMarker({30, Sluice::Gui::ChartMarker::Kind::Ejection, QStringLiteral("b ejected: failing")});
+    charts.addMarker({45, Sluice::Gui::ChartMarker::Kind::Run, QStringLiteral("paused")});
+    QCOMPARE(charts.markers().size(), 2);
+    QVERIFY(charts.hoverText(0, 30.2).contains(QStringLiteral("b ejected: failing")));
+    QVERIFY(!charts.hoverText(0, 38).contains(QStringLiteral("ejected")));
+    // Drawn: a vertical line in the marker's colour at x = 30 of 0..59 in every chart.
+    const QImage image = charts.render(QSize(1200, 900));
+    const QColor red = Sluice::Gui::ChartMarker::color(Sluice::Gui::ChartMarker::Kind::Ejection);
+    int columnsWithRed = 0;
+    for (int x = 0; x < 600; ++x) {
+        int hits = 0;
+        for (int y = 0; y < 450; ++y) {
+            const QColor c = image.pixelColor(x, y);
+            hits += std::abs(c.red() - red.red()) + std::abs(c.green() - red.green()) +
+                        std::abs(c.blue() - red.blue()) <
+                    40;
+        }
+        columnsWithRed += hits > 60 ? 1 : 0;
+    }
+    QVERIFY2(columnsWithRed >= 1 && columnsWithRed <= 6, qPrintable(QString::number(columnsWithRed)));
+    charts.clear();
+    QVERIFY(charts.markers().isEmpty());
+}
+
+void tst_LiveCharts::legendClickHidesASeries()
+{
+    LiveCharts charts;
+    charts.setHistory(history(60));
+    auto *finished = charts.findChild<QLineSeries *>(QStringLiteral("finished"));
+    QVERIFY(finished && finished->isVisible());
+    auto *chart = charts.findChild<QChartView *>(QStringLiteral("requestsChart"))->chart();
+    const QList<QLegendMarker *> markers = chart->legend()->markers(finished);
+    QCOMPARE(markers.size(), 1);
+    Q_EMIT markers.first()->clicked(); // what a click on the legend entry does
+    QVERIFY(charts.isSeriesHidden(QStringLiteral("finished")));
+    QVERIFY(!finished->isVisible());
+    QTRY_VERIFY(markers.first()->isVisible()); // the entry stays (laid out later), to bring the line back
+    QVERIFY(!charts.hoverText(0, 10).contains(QStringLiteral("Finished")));
+    Q_EMIT markers.first()->clicked();
+    QVERIFY(!charts.isSeriesHidden(QStringLiteral("finished")));
+    QVERIFY(finished->isVisible());
+    QVERIFY(charts.hoverText(0, 10).contains(QStringLiteral("Finished: 11")));
+}
+
+void tst_LiveCharts::hoverShowsValues()
+{
+    LiveCharts charts;
+    charts.resize(1200, 800);
+    charts.show();
+    charts.setHistory(history(60));
+    QVERIFY(QTest::qWaitForWindowExposed(&charts));
+    QTRY_COMPARE(charts.pointCount(LiveCharts::Series::Issued), 60);
+    auto *view = charts.findChild<QChartView *>(QStringLiteral("requestsChart"));
+    QChart *chart = view->chart();
+    // The middle of the plot area, in viewport coordinates.
+    const QPointF inChart = chart->plotArea().center();
+    const QPoint at = view->mapFromScene(chart->mapToScene(inChart));
+    QMouseEvent move(QEvent::MouseMove, QPointF(at), view->viewport()->mapToGlobal(QPointF(at)), Qt::NoButton,
+                     Qt::NoButton, Qt::NoModifier);
+    QApplication::sendEvent(view->viewport(), &move);
+    auto *label = charts.findChild<QLabel *>(QStringLiteral("chartHover"));
+    QVERIFY(label);
+    QVERIFY(label->isVisible());
+    QVERIFY2(label->text().contains(QStringLiteral("Issued: ")), qPrintable(label->text()));
+    QVERIFY2(label->text().contains(QStringLiteral("s since the start")), qPrintable(label->text()));
+    QEvent leave(QEvent::Leave);
+    QApplication::sendEvent(view->viewport(), &leave);
+    QVERIFY(!label->isVisible());
+}
+
+void tst_LiveCharts::exportRendersTheWholeRun()
+{
+    LiveCharts charts;
+    charts.setHistory(history(300));
+    QCOMPARE(charts.window(), LiveCharts::Window::LastMinute);
+    const QImage whole =
+        charts.render(QSize(800, 600), LiveCharts::Window::WholeRun, {LiveCharts::View::Overview});
+    const QImage minute =
+        charts.render(QSize(800, 600), LiveCharts::Window::LastMinute, {LiveCharts::View::Overview});
+    QVERIFY(whole != minute);
+    QCOMPARE(charts.render(QSize(800, 600)), minute); // the plain render draws the window on screen
+    const QImage both = charts.render(QSize(800, 1200), LiveCharts::Window::WholeRun,
+                                      {LiveCharts::View::Overview, LiveCharts::View::PerEndpoint});
+    QCOMPARE(both.size(), QSize(800, 1200));
+}
+
+void tst_LiveCharts::axisLabelsAreNeverElided()
+{
+    // A run as the window sees it: the charts are on screen before any data, then the values grow
+    // from nothing to hundreds of requests and thousands of tokens a second. Qt Charts sizes an axis
+    // from its labels; labels it has no room for come out as "…".
+    LiveCharts charts;
+    charts.resize(1250, 380);
+    charts.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&charts));
+    MetricsSnapshot snap;
+    for (int tick = 1; tick <= 24; ++tick) {
+        snap.elapsedMs = tick * 250.0;
+        snap.recent.clear();
+        for (qint64 s = 0; s < tick / 4; ++s) {
+            SecondSample x;
+            x.second = s;
+            x.issued = 60 * (s + 1);
+            x.finished = 55 * (s + 1);
+            x.overflow = x.issued;
+            x.succeeded = x.finished;
+            x.inputTokens = 1300 * (s + 1);
+            x.outputTokens = 500 * (s + 1);
+            x.p50Ms = 70;
+            x.p90Ms = 95;
+            x.p99Ms = 101;
+            snap.recent.append(x);
+        }
+        charts.addSnapshot(snap);
+        QTest::qWait(60);
+    }
+    QTest::qWait(250);
+    for (QChartView *view : charts.findChildren<QChartView *>()) {
+        if (!view->isVisible()) {
+            continue;
+        }
+        for (QGraphicsItem *item : view->scene()->items()) {
+            auto *text = dynamic_cast<QGraphicsTextItem *>(item);
+            if (text && text->isVisible()) {
+                const QString shown = text->toPlainText();
+                QVERIFY2(!shown.contains(QStringLiteral("…")) && !shown.contains(QStringLiteral("...")),
+                         qPrintable(QStringLiteral("%1: \"%2\"").arg(view->objectName(), shown)));
+            }
+        }
+    }
 }
 
 QTEST_MAIN(tst_LiveCharts)

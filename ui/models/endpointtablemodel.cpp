@@ -363,6 +363,7 @@ int EndpointTableModel::addEndpoint()
     m_savedWeights.append(1.0);
     m_stats.append(std::nullopt);
     endInsertRows();
+    Q_EMIT configurationEdited();
     return row;
 }
 
@@ -383,6 +384,7 @@ int EndpointTableModel::duplicateEndpoint(int row)
     m_savedWeights.insert(newRow, m_savedWeights.at(row));
     m_stats.insert(newRow, std::nullopt);
     endInsertRows();
+    Q_EMIT configurationEdited();
     return newRow;
 }
 
@@ -396,6 +398,7 @@ bool EndpointTableModel::removeEndpoint(int row)
     m_savedWeights.removeAt(row);
     m_stats.removeAt(row);
     endRemoveRows();
+    Q_EMIT configurationEdited();
     return true;
 }
 
@@ -545,13 +548,30 @@ bool EndpointTableModel::setData(const QModelIndex &index, const QVariant &value
         return false;
     }
     const int column = index.column();
-    if (isLiveColumn(column) || (m_running && !isLiveTunable(column))) {
-        return false;
-    }
     if (column == Enabled ? (role != Qt::CheckStateRole && role != Qt::EditRole) : role != Qt::EditRole) {
         return false;
     }
-    return setValue(index.row(), column, value, role);
+    m_lastError.clear();
+    if (isLiveColumn(column)) {
+        refuse(tr("%1 is measured during the run; it cannot be edited.").arg(headerText(column)));
+    } else if (m_running && !isLiveTunable(column)) {
+        refuse(tr("%1 cannot change during a run: stop the run first (weight, RPM, TPM, max in flight and "
+                  "On can).")
+                   .arg(headerText(column)));
+    } else if (setValue(index.row(), column, value, role)) {
+        return true;
+    }
+    if (m_lastError.isEmpty()) {
+        m_lastError = tr("Not a valid value.");
+    }
+    Q_EMIT editRejected(index, m_lastError);
+    return false;
+}
+
+bool EndpointTableModel::refuse(const QString &reason)
+{
+    m_lastError = reason;
+    return false;
 }
 
 bool EndpointTableModel::setValue(int row, int column, const QVariant &value, int role)
@@ -567,12 +587,12 @@ bool EndpointTableModel::setValue(int row, int column, const QVariant &value, in
             bool ok = false;
             const int state = value.toInt(&ok);
             if (!ok || (state != Qt::Unchecked && state != Qt::Checked)) {
-                return false;
+                return refuse(tr("On is checked or unchecked."));
             }
             enable = state == Qt::Checked;
         } else {
             if (!value.canConvert<bool>()) {
-                return false;
+                return refuse(tr("On is checked or unchecked."));
             }
             enable = value.toBool();
         }
@@ -584,8 +604,12 @@ bool EndpointTableModel::setValue(int row, int column, const QVariant &value, in
     }
     case Name: {
         const QString name = value.toString().trimmed();
-        if (name.isEmpty() || isNameTaken(name, row)) {
-            return false;
+        if (name.isEmpty()) {
+            return refuse(tr("A name cannot be empty: results name the endpoint of each line."));
+        }
+        if (isNameTaken(name, row)) {
+            return refuse(
+                tr("\"%1\" is already the name of another endpoint: names must be unique.").arg(name));
         }
         e.name = name;
         break;
@@ -593,7 +617,9 @@ bool EndpointTableModel::setValue(int row, int column, const QVariant &value, in
     case Url: {
         const QUrl url(value.toString().trimmed(), QUrl::StrictMode);
         if (!Sluice::EndpointConfig::isEndpointUrl(url)) {
-            return false;
+            return refuse(tr("\"%1\" is not an http:// or https:// URL with a host, e.g. "
+                             "https://api.openai.com/v1/chat/completions.")
+                              .arg(value.toString().trimmed()));
         }
         // The provider follows the URL only while it still is what the old URL implied; a provider
         // the user chose explicitly (differing from the inference) is kept.
@@ -610,7 +636,7 @@ bool EndpointTableModel::setValue(int row, int column, const QVariant &value, in
         } else if (text == QLatin1String("anthropic")) {
             e.provider = Sluice::Provider::Anthropic;
         } else {
-            return false;
+            return refuse(tr("Provider is openai (any OpenAI-compatible server) or anthropic."));
         }
         break;
     }
@@ -618,7 +644,9 @@ bool EndpointTableModel::setValue(int row, int column, const QVariant &value, in
         static const QRegularExpression envName(QStringLiteral("^[A-Za-z_][A-Za-z0-9_]*$"));
         const QString text = value.toString().trimmed();
         if (!text.isEmpty() && !envName.match(text).hasMatch()) {
-            return false;
+            return refuse(tr("\"%1\" is not an environment variable name (letters, digits and _, not "
+                             "starting with a digit). Put the variable's name here, never the key.")
+                              .arg(text));
         }
         e.apiKeyEnv = text;
         break;
@@ -629,7 +657,9 @@ bool EndpointTableModel::setValue(int row, int column, const QVariant &value, in
     case Weight: {
         double v = 0;
         if (!toNumber(value, &v) || !std::isfinite(v) || v < 0 || v > kMaxWeight) {
-            return false;
+            return refuse(tr("Weight is a number from 0 to 1,000,000 (0 switches the endpoint off); "
+                             "\"%1\" is not.")
+                              .arg(value.toString().trimmed()));
         }
         setWeight(row, v);
         break;
@@ -639,7 +669,9 @@ bool EndpointTableModel::setValue(int row, int column, const QVariant &value, in
         double v = 0;
         const double max = column == Rpm ? kMaxRpm : kMaxTpm;
         if (!toNumber(value, &v) || !std::isfinite(v) || v < 0 || v > max) {
-            return false;
+            return refuse(tr("%1 is a number from 0 to %2, or \"unlimited\" (0); \"%3\" is not.")
+                              .arg(headerText(column), QLocale(QLocale::English).toString(qint64(max)),
+                                   value.toString().trimmed()));
         }
         (column == Rpm ? e.rpm : e.tpm) = v;
         break;
@@ -648,7 +680,8 @@ bool EndpointTableModel::setValue(int row, int column, const QVariant &value, in
         double v = 0;
         if (!toNumber(value, &v) || !std::isfinite(v) || v != std::floor(v) || v < 1 ||
             v > kMaxInFlightLimit) {
-            return false;
+            return refuse(tr("Max in flight is a whole number from 1 to 100,000; \"%1\" is not.")
+                              .arg(value.toString().trimmed()));
         }
         e.maxInFlight = int(v);
         break;
@@ -688,6 +721,9 @@ bool EndpointTableModel::setValue(int row, int column, const QVariant &value, in
     // Setting the current value again succeeds quietly: no signal, nothing to forward.
     if (changed && m_running && isLiveTunable(column)) {
         Q_EMIT liveEditRequested(row, e);
+    }
+    if (changed) {
+        Q_EMIT configurationEdited();
     }
     return true;
 }

@@ -16,8 +16,8 @@ namespace Sluice::Gui {
 /// The model holds the project's endpoint list (the source of truth before a run). During a run,
 /// edits to live-tunable columns (Weight, Rpm, Tpm, MaxInFlight, Enabled) are validated, stored, and
 /// announced with `liveEditRequested` so the window can forward them to the engine; other columns are
-/// read-only while running (`setRunning(true)`). setData validates: a bad value returns false and
-/// changes nothing (e.g. negative weight, non-http URL, empty or duplicate name).
+/// read-only while running (`setRunning(true)`). setData validates: a bad value returns false, changes
+/// nothing (e.g. negative weight, non-http URL, empty or duplicate name) and says why in editRejected().
 class EndpointTableModel : public QAbstractTableModel
 {
     Q_OBJECT
@@ -66,12 +66,21 @@ public:
     Qt::ItemFlags flags(const QModelIndex &index) const override;
     bool setData(const QModelIndex &index, const QVariant &value, int role = Qt::EditRole) override;
 
+    /// Why the last refused setData refused, empty when the last one succeeded.
+    QString lastError() const { return m_lastError; }
+
 Q_SIGNALS:
     /// A live-tunable value changed while running: forward to the engine.
     void liveEditRequested(int row, Sluice::EndpointConfig endpoint);
+    /// An edit was refused; `reason` says why and what is accepted (shown next to the cell).
+    void editRejected(const QModelIndex &index, const QString &reason);
+    /// The operator changed the configuration (a cell, or a row added, duplicated or removed); not
+    /// emitted by setEndpoints() or live statistics. The window counts these as unsaved changes.
+    void configurationEdited();
 
 private:
     bool setValue(int row, int column, const QVariant &value, int role);
+    bool refuse(const QString &reason);
     void setWeight(int row, double weight);
     void emitRowRange(int row, int first, int last);
     bool isNameTaken(const QString &name, int exceptRow) const;
@@ -81,6 +90,7 @@ private:
     QList<double> m_savedWeights; ///< weight to restore when re-enabled (the last positive weight)
     QList<std::optional<Sluice::EndpointStats>> m_stats; ///< index-aligned; empty until a snapshot
     bool m_running = false;
+    QString m_lastError;
 };
 
 } // namespace Sluice::Gui
