@@ -106,6 +106,14 @@ std::string Records::resultLine(const QString &runId, const Request &request, QB
     out += std::to_string(completion.attempts);
     out += ",\"latency_ms\":";
     out += json(std::round(completion.latencyMs * 10.0) / 10.0).dump();
+    out += ",\"ttft_ms\":";
+    out += completion.ttftMs < 0 ? "null" : json(std::round(completion.ttftMs * 10.0) / 10.0).dump();
+    out += ",\"output_tokens_per_s\":";
+    out += completion.outputTokensPerS < 0
+               ? "null"
+               : json(std::round(completion.outputTokensPerS * 10.0) / 10.0).dump();
+    out += ",\"cost_usd\":";
+    out += completion.costUsd < 0 ? "null" : json(std::round(completion.costUsd * 1e8) / 1e8).dump();
     // The line's own metadata comes back with its result (the OpenAI cookbook's convention), so
     // results can be joined back to the data they came from.
     if (request.input.is_object()) {

@@ -24,11 +24,18 @@ struct Completion
     /// Failures: how long the last attempt's server asked to wait (retry-after-ms, else Retry-After), in
     /// ms; -1 when it did not say.
     double retryAfterMs = -1;
+    /// A streamed reply: time to first token (first content byte after the request left) and output
+    /// tokens per second; -1 (null in the record) for a reply that was not streamed.
+    double ttftMs = -1;
+    double outputTokensPerS = -1;
+    /// What the request cost in USD (every attempt the provider charged for); -1 (null) when unpriced.
+    double costUsd = -1;
 };
 
 /// Builders of the two output record shapes (README "Output"). The results shape follows the OpenAI
 /// Batch output (`id`, `custom_id`, `response.status_code`, `response.body`, `error: null`) and adds
-/// `line`, `endpoint`, `attempts`, `latency_ms`, and the input line's `metadata` object when it has one.
+/// `line`, `endpoint`, `attempts`, `latency_ms`, `ttft_ms`, `output_tokens_per_s` (null unless streamed),
+/// `cost_usd` (null when unpriced), and the input line's `metadata` object when it has one.
 class Records
 {
 public:

@@ -355,8 +355,10 @@ void EndpointLimiter::onFailure(const Feedback &f, bool isProbe)
         isProbe && (m_pauseKind == PauseKind::Unreachable || m_pauseKind == PauseKind::Failing);
     if (ejectedProbe || (m_state == State::Open && m_streakCount >= FailuresToEject)) {
         m_downMs = m_downMs <= 0 ? FirstDownMs : std::min(MaxDownMs, m_downMs * 2);
+        if (!ejectedProbe) {
+            m_ejectedAfter = m_streakCount; // what ejected it; a failed probe keeps it
+        }
         m_pauseKind = m_streakAnswered ? PauseKind::Failing : PauseKind::Unreachable;
-        m_ejectedAfter = std::max(m_streakCount, 1);
         pause(m_downMs);
     } else if (isProbe) {
         m_probeInFlight = false; // a 429 or quota probe that met an error: inconclusive, probe again

@@ -349,6 +349,15 @@ void tst_EndpointLimiter::answeredFailuresOfDifferentRequestsMeanFailing()
     QCOMPARE(limiter.publicState(), EndpointState::Failing); // it answered: not "unreachable"
     QCOMPARE(limiter.ejectedAfter(), EndpointLimiter::FailuresToEject);
     QCOMPARE(limiter.limitReason(), LimitReason::Ejected);
+    // A failed probe doubles the pause but the cause stays what ejected it.
+    clock.advance(EndpointLimiter::FirstDownMs);
+    auto probe = reply(limiter.onSend(0), ErrorClass::Server);
+    probe.answered = true;
+    probe.requestKey = 999;
+    limiter.onReply(probe);
+    QCOMPARE(limiter.publicState(), EndpointState::Failing);
+    QCOMPARE(limiter.ejectedAfter(), EndpointLimiter::FailuresToEject);
+    QCOMPARE(limiter.readyAtMs(0), clock.nowMs() + 2 * EndpointLimiter::FirstDownMs);
 }
 
 void tst_EndpointLimiter::hungProbeDoesNotKeepTheEndpointShut()

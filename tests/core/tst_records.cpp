@@ -15,6 +15,7 @@ private Q_SLOTS:
     void resultLineShape();
     void resultLineKeepsTheReplyAsSent();
     void resultLineEscapesFields();
+    void resultLineStreamingAndCostFields();
     void resultLineCarriesTheLinesMetadata_data();
     void resultLineCarriesTheLinesMetadata();
 };
@@ -46,9 +47,9 @@ void tst_Records::resultLineCarriesTheLinesMetadata_data()
         << R"({"custom_id":"x","method":"POST","url":"/v1/chat/completions","body":{},"metadata":{"k":[1]}})"
         << R"(,"metadata":{"k":[1]}})";
     QTest::newRow("no metadata") << R"({"input":"hi"})"
-                                 << R"("latency_ms":812.4})";
+                                 << R"("cost_usd":null})";
     QTest::newRow("metadata not an object") << R"({"input":"hi","metadata":"x"})"
-                                            << R"("latency_ms":812.4})";
+                                            << R"("cost_usd":null})";
 }
 
 void tst_Records::resultLineCarriesTheLinesMetadata()
@@ -63,16 +64,31 @@ void tst_Records::resultLineCarriesTheLinesMetadata()
     QVERIFY(!nlohmann::json::parse(line.toStdString(), nullptr, false).is_discarded());
 }
 
+void tst_Records::resultLineStreamingAndCostFields()
+{
+    Completion c = completion();
+    c.ttftMs = 123.456;
+    c.outputTokensPerS = 41.27;
+    c.costUsd = 0.000123456789;
+    const QString line = QString::fromStdString(
+        Records::resultLine(QStringLiteral("run_1"), request(QStringLiteral("a1"), 3), R"({})", c));
+    QVERIFY2(
+        line.endsWith(QLatin1String(R"("ttft_ms":123.5,"output_tokens_per_s":41.3,"cost_usd":0.00012346})")),
+        qPrintable(line));
+}
+
 void tst_Records::resultLineShape()
 {
     const std::string line = Records::resultLine(QStringLiteral("run_1"), request(QStringLiteral("a1"), 17),
                                                  R"({"ok":true})", completion());
     QVERIFY(line.find('\n') == std::string::npos);
     // The documented key order, the OpenAI Batch output's first.
-    QCOMPARE(QString::fromStdString(line),
-             QStringLiteral(R"({"id":"run_1-17","custom_id":"a1","line":17,"response":{"status_code":200,)"
-                            R"("request_id":"req_9","body":{"ok":true}},"error":null,"endpoint":"ep-a",)"
-                            R"("attempts":2,"latency_ms":812.4})"));
+    QCOMPARE(
+        QString::fromStdString(line),
+        QStringLiteral(
+            R"({"id":"run_1-17","custom_id":"a1","line":17,"response":{"status_code":200,)"
+            R"("request_id":"req_9","body":{"ok":true}},"error":null,"endpoint":"ep-a",)"
+            R"("attempts":2,"latency_ms":812.4,"ttft_ms":null,"output_tokens_per_s":null,"cost_usd":null})"));
 }
 
 void tst_Records::resultLineKeepsTheReplyAsSent()
