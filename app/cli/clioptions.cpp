@@ -77,10 +77,10 @@ Result<CliOptions> loadEndpoints(const QCommandLineParser &p, CliOptions &o, Err
         e.apiKeyEnv = p.value(QStringLiteral("api-key-env"));
         o.project.endpoints.append(e);
     }
-    if (const auto rps = num("rps", 0, 1e9)) {
+    if (const auto rps = num("rps", Bounds::GlobalRps.min, Bounds::GlobalRps.max)) {
         o.project.limits.rps = *rps;
     }
-    if (const auto attempts = num("max-attempts", 1, 100)) {
+    if (const auto attempts = num("max-attempts", Bounds::MaxAttempts.min, Bounds::MaxAttempts.max)) {
         o.project.limits.retry.maxAttempts = int(*attempts);
     }
     if (!error.message.isEmpty()) {

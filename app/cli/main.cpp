@@ -1,6 +1,9 @@
 // sluice-cli: the headless front end of the Sluice engine.
 
 #include "allocator.h"
+#ifdef SLUICE_CONNECT_CACHE
+#include "connectcache.h"
+#endif
 #include "clioptions.h"
 #include "progressprinter.h"
 
@@ -326,6 +329,11 @@ int main(int argc, char *argv[])
     case CliOptions::Command::Version:
         std::printf("sluice-cli %s\nmemory allocator: %s\n", SLUICE_VERSION,
                     qPrintable(allocatorDescription()));
+#ifdef SLUICE_CONNECT_CACHE
+        std::printf("connect cache: %s\n", qPrintable(ConnectCache::description()));
+#else
+        std::printf("connect cache: not built\n");
+#endif
         return 0;
     case CliOptions::Command::Simulate:
         return runSimulate(app, o);

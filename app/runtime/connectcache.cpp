@@ -123,7 +123,10 @@ Global &global()
         if (!made->real) {
             qFatal("sluice: QObject::connect of QtCore not found (%s)", dlerror());
         }
-        made->enabled = qEnvironmentVariable("SLUICE_CONNECT_CACHE") != QLatin1String("0");
+        // Tested against the Qt it was built with: another Qt at run time (an upgraded library under
+        // the same binary) may connect differently, so it stays off rather than guess.
+        made->enabled = qEnvironmentVariable("SLUICE_CONNECT_CACHE") != QLatin1String("0") &&
+                        qstrcmp(qVersion(), QT_VERSION_STR) == 0;
         if (made->enabled) {
             SegmentSearch network;
             network.nameFragment = "/libQt6Network.so";
@@ -309,6 +312,18 @@ Stats stats()
     const Global &g = global();
     return {g.hits.load(std::memory_order_relaxed), g.misses.load(std::memory_order_relaxed),
             g.bypassed.load(std::memory_order_relaxed)};
+}
+
+QString description()
+{
+    if (global().enabled) {
+        return QStringLiteral("on (Qt %1)").arg(QString::fromLatin1(qVersion()));
+    }
+    if (qstrcmp(qVersion(), QT_VERSION_STR) != 0) {
+        return QStringLiteral("off: Qt %1 at run time, built and tested with %2")
+            .arg(QString::fromLatin1(qVersion()), QStringLiteral(QT_VERSION_STR));
+    }
+    return QStringLiteral("off (SLUICE_CONNECT_CACHE=0)");
 }
 
 bool enabled()

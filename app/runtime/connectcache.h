@@ -1,5 +1,6 @@
 #pragma once
 
+#include <QString>
 #include <QtGlobal>
 
 namespace Sluice::ConnectCache {
@@ -19,7 +20,9 @@ namespace Sluice::ConnectCache {
 /// call, and every call it cannot resolve the same way (an unknown or unqueueable type, a METHOD()
 /// code) goes to Qt's own implementation, warnings included.
 ///
-/// SLUICE_CONNECT_CACHE=0 in the environment turns it off (every call goes to Qt).
+/// SLUICE_CONNECT_CACHE=0 in the environment turns it off (every call goes to Qt), and it is off
+/// whenever the Qt found at run time is not the one it was built and tested with (qVersion() !=
+/// QT_VERSION_STR). Built on Linux only (it relies on the ELF dynamic linker's symbol binding).
 
 struct Stats
 {
@@ -31,8 +34,10 @@ struct Stats
 /// Totals over every thread since the process started.
 Stats stats();
 
-/// Whether the cache is in use (not turned off by SLUICE_CONNECT_CACHE=0 and Qt's own connect found).
+/// Whether the cache is in use (not turned off by SLUICE_CONNECT_CACHE=0, the Qt it was built for).
 bool enabled();
+/// "on (Qt 6.4.2)", or why it is off, for --version.
+QString description();
 
 /// Also caches calls made from code in the shared object or executable that holds `address`
 /// (tests: the test binary itself). libQt6Network is always included.

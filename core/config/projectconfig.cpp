@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <tuple>
 
 namespace Sluice {
 
@@ -152,6 +153,12 @@ public:
             return std::nullopt;
         }
         return d;
+    }
+
+    std::optional<double> number(const char *key, Range range) { return number(key, range.min, range.max); }
+    std::optional<int> integer(const char *key, Range range)
+    {
+        return integer(key, int(range.min), int(range.max));
     }
 
     std::optional<bool> boolean(const char *key)
@@ -327,7 +334,7 @@ Result<void> readGateway(const json &object, const QString &fileName, GatewayCon
         key.name = k.string("name", true).value_or(QString());
         key.sha256 = k.string("sha256").value_or(QString()).toLower();
         key.keyEnv = k.string("key_env").value_or(QString());
-        key.rpm = k.number("rpm", 0, 1e9).value_or(0);
+        key.rpm = k.number("rpm", Bounds::Rpm).value_or(0);
         if (k.error()) {
             return *k.error();
         }
@@ -392,15 +399,16 @@ Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &f
             }
             e.provider = *parsed;
         }
-        e.weight = r.number("weight", 0, 1e6).value_or(e.weight);
+        e.weight = r.number("weight", Bounds::Weight).value_or(e.weight);
         e.model = r.string("model").value_or(QString());
         e.apiKeyEnv = r.string("api_key_env").value_or(QString());
-        e.rpm = r.number("rpm", 0, 1e9).value_or(e.rpm);
-        e.tpm = r.number("tpm", 0, 1e12).value_or(e.tpm);
-        e.maxInFlight = r.integer("max_in_flight", 1, 100000).value_or(e.maxInFlight);
-        e.timeoutS = r.number("timeout_s", 0.001, 86400).value_or(e.timeoutS);
+        e.rpm = r.number("rpm", Bounds::Rpm).value_or(e.rpm);
+        e.tpm = r.number("tpm", Bounds::Tpm).value_or(e.tpm);
+        e.maxInFlight = r.integer("max_in_flight", Bounds::MaxInFlight).value_or(e.maxInFlight);
+        e.timeoutS = r.number("timeout_s", Bounds::TimeoutS).value_or(e.timeoutS);
         e.anthropicVersion = r.string("anthropic_version").value_or(e.anthropicVersion);
-        e.defaultMaxTokens = r.integer("default_max_tokens", 1, 10000000).value_or(e.defaultMaxTokens);
+        e.defaultMaxTokens =
+            r.integer("default_max_tokens", Bounds::DefaultMaxTokens).value_or(e.defaultMaxTokens);
         e.caFile = r.string("ca_file").value_or(QString());
         if (item.contains("ca_file") && e.caFile.isEmpty()) {
             r.fail("ca_file",
@@ -433,11 +441,11 @@ Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &f
         r.rejectUnknownKeys({QStringLiteral("rps"), QStringLiteral("tpm"), QStringLiteral("max_attempts"),
                              QStringLiteral("backoff_base_ms"), QStringLiteral("backoff_max_ms")});
         LimitsConfig &l = project.limits;
-        l.rps = r.number("rps", 0, 1e9).value_or(l.rps);
-        l.tpm = r.number("tpm", 0, 1e12).value_or(l.tpm);
-        l.retry.maxAttempts = r.integer("max_attempts", 1, 100).value_or(l.retry.maxAttempts);
-        l.retry.baseDelayMs = r.number("backoff_base_ms", 0, 3600000).value_or(l.retry.baseDelayMs);
-        l.retry.maxDelayMs = r.number("backoff_max_ms", 0, 3600000).value_or(l.retry.maxDelayMs);
+        l.rps = r.number("rps", Bounds::GlobalRps).value_or(l.rps);
+        l.tpm = r.number("tpm", Bounds::Tpm).value_or(l.tpm);
+        l.retry.maxAttempts = r.integer("max_attempts", Bounds::MaxAttempts).value_or(l.retry.maxAttempts);
+        l.retry.baseDelayMs = r.number("backoff_base_ms", Bounds::BackoffMs).value_or(l.retry.baseDelayMs);
+        l.retry.maxDelayMs = r.number("backoff_max_ms", Bounds::BackoffMs).value_or(l.retry.maxDelayMs);
         if (r.error()) {
             return *r.error();
         }
@@ -587,8 +595,58 @@ Result<void> validateGateway(const ProjectConfig &project, const QString &fileNa
 
 } // namespace
 
+namespace {
+
+/// `value` of setting `name` within `range`, or an error naming it (values set by CLI flags or code,
+/// which the loader never saw).
+Result<void> checkRange(const QString &path, const char *name, double value, Range range)
+{
+    if (range.contains(value)) {
+        return {};
+    }
+    return configError(QStringLiteral("%1.%2: %3 is out of range [%4, %5]")
+                           .arg(path, QString::fromLatin1(name))
+                           .arg(value)
+                           .arg(range.min)
+                           .arg(range.max));
+}
+
+Result<void> checkRanges(const QString &path, const EndpointConfig &e)
+{
+    for (const auto &[name, value, range] :
+         {std::tuple{"weight", e.weight, Bounds::Weight}, std::tuple{"rpm", e.rpm, Bounds::Rpm},
+          std::tuple{"tpm", e.tpm, Bounds::Tpm},
+          std::tuple{"max_in_flight", double(e.maxInFlight), Bounds::MaxInFlight},
+          std::tuple{"timeout_s", e.timeoutS, Bounds::TimeoutS},
+          std::tuple{"default_max_tokens", double(e.defaultMaxTokens), Bounds::DefaultMaxTokens}}) {
+        if (auto checked = checkRange(path, name, value, range); !checked) {
+            return checked;
+        }
+    }
+    return {};
+}
+
+Result<void> checkRanges(const QString &path, const LimitsConfig &l)
+{
+    for (const auto &[name, value, range] :
+         {std::tuple{"rps", l.rps, Bounds::GlobalRps}, std::tuple{"tpm", l.tpm, Bounds::Tpm},
+          std::tuple{"max_attempts", double(l.retry.maxAttempts), Bounds::MaxAttempts},
+          std::tuple{"backoff_base_ms", l.retry.baseDelayMs, Bounds::BackoffMs},
+          std::tuple{"backoff_max_ms", l.retry.maxDelayMs, Bounds::BackoffMs}}) {
+        if (auto checked = checkRange(path, name, value, range); !checked) {
+            return checked;
+        }
+    }
+    return {};
+}
+
+} // namespace
+
 Result<void> ProjectConfig::validate(const QString &fileName) const
 {
+    if (auto checked = checkRanges(fileName + QStringLiteral(": limits"), limits); !checked) {
+        return checked;
+    }
     if (endpoints.isEmpty()) {
         return configError(QStringLiteral("%1: endpoints: at least one endpoint is needed").arg(fileName));
     }
@@ -604,6 +662,9 @@ Result<void> ProjectConfig::validate(const QString &fileName) const
                                QStringLiteral(".name: \"%1\" is used by an earlier endpoint").arg(e.name));
         }
         names.insert(e.name);
+        if (auto checked = checkRanges(path, e); !checked) {
+            return checked;
+        }
         if (!EndpointConfig::isEndpointUrl(e.url)) {
             return configError(path +
                                QStringLiteral(".url: \"%1\" is not an http:// or https:// URL with a host")

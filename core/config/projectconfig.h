@@ -29,6 +29,28 @@ enum class HttpProtocol {
 
 QString toString(HttpProtocol protocol);
 
+/// The accepted range of a numeric setting. The project file's loader, ProjectConfig::validate() (also
+/// after CLI overrides), the CLI's flags and the desktop app's endpoints table all use the ones in
+/// Bounds, so an edited project always loads again.
+struct Range
+{
+    double min = 0;
+    double max = 0;
+    bool contains(double value) const { return value >= min && value <= max; } // false for NaN
+};
+
+namespace Bounds {
+inline constexpr Range Weight{0, 1e6};
+inline constexpr Range Rpm{0, 1e9};
+inline constexpr Range Tpm{0, 1e12};
+inline constexpr Range MaxInFlight{1, 100000};
+inline constexpr Range TimeoutS{0.001, 86400};
+inline constexpr Range DefaultMaxTokens{1, 10000000};
+inline constexpr Range GlobalRps{0, 1e9};
+inline constexpr Range MaxAttempts{1, 100};
+inline constexpr Range BackoffMs{0, 3600000};
+} // namespace Bounds
+
 /// One upstream endpoint, as in the project file's "endpoints" array.
 struct EndpointConfig
 {

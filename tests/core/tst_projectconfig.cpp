@@ -5,6 +5,8 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <cmath>
+
 #include <set>
 #include <string>
 
@@ -115,6 +117,8 @@ private Q_SLOTS:
     void savedJsonHoldsNoApiKey();
     void tlsKeys();
     void sharedBlock();
+    void validateChecksRangesSetOutsideTheFile_data();
+    void validateChecksRangesSetOutsideTheFile();
 };
 
 void tst_ProjectConfig::parsesFullProject()
@@ -789,6 +793,54 @@ void tst_ProjectConfig::sharedBlock()
     QCOMPARE(back->shared.nameSpace, result->shared.nameSpace);
     QVERIFY(back->shared.onRedisDown == result->shared.onRedisDown);
     QCOMPARE(back->shared.expectedProcesses, 4);
+}
+
+void tst_ProjectConfig::validateChecksRangesSetOutsideTheFile_data()
+{
+    QTest::addColumn<QString>("field");
+    QTest::addColumn<double>("value");
+    QTest::addColumn<QString>("expected"); // empty: valid
+    QTest::newRow("weight at its maximum") << "weight" << Bounds::Weight.max << QString();
+    QTest::newRow("weight above") << "weight" << Bounds::Weight.max * 2 << "endpoints[0].weight";
+    QTest::newRow("negative weight") << "weight" << -2.0 << "endpoints[0].weight: -2 is out of range";
+    QTest::newRow("rpm NaN") << "rpm" << std::nan("") << "endpoints[0].rpm";
+    QTest::newRow("max in flight 0") << "max_in_flight" << 0.0 << "endpoints[0].max_in_flight";
+    QTest::newRow("timeout 0") << "timeout_s" << 0.0 << "endpoints[0].timeout_s";
+    QTest::newRow("global rps negative") << "limits.rps" << -5.0 << "limits.rps: -5 is out of range";
+    QTest::newRow("attempts 0") << "limits.max_attempts" << 0.0 << "limits.max_attempts";
+}
+
+void tst_ProjectConfig::validateChecksRangesSetOutsideTheFile()
+{
+    // CLI flags, the desktop app and code set values the loader never saw: validate() checks the
+    // same bounds the loader does.
+    QFETCH(QString, field);
+    QFETCH(double, value);
+    QFETCH(QString, expected);
+    ProjectConfig p;
+    p.endpoints = {
+        EndpointConfig::fromUrl(QUrl(QStringLiteral("http://127.0.0.1:1/v1/chat/completions")), 0)};
+    EndpointConfig &e = p.endpoints[0];
+    if (field == QLatin1String("weight")) {
+        e.weight = value;
+    } else if (field == QLatin1String("rpm")) {
+        e.rpm = value;
+    } else if (field == QLatin1String("max_in_flight")) {
+        e.maxInFlight = int(value);
+    } else if (field == QLatin1String("timeout_s")) {
+        e.timeoutS = value;
+    } else if (field == QLatin1String("limits.rps")) {
+        p.limits.rps = value;
+    } else if (field == QLatin1String("limits.max_attempts")) {
+        p.limits.retry.maxAttempts = int(value);
+    }
+    const auto valid = p.validate(QStringLiteral("cli"));
+    if (expected.isEmpty()) {
+        QVERIFY2(valid, qPrintable(valid ? QString() : valid.error().message));
+    } else {
+        QVERIFY(!valid);
+        QVERIFY2(valid.error().message.contains(expected), qPrintable(valid.error().message));
+    }
 }
 
 QTEST_GUILESS_MAIN(tst_ProjectConfig)

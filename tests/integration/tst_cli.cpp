@@ -241,6 +241,11 @@ void tst_Cli::helpAndVersion()
     QVERIFY(version.out.startsWith(QStringLiteral("sluice-cli 0.")));
     // The allocator the build chose is the one malloc really reaches (not merely linked).
     const QString allocatorLine = version.out.section(QLatin1Char('\n'), 1, 1);
+    // The connect cache says whether it is in use: on for the Qt it was built with.
+    const QString cacheLine = version.out.section(QLatin1Char('\n'), 2, 2);
+    QVERIFY2(cacheLine == QStringLiteral("connect cache: on (Qt %1)").arg(QString::fromLatin1(qVersion())) ||
+                 cacheLine == QStringLiteral("connect cache: not built"),
+             qPrintable(version.out));
     QVERIFY2(allocatorLine.startsWith(QStringLiteral("memory allocator: ")), qPrintable(version.out));
     if (QLatin1String(SLUICE_ALLOCATOR_NAME) == QLatin1String("mimalloc")) {
         QVERIFY2(allocatorLine.contains(QStringLiteral("mimalloc 2.")), qPrintable(allocatorLine));

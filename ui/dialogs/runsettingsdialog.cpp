@@ -74,9 +74,9 @@ RunSettingsDialog::RunSettingsDialog(const Settings &settings, const QString &re
 
     auto *limits = new QGroupBox(tr("Run-wide limits (on top of each endpoint's RPM and TPM)"), this);
     auto *limitsForm = new QFormLayout(limits);
-    m_rps = spin(limits, "globalRps", 1e9, 2, tr(" requests/s"), tr("unlimited"));
+    m_rps = spin(limits, "globalRps", Bounds::GlobalRps.max, 2, tr(" requests/s"), tr("unlimited"));
     m_rps->setValue(settings.limits.rps);
-    m_tpm = spin(limits, "globalTpm", 1e12, 0, tr(" tokens/min"), tr("unlimited"));
+    m_tpm = spin(limits, "globalTpm", Bounds::Tpm.max, 0, tr(" tokens/min"), tr("unlimited"));
     m_tpm->setValue(settings.limits.tpm);
     limitsForm->addRow(tr("&Requests per second:"), m_rps);
     limitsForm->addRow(tr("&Tokens per minute:"), m_tpm);
@@ -86,16 +86,16 @@ RunSettingsDialog::RunSettingsDialog(const Settings &settings, const QString &re
     auto *retryForm = new QFormLayout(retries);
     m_attempts = new QSpinBox(retries);
     m_attempts->setObjectName(QStringLiteral("maxAttempts"));
-    m_attempts->setRange(1, 100);
+    m_attempts->setRange(int(Bounds::MaxAttempts.min), int(Bounds::MaxAttempts.max));
     m_attempts->setValue(settings.limits.retry.maxAttempts);
     m_attempts->setToolTip(tr("Sends per request, the first included: 1 = never retry."));
-    m_backoffBase = spin(retries, "backoffBase", 3600000, 0, tr(" ms"), QString());
+    m_backoffBase = spin(retries, "backoffBase", Bounds::BackoffMs.max, 0, tr(" ms"), QString());
     m_backoffBase->setValue(settings.limits.retry.baseDelayMs);
     m_backoffBase->setToolTip(tr("The wait before the 2nd attempt is drawn from 0 to this; it doubles "
                                  "with each attempt, up to the cap."));
-    m_backoffMax = spin(retries, "backoffMax", 3600000, 0, tr(" ms"), QString());
+    m_backoffMax = spin(retries, "backoffMax", Bounds::BackoffMs.max, 0, tr(" ms"), QString());
     m_backoffMax->setValue(settings.limits.retry.maxDelayMs);
-    m_timeout = spin(retries, "attemptTimeout", 86400, 1, tr(" s"), QString());
+    m_timeout = spin(retries, "attemptTimeout", Bounds::TimeoutS.max, 1, tr(" s"), QString());
     m_timeout->setMinimum(0.1);
     m_timeout->setValue(settings.timeoutS);
     m_setTimeouts = new QCheckBox(tr("Set it for every endpoint (they differ now)"), retries);

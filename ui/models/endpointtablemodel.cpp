@@ -10,12 +10,6 @@ namespace Sluice::Gui {
 
 namespace {
 
-// Upper bounds match what ProjectConfig::fromJson accepts, so an edited project always loads again.
-constexpr double kMaxWeight = 1e6;
-constexpr double kMaxRpm = 1e9;
-constexpr double kMaxTpm = 1e12;
-constexpr int kMaxInFlightLimit = 100000;
-
 bool isLiveTunable(int column)
 {
     return column == EndpointTableModel::Enabled || column == EndpointTableModel::Weight ||
@@ -656,10 +650,11 @@ bool EndpointTableModel::setValue(int row, int column, const QVariant &value, in
         break;
     case Weight: {
         double v = 0;
-        if (!toNumber(value, &v) || !std::isfinite(v) || v < 0 || v > kMaxWeight) {
-            return refuse(tr("Weight is a number from 0 to 1,000,000 (0 switches the endpoint off); "
-                             "\"%1\" is not.")
-                              .arg(value.toString().trimmed()));
+        // The bounds are the project file's (an edited project always loads again).
+        if (!toNumber(value, &v) || !Bounds::Weight.contains(v)) {
+            return refuse(tr("Weight is a number from 0 to %1 (0 switches the endpoint off); \"%2\" is not.")
+                              .arg(QLocale(QLocale::English).toString(qint64(Bounds::Weight.max)),
+                                   value.toString().trimmed()));
         }
         setWeight(row, v);
         break;
@@ -667,8 +662,9 @@ bool EndpointTableModel::setValue(int row, int column, const QVariant &value, in
     case Rpm:
     case Tpm: {
         double v = 0;
-        const double max = column == Rpm ? kMaxRpm : kMaxTpm;
-        if (!toNumber(value, &v) || !std::isfinite(v) || v < 0 || v > max) {
+        const Range range = column == Rpm ? Bounds::Rpm : Bounds::Tpm;
+        const double max = range.max;
+        if (!toNumber(value, &v) || !range.contains(v)) {
             return refuse(tr("%1 is a number from 0 to %2, or \"unlimited\" (0); \"%3\" is not.")
                               .arg(headerText(column), QLocale(QLocale::English).toString(qint64(max)),
                                    value.toString().trimmed()));
@@ -678,10 +674,10 @@ bool EndpointTableModel::setValue(int row, int column, const QVariant &value, in
     }
     case MaxInFlight: {
         double v = 0;
-        if (!toNumber(value, &v) || !std::isfinite(v) || v != std::floor(v) || v < 1 ||
-            v > kMaxInFlightLimit) {
-            return refuse(tr("Max in flight is a whole number from 1 to 100,000; \"%1\" is not.")
-                              .arg(value.toString().trimmed()));
+        if (!toNumber(value, &v) || v != std::floor(v) || !Bounds::MaxInFlight.contains(v)) {
+            return refuse(tr("Max in flight is a whole number from 1 to %1; \"%2\" is not.")
+                              .arg(QLocale(QLocale::English).toString(qint64(Bounds::MaxInFlight.max)),
+                                   value.toString().trimmed()));
         }
         e.maxInFlight = int(v);
         break;
