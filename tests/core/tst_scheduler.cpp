@@ -138,6 +138,10 @@ private Q_SLOTS:
     void pauseHoldsEverythingResumeGoesOn();
     void gracefulStopLeavesUnsentLinesWithoutRecords();
     void configuredRateIsNeverExceeded();
+    void liveWeightChangeTakesEffect();
+    void disablingEveryEndpointPausesTheRun();
+    void overloadPausesTheEndpointWithoutCuttingItsRate();
+    void failingEndpointIsEjectedThenGivenUp();
 };
 
 void tst_Scheduler::tailOfARunGoesAsFastAsItsMiddle()
@@ -520,6 +524,104 @@ void tst_Scheduler::configuredRateIsNeverExceeded()
     }
     // Ramp-up from half the rate, then the full rate: about 100 / 10 + 1 s.
     QVERIFY(h.summary.elapsedMs > 9000 && h.summary.elapsedMs < 14000);
+}
+
+void tst_Scheduler::liveWeightChangeTakesEffect()
+{
+    Harness h;
+    h.addEndpoint(QStringLiteral("a"), 1, 4);
+    h.addEndpoint(QStringLiteral("b"), 1, 4);
+    QVERIFY(h.writePrompts(300));
+    h.transport.setScript([](const Sent &) {
+        Reply r;
+        r.delayMs = 10;
+        return r;
+    });
+    QVERIFY(h.start());
+    QVERIFY(h.clock.runUntil([&h] { return h.transport.sent().size() >= 100; }, 60000));
+    h.engine->setEndpointWeight(1, 0);
+    const int bAtChange = h.transport.sentTo(1);
+    QVERIFY(h.clock.runUntil([&h] { return h.finished; }, 60000));
+    QCOMPARE(h.results().size(), 300);
+    QCOMPARE(h.transport.sentTo(1), bAtChange); // nothing more went to b
+    QCOMPARE(h.transport.sentTo(0) + bAtChange, 300);
+}
+
+void tst_Scheduler::disablingEveryEndpointPausesTheRun()
+{
+    // Weight 0 everywhere: nothing is sent and nothing fails; the run waits for an endpoint again.
+    Harness h;
+    h.addEndpoint(QStringLiteral("a"), 1, 4);
+    QVERIFY(h.writePrompts(100));
+    h.transport.setScript([](const Sent &) {
+        Reply r;
+        r.delayMs = 10;
+        return r;
+    });
+    QVERIFY(h.start());
+    QVERIFY(h.clock.runUntil([&h] { return h.transport.sent().size() >= 20; }, 60000));
+    h.engine->setEndpointWeight(0, 0);
+    h.clock.advance(600000); // ten minutes
+    const MetricsSnapshot paused = h.engine->snapshot();
+    QCOMPARE(paused.failed, qint64(0));
+    QCOMPARE(toString(paused.state), toString(RunState::Running));
+    QCOMPARE(paused.issued, qint64(h.transport.sent().size()));
+    QCOMPARE(paused.endpoints.at(0).state, EndpointState::Disabled);
+    h.engine->setEndpointWeight(0, 1);
+    QVERIFY(h.clock.runUntil([&h] { return h.finished; }, 60000));
+    QCOMPARE(h.results().size(), 100);
+}
+
+void tst_Scheduler::overloadPausesTheEndpointWithoutCuttingItsRate()
+{
+    Harness h;
+    h.addEndpoint(QStringLiteral("a"), 1, 1).rpm = 6000;
+    QVERIFY(h.writePrompts(40));
+    h.transport.setScript([&h](const Sent &) {
+        Reply r;
+        r.status = h.transport.sent().size() == 10 ? 529 : 200;
+        return r;
+    });
+    QVERIFY(h.run());
+    QCOMPARE(h.results().size(), 40);
+    const auto &sent = h.transport.sent();
+    // The 529 (the 11th send, one in flight at a time) paused the endpoint for OverloadPauseMs; then it
+    // went on at its configured rate.
+    QVERIFY(sent[11].atMs - sent[10].atMs >= EndpointLimiter::OverloadPauseMs);
+    QVERIFY(sent[10].atMs - sent[9].atMs < 100);
+    QCOMPARE(h.summary.endpoints.at(0).limitRps, 100.0);
+}
+
+void tst_Scheduler::failingEndpointIsEjectedThenGivenUp()
+{
+    // Every attempt gets a 500: the endpoint is ejected (a probe per pause), and when it has been
+    // failing for unreachableGiveUpMs the waiting lines end as errors saying so.
+    Harness h;
+    h.addEndpoint(QStringLiteral("a"), 1, 8);
+    h.project.limits.retry.maxAttempts = 5;
+    h.options.unreachableGiveUpMs = 2500;
+    QVERIFY(h.writePrompts(300));
+    h.transport.setScript([](const Sent &) {
+        Reply r;
+        r.status = 500;
+        return r;
+    });
+    QVERIFY(h.run());
+    QCOMPARE(h.errors().size(), 300);
+    // Without ejection and the retry budget: 1,500 sends. With them: the first attempts in flight when
+    // five failed in a row, a few retries, and one probe per pause until the give-up.
+    QVERIFY2(h.transport.sent().size() <= 8 + 5 + 10 + 3,
+             qPrintable(QString::number(h.transport.sent().size())));
+    int givenUp = 0;
+    for (const json &r : h.errors()) {
+        givenUp +=
+            QString::fromStdString(r.at("error").get<std::string>())
+                    .contains(QStringLiteral("every endpoint has been unreachable or failing for 2.5 s"))
+                ? 1
+                : 0;
+    }
+    QVERIFY2(givenUp >= 280, qPrintable(QString::number(givenUp)));
+    QVERIFY(h.summary.elapsedMs < 10000);
 }
 
 QTEST_GUILESS_MAIN(tst_Scheduler)

@@ -1,4 +1,6 @@
-// The engine against the real simulator over loopback HTTP: nothing here is faked.
+// The engine against the real simulator over loopback HTTP, nothing faked: a few end-to-end smoke tests.
+// The scheduling behaviour itself (weights, retries, limiter reactions, ejection, quota, pause/resume,
+// stop) is tested sleep-free on the fake transport in tests/core/tst_scheduler.cpp.
 
 #include "engine/engine.h"
 #include "runfixture.h"
@@ -39,27 +41,14 @@ class tst_Engine : public QObject
 private Q_SLOTS:
     void init();
     void everyLineExactlyOnce();
-    void retryAfterIsHonoured();
-    void serverErrorsAreRetriedToSuccess();
-    void clientErrorsAreNotRetried();
-    void quotaIsNotRetried();
-    void attemptsAreCapped();
     void resetsAndTimeoutsAreRetried();
-    void weightsAreRespected();
-    void requestRateIsSmoothed();
     void anthropicEndpointGetsMessagesShape();
-    void liveWeightChangeTakesEffect();
     void gracefulStopRecordsInFlight();
     void missingKeyVariableIsAConfigError();
-    void quotaMovesTrafficToOtherEndpoints();
-    void everyEndpointOutOfQuotaFailsClearly();
     void adaptsToTheServersLimit_data();
     void adaptsToTheServersLimit();
-    void overloadPausesTheEndpoint();
-    void failingEndpointIsEjectedThenGivenUp();
     void deadEndpointTrafficMovesToTheLiveOne();
     void historyCsvHasEverySecond();
-    void disablingEveryEndpointPausesTheRun();
 
 private:
     EndpointConfig endpointFor(const Simulator &sim, const QString &name, double weight = 1) const;
@@ -199,93 +188,6 @@ void tst_Engine::everyLineExactlyOnce()
     QCOMPARE(a.stats().ok + b.stats().ok, qint64(n - 4)); // nothing paid for twice
 }
 
-void tst_Engine::retryAfterIsHonoured()
-{
-    Simulator sim;
-    sim.setRecording(true);
-    QVERIFY(sim.listen());
-    ProjectConfig project;
-    project.endpoints = {endpointFor(sim, QStringLiteral("a"))};
-    project.limits.retry.baseDelayMs = 1;
-    const QString directive = QStringLiteral("@sim(status=429,times=1,retry_after=1)");
-    const RunOutput out = run(project, {Test::promptLine(QStringLiteral("x"), directive)});
-    QCOMPARE(out.results.size(), 1);
-    QCOMPARE(out.results.first().at("attempts").get<int>(), 2);
-    QCOMPARE(out.summary.rateLimited, 1);
-    const auto received = sim.received();
-    QCOMPARE(received.size(), 2);
-    QCOMPARE(received.at(0).status, 429);
-    const double gap = received.at(1).atMs - received.at(0).atMs;
-    QVERIFY2(gap >= 1000, qPrintable(QStringLiteral("retried after %1 ms").arg(gap)));
-}
-
-void tst_Engine::serverErrorsAreRetriedToSuccess()
-{
-    Simulator sim;
-    QVERIFY(sim.listen());
-    ProjectConfig project;
-    project.endpoints = {endpointFor(sim, QStringLiteral("a"))};
-    project.limits.retry.baseDelayMs = 1;
-    const RunOutput out =
-        run(project, {Test::promptLine(QStringLiteral("x"), QStringLiteral("@sim(status=500,times=2)"))});
-    QCOMPARE(out.results.size(), 1);
-    QCOMPARE(out.errors.size(), 0);
-    QCOMPARE(out.results.first().at("attempts").get<int>(), 3);
-    QCOMPARE(sim.stats().serverErrors, 2);
-}
-
-void tst_Engine::clientErrorsAreNotRetried()
-{
-    Simulator sim;
-    QVERIFY(sim.listen());
-    ProjectConfig project;
-    project.endpoints = {endpointFor(sim, QStringLiteral("a"))};
-    const RunOutput out =
-        run(project, {Test::promptLine(QStringLiteral("bad"), QStringLiteral("@sim(status=400)"))});
-    QCOMPARE(out.results.size(), 0);
-    QCOMPARE(out.errors.size(), 1);
-    const json &e = out.errors.first();
-    QCOMPARE(text(e.at("error_class")), QStringLiteral("client"));
-    QCOMPARE(e.at("status").get<int>(), 400);
-    QCOMPARE(e.at("attempts").get<int>(), 1);
-    QCOMPARE(text(e.at("custom_id")), QStringLiteral("bad"));
-    QCOMPARE(text(e.at("endpoint")), QStringLiteral("a"));
-    QCOMPARE(text(e.at("input").at("input")), QStringLiteral("@sim(status=400)")); // the original line
-    QCOMPARE(sim.stats().requests, 1);
-}
-
-void tst_Engine::quotaIsNotRetried()
-{
-    Simulator sim;
-    QVERIFY(sim.listen());
-    ProjectConfig project;
-    project.endpoints = {endpointFor(sim, QStringLiteral("a"))};
-    const RunOutput out = run(
-        project,
-        {Test::promptLine(QStringLiteral("q"), QStringLiteral("@sim(status=429,code=insufficient_quota)"))});
-    QCOMPARE(out.errors.size(), 1);
-    QCOMPARE(text(out.errors.first().at("error_class")), QStringLiteral("quota"));
-    QCOMPARE(out.errors.first().at("attempts").get<int>(), 1);
-}
-
-void tst_Engine::attemptsAreCapped()
-{
-    Simulator sim;
-    QVERIFY(sim.listen());
-    ProjectConfig project;
-    project.endpoints = {endpointFor(sim, QStringLiteral("a"))};
-    project.limits.retry.maxAttempts = 3;
-    project.limits.retry.baseDelayMs = 1;
-    const RunOutput out =
-        run(project, {Test::promptLine(QStringLiteral("x"), QStringLiteral("@sim(status=503)"))});
-    QCOMPARE(out.errors.size(), 1);
-    const json &e = out.errors.first();
-    QCOMPARE(text(e.at("error_class")), QStringLiteral("overloaded"));
-    QCOMPARE(e.at("attempts").get<int>(), 3);
-    QVERIFY(text(e.at("error")).contains(QStringLiteral("gave up after 3 attempts")));
-    QCOMPARE(sim.stats().requests, 3);
-}
-
 void tst_Engine::resetsAndTimeoutsAreRetried()
 {
     Simulator sim;
@@ -314,53 +216,6 @@ void tst_Engine::resetsAndTimeoutsAreRetried()
     QCOMPARE(sim.stats().resets, 3);
 }
 
-void tst_Engine::weightsAreRespected()
-{
-    Simulator a;
-    Simulator b;
-    QVERIFY(a.listen());
-    QVERIFY(b.listen());
-    ProjectConfig project;
-    project.endpoints = {endpointFor(a, QStringLiteral("a"), 3), endpointFor(b, QStringLiteral("b"), 1)};
-    QList<json> lines;
-    for (int i = 0; i < 2000; ++i) {
-        lines.append(json{{"input", "w" + std::to_string(i)}});
-    }
-    const RunOutput out = run(project, lines);
-    QCOMPARE(out.results.size(), 2000);
-    const double shareA = double(a.stats().requests) / 2000.0;
-    QVERIFY2(std::abs(shareA - 0.75) <= 0.02, qPrintable(QString::number(shareA)));
-    QCOMPARE(out.summary.endpoints.at(0).sent, a.stats().requests);
-}
-
-void tst_Engine::requestRateIsSmoothed()
-{
-    Simulator sim;
-    sim.setRecording(true);
-    QVERIFY(sim.listen());
-    ProjectConfig project;
-    EndpointConfig e = endpointFor(sim, QStringLiteral("a"));
-    e.rpm = 1200; // 20/s
-    project.endpoints = {e};
-    QList<json> lines;
-    for (int i = 0; i < 50; ++i) {
-        lines.append(json{{"input", "r" + std::to_string(i)}});
-    }
-    const RunOutput out = run(project, lines);
-    QCOMPARE(out.results.size(), 50);
-    const auto received = sim.received();
-    QCOMPARE(received.size(), 50);
-    // Over any 1 s window: at most the rate plus the bucket's allowance (1 + 10 ms of rate).
-    qsizetype left = 0;
-    for (qsizetype right = 0; right < received.size(); ++right) {
-        while (received.at(right).atMs - received.at(left).atMs >= 1000) {
-            ++left;
-        }
-        QVERIFY2(right - left + 1 <= 21,
-                 qPrintable(QStringLiteral("%1 in one second").arg(right - left + 1)));
-    }
-}
-
 void tst_Engine::anthropicEndpointGetsMessagesShape()
 {
     Simulator sim;
@@ -381,32 +236,6 @@ void tst_Engine::anthropicEndpointGetsMessagesShape()
     QVERIFY(body.at("usage").at("input_tokens").get<int>() > 0);
     QCOMPARE(sim.received().first().path, QStringLiteral("/v1/messages"));
     QCOMPARE(out.summary.outputTokens, body.at("usage").at("output_tokens").get<qint64>());
-}
-
-void tst_Engine::liveWeightChangeTakesEffect()
-{
-    Simulator a;
-    Simulator b;
-    QVERIFY(a.listen());
-    QVERIFY(b.listen());
-    ProjectConfig project;
-    project.endpoints = {endpointFor(a, QStringLiteral("a")), endpointFor(b, QStringLiteral("b"))};
-    project.limits.rps = 200;
-    QList<json> lines;
-    for (int i = 0; i < 300; ++i) {
-        lines.append(json{{"input", "live" + std::to_string(i)}});
-    }
-    qint64 bAtChange = -1;
-    const RunOutput out = run(project, lines, 30000, [&](Engine &engine) {
-        QTRY_VERIFY(engine.snapshot().issued >= 100);
-        engine.setEndpointWeight(1, 0);
-        bAtChange = b.stats().requests + engine.snapshot().endpoints.at(1).inFlight;
-        bAtChange = engine.snapshot().endpoints.at(1).sent;
-    });
-    QCOMPARE(out.results.size(), 300);
-    QVERIFY(bAtChange > 0);
-    QCOMPARE(out.summary.endpoints.at(1).sent, bAtChange); // nothing more went to b
-    QCOMPARE(out.summary.endpoints.at(0).sent + bAtChange, 300);
 }
 
 void tst_Engine::gracefulStopRecordsInFlight()
@@ -452,55 +281,6 @@ void tst_Engine::missingKeyVariableIsAConfigError()
     QVERIFY(!QFile::exists(options.outPath)); // nothing written
 }
 
-void tst_Engine::quotaMovesTrafficToOtherEndpoints()
-{
-    SimulatorConfig broke;
-    broke.quotaExhausted = true;
-    Simulator a(broke);
-    Simulator b;
-    QVERIFY(a.listen());
-    QVERIFY(b.listen());
-    ProjectConfig project;
-    project.endpoints = {endpointFor(a, QStringLiteral("broke")), endpointFor(b, QStringLiteral("paid"))};
-    QList<json> lines;
-    for (int i = 0; i < 200; ++i) {
-        lines.append(json{{"input", "q" + std::to_string(i)}});
-    }
-    QStringList notices;
-    const RunOutput out = run(project, lines, 30000, [&](Engine &engine) {
-        connect(&engine, &Engine::notice, this, [&](const QString &text) { notices.append(text); });
-    });
-    QCOMPARE(out.results.size(), 200); // every request the broke endpoint refused was served by the other
-    QCOMPARE(out.errors.size(), 0);
-    QCOMPARE(out.summary.endpoints.at(0).state, EndpointState::Quota);
-    QCOMPARE(out.summary.endpoints.at(0).limitReason, LimitReason::Quota);
-    QVERIFY2(a.stats().requests <= 64, qPrintable(QString::number(a.stats().requests))); // at most one window
-    QCOMPARE(notices.size(), 1);
-    QVERIFY(notices.first().contains(QStringLiteral("\"broke\" is out of quota")));
-}
-
-void tst_Engine::everyEndpointOutOfQuotaFailsClearly()
-{
-    SimulatorConfig broke;
-    broke.quotaExhausted = true;
-    Simulator a(broke);
-    QVERIFY(a.listen());
-    ProjectConfig project;
-    project.endpoints = {endpointFor(a, QStringLiteral("broke"))};
-    QList<json> lines;
-    for (int i = 0; i < 5000; ++i) {
-        lines.append(json{{"input", "q" + std::to_string(i)}});
-    }
-    const RunOutput out = run(project, lines);
-    QCOMPARE(out.results.size(), 0);
-    QCOMPARE(out.errors.size(), 5000);
-    for (const json &e : out.errors) {
-        QCOMPARE(text(e.at("error_class")), QStringLiteral("quota"));
-    }
-    QCOMPARE(out.summary.errorsByClass.value(QStringLiteral("quota")), 5000);
-    QVERIFY(a.stats().requests < 200); // the rest failed without being sent
-}
-
 void tst_Engine::adaptsToTheServersLimit_data()
 {
     QTest::addColumn<bool>("headers");
@@ -537,58 +317,6 @@ void tst_Engine::adaptsToTheServersLimit()
           share429 * 100, out.summary.elapsedMs / 1000);
     QVERIFY2(share429 <= (headers ? 0.01 : 0.10), qPrintable(QString::number(share429)));
     QCOMPARE(sim.stats().ok, 120); // nothing paid for twice
-}
-
-void tst_Engine::overloadPausesTheEndpoint()
-{
-    Simulator sim;
-    sim.setRecording(true);
-    QVERIFY(sim.listen());
-    ProjectConfig project;
-    project.endpoints = {endpointFor(sim, QStringLiteral("a"))};
-    project.limits.retry.baseDelayMs = 1;
-    const RunOutput out =
-        run(project, {Test::promptLine(QStringLiteral("o"), QStringLiteral("@sim(status=529,times=1)"))});
-    QCOMPARE(out.results.size(), 1);
-    const auto received = sim.received();
-    QCOMPARE(received.size(), 2);
-    const double gap = received.at(1).atMs - received.at(0).atMs;
-    QVERIFY2(gap >= EndpointLimiter::OverloadPauseMs, qPrintable(QString::number(gap)));
-}
-
-void tst_Engine::failingEndpointIsEjectedThenGivenUp()
-{
-    SimulatorConfig failing;
-    failing.errorRate = 1.0;
-    Simulator sim(failing);
-    QVERIFY(sim.listen());
-    ProjectConfig project;
-    EndpointConfig e = endpointFor(sim, QStringLiteral("a"));
-    e.maxInFlight = 8;
-    project.endpoints = {e};
-    project.limits.retry.maxAttempts = 5;
-    project.limits.retry.baseDelayMs = 1;
-    project.limits.retry.maxDelayMs = 5;
-    m_giveUpMs = 2500;
-    QList<json> lines;
-    for (int i = 0; i < 300; ++i) {
-        lines.append(json{{"input", "f" + std::to_string(i)}});
-    }
-    const RunOutput out = run(project, lines, 60000);
-    QCOMPARE(out.errors.size(), 300);
-    // Without ejection and a retry budget: 1,500 sends. With them: the first attempts in flight when
-    // five failed in a row, a few retries, and one probe per pause (1 s, then 2 s) until the give-up.
-    QVERIFY2(sim.stats().requests <= 8 + 5 + 10 + 3, qPrintable(QString::number(sim.stats().requests)));
-    int unreachable = 0;
-    for (const json &r : out.errors) {
-        unreachable += text(r.at("error"))
-                               .contains(QStringLiteral(
-                                   "every endpoint has been unreachable or failing for 2.5 s (last error: "))
-                           ? 1
-                           : 0;
-    }
-    QVERIFY2(unreachable >= 280, qPrintable(QString::number(unreachable)));
-    QVERIFY(out.summary.elapsedMs < 10000);
 }
 
 void tst_Engine::deadEndpointTrafficMovesToTheLiveOne()
@@ -665,33 +393,6 @@ void tst_Engine::historyCsvHasEverySecond()
     QCOMPARE(issued, 120);
     QCOMPARE(succeeded, 120);
     QVERIFY(rows.size() >= 3); // the ramp and the limit make it last over two seconds
-}
-
-void tst_Engine::disablingEveryEndpointPausesTheRun()
-{
-    Simulator sim;
-    QVERIFY(sim.listen());
-    ProjectConfig project;
-    EndpointConfig e = endpointFor(sim, QStringLiteral("a"));
-    e.rpm = 6000;
-    project.endpoints = {e};
-    QList<json> lines;
-    for (int i = 0; i < 300; ++i) {
-        lines.append(json{{"input", "d" + std::to_string(i)}});
-    }
-    const RunOutput out = run(project, lines, 30000, [&](Engine &engine) {
-        QTRY_VERIFY(engine.snapshot().succeeded >= 20);
-        engine.setEndpointWeight(0, 0);
-        const qint64 issuedAtOff = engine.snapshot().issued;
-        QTest::qWait(500); // nothing may be sent, and nothing may fail, while every endpoint is off
-        const MetricsSnapshot paused = engine.snapshot();
-        engine.setEndpointWeight(0, 1); // (before the checks, so a failed check cannot hang the run)
-        QCOMPARE(paused.failed, 0);
-        QVERIFY(paused.state == RunState::Running);
-        QCOMPARE(paused.issued, issuedAtOff);
-    });
-    QCOMPARE(out.results.size(), 300);
-    QCOMPARE(out.errors.size(), 0);
 }
 
 QTEST_GUILESS_MAIN(tst_Engine)
