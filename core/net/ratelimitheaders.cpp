@@ -271,6 +271,54 @@ bool isRateLimitHeader(const QByteArray &name)
 
 } // namespace
 
+namespace {
+
+/// Go's bound: a duration is an int64 of nanoseconds (about 292 years); beyond it is garbage.
+constexpr std::uint64_t MaxGoNs = std::uint64_t(std::numeric_limits<std::int64_t>::max());
+
+/// The number before a unit in a Go duration ("1.5" of "1.5s"), read from text[*i] on.
+struct GoNumber
+{
+    std::uint64_t whole = 0;
+    std::uint64_t fraction = 0; ///< the fraction's digits, as an integer
+    double scale = 1;           ///< 10 ^ (digits kept in `fraction`)
+    bool valid = false;         ///< some digits, and no overflow of the whole part
+};
+
+GoNumber readGoNumber(QByteArrayView text, qsizetype *i)
+{
+    GoNumber n;
+    const qsizetype wholeStart = *i;
+    for (; *i < text.size() && isDigit(text[*i]); ++*i) {
+        const std::uint64_t digit = std::uint64_t(text[*i] - '0');
+        if (n.whole > (MaxGoNs - digit) / 10) {
+            return n; // overflow
+        }
+        n.whole = n.whole * 10 + digit;
+    }
+    const bool hasWhole = *i > wholeStart;
+    bool hasFraction = false;
+    if (*i < text.size() && text[*i] == '.') {
+        ++*i;
+        const qsizetype fractionStart = *i;
+        bool saturated = false; // digits past what fits are dropped, as Go does
+        for (; *i < text.size() && isDigit(text[*i]); ++*i) {
+            const std::uint64_t digit = std::uint64_t(text[*i] - '0');
+            if (!saturated && n.fraction <= (MaxGoNs - digit) / 10) {
+                n.fraction = n.fraction * 10 + digit;
+                n.scale *= 10;
+            } else {
+                saturated = true;
+            }
+        }
+        hasFraction = *i > fractionStart;
+    }
+    n.valid = hasWhole || hasFraction; // no digits: "", ".s", "s", "-1s"
+    return n;
+}
+
+} // namespace
+
 double RateLimitHeaders::goDurationMs(QByteArrayView raw)
 {
     // Follows Go's time.ParseDuration (integer nanoseconds, so "1m26.4s" is exact), except that a
@@ -282,50 +330,12 @@ double RateLimitHeaders::goDurationMs(QByteArrayView raw)
     if (text.isEmpty()) {
         return -1;
     }
-    // Go's own bound: a duration is an int64 of nanoseconds (about 292 years); beyond it is garbage.
-    constexpr std::uint64_t maxNs = std::uint64_t(std::numeric_limits<std::int64_t>::max());
     std::uint64_t totalNs = 0;
     qsizetype i = 0;
     while (i < text.size()) {
-        // Integer part.
-        std::uint64_t whole = 0;
-        bool overflow = false;
-        const qsizetype wholeStart = i;
-        while (i < text.size() && isDigit(text[i])) {
-            const std::uint64_t digit = std::uint64_t(text[i] - '0');
-            if (whole > (maxNs - digit) / 10) {
-                overflow = true;
-            } else {
-                whole = whole * 10 + digit;
-            }
-            ++i;
-        }
-        if (overflow) {
+        const GoNumber n = readGoNumber(text, &i);
+        if (!n.valid) {
             return -1;
-        }
-        const bool hasWhole = i > wholeStart;
-        // Fraction: digits past what fits are dropped, as Go does.
-        std::uint64_t fraction = 0;
-        double scale = 1;
-        bool hasFraction = false;
-        if (i < text.size() && text[i] == '.') {
-            ++i;
-            const qsizetype fractionStart = i;
-            bool saturated = false;
-            while (i < text.size() && isDigit(text[i])) {
-                const std::uint64_t digit = std::uint64_t(text[i] - '0');
-                if (!saturated && fraction <= (maxNs - digit) / 10) {
-                    fraction = fraction * 10 + digit;
-                    scale *= 10;
-                } else {
-                    saturated = true;
-                }
-                ++i;
-            }
-            hasFraction = i > fractionStart;
-        }
-        if (!hasWhole && !hasFraction) {
-            return -1; // no digits: "", ".s", "s", "-1s"
         }
         // Unit: everything up to the next digit or '.'.
         const qsizetype unitStart = i;
@@ -333,21 +343,18 @@ double RateLimitHeaders::goDurationMs(QByteArrayView raw)
             ++i;
         }
         const std::uint64_t unitNs = goUnitNs(text.sliced(unitStart, i - unitStart));
-        if (unitNs == 0) {
-            return -1; // missing ("10") or unknown ("1d", "1 s") unit
+        if (unitNs == 0 || n.whole > MaxGoNs / unitNs) {
+            return -1; // missing ("10") or unknown ("1d", "1 s") unit, or too long
         }
-        if (whole > maxNs / unitNs) {
-            return -1;
-        }
-        std::uint64_t partNs = whole * unitNs;
-        if (fraction > 0) {
+        std::uint64_t partNs = n.whole * unitNs;
+        if (n.fraction > 0) {
             // Truncated like Go; the product stays below unitNs, so it cannot overflow.
-            partNs += std::uint64_t(double(fraction) * (double(unitNs) / scale));
-            if (partNs > maxNs) {
+            partNs += std::uint64_t(double(n.fraction) * (double(unitNs) / n.scale));
+            if (partNs > MaxGoNs) {
                 return -1;
             }
         }
-        if (partNs > maxNs - totalNs) {
+        if (partNs > MaxGoNs - totalNs) {
             return -1;
         }
         totalNs += partNs;
