@@ -343,6 +343,116 @@ Result<void> readGateway(const json &object, const QString &fileName, GatewayCon
     return {};
 }
 
+/// endpoints[index] of the project file.
+Result<EndpointConfig> readEndpoint(const json &item, int index, const QString &fileName)
+{
+    const QString path = QStringLiteral("endpoints[%1]").arg(index);
+    if (!item.is_object()) {
+        return configError(
+            QStringLiteral("%1: %2: expected an object, got %3").arg(fileName, path, describeType(item)));
+    }
+    ObjectReader r(item, path, fileName);
+    r.rejectUnknownKeys(
+        {QStringLiteral("name"), QStringLiteral("url"), QStringLiteral("provider"), QStringLiteral("weight"),
+         QStringLiteral("model"), QStringLiteral("api_key_env"), QStringLiteral("rpm"), QStringLiteral("tpm"),
+         QStringLiteral("max_in_flight"), QStringLiteral("timeout_s"), QStringLiteral("anthropic_version"),
+         QStringLiteral("default_max_tokens"), QStringLiteral("ca_file"), QStringLiteral("tls_insecure"),
+         QStringLiteral("protocol"), QStringLiteral("forward_caller_key")});
+    EndpointConfig e;
+    e.name = r.string("name").value_or(QStringLiteral("endpoint-%1").arg(index + 1));
+    if (const auto url = r.string("url", true)) {
+        e.url = QUrl(*url, QUrl::StrictMode);
+        if (!EndpointConfig::isEndpointUrl(e.url)) {
+            r.fail("url", QStringLiteral("\"%1\" is not an http:// or https:// URL with a host").arg(*url));
+        }
+        e.provider = EndpointConfig::inferProvider(e.url);
+    }
+    if (const auto provider = r.string("provider")) {
+        const auto parsed = parseProvider(*provider, QStringLiteral("%1: %2.provider").arg(fileName, path));
+        if (!parsed) {
+            return parsed.error();
+        }
+        e.provider = *parsed;
+    }
+    e.weight = r.number("weight", Bounds::Weight).value_or(e.weight);
+    e.model = r.string("model").value_or(QString());
+    e.apiKeyEnv = r.string("api_key_env").value_or(QString());
+    e.rpm = r.number("rpm", Bounds::Rpm).value_or(e.rpm);
+    e.tpm = r.number("tpm", Bounds::Tpm).value_or(e.tpm);
+    e.maxInFlight = r.integer("max_in_flight", Bounds::MaxInFlight).value_or(e.maxInFlight);
+    e.timeoutS = r.number("timeout_s", Bounds::TimeoutS).value_or(e.timeoutS);
+    e.anthropicVersion = r.string("anthropic_version").value_or(e.anthropicVersion);
+    e.defaultMaxTokens =
+        r.integer("default_max_tokens", Bounds::DefaultMaxTokens).value_or(e.defaultMaxTokens);
+    e.caFile = r.string("ca_file").value_or(QString());
+    if (item.contains("ca_file") && e.caFile.isEmpty()) {
+        r.fail("ca_file", QStringLiteral("must not be empty (leave the key out to use the system's CAs)"));
+    }
+    e.tlsInsecure = r.boolean("tls_insecure").value_or(false);
+    e.forwardCallerKey = r.boolean("forward_caller_key").value_or(false);
+    if (const auto protocol = r.string("protocol")) {
+        const auto parsed = parseProtocol(*protocol, QStringLiteral("%1: %2.protocol").arg(fileName, path));
+        if (!parsed) {
+            return parsed.error();
+        }
+        e.protocol = *parsed;
+    }
+    if (r.error()) {
+        return *r.error();
+    }
+    return e;
+}
+
+/// The project file's "limits" object.
+Result<void> readLimits(const json &limits, const QString &fileName, LimitsConfig &l)
+{
+    if (!limits.is_object()) {
+        return configError(
+            QStringLiteral("%1: limits: expected an object, got %2").arg(fileName, describeType(limits)));
+    }
+    ObjectReader r(limits, QStringLiteral("limits"), fileName);
+    r.rejectUnknownKeys({QStringLiteral("rps"), QStringLiteral("tpm"), QStringLiteral("max_attempts"),
+                         QStringLiteral("backoff_base_ms"), QStringLiteral("backoff_max_ms")});
+    l.rps = r.number("rps", Bounds::GlobalRps).value_or(l.rps);
+    l.tpm = r.number("tpm", Bounds::Tpm).value_or(l.tpm);
+    l.retry.maxAttempts = r.integer("max_attempts", Bounds::MaxAttempts).value_or(l.retry.maxAttempts);
+    l.retry.baseDelayMs = r.number("backoff_base_ms", Bounds::BackoffMs).value_or(l.retry.baseDelayMs);
+    l.retry.maxDelayMs = r.number("backoff_max_ms", Bounds::BackoffMs).value_or(l.retry.maxDelayMs);
+    if (r.error()) {
+        return *r.error();
+    }
+    return {};
+}
+
+/// The project file's "shared" object (limits shared through Redis).
+Result<void> readShared(const json &shared, const QString &fileName, SharedConfig &c)
+{
+    if (!shared.is_object()) {
+        return configError(
+            QStringLiteral("%1: shared: expected an object, got %2").arg(fileName, describeType(shared)));
+    }
+    ObjectReader r(shared, QStringLiteral("shared"), fileName);
+    r.rejectUnknownKeys({QStringLiteral("redis"), QStringLiteral("namespace"),
+                         QStringLiteral("on_redis_down"), QStringLiteral("expected_processes")});
+    c.redisUrl = r.string("redis", true).value_or(QString());
+    c.nameSpace = r.string("namespace", true).value_or(QString());
+    const QString mode = r.string("on_redis_down").value_or(QStringLiteral("fail_closed"));
+    c.expectedProcesses = r.integer("expected_processes", 1, 100000).value_or(1);
+    if (r.error()) {
+        return *r.error();
+    }
+    if (mode == QLatin1String("fail_open")) {
+        c.onRedisDown = SharedConfig::OnRedisDown::FailOpen;
+    } else if (mode == QLatin1String("fail_closed")) {
+        c.onRedisDown = SharedConfig::OnRedisDown::FailClosed;
+    } else {
+        return configError(
+            QStringLiteral("%1: shared.on_redis_down: \"%2\" is not one of fail_closed, fail_open")
+                .arg(fileName, mode));
+    }
+    return {};
+}
+
 } // namespace
 
 Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &fileName)
@@ -368,114 +478,22 @@ Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &f
     }
     int index = 0;
     for (const json &item : *endpoints) {
-        const QString path = QStringLiteral("endpoints[%1]").arg(index);
-        if (!item.is_object()) {
-            return configError(
-                QStringLiteral("%1: %2: expected an object, got %3").arg(fileName, path, describeType(item)));
+        auto endpoint = readEndpoint(item, index++, fileName);
+        if (!endpoint) {
+            return endpoint.error();
         }
-        ObjectReader r(item, path, fileName);
-        r.rejectUnknownKeys({QStringLiteral("name"), QStringLiteral("url"), QStringLiteral("provider"),
-                             QStringLiteral("weight"), QStringLiteral("model"), QStringLiteral("api_key_env"),
-                             QStringLiteral("rpm"), QStringLiteral("tpm"), QStringLiteral("max_in_flight"),
-                             QStringLiteral("timeout_s"), QStringLiteral("anthropic_version"),
-                             QStringLiteral("default_max_tokens"), QStringLiteral("ca_file"),
-                             QStringLiteral("tls_insecure"), QStringLiteral("protocol"),
-                             QStringLiteral("forward_caller_key")});
-        EndpointConfig e;
-        e.name = r.string("name").value_or(QStringLiteral("endpoint-%1").arg(index + 1));
-        if (const auto url = r.string("url", true)) {
-            e.url = QUrl(*url, QUrl::StrictMode);
-            if (!EndpointConfig::isEndpointUrl(e.url)) {
-                r.fail("url",
-                       QStringLiteral("\"%1\" is not an http:// or https:// URL with a host").arg(*url));
-            }
-            e.provider = EndpointConfig::inferProvider(e.url);
-        }
-        if (const auto provider = r.string("provider")) {
-            const auto parsed =
-                parseProvider(*provider, QStringLiteral("%1: %2.provider").arg(fileName, path));
-            if (!parsed) {
-                return parsed.error();
-            }
-            e.provider = *parsed;
-        }
-        e.weight = r.number("weight", Bounds::Weight).value_or(e.weight);
-        e.model = r.string("model").value_or(QString());
-        e.apiKeyEnv = r.string("api_key_env").value_or(QString());
-        e.rpm = r.number("rpm", Bounds::Rpm).value_or(e.rpm);
-        e.tpm = r.number("tpm", Bounds::Tpm).value_or(e.tpm);
-        e.maxInFlight = r.integer("max_in_flight", Bounds::MaxInFlight).value_or(e.maxInFlight);
-        e.timeoutS = r.number("timeout_s", Bounds::TimeoutS).value_or(e.timeoutS);
-        e.anthropicVersion = r.string("anthropic_version").value_or(e.anthropicVersion);
-        e.defaultMaxTokens =
-            r.integer("default_max_tokens", Bounds::DefaultMaxTokens).value_or(e.defaultMaxTokens);
-        e.caFile = r.string("ca_file").value_or(QString());
-        if (item.contains("ca_file") && e.caFile.isEmpty()) {
-            r.fail("ca_file",
-                   QStringLiteral("must not be empty (leave the key out to use the system's CAs)"));
-        }
-        e.tlsInsecure = r.boolean("tls_insecure").value_or(false);
-        e.forwardCallerKey = r.boolean("forward_caller_key").value_or(false);
-        if (const auto protocol = r.string("protocol")) {
-            const auto parsed =
-                parseProtocol(*protocol, QStringLiteral("%1: %2.protocol").arg(fileName, path));
-            if (!parsed) {
-                return parsed.error();
-            }
-            e.protocol = *parsed;
-        }
-        if (r.error()) {
-            return *r.error();
-        }
-        project.endpoints.append(e);
-        ++index;
+        project.endpoints.append(*endpoint);
     }
 
-    const auto limits = root.find("limits");
-    if (limits != root.end()) {
-        if (!limits->is_object()) {
-            return configError(QStringLiteral("%1: limits: expected an object, got %2")
-                                   .arg(fileName, describeType(*limits)));
-        }
-        ObjectReader r(*limits, QStringLiteral("limits"), fileName);
-        r.rejectUnknownKeys({QStringLiteral("rps"), QStringLiteral("tpm"), QStringLiteral("max_attempts"),
-                             QStringLiteral("backoff_base_ms"), QStringLiteral("backoff_max_ms")});
-        LimitsConfig &l = project.limits;
-        l.rps = r.number("rps", Bounds::GlobalRps).value_or(l.rps);
-        l.tpm = r.number("tpm", Bounds::Tpm).value_or(l.tpm);
-        l.retry.maxAttempts = r.integer("max_attempts", Bounds::MaxAttempts).value_or(l.retry.maxAttempts);
-        l.retry.baseDelayMs = r.number("backoff_base_ms", Bounds::BackoffMs).value_or(l.retry.baseDelayMs);
-        l.retry.maxDelayMs = r.number("backoff_max_ms", Bounds::BackoffMs).value_or(l.retry.maxDelayMs);
-        if (r.error()) {
-            return *r.error();
+    if (const auto limits = root.find("limits"); limits != root.end()) {
+        if (auto read = readLimits(*limits, fileName, project.limits); !read) {
+            return read.error();
         }
     }
 
-    const auto shared = root.find("shared");
-    if (shared != root.end()) {
-        if (!shared->is_object()) {
-            return configError(QStringLiteral("%1: shared: expected an object, got %2")
-                                   .arg(fileName, describeType(*shared)));
-        }
-        ObjectReader r(*shared, QStringLiteral("shared"), fileName);
-        r.rejectUnknownKeys({QStringLiteral("redis"), QStringLiteral("namespace"),
-                             QStringLiteral("on_redis_down"), QStringLiteral("expected_processes")});
-        SharedConfig &c = project.shared;
-        c.redisUrl = r.string("redis", true).value_or(QString());
-        c.nameSpace = r.string("namespace", true).value_or(QString());
-        const QString mode = r.string("on_redis_down").value_or(QStringLiteral("fail_closed"));
-        c.expectedProcesses = r.integer("expected_processes", 1, 100000).value_or(1);
-        if (r.error()) {
-            return *r.error();
-        }
-        if (mode == QLatin1String("fail_open")) {
-            c.onRedisDown = SharedConfig::OnRedisDown::FailOpen;
-        } else if (mode == QLatin1String("fail_closed")) {
-            c.onRedisDown = SharedConfig::OnRedisDown::FailClosed;
-        } else {
-            return configError(
-                QStringLiteral("%1: shared.on_redis_down: \"%2\" is not one of fail_closed, fail_open")
-                    .arg(fileName, mode));
+    if (const auto shared = root.find("shared"); shared != root.end()) {
+        if (auto read = readShared(*shared, fileName, project.shared); !read) {
+            return read.error();
         }
     }
 
@@ -640,6 +658,60 @@ Result<void> checkRanges(const QString &path, const LimitsConfig &l)
     return {};
 }
 
+/// One endpoint's own checks (`path` names it in messages): ranges, URL, protocol, CA file.
+Result<void> validateEndpoint(const EndpointConfig &e, const QString &path)
+{
+    if (auto checked = checkRanges(path, e); !checked) {
+        return checked;
+    }
+    if (!EndpointConfig::isEndpointUrl(e.url)) {
+        return configError(path + QStringLiteral(".url: \"%1\" is not an http:// or https:// URL with a host")
+                                      .arg(e.url.toDisplayString()));
+    }
+    const bool https = e.url.scheme() == QLatin1String("https");
+    if (e.protocol == HttpProtocol::H2c && https) {
+        return configError(path + QStringLiteral(".protocol: \"h2c\" is HTTP/2 without TLS and needs an "
+                                                 "http:// URL; use \"h2\" for https://"));
+    }
+    if (e.protocol == HttpProtocol::H2 && !https) {
+        return configError(path + QStringLiteral(".protocol: \"h2\" is HTTP/2 over TLS and needs an "
+                                                 "https:// URL; use \"h2c\" for http://"));
+    }
+    if (!e.caFile.isEmpty()) {
+        if (e.tlsInsecure) {
+            return configError(path + QStringLiteral(".tls_insecure: true turns certificate checks off, "
+                                                     "so ca_file would not be used; keep only ca_file"));
+        }
+        if (!QFileInfo(e.caFile).isReadable()) {
+            return configError(path + QStringLiteral(".ca_file: \"%1\" cannot be read").arg(e.caFile));
+        }
+        if (QSslCertificate::fromPath(e.caFile, QSsl::Pem).isEmpty()) {
+            return configError(path + QStringLiteral(".ca_file: \"%1\" holds no PEM certificate "
+                                                     "(-----BEGIN CERTIFICATE-----)")
+                                          .arg(e.caFile));
+        }
+    }
+    return {};
+}
+
+/// The "shared" block's checks (when it is on): Redis URL, namespace, process count.
+Result<void> validateShared(const SharedConfig &shared, const QString &fileName)
+{
+    if (auto address = SharedConfig::parseRedisUrl(shared.redisUrl); !address) {
+        return configError(QStringLiteral("%1: shared.redis: %2").arg(fileName, address.error().message));
+    }
+    static const QRegularExpression namePattern(QStringLiteral("^[A-Za-z0-9._:/-]{1,100}$"));
+    if (!namePattern.match(shared.nameSpace).hasMatch()) {
+        return configError(
+            QStringLiteral("%1: shared.namespace: \"%2\" must be 1-100 characters of A-Z a-z 0-9 . _ : / -")
+                .arg(fileName, shared.nameSpace));
+    }
+    if (shared.expectedProcesses < 1) {
+        return configError(QStringLiteral("%1: shared.expected_processes: must be at least 1").arg(fileName));
+    }
+    return {};
+}
+
 } // namespace
 
 Result<void> ProjectConfig::validate(const QString &fileName) const
@@ -662,36 +734,8 @@ Result<void> ProjectConfig::validate(const QString &fileName) const
                                QStringLiteral(".name: \"%1\" is used by an earlier endpoint").arg(e.name));
         }
         names.insert(e.name);
-        if (auto checked = checkRanges(path, e); !checked) {
+        if (auto checked = validateEndpoint(e, path); !checked) {
             return checked;
-        }
-        if (!EndpointConfig::isEndpointUrl(e.url)) {
-            return configError(path +
-                               QStringLiteral(".url: \"%1\" is not an http:// or https:// URL with a host")
-                                   .arg(e.url.toDisplayString()));
-        }
-        const bool https = e.url.scheme() == QLatin1String("https");
-        if (e.protocol == HttpProtocol::H2c && https) {
-            return configError(path + QStringLiteral(".protocol: \"h2c\" is HTTP/2 without TLS and needs an "
-                                                     "http:// URL; use \"h2\" for https://"));
-        }
-        if (e.protocol == HttpProtocol::H2 && !https) {
-            return configError(path + QStringLiteral(".protocol: \"h2\" is HTTP/2 over TLS and needs an "
-                                                     "https:// URL; use \"h2c\" for http://"));
-        }
-        if (!e.caFile.isEmpty()) {
-            if (e.tlsInsecure) {
-                return configError(path + QStringLiteral(".tls_insecure: true turns certificate checks off, "
-                                                         "so ca_file would not be used; keep only ca_file"));
-            }
-            if (!QFileInfo(e.caFile).isReadable()) {
-                return configError(path + QStringLiteral(".ca_file: \"%1\" cannot be read").arg(e.caFile));
-            }
-            if (QSslCertificate::fromPath(e.caFile, QSsl::Pem).isEmpty()) {
-                return configError(path + QStringLiteral(".ca_file: \"%1\" holds no PEM certificate "
-                                                         "(-----BEGIN CERTIFICATE-----)")
-                                              .arg(e.caFile));
-            }
         }
     }
     if (std::none_of(endpoints.cbegin(), endpoints.cend(),
@@ -700,19 +744,8 @@ Result<void> ProjectConfig::validate(const QString &fileName) const
             QStringLiteral("%1: endpoints: every weight is 0, so no request could be sent").arg(fileName));
     }
     if (shared.isEnabled()) {
-        if (auto address = SharedConfig::parseRedisUrl(shared.redisUrl); !address) {
-            return configError(QStringLiteral("%1: shared.redis: %2").arg(fileName, address.error().message));
-        }
-        static const QRegularExpression namePattern(QStringLiteral("^[A-Za-z0-9._:/-]{1,100}$"));
-        if (!namePattern.match(shared.nameSpace).hasMatch()) {
-            return configError(
-                QStringLiteral(
-                    "%1: shared.namespace: \"%2\" must be 1-100 characters of A-Z a-z 0-9 . _ : / -")
-                    .arg(fileName, shared.nameSpace));
-        }
-        if (shared.expectedProcesses < 1) {
-            return configError(
-                QStringLiteral("%1: shared.expected_processes: must be at least 1").arg(fileName));
+        if (auto checked = validateShared(shared, fileName); !checked) {
+            return checked;
         }
     }
     if (limits.retry.maxDelayMs < limits.retry.baseDelayMs) {

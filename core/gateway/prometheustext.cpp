@@ -61,42 +61,9 @@ QByteArray label(const char *key, const QString &value)
     return QByteArray(key) + "=\"" + PrometheusText::escapeLabel(value) + '"';
 }
 
-} // namespace
-
-void DurationHistogram::observe(double seconds)
+/// Run-wide counters and gauges (the engine's snapshot).
+void writeRun(Writer &w, const MetricsSnapshot &s, const GatewayMetrics &m)
 {
-    seconds = std::max(0.0, seconds);
-    const auto bound = std::lower_bound(Bounds.begin(), Bounds.end(), seconds);
-    if (bound != Bounds.end()) {
-        ++counts[std::size_t(bound - Bounds.begin())];
-    }
-    sumS += seconds;
-    ++count;
-}
-
-QByteArray PrometheusText::escapeLabel(const QString &value)
-{
-    QByteArray out;
-    const QByteArray utf8 = value.toUtf8();
-    out.reserve(utf8.size());
-    for (const char c : utf8) {
-        if (c == '\\') {
-            out += "\\\\";
-        } else if (c == '"') {
-            out += "\\\"";
-        } else if (c == '\n') {
-            out += "\\n";
-        } else {
-            out += c;
-        }
-    }
-    return out;
-}
-
-QByteArray PrometheusText::render(const MetricsSnapshot &s, const GatewayMetrics &m)
-{
-    const GatewayCounters &g = m.callers;
-    Writer w;
     w.family("sluice_requests_issued_total", "counter", "Attempts sent upstream (first sends and retries).");
     w.sample("sluice_requests_issued_total", double(s.issued));
     w.family("sluice_requests_retries_total", "counter", "Attempts that were retries.");
@@ -129,7 +96,11 @@ QByteArray PrometheusText::render(const MetricsSnapshot &s, const GatewayMetrics
     w.family("sluice_finished_per_second", "gauge",
              "Requests finished in the last whole second (0 once a whole second passes without any).");
     w.sample("sluice_finished_per_second", s.currentRps);
+}
 
+/// Per-endpoint counters, gauges and latency histograms.
+void writeEndpoints(Writer &w, const MetricsSnapshot &s, const GatewayMetrics &m)
+{
     w.family("sluice_endpoint_attempts_total", "counter", "Attempts per endpoint, by result.");
     for (const EndpointStats &e : s.endpoints) {
         const QByteArray ep = label("endpoint", e.name);
@@ -162,6 +133,12 @@ QByteArray PrometheusText::render(const MetricsSnapshot &s, const GatewayMetrics
         w.histogram("sluice_endpoint_request_duration_seconds", label("endpoint", e.name),
                     m.upstreamDuration.value(e.name));
     }
+}
+
+/// The gateway's callers: durations, how calls ended, caller keys.
+void writeCallers(Writer &w, const GatewayMetrics &m)
+{
+    const GatewayCounters &g = m.callers;
     w.family("sluice_gateway_request_duration_seconds", "histogram",
              "Time from accepting a caller's request to answering it (queue wait included).");
     w.histogram("sluice_gateway_request_duration_seconds", QByteArray(), m.callerDuration);
@@ -200,9 +177,11 @@ QByteArray PrometheusText::render(const MetricsSnapshot &s, const GatewayMetrics
         w.sample("sluice_gateway_auth_failures_total", label("reason", QStringLiteral("unknown")),
                  double(m.authUnknown));
     }
+}
 
-    // Shared limits through Redis (only with a project "shared" block).
-    const SharedLimitsStats &r = s.shared;
+/// Shared limits through Redis (only with a project "shared" block).
+void writeShared(Writer &w, const SharedLimitsStats &r)
+{
     if (r.enabled) {
         const QByteArray ns = label("namespace", r.nameSpace);
         w.family("sluice_shared_redis_up", "gauge",
@@ -237,6 +216,47 @@ QByteArray PrometheusText::render(const MetricsSnapshot &s, const GatewayMetrics
                  "99th percentile round trip of the lease script.");
         w.sample("sluice_shared_lease_rtt_p99_seconds", ns, r.leaseRttP99Ms / 1000.0);
     }
+}
+
+} // namespace
+
+void DurationHistogram::observe(double seconds)
+{
+    seconds = std::max(0.0, seconds);
+    const auto bound = std::lower_bound(Bounds.begin(), Bounds.end(), seconds);
+    if (bound != Bounds.end()) {
+        ++counts[std::size_t(bound - Bounds.begin())];
+    }
+    sumS += seconds;
+    ++count;
+}
+
+QByteArray PrometheusText::escapeLabel(const QString &value)
+{
+    QByteArray out;
+    const QByteArray utf8 = value.toUtf8();
+    out.reserve(utf8.size());
+    for (const char c : utf8) {
+        if (c == '\\') {
+            out += "\\\\";
+        } else if (c == '"') {
+            out += "\\\"";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+QByteArray PrometheusText::render(const MetricsSnapshot &s, const GatewayMetrics &m)
+{
+    Writer w;
+    writeRun(w, s, m);
+    writeEndpoints(w, s, m);
+    writeCallers(w, m);
+    writeShared(w, s.shared);
     return w.take();
 }
 

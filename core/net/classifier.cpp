@@ -49,42 +49,9 @@ bool isRetryableNetworkError(QNetworkReply::NetworkError error)
     }
 }
 
-} // namespace
-
-void Classifier::readApiError(const nlohmann::json &body, AttemptReport &report)
+/// The outcome of an attempt the server answered with `r.httpStatus` (not 0).
+Outcome httpOutcome(const AttemptReport &r)
 {
-    if (!body.is_object()) {
-        return;
-    }
-    const auto it = body.find("error");
-    if (it == body.end()) {
-        return;
-    }
-    if (it->is_object()) {
-        report.apiErrorType = jsonString(*it, "type");
-        report.apiErrorCode = jsonString(*it, "code");
-        report.apiErrorMessage = jsonString(*it, "message");
-    } else if (it->is_string()) {
-        report.apiErrorMessage = QString::fromStdString(it->get_ref<const std::string &>());
-    }
-}
-
-Outcome Classifier::classify(const AttemptReport &r)
-{
-    if (r.cancelled) {
-        return {ErrorClass::Cancelled, false, QStringLiteral("cancelled: the run was stopped")};
-    }
-    if (!r.setupError.isEmpty()) {
-        return {ErrorClass::Transport, false, r.setupError};
-    }
-    if (r.timedOut) {
-        return {ErrorClass::Timeout, true,
-                r.deadlineMs > 0
-                    ? QStringLiteral("timeout: no complete reply within the attempt deadline of %1 s")
-                          .arg(seconds(r.deadlineMs))
-                    : QStringLiteral("timeout: no complete reply before the attempt deadline")};
-    }
-
     const int s = r.httpStatus;
     if (s >= 200 && s < 300) {
         if (!r.bodyComplete) {
@@ -128,10 +95,12 @@ Outcome Classifier::classify(const AttemptReport &r)
     if (s >= 500 && s < 600) {
         return {ErrorClass::Server, true, statusMessage(r)};
     }
-    if (s != 0) {
-        return {ErrorClass::Transport, true, QStringLiteral("unexpected HTTP status %1").arg(s)};
-    }
+    return {ErrorClass::Transport, true, QStringLiteral("unexpected HTTP status %1").arg(s)};
+}
 
+/// The outcome of an attempt that got no HTTP status: what the network said.
+Outcome networkOutcome(const AttemptReport &r)
+{
     if (r.networkError == QNetworkReply::OperationCanceledError) {
         // Without our own flags, a cancel comes from Qt's idle transfer timeout.
         return {ErrorClass::Timeout, true, QStringLiteral("timeout: the connection went idle")};
@@ -166,6 +135,48 @@ Outcome Classifier::classify(const AttemptReport &r)
                              : r.networkErrorString;
     return {ErrorClass::Transport, isRetryableNetworkError(r.networkError),
             QStringLiteral("transport: ") + what};
+}
+
+} // namespace
+
+void Classifier::readApiError(const nlohmann::json &body, AttemptReport &report)
+{
+    if (!body.is_object()) {
+        return;
+    }
+    const auto it = body.find("error");
+    if (it == body.end()) {
+        return;
+    }
+    if (it->is_object()) {
+        report.apiErrorType = jsonString(*it, "type");
+        report.apiErrorCode = jsonString(*it, "code");
+        report.apiErrorMessage = jsonString(*it, "message");
+    } else if (it->is_string()) {
+        report.apiErrorMessage = QString::fromStdString(it->get_ref<const std::string &>());
+    }
+}
+
+Outcome Classifier::classify(const AttemptReport &r)
+{
+    if (r.cancelled) {
+        return {ErrorClass::Cancelled, false, QStringLiteral("cancelled: the run was stopped")};
+    }
+    if (!r.setupError.isEmpty()) {
+        return {ErrorClass::Transport, false, r.setupError};
+    }
+    if (r.timedOut) {
+        return {ErrorClass::Timeout, true,
+                r.deadlineMs > 0
+                    ? QStringLiteral("timeout: no complete reply within the attempt deadline of %1 s")
+                          .arg(seconds(r.deadlineMs))
+                    : QStringLiteral("timeout: no complete reply before the attempt deadline")};
+    }
+
+    if (r.httpStatus != 0) {
+        return httpOutcome(r);
+    }
+    return networkOutcome(r);
 }
 
 } // namespace Sluice
