@@ -373,7 +373,8 @@ Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &f
                              QStringLiteral("timeout_s"), QStringLiteral("anthropic_version"),
                              QStringLiteral("default_max_tokens"), QStringLiteral("ca_file"),
                              QStringLiteral("tls_insecure"), QStringLiteral("protocol"),
-                             QStringLiteral("forward_caller_key")});
+                             QStringLiteral("forward_caller_key"), QStringLiteral("stream"),
+                             QStringLiteral("stall_timeout_s")});
         EndpointConfig e;
         e.name = r.string("name").value_or(QStringLiteral("endpoint-%1").arg(index + 1));
         if (const auto url = r.string("url", true)) {
@@ -408,6 +409,8 @@ Result<ProjectConfig> ProjectConfig::fromJson(const json &root, const QString &f
         }
         e.tlsInsecure = r.boolean("tls_insecure").value_or(false);
         e.forwardCallerKey = r.boolean("forward_caller_key").value_or(false);
+        e.stream = r.boolean("stream").value_or(false);
+        e.stallTimeoutS = r.number("stall_timeout_s", 0.001, 86400).value_or(e.stallTimeoutS);
         if (const auto protocol = r.string("protocol")) {
             const auto parsed =
                 parseProtocol(*protocol, QStringLiteral("%1: %2.protocol").arg(fileName, path));
@@ -734,6 +737,12 @@ json ProjectConfig::toJson() const
         }
         if (e.forwardCallerKey) {
             o["forward_caller_key"] = true;
+        }
+        if (e.stream) {
+            o["stream"] = true;
+        }
+        if (e.stallTimeoutS != EndpointConfig().stallTimeoutS) {
+            o["stall_timeout_s"] = e.stallTimeoutS;
         }
         if (e.tlsInsecure) {
             o["tls_insecure"] = true;
