@@ -83,6 +83,9 @@ Result<CliOptions> loadEndpoints(const QCommandLineParser &p, CliOptions &o, Err
     if (const auto attempts = num("max-attempts", Bounds::MaxAttempts.min, Bounds::MaxAttempts.max)) {
         o.project.limits.retry.maxAttempts = int(*attempts);
     }
+    o.stream = p.isSet(QStringLiteral("stream"));
+    o.stallTimeoutS = num("stall-timeout", Bounds::TimeoutS.min, Bounds::TimeoutS.max);
+    o.applyStreamOptions();
     if (!error.message.isEmpty()) {
         return error;
     }
@@ -96,6 +99,14 @@ Result<CliOptions> loadEndpoints(const QCommandLineParser &p, CliOptions &o, Err
 }
 
 } // namespace
+
+void CliOptions::applyStreamOptions()
+{
+    for (EndpointConfig &e : project.endpoints) {
+        e.stream = e.stream || stream;
+        e.stallTimeoutS = stallTimeoutS.value_or(e.stallTimeoutS);
+    }
+}
 
 Result<CliOptions> parseArguments(const QStringList &arguments)
 {
@@ -139,6 +150,15 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
             "[run] Endpoint URL (repeatable; weight 1; provider from the path: .../messages is Anthropic). "
             "Added to the project's endpoints, or used alone without --project."),
         QStringLiteral("url"));
+    opt({QStringLiteral("stream")},
+        QStringLiteral(
+            "[run, serve] Ask every endpoint for streamed (SSE) replies (an endpoint's \"stream\": "
+            "true in the project does it for one); a request's own \"stream\" wins. Results "
+            "are the same lines, with ttft_ms and output_tokens_per_s."));
+    opt({QStringLiteral("stall-timeout")},
+        QStringLiteral("[run, serve] A streamed reply that sends nothing for this many seconds fails and is "
+                       "retried (default 30; the endpoints' stall_timeout_s)."),
+        QStringLiteral("s"));
     opt({QStringLiteral("model")},
         QStringLiteral("[run] Model for lines that name none (before the endpoint's \"model\")."),
         QStringLiteral("name"));

@@ -26,6 +26,11 @@ struct CliOptions
     bool simulate = false;
     bool quiet = false;
     double progressIntervalS = 0; ///< 0 = automatic (a bar on a TTY, a line every 5 s otherwise)
+    /// run, serve: --stream (every endpoint asks for streamed replies) and --stall-timeout S.
+    bool stream = false;
+    std::optional<double> stallTimeoutS;
+    /// Applies --stream and --stall-timeout to the project's endpoints.
+    void applyStreamOptions();
 
     // simulate (and the simulators of `run --simulate`)
     SimulatorConfig sim;

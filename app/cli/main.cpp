@@ -132,6 +132,7 @@ int runBatch(QCoreApplication &app, CliOptions o)
             b.name = QStringLiteral("sim-b");
             b.weight = 1;
             o.project.endpoints = {a, b};
+            o.applyStreamOptions();
         }
         for (EndpointConfig &e : o.project.endpoints) {
             auto host = std::make_unique<SimulatorHost>(o.sim);

@@ -357,7 +357,8 @@ Result<EndpointConfig> readEndpoint(const json &item, int index, const QString &
          QStringLiteral("model"), QStringLiteral("api_key_env"), QStringLiteral("rpm"), QStringLiteral("tpm"),
          QStringLiteral("max_in_flight"), QStringLiteral("timeout_s"), QStringLiteral("anthropic_version"),
          QStringLiteral("default_max_tokens"), QStringLiteral("ca_file"), QStringLiteral("tls_insecure"),
-         QStringLiteral("protocol"), QStringLiteral("forward_caller_key")});
+         QStringLiteral("protocol"), QStringLiteral("forward_caller_key"), QStringLiteral("stream"),
+         QStringLiteral("stall_timeout_s")});
     EndpointConfig e;
     e.name = r.string("name").value_or(QStringLiteral("endpoint-%1").arg(index + 1));
     if (const auto url = r.string("url", true)) {
@@ -390,6 +391,8 @@ Result<EndpointConfig> readEndpoint(const json &item, int index, const QString &
     }
     e.tlsInsecure = r.boolean("tls_insecure").value_or(false);
     e.forwardCallerKey = r.boolean("forward_caller_key").value_or(false);
+    e.stream = r.boolean("stream").value_or(false);
+    e.stallTimeoutS = r.number("stall_timeout_s", Bounds::TimeoutS).value_or(e.stallTimeoutS);
     if (const auto protocol = r.string("protocol")) {
         const auto parsed = parseProtocol(*protocol, QStringLiteral("%1: %2.protocol").arg(fileName, path));
         if (!parsed) {
@@ -636,6 +639,7 @@ Result<void> checkRanges(const QString &path, const EndpointConfig &e)
           std::tuple{"tpm", e.tpm, Bounds::Tpm},
           std::tuple{"max_in_flight", double(e.maxInFlight), Bounds::MaxInFlight},
           std::tuple{"timeout_s", e.timeoutS, Bounds::TimeoutS},
+          std::tuple{"stall_timeout_s", e.stallTimeoutS, Bounds::TimeoutS},
           std::tuple{"default_max_tokens", double(e.defaultMaxTokens), Bounds::DefaultMaxTokens}}) {
         if (auto checked = checkRange(path, name, value, range); !checked) {
             return checked;
@@ -828,6 +832,12 @@ json ProjectConfig::toJson() const
         }
         if (e.forwardCallerKey) {
             o["forward_caller_key"] = true;
+        }
+        if (e.stream) {
+            o["stream"] = true;
+        }
+        if (e.stallTimeoutS != EndpointConfig().stallTimeoutS) {
+            o["stall_timeout_s"] = e.stallTimeoutS;
         }
         if (e.tlsInsecure) {
             o["tls_insecure"] = true;

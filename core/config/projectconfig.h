@@ -74,6 +74,11 @@ struct EndpointConfig
     /// Gateway: send the caller's own key (its Authorization: Bearer or x-api-key header) to this
     /// endpoint instead of the endpoint's key, when the caller sent one. Off: callers' keys are ignored.
     bool forwardCallerKey = false;
+    /// Ask for streamed (SSE) replies: OpenAI `"stream": true` with `stream_options.include_usage`,
+    /// Anthropic `"stream": true`. A request body's own `stream` value wins over this.
+    bool stream = false;
+    /// A streamed reply that sends nothing for this long fails (and is retried); apart from timeoutS.
+    double stallTimeoutS = 30;
 
     /// An endpoint from a bare URL (`--endpoint URL`): weight 1, provider inferred from the path.
     static EndpointConfig fromUrl(const QUrl &url, int index);

@@ -332,13 +332,9 @@ void Engine::dispatch(int endpoint, Pending &&pending, const Admission::Ask &ask
     if (e.forwardCallerKey) {
         attempt.apiKey = pending.request.callerKey;
     }
-    for (const auto &header : std::as_const(pending.request.forwardHeaders)) {
-        const QByteArray name = header.first.toLower();
-        if ((!name.startsWith("anthropic-") || e.provider == Provider::Anthropic) &&
-            (!name.startsWith("openai-") || e.provider == Provider::OpenAI)) {
-            attempt.headers.append(header);
-        }
-    }
+    attempt.headers = ProviderAdapter::forwardedHeaders(pending.request, e);
+    attempt.stream = ProviderAdapter::streams(pending.request, e);
+    attempt.relay = pending.request.streamRelay;
     const quint64 ticket = m_transport->send(endpoint, std::move(attempt));
     ++pending.attempts;
     pending.lastEndpoint = endpoint;
@@ -358,7 +354,8 @@ void Engine::handleResult(AttemptResult &&result)
     const double now = m_clock->nowMs();
     const int endpoint = result.endpoint;
     const Outcome outcome = Classifier::classify(result.report);
-    const Usage usage = outcome.isSuccess() ? result.usage : Usage{};
+    // A failed stream's reported tokens are spent all the same.
+    const Usage usage = outcome.isSuccess() || result.stream.streamed ? result.usage : Usage{};
     if (usage.outputTokens > 0) {
         m_estimator.observeOutput(double(usage.outputTokens));
     }
@@ -371,7 +368,7 @@ void Engine::handleResult(AttemptResult &&result)
         usage.inputTokens + usage.outputTokens > 0 ? double(usage.inputTokens + usage.outputTokens) : -1;
     m_admission.settle(endpoint, p.grant, feedback);
     m_metrics.recordAttempt(endpoint, outcome.cls, result.latencyMs, usage.inputTokens, usage.outputTokens,
-                            now);
+                            now, &result.stream);
     if (!outcome.isSuccess()) {
         m_lastFailure = outcome.message;
     }
@@ -379,8 +376,10 @@ void Engine::handleResult(AttemptResult &&result)
     p.tokens = -1; // estimate again for the next attempt (the output estimate learns)
 
     if (outcome.isSuccess()) {
-        const Completion c{endpointName(endpoint), p.attempts, result.report.httpStatus, result.latencyMs,
-                           result.requestId};
+        Completion c{endpointName(endpoint), p.attempts, result.report.httpStatus, result.latencyMs,
+                     result.requestId};
+        c.ttftMs = result.stream.ttftMs;
+        c.outputTokensPerS = result.stream.outputTokensPerS(usage.outputTokens);
         m_sink->succeeded(p.request, result.bodyText, c);
         m_metrics.recordFinal(ErrorClass::None, now);
         return;
@@ -396,7 +395,10 @@ void Engine::handleFailure(Pending &&p, const Outcome &outcome, AttemptResult &r
     p.lastRequestId = result.requestId;
     p.lastRetryAfterMs = result.rateLimit.retryAfterMs;
     const RetryContext context{m_admission.anyUsable(), m_state != RunState::Stopping};
-    const RetryPlan plan = m_retry.decide(outcome, p.attempts, result.rateLimit.retryAfterMs, context);
+    // A gateway caller already got part of this reply: it ends there, never sent again.
+    const RetryPlan plan = result.stream.committed
+                               ? RetryPlan{}
+                               : m_retry.decide(outcome, p.attempts, result.rateLimit.retryAfterMs, context);
     switch (plan.verdict) {
     case RetryVerdict::Yes:
         m_queue.retryAt(nowMs + plan.delayMs, std::move(p));

@@ -3,6 +3,8 @@
 #include "io/tokenestimator.h"
 #include "net/dialect.h"
 #include "net/provideradapter.h"
+#include "net/streamrelay.h"
+#include "net/streamtranslator.h"
 
 #include <QDateTime>
 #include <QElapsedTimer>
@@ -145,6 +147,28 @@ QByteArray dialectName(Provider dialect)
     return dialect == Provider::Anthropic ? QByteArrayLiteral("anthropic") : QByteArrayLiteral("openai");
 }
 
+/// The head of a streamed answer: 200, text/event-stream, HTTP/1.1 chunks (one per batch of events).
+void writeStreamHead(QHttpServerResponder &responder, const Headers &headers)
+{
+    responder.writeStatusLine(QHttpServerResponder::StatusCode::Ok);
+    responder.writeHeader(QByteArrayLiteral("Content-Type"), QByteArrayLiteral("text/event-stream"));
+    responder.writeHeader(QByteArrayLiteral("Cache-Control"), QByteArrayLiteral("no-cache"));
+    responder.writeHeader(QByteArrayLiteral("Transfer-Encoding"), QByteArrayLiteral("chunked"));
+    for (const auto &[key, value] : headers) {
+        QByteArray safe = value;
+        safe.replace('\r', ' ').replace('\n', ' ');
+        responder.writeHeader(key, safe);
+    }
+    responder.writeBody(QByteArray()); // the end of the head
+}
+
+void writeChunk(QHttpServerResponder &responder, const QByteArray &bytes)
+{
+    if (!bytes.isEmpty()) {
+        responder.writeBody(QByteArray::number(bytes.size(), 16) + "\r\n" + bytes + "\r\n");
+    }
+}
+
 } // namespace
 
 Gateway::Gateway(ProjectConfig project, GatewayOptions options, QObject *parent)
@@ -211,6 +235,9 @@ Gateway::~Gateway()
     for (auto &[id, caller] : m_callers) {
         Q_UNUSED(id);
         QObject::disconnect(caller.goneConnection);
+        if (caller.relay) {
+            caller.relay->detach();
+        }
     }
     m_callers.clear();
     m_engine.reset();
@@ -744,11 +771,7 @@ void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSoc
         r.bodyText = request.body();
     }
     const auto stream = body.find("stream");
-    if (stream != body.end() && stream->is_boolean() && stream->get<bool>()) {
-        refuse(request, socket, dialect, InvalidRequest,
-               QStringLiteral("streaming (\"stream\": true) is not supported by the gateway yet"));
-        return;
-    }
+    const bool streaming = stream != body.end() && stream->is_boolean() && stream->get<bool>();
     const auto messages = body.find("messages");
     if (messages == body.end() || !messages->is_array()) {
         refuse(request, socket, dialect, InvalidRequest, QStringLiteral("\"messages\" must be an array"));
@@ -762,6 +785,18 @@ void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSoc
         if (const QByteArray value = header(request, name); !value.isEmpty()) {
             r.forwardHeaders.append({QByteArray(name), value});
         }
+    }
+    std::shared_ptr<StreamRelay> relay;
+    if (streaming) {
+        const auto options = body.find("stream_options");
+        const bool includeUsage =
+            options != body.end() && options->is_object() && options->value("include_usage", json()) == true;
+        // Called on a transport thread, under the relay's lock: detach() (on this thread, before the
+        // caller goes) stops it, so `this` is alive whenever it runs.
+        r.streamRelay = relay = std::make_shared<StreamRelay>(dialect, includeUsage, [this, id = m_nextId] {
+            QMetaObject::invokeMethod(
+                this, [this, id] { pumpStream(id); }, Qt::QueuedConnection);
+        });
     }
     if (dialect == Provider::Anthropic) {
         r.format = InputFormat::AnthropicBatch;
@@ -788,6 +823,7 @@ void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSoc
     caller.acceptedMs = now;
     caller.dialect = dialect;
     caller.key = key;
+    caller.relay = std::move(relay);
     caller.deadline = m_deadlines.emplace(now + timeoutS * 1000.0, id);
     caller.goneConnection =
         connect(socket, &QAbstractSocket::disconnected, this, [this, id] { callerLeft(id); });
@@ -803,14 +839,32 @@ void Gateway::callerLeft(qint64 id)
     if (it == m_callers.end()) {
         return;
     }
-    if (m_queue.forget(id)) {
+    Caller &caller = it->second;
+    if (caller.relay) {
+        caller.relay->detach();
+    }
+    if (caller.streaming) {
+        --m_counters.streamsActive;
+        ++m_counters.streamsGone;
+    }
+    if (m_queue.isWaiting(id)) {
         ++m_counters.goneQueued;
     } else {
         ++m_counters.goneLater;
     }
-    QObject::disconnect(it->second.goneConnection);
-    m_deadlines.erase(it->second.deadline);
+    QObject::disconnect(caller.goneConnection);
+    m_deadlines.erase(caller.deadline);
     m_callers.erase(it); // its responder is dropped unanswered: the socket is gone
+    abandon(id);
+}
+
+void Gateway::abandon(qint64 id)
+{
+    // Never sent while it waits here; held by the engine (waiting for a slot or a retry), dropped
+    // before its next attempt; on the wire, cancelled now: nobody pays for a reply nobody reads.
+    if (!m_queue.forget(id)) {
+        m_engine->cancelRequest(id);
+    }
 }
 
 void Gateway::armDeadlineTimer()
@@ -846,6 +900,7 @@ void Gateway::expireDeadlines()
         }
         answerRefusal(id, Deadline, message,
                       {{QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())}});
+        abandon(id);
     }
     armDeadlineTimer();
 }
@@ -884,8 +939,24 @@ void Gateway::answer(qint64 id, int status, const QByteArray &body, const Header
                                    << status
                                    << QString::number(seconds * 1000.0, 'f', 1) + QStringLiteral(" ms");
     }
+    if (caller.relay) {
+        caller.relay->detach();
+    }
+    if (caller.streaming) {
+        // The caller already has part of a reply: the failure ends its stream as an error event.
+        --m_counters.streamsActive;
+        ++m_counters.streamsFailed;
+    }
     if (caller.socket && caller.socket->state() == QAbstractSocket::ConnectedState) {
-        write(*caller.responder, status, body, headers);
+        if (caller.streaming) {
+            writeChunk(*caller.responder,
+                       StreamTranslator::errorEvent(
+                           caller.dialect,
+                           json::parse(body.constData(), body.constData() + body.size(), nullptr, false)));
+            caller.responder->writeBody(QByteArrayLiteral("0\r\n\r\n"));
+        } else {
+            write(*caller.responder, status, body, headers);
+        }
         if (m_stopping || !m_running) {
             caller.socket->flush(); // the process may exit soon: hand the answer to the kernel now
             m_flushing.append(caller.socket);
@@ -901,6 +972,24 @@ void Gateway::succeeded(const Request &request, const QByteArray &bodyText, cons
     }
     ++m_counters.answered;
     m_upstreamDuration[completion.endpoint].observe(completion.latencyMs / 1000.0);
+    if (completion.ttftMs >= 0) {
+        m_ttft[completion.endpoint].observe(completion.ttftMs / 1000.0);
+    }
+    if (it->second.relay) {
+        pumpStream(request.line); // what is left
+        QByteArray tail;
+        if (!it->second.streaming) {
+            // The upstream answered unstreamed (it ignored "stream"): the whole reply as events.
+            const Provider from = m_endpointDialects.value(completion.endpoint, Provider::OpenAI);
+            const json reply = Dialect::translateReply(
+                json::parse(bodyText.constData(), bodyText.constData() + bodyText.size(), nullptr, false),
+                from, it->second.dialect, QDateTime::currentSecsSinceEpoch());
+            tail =
+                StreamTranslator::replyAsEvents(reply, it->second.dialect, it->second.relay->includeUsage());
+        }
+        endStream(request.line, tail, false);
+        return;
+    }
     Headers headers = {{QByteArrayLiteral("X-Sluice-Endpoint"), completion.endpoint.toUtf8()},
                        {QByteArrayLiteral("X-Sluice-Attempts"), QByteArray::number(completion.attempts)}};
     addRequestId(headers, completion.requestId);
@@ -932,6 +1021,9 @@ void Gateway::failed(const Request &request, ErrorClass cls, const QString &mess
         return;
     }
     ++m_counters.answered;
+    if (it->second.relay) {
+        pumpStream(request.line); // the events that came before the failure, if it had begun
+    }
     const int status = statusFor(cls, completion.status);
     const Provider to = it->second.dialect;
     Headers headers = {{QByteArrayLiteral("X-Sluice-Error-Class"), toString(cls).toUtf8()},
@@ -974,6 +1066,64 @@ void Gateway::rejected(const InputError &error)
 {
     // The gateway validates bodies before queueing them, so its source never yields invalid items.
     answerRefusal(error.line, InvalidRequest, error.message);
+}
+
+void Gateway::pumpStream(qint64 id)
+{
+    const auto it = m_callers.find(id);
+    if (it == m_callers.end() || !it->second.relay) {
+        return;
+    }
+    Caller &caller = it->second;
+    const StreamRelay::Taken taken = caller.relay->take();
+    if (taken.bytes.isEmpty() || !caller.socket ||
+        caller.socket->state() != QAbstractSocket::ConnectedState) {
+        return;
+    }
+    if (taken.first) {
+        caller.streaming = true;
+        ++m_counters.streamsActive;
+        Headers headers;
+        if (taken.endpoint >= 0 && taken.endpoint < m_project.endpoints.size()) {
+            headers.append({QByteArrayLiteral("X-Sluice-Endpoint"),
+                            m_project.endpoints.at(taken.endpoint).name.toUtf8()});
+        }
+        addRequestId(headers, taken.requestId);
+        writeStreamHead(*caller.responder, headers);
+    }
+    writeChunk(*caller.responder, taken.bytes);
+    caller.socket->flush(); // each batch of events leaves as it arrives
+}
+
+void Gateway::endStream(qint64 id, const QByteArray &tail, bool failed)
+{
+    const auto it = m_callers.find(id);
+    if (it == m_callers.end()) {
+        return;
+    }
+    Caller caller = std::move(it->second);
+    m_callers.erase(it);
+    m_deadlines.erase(caller.deadline);
+    m_queue.forget(id);
+    QObject::disconnect(caller.goneConnection);
+    caller.relay->detach();
+    m_callerDuration.observe((m_clock->nowMs() - caller.acceptedMs) / 1000.0);
+    if (caller.streaming) {
+        --m_counters.streamsActive;
+    }
+    ++(failed ? m_counters.streamsFailed : m_counters.streamsCompleted);
+    if (!caller.socket || caller.socket->state() != QAbstractSocket::ConnectedState) {
+        return;
+    }
+    if (!caller.streaming) {
+        writeStreamHead(*caller.responder, {});
+    }
+    writeChunk(*caller.responder, tail);
+    caller.responder->writeBody(QByteArrayLiteral("0\r\n\r\n"));
+    caller.socket->flush();
+    if (m_stopping || !m_running) {
+        m_flushing.append(caller.socket);
+    }
 }
 
 } // namespace Sluice

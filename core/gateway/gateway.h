@@ -21,6 +21,8 @@ class QTcpSocket;
 
 namespace Sluice {
 
+class StreamRelay;
+
 /// Settings of `sluice-cli serve` besides the project.
 struct GatewayOptions
 {
@@ -136,6 +138,8 @@ private:
         std::multimap<double, qint64>::iterator deadline; ///< its entry in m_deadlines
         Provider dialect = Provider::OpenAI;              ///< decides the shape of its answer
         int key = -1;                                     ///< caller key index, -1 without keys
+        std::shared_ptr<StreamRelay> relay;               ///< a streaming caller's events
+        bool streaming = false;                           ///< its SSE answer has begun (head written)
     };
     enum class Route { ChatCompletions, Messages, Completions };
 
@@ -157,6 +161,12 @@ private:
     void answerRefusal(qint64 id, const Refusal &why, const QString &message, Headers headers = {});
     int retryAfterS() const;
     void finishStopping();
+    /// Writes what a streaming caller's relay holds (its answer's head first, the first time).
+    void pumpStream(qint64 id);
+    /// Ends a streaming caller's answer: `tail` (the last events, or an error event) and the last chunk.
+    void endStream(qint64 id, const QByteArray &tail, bool failed);
+    /// The caller's request is dropped: out of the queue, or its attempt on the wire cancelled.
+    void abandon(qint64 id);
 
     void succeeded(const Request &request, const QByteArray &bodyText, const Completion &completion) override;
     void failed(const Request &request, ErrorClass cls, const QString &message, const Completion &completion,
@@ -182,6 +192,7 @@ private:
     GatewayCounters m_counters;
     DurationHistogram m_callerDuration;
     QMap<QString, DurationHistogram> m_upstreamDuration;
+    QMap<QString, DurationHistogram> m_ttft; ///< streamed successes' time to first token, by endpoint
     MetricsSnapshot m_lastSnapshot;
     qint64 m_nextId = 1;
     quint16 m_port = 0;

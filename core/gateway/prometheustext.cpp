@@ -133,6 +133,11 @@ void writeEndpoints(Writer &w, const MetricsSnapshot &s, const GatewayMetrics &m
         w.histogram("sluice_endpoint_request_duration_seconds", label("endpoint", e.name),
                     m.upstreamDuration.value(e.name));
     }
+    w.family("sluice_endpoint_ttft_seconds", "histogram",
+             "Time to first token of the successful streamed attempts, per endpoint.");
+    for (const EndpointStats &e : s.endpoints) {
+        w.histogram("sluice_endpoint_ttft_seconds", label("endpoint", e.name), m.ttft.value(e.name));
+    }
 }
 
 /// The gateway's callers: durations, how calls ended, caller keys.
@@ -160,6 +165,14 @@ void writeCallers(Writer &w, const GatewayMetrics &m)
     }
     w.family("sluice_gateway_callers_waiting", "gauge", "Callers waiting for an answer now.");
     w.sample("sluice_gateway_callers_waiting", double(g.waiting));
+    w.family("sluice_gateway_streams_active", "gauge", "Streamed answers under way now.");
+    w.sample("sluice_gateway_streams_active", double(g.streamsActive));
+    w.family("sluice_gateway_streams_total", "counter", "Streamed answers begun, by how they ended.");
+    const std::pair<const char *, qint64> streams[] = {
+        {"completed", g.streamsCompleted}, {"failed", g.streamsFailed}, {"gone", g.streamsGone}};
+    for (const auto &[name, value] : streams) {
+        w.sample("sluice_gateway_streams_total", label("result", QString::fromLatin1(name)), double(value));
+    }
     if (!m.keys.isEmpty()) {
         w.family("sluice_gateway_key_requests_total", "counter",
                  "Calls per caller key (by its name in the project), admitted or over the key's rpm.");

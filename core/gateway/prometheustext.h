@@ -14,16 +14,20 @@ namespace Sluice {
 /// The gateway's own caller counters (besides the engine's MetricsSnapshot).
 struct GatewayCounters
 {
-    qint64 accepted = 0;       ///< requests queued for the engine
-    qint64 answered = 0;       ///< callers answered with an upstream reply or a final error
-    qint64 queueFull = 0;      ///< refused at once: 429, the queue was full
-    qint64 invalid = 0;        ///< refused at once: 400/404/405/413 (never queued)
-    qint64 deadlineQueued = 0; ///< 504: the caller's deadline passed while its request waited (never sent)
-    qint64 deadlineSent = 0;   ///< 504: the deadline passed while the engine held it (sent, retrying, held)
-    qint64 goneQueued = 0;     ///< callers that left while their request waited: never sent
-    qint64 goneLater = 0;      ///< callers that left after the engine took their request
-    qint64 stopped = 0;        ///< 503: the gateway stopped while they waited
-    qint64 waiting = 0;        ///< callers waiting for an answer now
+    qint64 accepted = 0;         ///< requests queued for the engine
+    qint64 answered = 0;         ///< callers answered with an upstream reply or a final error
+    qint64 queueFull = 0;        ///< refused at once: 429, the queue was full
+    qint64 invalid = 0;          ///< refused at once: 400/404/405/413 (never queued)
+    qint64 deadlineQueued = 0;   ///< 504: the caller's deadline passed while its request waited (never sent)
+    qint64 deadlineSent = 0;     ///< 504: the deadline passed while the engine held it (sent, retrying, held)
+    qint64 goneQueued = 0;       ///< callers that left while their request waited: never sent
+    qint64 goneLater = 0;        ///< callers that left after the engine took their request
+    qint64 stopped = 0;          ///< 503: the gateway stopped while they waited
+    qint64 waiting = 0;          ///< callers waiting for an answer now
+    qint64 streamsActive = 0;    ///< streaming callers whose events are flowing now (answer begun)
+    qint64 streamsCompleted = 0; ///< streamed answers that ended with [DONE] / message_stop
+    qint64 streamsFailed = 0;    ///< streamed answers ended by an error event after they had begun
+    qint64 streamsGone = 0;      ///< streamed answers whose caller left before the end
 };
 
 /// Durations in a Prometheus histogram: fixed bucket bounds in seconds, counts per bucket, sum, count.
@@ -45,6 +49,7 @@ struct GatewayMetrics
     int maxQueue = 0;
     DurationHistogram callerDuration;                  ///< accepted -> answered, as the caller saw it
     QMap<QString, DurationHistogram> upstreamDuration; ///< successful upstream attempts, by endpoint
+    QMap<QString, DurationHistogram> ttft;             ///< streamed successes' time to first token
     struct Key
     {
         QString name;

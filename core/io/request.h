@@ -7,7 +7,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
+
 namespace Sluice {
+
+class StreamRelay; // core/net: a gateway caller's stream (io only carries the pointer)
 
 /// Shape of an input line, detected per line.
 enum class InputFormat {
@@ -40,6 +44,9 @@ struct Request
     /// `OpenAI-Organization`, `OpenAI-Project`): a name starting with `anthropic-` goes only to
     /// Anthropic endpoints, one starting with `openai-` (any case) only to OpenAI ones. Empty for file runs.
     QList<QPair<QByteArray, QByteArray>> forwardHeaders;
+    /// A gateway caller that asked for a stream: the transport writes the reply's events there as
+    /// they arrive. Null for file runs.
+    std::shared_ptr<StreamRelay> streamRelay;
 };
 
 } // namespace Sluice

@@ -7,6 +7,7 @@
 
 #include <QString>
 
+#include <algorithm>
 #include <limits>
 #include <vector>
 
@@ -97,10 +98,14 @@ public:
         quint64 requestKey = 0;
 
         /// Tokens to charge for the attempt: what usage reported, the reservation when a success
-        /// reported none, nothing for a failure.
+        /// reported none; for a failure what it reported before failing (a streamed reply cut after
+        /// its usage began), else nothing.
         double chargedTokens() const
         {
-            return cls == ErrorClass::None ? (usedTokens >= 0 ? usedTokens : ticket.tokens) : 0;
+            if (cls != ErrorClass::None) {
+                return std::max(0.0, usedTokens);
+            }
+            return usedTokens >= 0 ? usedTokens : ticket.tokens;
         }
     };
 

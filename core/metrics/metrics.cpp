@@ -77,7 +77,7 @@ void Metrics::recordOverflow(double nowMs)
 }
 
 void Metrics::recordAttempt(int endpoint, ErrorClass cls, double latencyMs, qint64 inTokens, qint64 outTokens,
-                            double nowMs)
+                            double nowMs, const StreamStats *stream)
 {
     SecondSample &s = at(nowMs);
     PerEndpoint &e = m_endpoints.at(std::size_t(endpoint));
@@ -99,6 +99,9 @@ void Metrics::recordAttempt(int endpoint, ErrorClass cls, double latencyMs, qint
         m_outputTokens += outTokens;
         s.inputTokens += inTokens;
         s.outputTokens += outTokens;
+        if (stream && stream->streamed) {
+            recordStream(e, s, *stream, outTokens);
+        }
     } else if (cls == ErrorClass::RateLimited) {
         ++e.rateLimited;
         ++m_rateLimited;
@@ -111,8 +114,43 @@ void Metrics::recordAttempt(int endpoint, ErrorClass cls, double latencyMs, qint
     }
 }
 
+void Metrics::recordStream(PerEndpoint &e, SecondSample &s, const StreamStats &stream, qint64 outTokens)
+{
+    if (s.second != m_streamSecond) {
+        updateOpenSecond();
+        m_secondTtft.clear();
+        m_secondItl.clear();
+        m_streamSecond = s.second;
+    }
+    ++s.streams;
+    ++e.streams;
+    ++m_streams;
+    s.streamOutputTokens += outTokens;
+    e.streamOutputTokens += outTokens;
+    m_streamOutputTokens += outTokens;
+    if (stream.ttftMs >= 0) {
+        m_secondTtft.add(stream.ttftMs);
+        e.ttft.add(stream.ttftMs);
+        e.ttftSumMs += stream.ttftMs;
+        m_ttft.add(stream.ttftMs);
+    }
+    for (const float gap : stream.gapsMs) {
+        m_secondItl.add(gap);
+        e.itl.add(gap);
+        m_itl.add(gap);
+    }
+}
+
 void Metrics::updateOpenSecond() const
 {
+    if (m_streamSecond >= 0 && m_streamSecond < qint64(m_seconds.size())) {
+        SecondSample &s = m_seconds[std::size_t(m_streamSecond)];
+        s.ttftP50Ms = m_secondTtft.quantile(0.50);
+        s.ttftP90Ms = m_secondTtft.quantile(0.90);
+        s.ttftP99Ms = m_secondTtft.quantile(0.99);
+        s.itlP50Ms = m_secondItl.quantile(0.50);
+        s.itlP99Ms = m_secondItl.quantile(0.99);
+    }
     if (m_latencySecond < 0 || m_latencySecond >= qint64(m_seconds.size()) || m_secondLatency.count() == 0) {
         return;
     }
@@ -165,6 +203,13 @@ void Metrics::fill(MetricsSnapshot &snap, double nowMs) const
     snap.errorsByClass = m_errorsByClass;
     snap.attemptErrorsByClass = m_attemptErrorsByClass;
     snap.latencyBuckets = m_latency.nonEmptyBuckets();
+    snap.streams = m_streams;
+    snap.streamOutputTokens = m_streamOutputTokens;
+    snap.ttftP50Ms = m_ttft.quantile(0.50);
+    snap.ttftP90Ms = m_ttft.quantile(0.90);
+    snap.ttftP99Ms = m_ttft.quantile(0.99);
+    snap.itlP50Ms = m_itl.quantile(0.50);
+    snap.itlP99Ms = m_itl.quantile(0.99);
     snap.averageRps = snap.elapsedMs > 0 ? double(m_succeeded + m_failed) * 1000.0 / snap.elapsedMs : 0;
 
     // The current second is still filling: report the last whole ones. Seconds after the last event
@@ -200,6 +245,15 @@ void Metrics::fill(MetricsSnapshot &snap, double nowMs) const
         out.p90Ms = e.latency.quantile(0.90);
         out.p99Ms = e.latency.quantile(0.99);
         out.latencySumMs = e.latencySumMs;
+        out.streams = e.streams;
+        out.streamOutputTokens = e.streamOutputTokens;
+        out.ttftCount = e.ttft.count();
+        out.ttftSumMs = e.ttftSumMs;
+        out.ttftP50Ms = e.ttft.quantile(0.50);
+        out.ttftP90Ms = e.ttft.quantile(0.90);
+        out.ttftP99Ms = e.ttft.quantile(0.99);
+        out.itlP50Ms = e.itl.quantile(0.50);
+        out.itlP99Ms = e.itl.quantile(0.99);
     }
 }
 
@@ -210,19 +264,30 @@ Result<void> Metrics::writeHistoryCsv(const QString &path, const std::vector<Sec
         return Error{Error::Code::Io, QStringLiteral("%1: cannot write: %2").arg(path, file.errorString()),
                      0};
     }
+    // Columns are only ever appended (readers of older files know the first ones).
     QByteArray csv = "second,issued,finished,succeeded,overflow,exceptions,errors,input_tokens,"
-                     "output_tokens,p50_ms,p90_ms,p99_ms\n";
+                     "output_tokens,p50_ms,p90_ms,p99_ms,streams,ttft_p50_ms,ttft_p90_ms,ttft_p99_ms,"
+                     "itl_p50_ms,itl_p99_ms,stream_output_tokens_per_s\n";
+    const auto ms = [&csv](double value) {
+        csv += QByteArray::number(std::round(value * 10.0) / 10.0, 'f', 1);
+        csv += ',';
+    };
     for (const SecondSample &s : history) {
         for (const qint64 v : {s.second, s.issued, s.finished, s.succeeded, s.overflow, s.exceptions,
                                s.errors, s.inputTokens, s.outputTokens}) {
             csv += QByteArray::number(v);
             csv += ',';
         }
-        for (const double ms : {s.p50Ms, s.p90Ms, s.p99Ms}) {
-            csv += QByteArray::number(std::round(ms * 10.0) / 10.0, 'f', 1);
-            csv += ',';
+        for (const double value : {s.p50Ms, s.p90Ms, s.p99Ms}) {
+            ms(value);
         }
-        csv[csv.size() - 1] = '\n';
+        csv += QByteArray::number(s.streams);
+        csv += ',';
+        for (const double value : {s.ttftP50Ms, s.ttftP90Ms, s.ttftP99Ms, s.itlP50Ms, s.itlP99Ms}) {
+            ms(value);
+        }
+        csv += QByteArray::number(s.streamOutputTokens);
+        csv += '\n';
     }
     file.write(csv);
     if (!file.commit()) {
@@ -249,6 +314,14 @@ nlohmann::json MetricsSnapshot::toJson() const
              {"errors", e.errors},
              {"latency_ms", {{"p50", round1(e.p50Ms)}, {"p90", round1(e.p90Ms)}, {"p99", round1(e.p99Ms)}}},
              {"tokens", {{"input", e.inputTokens}, {"output", e.outputTokens}}},
+             {"streaming",
+              {{"streams", e.streams},
+               {"ttft_ms",
+                {{"p50", round1(e.ttftP50Ms)}, {"p90", round1(e.ttftP90Ms)}, {"p99", round1(e.ttftP99Ms)}}},
+               {"itl_ms", {{"p50", round1(e.itlP50Ms)}, {"p99", round1(e.itlP99Ms)}}},
+               {"output_tokens", e.streamOutputTokens},
+               {"output_tokens_per_s",
+                round1(elapsedMs > 0 ? double(e.streamOutputTokens) * 1000.0 / elapsedMs : 0)}}},
              {"state", toString(e.state).toStdString()},
              {"state_detail", e.stateText().toStdString()},
              {"limit_rps", round1(e.limitRps)},
@@ -259,24 +332,31 @@ nlohmann::json MetricsSnapshot::toJson() const
     for (auto it = errorsByClass.cbegin(); it != errorsByClass.cend(); ++it) {
         classes[it.key().toStdString()] = it.value();
     }
-    json js{{"state", toString(state).toStdString()},
-            {"elapsed_s", round1(elapsedMs / 1000.0)},
-            {"lines", linesRead},
-            {"succeeded", succeeded},
-            {"failed", failed},
-            {"invalid_lines", invalidLines},
-            {"not_started", notStarted},
-            {"resumed_succeeded", resumedSucceeded},
-            {"resumed_failed", resumedFailed},
-            {"attempts", issued},
-            {"retries", retries},
-            {"rate_limited", rateLimited},
-            {"overflow", overflow},
-            {"requests_per_second", round1(averageRps)},
-            {"latency_ms", {{"p50", round1(p50Ms)}, {"p90", round1(p90Ms)}, {"p99", round1(p99Ms)}}},
-            {"tokens", {{"input", inputTokens}, {"output", outputTokens}}},
-            {"errors_by_class", classes},
-            {"endpoints", eps}};
+    json js{
+        {"state", toString(state).toStdString()},
+        {"elapsed_s", round1(elapsedMs / 1000.0)},
+        {"lines", linesRead},
+        {"succeeded", succeeded},
+        {"failed", failed},
+        {"invalid_lines", invalidLines},
+        {"not_started", notStarted},
+        {"resumed_succeeded", resumedSucceeded},
+        {"resumed_failed", resumedFailed},
+        {"attempts", issued},
+        {"retries", retries},
+        {"rate_limited", rateLimited},
+        {"overflow", overflow},
+        {"requests_per_second", round1(averageRps)},
+        {"latency_ms", {{"p50", round1(p50Ms)}, {"p90", round1(p90Ms)}, {"p99", round1(p99Ms)}}},
+        {"tokens", {{"input", inputTokens}, {"output", outputTokens}}},
+        {"streaming",
+         {{"streams", streams},
+          {"ttft_ms", {{"p50", round1(ttftP50Ms)}, {"p90", round1(ttftP90Ms)}, {"p99", round1(ttftP99Ms)}}},
+          {"itl_ms", {{"p50", round1(itlP50Ms)}, {"p99", round1(itlP99Ms)}}},
+          {"output_tokens", streamOutputTokens},
+          {"output_tokens_per_s", round1(streamOutputTokensPerS())}}},
+        {"errors_by_class", classes},
+        {"endpoints", eps}};
     if (shared.enabled) {
         js["shared"] = {
             {"state", shared.state.toStdString()},

@@ -3,6 +3,7 @@
 #include "io/errorclass.h"
 #include "metrics/endpointstate.h"
 #include "metrics/latencyhistogram.h"
+#include "net/attempt.h"
 #include "util/result.h"
 
 #include <QList>
@@ -30,6 +31,13 @@ struct SecondSample
     qint64 outputTokens = 0;
     /// Latency percentiles (ms) of the successes that came back in this second; 0 when none did.
     double p50Ms = 0, p90Ms = 0, p99Ms = 0;
+    /// Streamed successes that came back in this second: how many, their time to first token and the
+    /// gaps between their content events (inter-token latency) as percentiles (ms; 0 when none), and
+    /// their output tokens (the second's aggregate output tokens/s of streams).
+    qint64 streams = 0;
+    double ttftP50Ms = 0, ttftP90Ms = 0, ttftP99Ms = 0;
+    double itlP50Ms = 0, itlP99Ms = 0;
+    qint64 streamOutputTokens = 0;
 };
 
 /// Live state of one endpoint.
@@ -54,6 +62,13 @@ struct EndpointStats
     double p50Ms = 0, p90Ms = 0, p99Ms = 0;
     qint64 inputTokens = 0, outputTokens = 0;
     double latencySumMs = 0; ///< sum of the latencies of its successes (ok): a mean over any interval
+    /// Its streamed successes: count, TTFT and inter-token latency percentiles (ms), output tokens.
+    qint64 streams = 0;
+    double ttftP50Ms = 0, ttftP90Ms = 0, ttftP99Ms = 0;
+    double itlP50Ms = 0, itlP99Ms = 0;
+    qint64 streamOutputTokens = 0;
+    qint64 ttftCount = 0; ///< streams whose first token came (the TTFTs summed below)
+    double ttftSumMs = 0; ///< sum of those TTFTs: a mean over any interval
 };
 
 /// Live state of the limits shared through Redis (core/shared/sharedlimits.h), for the snapshot.
@@ -103,6 +118,13 @@ struct MetricsSnapshot
     double averageRps = 0; ///< requests finished per second over the run
     double p50Ms = 0, p90Ms = 0, p99Ms = 0;
     qint64 inputTokens = 0, outputTokens = 0;
+    /// Streamed successes of the run: count, time to first token and inter-token latency (the gaps
+    /// between content events) percentiles in ms, and their output tokens (per second of the run:
+    /// streamOutputTokensPerS()).
+    qint64 streams = 0;
+    double ttftP50Ms = 0, ttftP90Ms = 0, ttftP99Ms = 0;
+    double itlP50Ms = 0, itlP99Ms = 0;
+    qint64 streamOutputTokens = 0;
     QList<EndpointStats> endpoints;
     QMap<QString, qint64> errorsByClass; ///< final error records by error_class
     /// Failed attempts (retried or not) by error_class since the start, 429s ("rate_limited") included,
@@ -114,6 +136,11 @@ struct MetricsSnapshot
     SharedLimitsStats shared;   ///< enabled only with a project "shared" block
 
     qint64 done() const { return succeeded + failed; }
+    /// Aggregate output tokens per second of the streamed successes over the run so far.
+    double streamOutputTokensPerS() const
+    {
+        return elapsedMs > 0 ? double(streamOutputTokens) * 1000.0 / elapsedMs : 0;
+    }
     /// Lines with a record, counting earlier sessions of a resumed run: what progress is measured by.
     qint64 doneInAll() const { return done() + resumedSucceeded + resumedFailed; }
     /// The run summary as JSON (`--summary`): totals, rates, latency, per-endpoint table.
@@ -129,9 +156,10 @@ public:
 
     void recordIssued(int endpoint, double nowMs, bool retry);
     void recordOverflow(double nowMs);
-    /// An attempt came back; `cls` None for a success. `latencyMs` counts only for successes.
+    /// An attempt came back; `cls` None for a success. `latencyMs` counts only for successes, and so
+    /// does `stream` (a streamed reply's TTFT and inter-token gaps; nullptr or not streamed: none).
     void recordAttempt(int endpoint, ErrorClass cls, double latencyMs, qint64 inTokens, qint64 outTokens,
-                       double nowMs);
+                       double nowMs, const StreamStats *stream = nullptr);
     /// A request reached its final record.
     void recordFinal(ErrorClass cls, double nowMs);
     void recordInvalidLine(ErrorClass cls, double nowMs);
@@ -142,7 +170,8 @@ public:
     const std::vector<SecondSample> &history() const;
 
     /// Writes `history` as CSV with a header row: second, issued, finished, succeeded, overflow,
-    /// exceptions, errors, input_tokens, output_tokens, p50_ms, p90_ms, p99_ms.
+    /// exceptions, errors, input_tokens, output_tokens, p50_ms, p90_ms, p99_ms, streams, ttft_p50_ms,
+    /// ttft_p90_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms, stream_output_tokens_per_s.
     static Result<void> writeHistoryCsv(const QString &path, const std::vector<SecondSample> &history);
 
 private:
@@ -151,8 +180,12 @@ private:
         qint64 sent = 0, ok = 0, rateLimited = 0, errors = 0, inputTokens = 0, outputTokens = 0;
         double latencySumMs = 0;
         LatencyHistogram latency;
+        qint64 streams = 0, streamOutputTokens = 0;
+        double ttftSumMs = 0;
+        LatencyHistogram ttft, itl;
     };
     SecondSample &at(double nowMs);
+    void recordStream(PerEndpoint &e, SecondSample &s, const StreamStats &stream, qint64 outTokens);
     /// Writes the percentiles of the second that is still collecting latencies into its sample.
     void updateOpenSecond() const;
 
@@ -161,12 +194,15 @@ private:
     mutable std::vector<SecondSample> m_seconds;
     LatencyHistogram m_secondLatency; ///< the successes of second m_latencySecond
     qint64 m_latencySecond = -1;
+    LatencyHistogram m_secondTtft, m_secondItl; ///< the streams of second m_streamSecond
+    qint64 m_streamSecond = -1;
+    LatencyHistogram m_ttft, m_itl;
     std::vector<PerEndpoint> m_endpoints;
     LatencyHistogram m_latency;
     QMap<QString, qint64> m_errorsByClass;
     QMap<QString, qint64> m_attemptErrorsByClass;
     qint64 m_succeeded = 0, m_failed = 0, m_invalid = 0, m_issued = 0, m_retries = 0, m_rateLimited = 0,
-           m_overflow = 0, m_inputTokens = 0, m_outputTokens = 0;
+           m_overflow = 0, m_inputTokens = 0, m_outputTokens = 0, m_streams = 0, m_streamOutputTokens = 0;
 };
 
 } // namespace Sluice

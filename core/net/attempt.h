@@ -13,7 +13,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <memory>
+#include <vector>
+
 namespace Sluice {
+
+class StreamRelay;
 
 /// One attempt as the scheduler hands it to a Transport.
 struct Outgoing
@@ -21,6 +26,28 @@ struct Outgoing
     QByteArray body;
     QByteArray apiKey; ///< sent instead of the endpoint's key when not empty (a gateway caller's)
     QList<QPair<QByteArray, QByteArray>> headers; ///< extra request headers (after the endpoint's)
+    /// The body asks for a streamed (SSE) reply: the transport reads it as it arrives, checks it for
+    /// stalls and assembles it into one reply (StreamReader).
+    bool stream = false;
+    /// A gateway caller's stream: its events go there as they arrive (null for file runs).
+    std::shared_ptr<StreamRelay> relay;
+};
+
+/// How a streamed attempt went, measured on the transport thread (streamed = false otherwise).
+struct StreamStats
+{
+    bool streamed = false;     ///< the reply came as server-sent events
+    double ttftMs = -1;        ///< from the send to the first event with content; -1 when none came
+    double lastContentMs = -1; ///< from the send to the last event with content
+    int contentEvents = 0;     ///< events that carried content
+    /// Gaps between consecutive content events (ms), in order: the inter-token latencies.
+    std::vector<float> gapsMs;
+    /// A gateway caller was given part of this request's reply: it must not be sent again.
+    bool committed = false;
+
+    /// Output tokens per second after the first one ((tokens - 1) / (last - first content)); -1 when
+    /// that cannot be told (fewer than 2 tokens or content events).
+    double outputTokensPerS(qint64 outputTokens) const;
 };
 
 /// What came back for one send.
@@ -38,6 +65,9 @@ struct AttemptResult
     double latencyMs = 0;    ///< send to last byte
     QString requestId;       ///< x-request-id / request-id header
     bool http2 = false;      ///< the reply came over HTTP/2
+    /// A streamed reply: timings, and `bodyText` is the reply assembled from its events; `usage` is
+    /// also set when the stream failed (the tokens it had reported, which are spent).
+    StreamStats stream;
 };
 
 /// One attempt handed from the Transport to a worker.
@@ -51,6 +81,9 @@ struct SendOrder
     double startMs = 0;                           ///< when send() was called (the Transport's clock)
     double deadlineMs = 0;                        ///< the attempt's total deadline, relative to startMs
     int laneLimit = 1;                            ///< lanes this worker may open for the endpoint
+    bool stream = false;                          ///< read the reply as a stream (Outgoing::stream)
+    double stallMs = 30000;             ///< a streamed reply that sends nothing for this long is given up
+    std::shared_ptr<StreamRelay> relay; ///< Outgoing::relay
 };
 
 /// What a worker needs to know about an endpoint.

@@ -49,11 +49,58 @@ bool isRetryableNetworkError(QNetworkReply::NetworkError error)
     }
 }
 
+/// A streamed 2xx that did not complete.
+Outcome streamOutcome(const AttemptReport &r)
+{
+    const QString after = QStringLiteral("after %1 content events").arg(r.streamChunks);
+    switch (r.streamFailure) {
+    case StreamFailure::Cut:
+        return {
+            ErrorClass::Transport, true,
+            QStringLiteral("HTTP %1 stream cut %2 (no [DONE] / message_stop)").arg(r.httpStatus).arg(after)};
+    case StreamFailure::Invalid:
+        return {ErrorClass::Transport, true,
+                QStringLiteral("HTTP %1 stream is not valid %2: %3")
+                    .arg(r.httpStatus)
+                    .arg(after, r.streamDetail)};
+    case StreamFailure::ErrorEvent:
+        break;
+    case StreamFailure::None:
+    case StreamFailure::Stalled:
+        return {ErrorClass::None, false, QString()};
+    }
+    QString what = r.apiErrorType.isEmpty() ? r.apiErrorCode : r.apiErrorType;
+    if (!r.apiErrorMessage.isEmpty()) {
+        what += (what.isEmpty() ? QString() : QStringLiteral(": ")) + r.apiErrorMessage.left(500);
+    }
+    const QString message = QStringLiteral("stream error event %1%2")
+                                .arg(after, what.isEmpty() ? QString() : QStringLiteral(": ") + what);
+    const QString &type = r.apiErrorType;
+    if (isQuotaError(r)) {
+        return {ErrorClass::Quota, false, message};
+    }
+    if (type == QLatin1String("overloaded_error")) {
+        return {ErrorClass::Overloaded, true, message};
+    }
+    if (type == QLatin1String("rate_limit_error") || r.apiErrorCode == QLatin1String("rate_limit_exceeded")) {
+        return {ErrorClass::RateLimited, true, message};
+    }
+    if (type == QLatin1String("invalid_request_error") || type == QLatin1String("authentication_error") ||
+        type == QLatin1String("permission_error") || type == QLatin1String("not_found_error") ||
+        type == QLatin1String("request_too_large")) {
+        return {ErrorClass::Client, false, message};
+    }
+    return {ErrorClass::Server, true, message};
+}
+
 /// The outcome of an attempt the server answered with `r.httpStatus` (not 0).
 Outcome httpOutcome(const AttemptReport &r)
 {
     const int s = r.httpStatus;
     if (s >= 200 && s < 300) {
+        if (r.streamFailure != StreamFailure::None) {
+            return streamOutcome(r);
+        }
         if (!r.bodyComplete) {
             return {ErrorClass::Transport, true, QStringLiteral("HTTP %1 with a truncated body").arg(s)};
         }
@@ -173,6 +220,12 @@ Outcome Classifier::classify(const AttemptReport &r)
                     : QStringLiteral("timeout: no complete reply before the attempt deadline")};
     }
 
+    if (r.streamFailure == StreamFailure::Stalled) {
+        return {ErrorClass::Timeout, true,
+                QStringLiteral("timeout: the stream stalled (nothing for %1 s, after %2 content events)")
+                    .arg(seconds(r.stallMs))
+                    .arg(r.streamChunks)};
+    }
     if (r.httpStatus != 0) {
         return httpOutcome(r);
     }

@@ -10,6 +10,15 @@
 
 namespace Sluice {
 
+/// Why a streamed reply that began as a 2xx did not complete.
+enum class StreamFailure {
+    None,
+    Cut,        ///< the body ended (or the connection closed) before `[DONE]` / message_stop
+    ErrorEvent, ///< the server sent an error event (the apiError* fields say which)
+    Stalled,    ///< nothing arrived for longer than the stall timeout
+    Invalid,    ///< an event made no sense (not JSON, a delta for no block, ...)
+};
+
 /// What one HTTP attempt produced, gathered by the transport for classification.
 struct AttemptReport
 {
@@ -29,6 +38,10 @@ struct AttemptReport
     QStringList tlsErrors;            ///< why the server's certificate was refused (TLS handshake)
     int reconnects = 0;               ///< connections tried again after a refusal (a restarting server)
     QString setupError; ///< the attempt could not be made at all (e.g. an unusable proxy setting)
+    StreamFailure streamFailure = StreamFailure::None;
+    int streamChunks = 0; ///< a streamed reply: content events received
+    double stallMs = 0;   ///< the stall timeout (StreamFailure::Stalled)
+    QString streamDetail; ///< StreamFailure::Invalid: what made no sense
 };
 
 /// The verdict on one attempt.

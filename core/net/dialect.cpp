@@ -471,6 +471,37 @@ json Dialect::messagesToChat(json body)
     return out;
 }
 
+json Dialect::messagesUsageToChat(const json &u)
+{
+    if (!u.is_object()) {
+        return {{"prompt_tokens", 0}, {"completion_tokens", 0}, {"total_tokens", 0}};
+    }
+    const qint64 cached = count(u, "cache_read_input_tokens");
+    const qint64 prompt = count(u, "input_tokens") + cached + count(u, "cache_creation_input_tokens");
+    const qint64 completion = count(u, "output_tokens");
+    return {{"prompt_tokens", prompt},
+            {"completion_tokens", completion},
+            {"total_tokens", prompt + completion},
+            {"prompt_tokens_details", {{"cached_tokens", cached}}}};
+}
+
+json Dialect::chatUsageToMessages(const json &u)
+{
+    if (!u.is_object()) {
+        return {{"input_tokens", 0}, {"output_tokens", 0}};
+    }
+    qint64 cached = 0;
+    if (const auto details = u.find("prompt_tokens_details"); details != u.end() && details->is_object()) {
+        cached = count(*details, "cached_tokens");
+    }
+    json usage = {{"input_tokens", std::max<qint64>(0, count(u, "prompt_tokens") - cached)},
+                  {"output_tokens", count(u, "completion_tokens")}};
+    if (cached > 0) {
+        usage["cache_read_input_tokens"] = cached;
+    }
+    return usage;
+}
+
 std::string Dialect::finishReasonFor(std::string_view stopReason)
 {
     if (stopReason == "max_tokens" || stopReason == "model_context_window_exceeded") {

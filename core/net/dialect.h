@@ -18,8 +18,8 @@ namespace Sluice {
 /// sequences, token caps and sampling settings. Replies (used by the gateway, where the caller's
 /// dialect decides the shape of everything it gets back): text, tool calls, finish/stop reasons and
 /// usage. Errors: an upstream error body of either dialect read into ApiError, and written in the
-/// caller's. A streaming translator (issue 17) will sit beside the reply functions: it maps one
-/// dialect's events to the other's with the same stop-reason and usage tables.
+/// caller's. Streamed replies are translated event by event by StreamTranslator, with the same
+/// stop-reason and usage tables.
 class Dialect
 {
 public:
@@ -50,6 +50,12 @@ public:
     /// A reply (2xx body) of dialect `from` in dialect `to` (unchanged when they are the same).
     static nlohmann::json translateReply(const nlohmann::json &reply, Provider from, Provider to,
                                          qint64 createdS);
+
+    /// An Anthropic `usage` object as OpenAI's (cache reads and writes counted in `prompt_tokens`, reads
+    /// also as `prompt_tokens_details.cached_tokens`), and an OpenAI one as Anthropic's (cached tokens as
+    /// `cache_read_input_tokens`), as the reply translations do. Non-objects read as no usage.
+    static nlohmann::json messagesUsageToChat(const nlohmann::json &usage);
+    static nlohmann::json chatUsageToMessages(const nlohmann::json &usage);
 
     /// Anthropic stop_reason → OpenAI finish_reason, and back.
     static std::string finishReasonFor(std::string_view stopReason);

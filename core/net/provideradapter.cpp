@@ -18,6 +18,33 @@ bool isAnthropicShaped(const Request &request)
     return request.format == InputFormat::AnthropicBatch;
 }
 
+/// The request body inside a line (the line itself for bare bodies and prompts); null when missing.
+const json *bodyOf(const Request &request)
+{
+    const char *key = request.format == InputFormat::OpenAIBatch      ? "body"
+                      : request.format == InputFormat::AnthropicBatch ? "params"
+                                                                      : nullptr;
+    if (!key) {
+        return &request.input;
+    }
+    const auto it = request.input.find(key);
+    return it == request.input.end() ? nullptr : &*it;
+}
+
+/// `body` already asks for a stream as setStream() would make it.
+bool asksForStream(const json &body, Provider provider)
+{
+    const auto stream = body.find("stream");
+    if (stream == body.end() || *stream != true) {
+        return false;
+    }
+    const auto options = body.find("stream_options");
+    if (provider == Provider::Anthropic) {
+        return options == body.end();
+    }
+    return options != body.end() && options->is_object() && options->value("include_usage", json()) == true;
+}
+
 qint64 integerAt(const json &object, const char *key)
 {
     const auto it = object.find(key);
@@ -86,9 +113,60 @@ json ProviderAdapter::anthropicToChat(json body)
     return Dialect::messagesToChat(std::move(body));
 }
 
+QList<QPair<QByteArray, QByteArray>> ProviderAdapter::forwardedHeaders(const Request &request,
+                                                                       const EndpointConfig &endpoint)
+{
+    QList<QPair<QByteArray, QByteArray>> headers;
+    for (const auto &header : request.forwardHeaders) {
+        const QByteArray name = header.first.toLower();
+        if ((!name.startsWith("anthropic-") || endpoint.provider == Provider::Anthropic) &&
+            (!name.startsWith("openai-") || endpoint.provider == Provider::OpenAI)) {
+            headers.append(header);
+        }
+    }
+    return headers;
+}
+
+bool ProviderAdapter::streams(const Request &request, const EndpointConfig &endpoint)
+{
+    const json *body = bodyOf(request);
+    if (body && body->is_object()) {
+        const auto stream = body->find("stream");
+        if (stream != body->end() && stream->is_boolean()) {
+            return stream->get<bool>();
+        }
+    }
+    return endpoint.stream;
+}
+
+void ProviderAdapter::setStream(json &body, Provider provider, bool stream)
+{
+    if (!body.is_object()) {
+        return;
+    }
+    if (!stream) {
+        if (body.contains("stream") && body["stream"] == true) {
+            body["stream"] = false;
+        }
+        body.erase("stream_options");
+        return;
+    }
+    body["stream"] = true;
+    if (provider == Provider::Anthropic) {
+        body.erase("stream_options");
+        return;
+    }
+    json &options = body["stream_options"];
+    if (!options.is_object()) {
+        options = json::object();
+    }
+    options["include_usage"] = true;
+}
+
 QByteArray ProviderAdapter::requestBody(const Request &request, const EndpointConfig &endpoint,
                                         const QString &modelOverride)
 {
+    const bool stream = streams(request, endpoint);
     if (!request.bodyText.isEmpty()) {
         const json *body = nullptr;
         bool sameShape = false;
@@ -112,11 +190,15 @@ QByteArray ProviderAdapter::requestBody(const Request &request, const EndpointCo
         const bool modelKept = sameShape && ((modelOverride.isEmpty() && endpoint.model.isEmpty()) ||
                                              (body->contains("model") && !body->at("model").is_null()));
         // (sameShape first: `body` is set whenever it is true.)
-        if (modelKept) {
+        if (modelKept && (!stream || asksForStream(*body, endpoint.provider))) {
             return request.bodyText;
         }
     }
-    return serialize(buildBody(request, endpoint, modelOverride));
+    json built = buildBody(request, endpoint, modelOverride);
+    if (stream || built.contains("stream") || built.contains("stream_options")) {
+        setStream(built, endpoint.provider, stream);
+    }
+    return serialize(built);
 }
 
 QByteArray ProviderAdapter::serialize(const json &body)

@@ -36,12 +36,25 @@ public:
     /// The JSON body to send to `endpoint` for `request`.
     static nlohmann::json buildBody(const Request &request, const EndpointConfig &endpoint,
                                     const QString &modelOverride);
+    /// The gateway caller's extra headers (Request::forwardHeaders) that go to `endpoint`: those named
+    /// `anthropic-*` only to Anthropic endpoints, `openai-*` (any case) only to OpenAI ones.
+    static QList<QPair<QByteArray, QByteArray>> forwardedHeaders(const Request &request,
+                                                                 const EndpointConfig &endpoint);
+    /// Whether `request` goes to `endpoint` streamed (SSE): the body's own boolean `stream` when it has
+    /// one, else the endpoint's `stream` option.
+    static bool streams(const Request &request, const EndpointConfig &endpoint);
+    /// Makes `body` (for a `provider` endpoint) ask for a streamed reply, or not: `"stream": true`, and
+    /// for OpenAI `stream_options.include_usage: true` (the usage chunk; other stream_options kept);
+    /// Anthropic takes no stream_options (removed). With `stream` false only a `"stream": true` is
+    /// changed (to false) and stream_options removed.
+    static void setStream(nlohmann::json &body, Provider provider, bool stream);
     /// Serialises a body (invalid UTF-8 replaced, never thrown).
     static QByteArray serialize(const nlohmann::json &body);
     /// The bytes to send: the line's own text of the body (Request::bodyText) when buildBody() would
     /// change nothing in it (the endpoint speaks the body's shape: OpenAI for OpenAI Batch and bare
     /// chat bodies, Anthropic with max_tokens for Anthropic batch lines; and the body names a model,
-    /// or there is none to fill in), else serialize(buildBody()).
+    /// or there is none to fill in; and it already asks for a stream the way setStream() would when
+    /// streams() says so), else serialize(buildBody()) with setStream(streams()).
     static QByteArray requestBody(const Request &request, const EndpointConfig &endpoint,
                                   const QString &modelOverride);
     /// A QNetworkRequest for `endpoint` with content type, auth and version headers; redirects are

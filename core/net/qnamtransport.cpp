@@ -163,6 +163,9 @@ quint64 QnamTransport::send(int endpoint, Outgoing attempt)
     order.body = std::move(attempt.body);
     order.apiKey = std::move(attempt.apiKey);
     order.headers = std::move(attempt.headers);
+    order.stream = attempt.stream;
+    order.stallMs = std::clamp(e.config.stallTimeoutS * 1000.0, 1.0, 2.0e9);
+    order.relay = std::move(attempt.relay);
     ++e.inFlight;
     ++m_totalInFlight;
     const quint64 ticket = order.ticket;

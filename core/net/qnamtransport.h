@@ -71,7 +71,10 @@ public:
     int totalInFlight() const override { return m_totalInFlight; }
     quint64 send(int endpoint, Outgoing attempt) override;
     /// The body alone (tests and benchmarks).
-    quint64 send(int endpoint, const QByteArray &body) { return send(endpoint, Outgoing{body, {}, {}}); }
+    quint64 send(int endpoint, const QByteArray &body)
+    {
+        return send(endpoint, Outgoing{body, {}, {}, false, {}});
+    }
     void cancel(quint64 ticket) override;
     void abortAll() override;
 

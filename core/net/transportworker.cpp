@@ -2,7 +2,10 @@
 
 #include "net/connectionsettings.h"
 #include "net/provideradapter.h"
+#include "net/streamreader.h"
+#include "net/streamrelay.h"
 
+#include <QDateTime>
 #include <QMutex>
 #include <QNetworkAccessManager>
 #include <QNetworkProxyFactory>
@@ -91,6 +94,23 @@ bool sameOrigin(const QUrl &a, const QUrl &b)
            a.port(defaultPort(a)) == b.port(defaultPort(b));
 }
 
+/// x-request-id (OpenAI and most) first, else request-id (Anthropic); at most 200 characters.
+QString requestIdOf(const QList<QNetworkReply::RawHeaderPair> &headers)
+{
+    QByteArray requestId;
+    for (const QNetworkReply::RawHeaderPair &header : headers) {
+        if (header.first.compare(QByteArrayLiteral("x-request-id"), Qt::CaseInsensitive) == 0) {
+            requestId = header.second;
+            break;
+        }
+        if (requestId.isEmpty() &&
+            header.first.compare(QByteArrayLiteral("request-id"), Qt::CaseInsensitive) == 0) {
+            requestId = header.second;
+        }
+    }
+    return QString::fromLatin1(requestId.left(200));
+}
+
 QNetworkRequest requestTemplate(const WorkerEndpoint &e)
 {
     QNetworkRequest request = ProviderAdapter::makeRequest(e.config, e.apiKey);
@@ -155,6 +175,7 @@ void TransportWorker::shutdown()
     }
     qDeleteAll(nams);
     m_cleartextNam = nullptr;
+    m_streaming.clear();
     m_deadlineTimer.stop();
     m_deadlines = {};
 }
@@ -286,6 +307,18 @@ void TransportWorker::startReply(Pending p)
     }
 
     p.lane = laneIndex;
+    if (p.order.stream) {
+        // Read as it arrives (one connection per streamed reply; unstreamed replies are read whole
+        // when they finish) and watched for stalls.
+        p.lastByteMs = m_clock->nowMs();
+        p.headChecked = false;
+        p.stream.reset();
+        m_streaming.insert(reply);
+        connect(reply, &QNetworkReply::readyRead, this, [this, reply] { handleReadyRead(reply); });
+        if (p.order.relay) {
+            p.order.relay->beginAttempt(p.order.endpoint);
+        }
+    }
     m_deadlines.push(Deadline{p.order.startMs + p.order.deadlineMs, reply, p.order.ticket});
     m_replies.insert(reply, std::move(p));
     ++lane.inFlight;
@@ -294,9 +327,58 @@ void TransportWorker::startReply(Pending p)
     }
 }
 
+void TransportWorker::handleReadyRead(QNetworkReply *reply)
+{
+    const auto it = m_replies.find(reply);
+    if (it == m_replies.end()) {
+        return;
+    }
+    Pending &p = *it;
+    const double now = m_clock->nowMs();
+    p.lastByteMs = now;
+    if (!p.headChecked) {
+        p.headChecked = true;
+        const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
+        const QByteArray type = reply->rawHeader(QByteArrayLiteral("Content-Type")).trimmed().toLower();
+        // A server that ignored "stream" (a JSON reply) or answered an error is read whole, as usual.
+        if (status >= 200 && status < 300 && type.startsWith("text/event-stream")) {
+            const Endpoint &e = m_endpoints.at(std::size_t(p.order.endpoint));
+            p.stream = std::make_shared<StreamReader>(e.setup.config.provider, p.order.relay, p.order.startMs,
+                                                      QDateTime::currentSecsSinceEpoch());
+            if (p.order.relay) {
+                p.order.relay->setRequestId(requestIdOf(reply->rawHeaderPairs()));
+            }
+        }
+    }
+    if (p.stream) {
+        p.stream->read(reply->readAll(), now);
+    }
+}
+
+void TransportWorker::sweepStalls(double nowMs)
+{
+    std::vector<QNetworkReply *> stalled;
+    for (QNetworkReply *reply : m_streaming) {
+        const auto it = m_replies.find(reply);
+        if (it != m_replies.end() && nowMs - it->lastByteMs > it->order.stallMs) {
+            stalled.push_back(reply);
+        }
+    }
+    for (QNetworkReply *reply : stalled) {
+        const auto it = m_replies.find(reply);
+        if (it != m_replies.end()) {
+            it->stalled = true;
+            reply->abort(); // finishes the reply; handleFinished reports the stall
+        }
+    }
+}
+
 void TransportWorker::sweepDeadlines()
 {
     const double now = m_clock->nowMs();
+    if (!m_streaming.empty()) {
+        sweepStalls(now);
+    }
     while (!m_deadlines.empty()) {
         const Deadline d = m_deadlines.top();
         const auto it = m_replies.find(d.reply);
@@ -422,6 +504,9 @@ void TransportWorker::handleFinished(QNetworkReply *reply)
     Pending p = std::move(*it);
     m_replies.erase(it);
     reply->deleteLater();
+    if (p.order.stream) {
+        m_streaming.erase(reply);
+    }
 
     Endpoint &e = m_endpoints.at(std::size_t(p.order.endpoint));
     --e.lanes.at(std::size_t(p.lane)).inFlight;
@@ -469,7 +554,9 @@ void TransportWorker::handleFinished(QNetworkReply *reply)
     r.httpStatus = status.isValid() ? status.toInt() : 0;
     result.http2 = reply->attribute(QNetworkRequest::Http2WasUsedAttribute).toBool();
 
-    if (r.httpStatus != 0 && !p.cancelled && !p.timedOut) {
+    if (p.stream) {
+        finishStream(p, reply, result);
+    } else if (r.httpStatus != 0 && !p.cancelled && !p.timedOut) {
         const QByteArray bytes = reply->readAll();
         const QVariant length = reply->header(QNetworkRequest::ContentLengthHeader);
         r.bodyComplete = (length.isValid() ? length.toLongLong() == bytes.size() : true) &&
@@ -491,33 +578,42 @@ void TransportWorker::handleFinished(QNetworkReply *reply)
         if (r.bodyIsJson && r.httpStatus >= 300) {
             Classifier::readApiError(result.body, r);
         }
-        const QList<QNetworkReply::RawHeaderPair> &headers = reply->rawHeaderPairs();
-        result.rateLimit = RateLimitHeaders::parse(headers);
-        QByteArray requestId;
-        for (const QNetworkReply::RawHeaderPair &header : headers) {
-            // x-request-id (OpenAI and most) first, else request-id (Anthropic).
-            if (header.first.compare(QByteArrayLiteral("x-request-id"), Qt::CaseInsensitive) == 0) {
-                requestId = header.second;
-                break;
-            }
-            if (requestId.isEmpty() &&
-                header.first.compare(QByteArrayLiteral("request-id"), Qt::CaseInsensitive) == 0) {
-                requestId = header.second;
-            }
-        }
-        result.requestId = QString::fromLatin1(requestId.left(200));
-        if (r.httpStatus >= 300 && r.httpStatus < 400) {
-            // Only the origin is named: a Location may carry tokens in its path or query.
-            const QUrl location = reply->attribute(QNetworkRequest::RedirectionTargetAttribute).toUrl();
-            if (!location.isEmpty()) {
-                const QUrl target = reply->url().resolved(location);
-                r.redirectTarget = originOf(target);
-                r.redirectCrossOrigin = !sameOrigin(target, reply->url());
-            }
-        }
+    }
+    if (p.stalled && !p.stream) {
+        r.streamFailure = StreamFailure::Stalled; // before an event stream began
+        r.stallMs = p.order.stallMs;
+    }
+    if (r.httpStatus != 0 && !p.cancelled && !p.timedOut) {
+        readReplyHeaders(reply, result);
     }
     stopTimerWhenIdle();
     report(std::move(result));
+}
+
+void TransportWorker::finishStream(Pending &p, QNetworkReply *reply, AttemptResult &result)
+{
+    if (!p.cancelled && !p.timedOut && !p.stalled) {
+        p.stream->read(reply->readAll(), m_clock->nowMs());
+    }
+    result.report.stallMs = p.order.stallMs;
+    p.stream->finish(result, p.stalled);
+}
+
+void TransportWorker::readReplyHeaders(QNetworkReply *reply, AttemptResult &result)
+{
+    AttemptReport &r = result.report;
+    const QList<QNetworkReply::RawHeaderPair> &headers = reply->rawHeaderPairs();
+    result.rateLimit = RateLimitHeaders::parse(headers);
+    result.requestId = requestIdOf(headers);
+    if (r.httpStatus >= 300 && r.httpStatus < 400) {
+        // Only the origin is named: a Location may carry tokens in its path or query.
+        const QUrl location = reply->attribute(QNetworkRequest::RedirectionTargetAttribute).toUrl();
+        if (!location.isEmpty()) {
+            const QUrl target = reply->url().resolved(location);
+            r.redirectTarget = originOf(target);
+            r.redirectCrossOrigin = !sameOrigin(target, reply->url());
+        }
+    }
 }
 
 } // namespace Sluice

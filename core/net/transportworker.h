@@ -16,7 +16,9 @@
 #include <atomic>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <queue>
+#include <unordered_set>
 #include <vector>
 
 class QNetworkAccessManager;
@@ -24,9 +26,14 @@ class QNetworkReply;
 
 namespace Sluice {
 
+class StreamReader;
+
 /// The lanes of one transport thread (one connection each for HTTP/2, six for HTTP/1.1), the
 /// total deadline of every attempt, connecting again after a refusal, and reading the replies (the
-/// JSON body is parsed here, off the engine's thread).
+/// JSON body is parsed here, off the engine's thread). A streamed attempt (SendOrder::stream) whose
+/// reply is a 2xx `text/event-stream` is read as its bytes arrive (StreamReader: events parsed,
+/// reply assembled, content timed, a gateway caller's relay fed) and given up when nothing arrives
+/// for its stall timeout; it is reported once, at its end, like any other attempt.
 ///
 /// Lives on its own thread; the Transport talks to it only through two mailboxes: orders come in
 /// through `inbox` (wake with takeOrders()), results go out through `outbox`, and `wakeOwner` is called
@@ -82,6 +89,11 @@ private:
         QStringList tlsErrors; ///< certificate problems reported during the TLS handshake
         int reconnects = 0;
         double firstRefusedMs = 0; ///< when the first refusal came (with reconnects > 0)
+        // Streamed attempts only:
+        double lastByteMs = 0;                ///< when the last bytes (or the send) happened
+        bool headChecked = false;             ///< the reply's status and content type were looked at
+        bool stalled = false;                 ///< aborted for a stall
+        std::shared_ptr<StreamReader> stream; ///< set when the reply is a 2xx event stream
     };
     struct Reconnect
     {
@@ -99,7 +111,13 @@ private:
     void startSlice();
     void startReply(Pending p);
     void handleFinished(QNetworkReply *reply);
+    void handleReadyRead(QNetworkReply *reply);
+    /// The streamed part of a reply that has finished (its stream reader's end).
+    void finishStream(Pending &p, QNetworkReply *reply, AttemptResult &result);
+    /// Rate-limit headers, request id and redirect target of a reply with a status.
+    static void readReplyHeaders(QNetworkReply *reply, AttemptResult &result);
     void sweepDeadlines();
+    void sweepStalls(double nowMs);
     int pickLane(Endpoint &endpoint, int laneLimit);
     QNetworkAccessManager *makeNam();
     void report(AttemptResult &&result);
@@ -120,6 +138,8 @@ private:
     std::priority_queue<Deadline, std::vector<Deadline>, std::greater<>> m_deadlines;
     /// Attempts refused by a restarting server, connecting again soon.
     std::vector<Reconnect> m_reconnecting;
+    /// Streamed attempts in flight (checked for stalls on each sweep).
+    std::unordered_set<QNetworkReply *> m_streaming;
     /// Orders taken from the inbox, not started yet.
     std::deque<SendOrder> m_waiting;
     bool m_sliceQueued = false; ///< a startSlice() call is queued

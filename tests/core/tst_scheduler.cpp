@@ -142,6 +142,12 @@ private Q_SLOTS:
     void disablingEveryEndpointPausesTheRun();
     void overloadPausesTheEndpointWithoutCuttingItsRate();
     void failingEndpointIsEjectedThenGivenUp();
+    void streamedRepliesAreTimedAndCounted();
+    void lineStreamSettingWins();
+    void failedStreamsAreRetriedNeverPartial_data();
+    void failedStreamsAreRetriedNeverPartial();
+    void streamGivenToACallerIsNotRetried();
+    void failedStreamsReportedTokensAreSpent();
 };
 
 void tst_Scheduler::tailOfARunGoesAsFastAsItsMiddle()
@@ -622,6 +628,201 @@ void tst_Scheduler::failingEndpointIsEjectedThenGivenUp()
     }
     QVERIFY2(givenUp >= 280, qPrintable(QString::number(givenUp)));
     QVERIFY(h.summary.elapsedMs < 10000);
+}
+
+void tst_Scheduler::streamedRepliesAreTimedAndCounted()
+{
+    Harness h;
+    h.addEndpoint(QStringLiteral("a")).stream = true;
+    QVERIFY(h.writePrompts(200));
+    h.transport.setScript([](const Sent &) {
+        Reply r;
+        r.delayMs = 100;
+        r.ttftMs = 30;
+        r.chunks = 6;
+        r.chunkIntervalMs = 10;
+        r.outputTokens = 11;
+        return r;
+    });
+    QVERIFY(h.run());
+    QCOMPARE(h.results().size(), 200);
+    for (const Sent &sent : h.transport.sent()) {
+        QVERIFY(sent.stream);
+        QCOMPARE(sent.body.value("stream", false), true);
+        QCOMPARE(sent.body["stream_options"].value("include_usage", false), true);
+    }
+    for (const json &r : h.results()) {
+        QCOMPARE(r.at("ttft_ms").get<double>(), 30.0);
+        QCOMPARE(r.at("output_tokens_per_s").get<double>(), 200.0); // 10 tokens after the first in 50 ms
+    }
+    QCOMPARE(h.summary.streams, qint64(200));
+    QCOMPARE(h.summary.streamOutputTokens, qint64(2200));
+    QVERIFY2(std::abs(h.summary.ttftP50Ms - 30) <= 1.2, qPrintable(QString::number(h.summary.ttftP50Ms)));
+    QVERIFY2(std::abs(h.summary.itlP99Ms - 10) <= 0.4, qPrintable(QString::number(h.summary.itlP99Ms)));
+    QCOMPARE(h.summary.endpoints.at(0).streams, qint64(200));
+    QVERIFY(std::abs(h.summary.endpoints.at(0).ttftP90Ms - 30) <= 1.2);
+    qint64 streams = 0;
+    for (const SecondSample &s : h.engine->history()) {
+        streams += s.streams;
+        QVERIFY(s.streams == 0 || std::abs(s.ttftP50Ms - 30) <= 1.2);
+        QVERIFY(s.streams == 0 || std::abs(s.itlP50Ms - 10) <= 0.4);
+        QCOMPARE(s.streamOutputTokens, s.streams * 11);
+    }
+    QCOMPARE(streams, qint64(200));
+    const json summary = h.summary.toJson();
+    QCOMPARE(summary["streaming"]["streams"].get<int>(), 200);
+    QCOMPARE(summary["endpoints"][0]["streaming"]["output_tokens"].get<int>(), 2200);
+    QVERIFY(summary["streaming"]["output_tokens_per_s"].get<double>() > 0);
+}
+
+void tst_Scheduler::lineStreamSettingWins()
+{
+    for (const bool endpointStreams : {false, true}) {
+        Harness h;
+        h.addEndpoint(QStringLiteral("a")).stream = endpointStreams;
+        const json message = {{"role", "user"}, {"content", "hi"}};
+        QVERIFY(Test::writeJsonl(h.options.requestsPath,
+                                 {json{{"custom_id", "on"}, {"messages", {message}}, {"stream", true}},
+                                  json{{"custom_id", "off"}, {"messages", {message}}, {"stream", false}},
+                                  json{{"custom_id", "plain"}, {"messages", {message}}}}));
+        QVERIFY(h.run());
+        QCOMPARE(h.results().size(), 3);
+        QHash<QString, double> ttft;
+        for (const json &r : h.results()) {
+            ttft.insert(QString::fromStdString(r.at("custom_id").get<std::string>()),
+                        r.at("ttft_ms").is_null() ? -1 : r.at("ttft_ms").get<double>());
+        }
+        QVERIFY(ttft.value(QStringLiteral("on")) > 0);                      // its own true wins
+        QCOMPARE(ttft.value(QStringLiteral("off")), -1.0);                  // its own false wins
+        QCOMPARE(ttft.value(QStringLiteral("plain")) > 0, endpointStreams); // the endpoint decides
+        int streamedSends = 0;
+        for (const Sent &sent : h.transport.sent()) {
+            streamedSends += sent.stream ? 1 : 0;
+            QCOMPARE(sent.body.value("stream", false), sent.stream);
+        }
+        QCOMPARE(streamedSends, endpointStreams ? 2 : 1);
+    }
+}
+
+void tst_Scheduler::failedStreamsAreRetriedNeverPartial_data()
+{
+    QTest::addColumn<int>("failure");
+    QTest::addColumn<QString>("cls");
+    QTest::newRow("cut") << int(StreamFailure::Cut) << QStringLiteral("transport");
+    QTest::newRow("error event") << int(StreamFailure::ErrorEvent) << QStringLiteral("overloaded");
+    QTest::newRow("stall") << int(StreamFailure::Stalled) << QStringLiteral("timeout");
+    QTest::newRow("invalid") << int(StreamFailure::Invalid) << QStringLiteral("transport");
+}
+
+void tst_Scheduler::failedStreamsAreRetriedNeverPartial()
+{
+    QFETCH(int, failure);
+    QFETCH(QString, cls);
+    // Each line's first stream fails mid-way; the retry streams whole: one result each, 2 attempts.
+    {
+        Harness h;
+        h.addEndpoint(QStringLiteral("a")).stream = true;
+        QVERIFY(h.writePrompts(50));
+        QSet<int> failedOnce;
+        h.transport.setScript([&failedOnce, failure](const Sent &sent) {
+            Reply r;
+            if (!failedOnce.contains(lineOf(sent))) {
+                failedOnce.insert(lineOf(sent));
+                r.streamFailure = StreamFailure(failure);
+            }
+            return r;
+        });
+        QVERIFY(h.run());
+        QVERIFY(h.everyLineOnce(50));
+        QCOMPARE(h.results().size(), 50);
+        for (const json &r : h.results()) {
+            QCOMPARE(r.at("attempts").get<int>(), 2);
+            QVERIFY(r.at("response").at("body").contains("choices")); // the whole reply
+        }
+        QCOMPARE(h.summary.attemptErrorsByClass.value(cls), qint64(50));
+        QCOMPARE(h.summary.streams, qint64(50)); // only whole streams count as streams
+    }
+    // Every stream fails: errors after the last attempt, never a partial result. (Three lines: five
+    // different requests failing in a row would eject the endpoint, which is another story.)
+    {
+        Harness h;
+        h.addEndpoint(QStringLiteral("a")).stream = true;
+        h.project.limits.retry.maxAttempts = 3;
+        QVERIFY(h.writePrompts(3));
+        h.transport.setScript([failure](const Sent &) {
+            Reply r;
+            r.streamFailure = StreamFailure(failure);
+            return r;
+        });
+        QVERIFY(h.run());
+        QVERIFY(h.everyLineOnce(3));
+        QCOMPARE(h.results().size(), 0);
+        QCOMPARE(h.errors().size(), 3);
+        QCOMPARE(int(h.transport.sent().size()), 9);
+        for (const json &e : h.errors()) {
+            QCOMPARE(QString::fromStdString(e.at("error_class").get<std::string>()), cls);
+            QCOMPARE(e.at("attempts").get<int>(), 3);
+        }
+    }
+}
+
+void tst_Scheduler::streamGivenToACallerIsNotRetried()
+{
+    Harness h;
+    h.addEndpoint(QStringLiteral("a")).stream = true;
+    QVERIFY(h.writePrompts(10));
+    h.transport.setScript([&h](const Sent &sent) {
+        Reply r;
+        const int line = lineOf(sent);
+        const bool firstTry = std::count_if(h.transport.sent().begin(), h.transport.sent().end(),
+                                            [line](const Sent &s) { return lineOf(s) == line; }) == 0;
+        if (line <= 4 && firstTry) {
+            r.streamFailure = StreamFailure::Cut;
+            r.committed = line <= 3; // part of it already reached a gateway caller
+        }
+        return r;
+    });
+    QVERIFY(h.run());
+    QVERIFY(h.everyLineOnce(10));
+    // Lines 1-3 reached a caller in part: they end there. Line 4 failed unseen: retried.
+    QCOMPARE(h.errors().size(), 3);
+    for (const json &e : h.errors()) {
+        QVERIFY(e.at("line").get<int>() <= 3);
+        QCOMPARE(e.at("attempts").get<int>(), 1);
+        QCOMPARE(QString::fromStdString(e.at("error_class").get<std::string>()), QStringLiteral("transport"));
+    }
+    QCOMPARE(h.results().size(), 7);
+    QCOMPARE(int(h.transport.sent().size()), 11);
+}
+
+void tst_Scheduler::failedStreamsReportedTokensAreSpent()
+{
+    // The endpoint allows 6,000 tokens a minute (100 a second). The first attempt's stream fails after
+    // reporting 3,000 input tokens: those are spent, so the next sends wait about 30 s longer than when
+    // the failed stream had reported nothing.
+    double lastSendMs[2] = {0, 0};
+    for (const bool reported : {false, true}) {
+        Harness h;
+        EndpointConfig &e = h.addEndpoint(QStringLiteral("a"));
+        e.stream = true;
+        e.tpm = 6000;
+        QVERIFY(h.writePrompts(3));
+        h.transport.setScript([&h, reported](const Sent &) {
+            Reply r;
+            r.inputTokens = 1;
+            r.outputTokens = 1;
+            if (h.transport.sent().empty()) {
+                r.streamFailure = StreamFailure::Cut;
+                r.reportedUsage = reported ? Usage{3000, 0} : Usage{};
+            }
+            return r;
+        });
+        QVERIFY(h.run(3600000));
+        QCOMPARE(h.results().size(), 3);
+        lastSendMs[reported ? 1 : 0] = h.transport.sent().back().atMs;
+    }
+    QVERIFY2(lastSendMs[1] - lastSendMs[0] > 20000,
+             qPrintable(QStringLiteral("%1 vs %2").arg(lastSendMs[1]).arg(lastSendMs[0])));
 }
 
 QTEST_GUILESS_MAIN(tst_Scheduler)

@@ -38,6 +38,17 @@ public:
         bool truncated = false;  ///< the body did not arrive whole (Content-Length not met)
         qint64 inputTokens = 10; ///< usage of the default 2xx body
         qint64 outputTokens = 5;
+        /// When the attempt asked for a stream (Outgoing::stream) and the status is 2xx: the reply is a
+        /// stream of `chunks` content events, the first `ttftMs` after the send, then one every
+        /// `chunkIntervalMs`, ending as `streamFailure` says (None: whole; its body is the reply as
+        /// usual). A failed stream reports `reportedUsage` (spent) and no body; `committed`: a gateway
+        /// caller had part of it already.
+        StreamFailure streamFailure = StreamFailure::None;
+        double ttftMs = 20;
+        int chunks = 5;
+        double chunkIntervalMs = 10;
+        Usage reportedUsage;
+        bool committed = false;
     };
     /// One attempt as sent.
     struct Sent
@@ -48,6 +59,7 @@ public:
         nlohmann::json body; ///< the JSON sent
         QByteArray apiKey;
         QList<QPair<QByteArray, QByteArray>> headers;
+        bool stream = false; ///< Outgoing::stream
         bool cancelled = false;
     };
     using Script = std::function<Reply(const Sent &sent)>;
@@ -87,6 +99,7 @@ public:
                                           attempt.body.constData() + attempt.body.size(), nullptr, false);
         sent.apiKey = attempt.apiKey;
         sent.headers = attempt.headers;
+        sent.stream = attempt.stream;
         const Reply reply = m_script ? m_script(sent) : Reply{};
         m_sent.push_back(sent);
         ++m_inFlight.at(endpoint);
@@ -214,6 +227,9 @@ private:
                     {"usage",
                      {{"prompt_tokens", p.reply.inputTokens}, {"completion_tokens", p.reply.outputTokens}}}};
         }
+        if (p.sent.stream && p.reply.status >= 200 && p.reply.status < 300 && streamed(p.reply, r)) {
+            return r; // a failed stream
+        }
         r.bodyText = body.is_null() ? QByteArray() : QByteArray::fromStdString(body.dump());
         report.bodyIsJson = body.is_object();
         if (p.reply.status >= 200 && p.reply.status < 300) {
@@ -227,6 +243,34 @@ private:
             }
         }
         return r;
+    }
+
+    /// Fills the stream part of a 2xx result; true when the stream failed (the result is complete).
+    static bool streamed(const Reply &reply, AttemptResult &r)
+    {
+        StreamStats &s = r.stream;
+        s.streamed = true;
+        const int chunks = reply.streamFailure == StreamFailure::None ? reply.chunks : reply.chunks / 2;
+        s.contentEvents = chunks;
+        if (chunks > 0) {
+            s.ttftMs = reply.ttftMs;
+            s.lastContentMs = reply.ttftMs + (chunks - 1) * reply.chunkIntervalMs;
+            s.gapsMs.assign(std::size_t(chunks - 1), float(reply.chunkIntervalMs));
+        }
+        s.committed = reply.committed;
+        r.report.streamChunks = chunks;
+        if (reply.streamFailure == StreamFailure::None) {
+            return false;
+        }
+        r.report.streamFailure = reply.streamFailure;
+        r.report.stallMs = 30000;
+        r.usage = reply.reportedUsage;
+        if (reply.streamFailure == StreamFailure::ErrorEvent) {
+            r.body = {{"type", "error"},
+                      {"error", {{"type", "overloaded_error"}, {"message", "Overloaded"}}}};
+            Classifier::readApiError(r.body, r.report);
+        }
+        return true;
     }
 
     ManualClock *m_clock;

@@ -70,6 +70,8 @@ void ChartHistory::addSnapshot(const MetricsSnapshot &snapshot)
         e.rateLimited = float(std::max<qint64>(0, now.rateLimited - before.rateLimited));
         e.errors = float(std::max<qint64>(0, now.errors - before.errors));
         e.latencySumMs = float(std::max(0.0, now.latencySumMs - before.latencySumMs));
+        e.ttfts = float(std::max<qint64>(0, now.ttftCount - before.ttftCount));
+        e.ttftSumMs = float(std::max(0.0, now.ttftSumMs - before.ttftSumMs));
     }
     for (qint64 second = firstSecond; second <= lastSecond; ++second) {
         const double overlap =
@@ -91,6 +93,8 @@ void ChartHistory::addSnapshot(const MetricsSnapshot &snapshot)
             e.rateLimited += share * endpointDelta[i].rateLimited;
             e.errors += share * endpointDelta[i].errors;
             e.latencySumMs += share * endpointDelta[i].latencySumMs;
+            e.ttfts += share * endpointDelta[i].ttfts;
+            e.ttftSumMs += share * endpointDelta[i].ttftSumMs;
         }
     }
     m_havePrevious = true;
@@ -184,6 +188,35 @@ bool ChartHistory::valueAt(MetricId id, std::size_t index, double *value) const
         *value = double(e->latencySumMs) / double(e->ok);
         return true;
     }
+    case Metric::EndpointTtft: {
+        const EndpointSecond *e = endpoint();
+        if (e->ttfts <= 0) {
+            return false;
+        }
+        *value = double(e->ttftSumMs) / double(e->ttfts);
+        return true;
+    }
+    case Metric::TtftP50:
+    case Metric::TtftP90:
+    case Metric::TtftP99:
+    case Metric::ItlP50:
+    case Metric::ItlP99:
+        // A second without streams has no percentiles.
+        if (s.streams <= 0) {
+            return false;
+        }
+        *value = id.metric == Metric::TtftP50   ? s.ttftP50Ms
+                 : id.metric == Metric::TtftP90 ? s.ttftP90Ms
+                 : id.metric == Metric::TtftP99 ? s.ttftP99Ms
+                 : id.metric == Metric::ItlP50  ? s.itlP50Ms
+                                                : s.itlP99Ms;
+        return true;
+    case Metric::StreamTokensPerSecond:
+        *value = double(s.streamOutputTokens);
+        return true;
+    case Metric::StreamsPerSecond:
+        *value = double(s.streams);
+        return true;
     }
     return false;
 }

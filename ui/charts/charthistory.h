@@ -39,6 +39,14 @@ public:
         EndpointRateLimited,
         EndpointErrors,
         EndpointLatency, ///< mean latency of its successes in that second (ms)
+        TtftP50,         ///< time to first token of the streams that finished in the second (ms)
+        TtftP90,
+        TtftP99,
+        ItlP50, ///< gaps between their content events (ms)
+        ItlP99,
+        StreamTokensPerSecond, ///< output tokens of the streams that finished in the second
+        StreamsPerSecond,      ///< streams that finished in the second
+        EndpointTtft,          ///< mean time to first token of endpoint `index`'s streams (ms)
     };
     struct MetricId
     {
@@ -68,7 +76,7 @@ public:
 private:
     struct EndpointSecond
     {
-        float sent = 0, ok = 0, rateLimited = 0, errors = 0, latencySumMs = 0;
+        float sent = 0, ok = 0, rateLimited = 0, errors = 0, latencySumMs = 0, ttfts = 0, ttftSumMs = 0;
     };
     struct Derived
     {

@@ -35,7 +35,7 @@ namespace Sluice::Gui {
 namespace {
 
 constexpr int RefreshDelayMs = 100; // ≤ 10 redraws a second
-constexpr int PageCount = 2;
+constexpr int PageCount = 3;
 using Metric = ChartHistory::Metric;
 
 struct ChartSpec
@@ -75,7 +75,13 @@ const std::array<ChartSpec, LiveCharts::ChartCount> &chartSpecs(int page)
         {"endpointErrorsChart", "Errors per second, by endpoint", "per s", nullptr},
         {"endpointLatencyChart", "Mean latency, by endpoint", "ms", nullptr},
     }};
-    return page == 0 ? overview : perEndpoint;
+    static const std::array<ChartSpec, LiveCharts::ChartCount> streaming = {{
+        {"ttftChart", "Time to first token (streamed replies)", "ms", nullptr},
+        {"itlChart", "Inter-token latency (gaps between chunks)", "ms", nullptr},
+        {"streamThroughputChart", "Streamed output", "tokens/s", "streams/s"},
+        {"endpointTtftChart", "Mean time to first token, by endpoint", "ms", nullptr},
+    }};
+    return page == 0 ? overview : page == 1 ? perEndpoint : streaming;
 }
 
 // Mid-saturation colours that keep enough contrast on both the light and the dark chart theme.
@@ -179,6 +185,41 @@ std::vector<SeriesSpec> endpointSeries(const QStringList &names)
             s.metric = {kinds[std::size_t(chart)].second, i};
             specs.push_back(s);
         }
+    }
+    return specs;
+}
+
+std::vector<SeriesSpec> streamingSeries(const QStringList &names)
+{
+    const auto spec = [](const char *name, const char *label, const char *unit, QColor color, int chart,
+                         Metric metric, int index = 0) {
+        SeriesSpec s;
+        s.name = QString::fromLatin1(name);
+        s.label = QString::fromUtf8(label);
+        s.unit = QString::fromUtf8(unit);
+        s.color = color;
+        s.chart = chart;
+        s.metric = {metric, index};
+        return s;
+    };
+    std::vector<SeriesSpec> specs;
+    specs.push_back(spec("ttftP50", "TTFT p50", "ms", Teal, 0, Metric::TtftP50));
+    specs.push_back(spec("ttftP90", "TTFT p90", "ms", Amber, 0, Metric::TtftP90));
+    specs.push_back(spec("ttftP99", "TTFT p99", "ms", Crimson, 0, Metric::TtftP99));
+    specs.push_back(spec("itlP50", "ITL p50", "ms", Teal, 1, Metric::ItlP50));
+    specs.push_back(spec("itlP99", "ITL p99", "ms", Crimson, 1, Metric::ItlP99));
+    specs.push_back(spec("streamTokensPerSecond", "Output tokens/s", "tokens/s", Violet, 2,
+                         Metric::StreamTokensPerSecond));
+    SeriesSpec streams =
+        spec("streamsPerSecond", "Streams/s", "streams/s", Green, 2, Metric::StreamsPerSecond);
+    streams.right = true;
+    streams.style = Qt::DashLine;
+    specs.push_back(streams);
+    for (int i = 0; i < names.size(); ++i) {
+        SeriesSpec s = spec("", "", "ms", endpointColor(i), 3, Metric::EndpointTtft, i);
+        s.name = QStringLiteral("endpointTtft:") + names.at(i);
+        s.label = names.at(i);
+        specs.push_back(s);
     }
     return specs;
 }
@@ -620,11 +661,64 @@ QString formatValue(double v)
     return QString::number(v, 'f', 1);
 }
 
+/// The columns a history CSV starts with (Metrics::writeHistoryCsv); every later version only appends.
 const char *const CsvHeader = "second,issued,finished,succeeded,overflow,exceptions,errors,input_tokens,"
-                              "output_tokens,p50_ms,p90_ms,p99_ms";
-/// Histories exported before the latency columns existed.
-const char *const CsvHeaderWithoutLatency =
-    "second,issued,finished,succeeded,overflow,exceptions,errors,input_tokens,output_tokens";
+                              "output_tokens";
+
+/// One column of a history CSV after the first nine: where its value goes.
+struct CsvColumn
+{
+    const char *name;
+    bool integer;
+    std::function<void(SecondSample &, double)> set;
+};
+
+const std::vector<CsvColumn> &optionalCsvColumns()
+{
+    static const std::vector<CsvColumn> columns = {
+        {"p50_ms", false,
+         [](SecondSample &s, double v) {
+             s.p50Ms = v;
+         }},
+        {"p90_ms", false,
+         [](SecondSample &s, double v) {
+             s.p90Ms = v;
+         }},
+        {"p99_ms", false,
+         [](SecondSample &s, double v) {
+             s.p99Ms = v;
+         }},
+        {"streams", true,
+         [](SecondSample &s, double v) {
+             s.streams = qint64(v);
+         }},
+        {"ttft_p50_ms", false,
+         [](SecondSample &s, double v) {
+             s.ttftP50Ms = v;
+         }},
+        {"ttft_p90_ms", false,
+         [](SecondSample &s, double v) {
+             s.ttftP90Ms = v;
+         }},
+        {"ttft_p99_ms", false,
+         [](SecondSample &s, double v) {
+             s.ttftP99Ms = v;
+         }},
+        {"itl_p50_ms", false,
+         [](SecondSample &s, double v) {
+             s.itlP50Ms = v;
+         }},
+        {"itl_p99_ms", false,
+         [](SecondSample &s, double v) {
+             s.itlP99Ms = v;
+         }},
+        {"stream_output_tokens_per_s", true,
+         [](SecondSample &s, double v) {
+             s.streamOutputTokens = qint64(v);
+         }},
+    };
+    return columns;
+}
 
 } // namespace
 
@@ -640,7 +734,7 @@ struct LiveCharts::Private
     QStackedWidget *stack = nullptr;
     std::array<Page, PageCount> pages;
     std::array<std::array<QChartView *, ChartCount>, PageCount> views{};
-    std::array<bool, PageCount> dirty{{true, true}};
+    std::array<bool, PageCount> dirty{{true, true, true}};
     QStringList pageEndpoints; ///< the endpoints the per-endpoint page has series for
     QSet<QString> hidden;      ///< series the operator hid with a legend click
     QTimer *timer = nullptr;
@@ -661,7 +755,7 @@ struct LiveCharts::Private
 
 void LiveCharts::Private::scheduleRefresh()
 {
-    dirty = {true, true};
+    dirty = {true, true, true};
     if (!timer->isActive()) {
         timer->start();
     }
@@ -679,7 +773,7 @@ void LiveCharts::Private::refresh()
 
 void LiveCharts::Private::refreshPage(int page)
 {
-    if (page == int(View::PerEndpoint)) {
+    if (page == int(View::PerEndpoint) || page == int(View::Streaming)) {
         syncEndpointSeries();
     }
     applyFrame(pages[std::size_t(page)], buildFrame(history, pages[std::size_t(page)].specs, window), hidden);
@@ -699,11 +793,15 @@ void LiveCharts::Private::syncEndpointSeries()
         return;
     }
     pageEndpoints = history.endpointNames();
-    Page &page = pages[std::size_t(View::PerEndpoint)];
-    setSeries(page, endpointSeries(pageEndpoints));
-    applyPens(page);
-    applyLegendState(page, hidden);
-    connectLegend(int(View::PerEndpoint));
+    for (const View view : {View::PerEndpoint, View::Streaming}) {
+        Page &page = pages[std::size_t(view)];
+        setSeries(page,
+                  view == View::PerEndpoint ? endpointSeries(pageEndpoints) : streamingSeries(pageEndpoints));
+        applyPens(page);
+        applyLegendState(page, hidden);
+        connectLegend(int(view));
+        dirty[std::size_t(view)] = true;
+    }
 }
 
 void LiveCharts::Private::connectLegend(int index)
@@ -731,6 +829,9 @@ int LiveCharts::Private::pageOf(const QString &seriesName) const
                 return p;
             }
         }
+    }
+    if (seriesName.startsWith(QLatin1String("endpointTtft"))) {
+        return int(View::Streaming);
     }
     return seriesName.startsWith(QLatin1String("endpoint")) ? int(View::PerEndpoint) : int(View::Overview);
 }
@@ -790,6 +891,7 @@ LiveCharts::LiveCharts(QWidget *parent)
     d->viewCombo->setObjectName(QStringLiteral("viewCombo"));
     d->viewCombo->addItem(tr("Overview"));
     d->viewCombo->addItem(tr("Per endpoint"));
+    d->viewCombo->addItem(tr("Streaming (TTFT)"));
     viewLabel->setBuddy(d->viewCombo);
     auto *windowLabel = new QLabel(tr("&Window:"), this);
     d->windowCombo = new QComboBox(this);
@@ -812,7 +914,7 @@ LiveCharts::LiveCharts(QWidget *parent)
     connect(d->windowCombo, &QComboBox::currentIndexChanged, this,
             [this](int index) { setWindow(Window(std::clamp(index, 0, 2))); });
     connect(d->viewCombo, &QComboBox::currentIndexChanged, this,
-            [this](int index) { setView(View(std::clamp(index, 0, 1))); });
+            [this](int index) { setView(View(std::clamp(index, 0, PageCount - 1))); });
 
     d->hoverLabel = new QLabel(this);
     d->hoverLabel->setObjectName(QStringLiteral("chartHover"));
@@ -826,12 +928,14 @@ LiveCharts::LiveCharts(QWidget *parent)
 
     d->stack = new QStackedWidget(this);
     layout->addWidget(d->stack, 1);
-    const std::array<std::vector<SeriesSpec>, PageCount> specs = {overviewSeries(), endpointSeries({})};
+    const std::array<std::vector<SeriesSpec>, PageCount> specs = {overviewSeries(), endpointSeries({}),
+                                                                  streamingSeries({})};
     for (int p = 0; p < PageCount; ++p) {
         d->pages[std::size_t(p)] = makePage(p, specs[std::size_t(p)], d->dark, &d->markers);
         auto *pageWidget = new QWidget(d->stack);
-        pageWidget->setObjectName(p == 0 ? QStringLiteral("overviewPage")
-                                         : QStringLiteral("perEndpointPage"));
+        pageWidget->setObjectName(p == 0   ? QStringLiteral("overviewPage")
+                                  : p == 1 ? QStringLiteral("perEndpointPage")
+                                           : QStringLiteral("streamingPage"));
         auto *grid = new QGridLayout(pageWidget);
         grid->setContentsMargins(0, 0, 0, 0);
         grid->setSpacing(2);
@@ -1133,26 +1237,29 @@ std::vector<Sluice::SecondSample> LiveCharts::readHistoryCsv(const QString &path
         return fail(0, QStringLiteral("cannot read: %1").arg(file.errorString()));
     }
 
-    static const char *const fieldNames[] = {"second",        "issued",     "finished", "succeeded",
-                                             "overflow",      "exceptions", "errors",   "input_tokens",
-                                             "output_tokens", "p50_ms",     "p90_ms",   "p99_ms"};
-    constexpr qsizetype CountColumns = 9; // the integer columns; the latency columns are optional
+    constexpr qsizetype CountColumns = 9; // the columns every version has, in this order
+    QList<QByteArray> names;
+    std::vector<const CsvColumn *> later; ///< by column after the first nine; null: one this does not know
     std::vector<SecondSample> history;
     qint64 lineNumber = 0;
     bool sawHeader = false;
-    qsizetype columns = 0;
     while (!file.atEnd()) {
         const QByteArray line = file.readLine().trimmed();
         ++lineNumber;
         if (!sawHeader) {
-            if (line == CsvHeader) {
-                columns = 12;
-            } else if (line == CsvHeaderWithoutLatency) {
-                columns = CountColumns;
-            } else {
+            // Columns are only ever appended: older files have fewer, newer ones more (unknown ones are
+            // skipped).
+            if (line != CsvHeader && !line.startsWith(QByteArray(QByteArray(CsvHeader) + ','))) {
                 return fail(
                     lineNumber,
                     QStringLiteral("unexpected header, expected \"%1\"").arg(QString::fromLatin1(CsvHeader)));
+            }
+            names = line.split(',');
+            for (qsizetype i = CountColumns; i < names.size(); ++i) {
+                const auto &known = optionalCsvColumns();
+                const auto it = std::find_if(known.begin(), known.end(),
+                                             [&](const CsvColumn &c) { return names.at(i) == c.name; });
+                later.push_back(it == known.end() ? nullptr : &*it);
             }
             sawHeader = true;
             continue;
@@ -1161,31 +1268,42 @@ std::vector<Sluice::SecondSample> LiveCharts::readHistoryCsv(const QString &path
             continue;
         }
         const QList<QByteArray> fields = line.split(',');
-        if (fields.size() != columns) {
+        if (fields.size() != names.size()) {
             return fail(lineNumber,
-                        QStringLiteral("expected %1 fields, found %2").arg(columns).arg(fields.size()));
+                        QStringLiteral("expected %1 fields, found %2").arg(names.size()).arg(fields.size()));
         }
         std::array<qint64, CountColumns> counts{};
-        std::array<double, 3> latency{};
+        SecondSample s;
         for (qsizetype i = 0; i < fields.size(); ++i) {
+            const CsvColumn *column = i < CountColumns ? nullptr : later[std::size_t(i - CountColumns)];
+            if (i >= CountColumns && !column) {
+                continue;
+            }
             bool ok = false;
             const QByteArray field = fields[i].trimmed();
-            if (i < CountColumns) {
-                counts[std::size_t(i)] = field.toLongLong(&ok);
+            const bool integer = i < CountColumns || column->integer;
+            double value = 0;
+            if (integer) {
+                const qint64 n = field.toLongLong(&ok);
+                value = double(n);
+                if (i < CountColumns) {
+                    counts[std::size_t(i)] = n;
+                }
             } else {
-                latency[std::size_t(i - CountColumns)] = field.toDouble(&ok);
-                ok = ok && std::isfinite(latency[std::size_t(i - CountColumns)]) &&
-                     latency[std::size_t(i - CountColumns)] >= 0;
+                value = field.toDouble(&ok);
+                ok = ok && std::isfinite(value) && value >= 0;
             }
             if (!ok) {
                 return fail(lineNumber, QStringLiteral("%1 is not %2: \"%3\"")
-                                            .arg(QString::fromLatin1(fieldNames[i]),
-                                                 i < CountColumns ? QStringLiteral("an integer")
-                                                                  : QStringLiteral("a non-negative number"),
+                                            .arg(QString::fromLatin1(names.at(i)),
+                                                 integer ? QStringLiteral("an integer")
+                                                         : QStringLiteral("a non-negative number"),
                                                  QString::fromUtf8(field.left(40))));
             }
+            if (column) {
+                column->set(s, value);
+            }
         }
-        SecondSample s;
         s.second = counts[0];
         s.issued = counts[1];
         s.finished = counts[2];
@@ -1195,9 +1313,6 @@ std::vector<Sluice::SecondSample> LiveCharts::readHistoryCsv(const QString &path
         s.errors = counts[6];
         s.inputTokens = counts[7];
         s.outputTokens = counts[8];
-        s.p50Ms = latency[0];
-        s.p90Ms = latency[1];
-        s.p99Ms = latency[2];
         history.push_back(s);
     }
     if (!sawHeader) {

@@ -16,11 +16,13 @@ namespace Sluice::Gui {
 /// The live charts of a run, and the wrapper around Qt Charts for the window (all Qt Charts types stay
 /// in ui/charts/).
 ///
-/// Two views of four charts each, in a 2×2 grid. Overview: (1) requests issued and finished per
+/// Three views of four charts each, in a 2×2 grid. Overview: (1) requests issued and finished per
 /// second, with the share of sends that had waited for a limit or a connection on its own axis
 /// (0–100 %), never drawn over the sends; (2) failed attempts per second: 429s and every other error
 /// class; (3) throughput: requests/s and tokens/s; (4) latency p50/p90/p99. Per endpoint: sends, 429s,
-/// errors and mean latency per second, one line per endpoint. Markers (pause, resume, edits,
+/// errors and mean latency per second, one line per endpoint. Streaming (streamed replies): (1) time to
+/// first token p50/p90/p99; (2) inter-token latency p50/p99; (3) streamed output tokens/s and streams
+/// finished/s; (4) mean time to first token, one line per endpoint. Markers (pause, resume, edits,
 /// ejections, recoveries, 429 storms) are vertical lines across every chart; hovering a chart shows the
 /// values at that second and the markers there; clicking a legend entry hides or shows its series.
 ///
@@ -34,7 +36,7 @@ class LiveCharts : public QWidget
 
 public:
     enum class Window { LastMinute, LastTenMinutes, WholeRun };
-    enum class View { Overview, PerEndpoint };
+    enum class View { Overview, PerEndpoint, Streaming };
     /// The fixed series of the overview (per-class and per-endpoint ones are found by name).
     enum class Series {
         Issued,

@@ -34,6 +34,7 @@ bool isNumeric(int column)
     case EndpointTableModel::RateLimited:
     case EndpointTableModel::Errors:
     case EndpointTableModel::P50:
+    case EndpointTableModel::Ttft:
     case EndpointTableModel::Limit:
         return true;
     default:
@@ -102,6 +103,8 @@ QVariant liveDisplay(const std::optional<EndpointStats> &stats, int column)
         return QLocale().toString(s.errors);
     case EndpointTableModel::P50:
         return formatLatency(s.p50Ms);
+    case EndpointTableModel::Ttft:
+        return s.streams > 0 ? formatLatency(s.ttftP50Ms) : QStringLiteral("—");
     case EndpointTableModel::Limit:
         return formatLimit(s);
     default:
@@ -128,6 +131,8 @@ QVariant liveEdit(const std::optional<EndpointStats> &stats, int column)
         return s.errors;
     case EndpointTableModel::P50:
         return s.p50Ms;
+    case EndpointTableModel::Ttft:
+        return s.ttftP50Ms;
     case EndpointTableModel::Limit:
         return s.limitRps;
     default:
@@ -202,6 +207,8 @@ QString headerText(int section)
         return QStringLiteral("TPM");
     case EndpointTableModel::MaxInFlight:
         return QStringLiteral("Max in flight");
+    case EndpointTableModel::Stream:
+        return QStringLiteral("Stream");
     case EndpointTableModel::State:
         return QStringLiteral("State");
     case EndpointTableModel::InFlight:
@@ -214,6 +221,8 @@ QString headerText(int section)
         return QStringLiteral("Errors");
     case EndpointTableModel::P50:
         return QStringLiteral("p50");
+    case EndpointTableModel::Ttft:
+        return QStringLiteral("TTFT p50");
     case EndpointTableModel::Limit:
         return QStringLiteral("Limit");
     default:
@@ -252,6 +261,9 @@ QString headerToolTip(int section)
     case EndpointTableModel::MaxInFlight:
         return QStringLiteral("Most concurrent requests to this endpoint (1–100000). Can be changed "
                               "during a run.");
+    case EndpointTableModel::Stream:
+        return QStringLiteral("Ask for streamed (SSE) replies: results are the same, with time to first "
+                              "token (ttft_ms) and output tokens/s. A request's own \"stream\" wins.");
     case EndpointTableModel::State:
         return QStringLiteral("Live state: active, cooling down (after 429s), probing, overloaded, "
                               "quota exhausted or disabled.");
@@ -266,6 +278,8 @@ QString headerToolTip(int section)
                               "failures.");
     case EndpointTableModel::P50:
         return QStringLiteral("Median latency of successful requests, in milliseconds.");
+    case EndpointTableModel::Ttft:
+        return QStringLiteral("Median time to first token of its streamed replies, in milliseconds.");
     case EndpointTableModel::Limit:
         return QStringLiteral("Effective limit right now and what sets it (configured rpm/tpm, rate-limit "
                               "headers, 429 backoff, ...).");
@@ -438,6 +452,8 @@ QVariant EndpointTableModel::data(const QModelIndex &index, int role) const
             return e.tpm == 0 ? QStringLiteral("unlimited") : formatNumber(e.tpm);
         case MaxInFlight:
             return QLocale().toString(e.maxInFlight);
+        case Stream:
+            return QVariant();
         default:
             return liveDisplay(m_stats.at(row), column);
         }
@@ -463,12 +479,17 @@ QVariant EndpointTableModel::data(const QModelIndex &index, int role) const
             return e.tpm;
         case MaxInFlight:
             return e.maxInFlight;
+        case Stream:
+            return e.stream;
         default:
             return liveEdit(m_stats.at(row), column);
         }
     case Qt::CheckStateRole:
         if (column == Enabled) {
             return e.weight > 0 ? Qt::Checked : Qt::Unchecked;
+        }
+        if (column == Stream) {
+            return e.stream ? Qt::Checked : Qt::Unchecked;
         }
         return QVariant();
     case Qt::TextAlignmentRole:
@@ -527,6 +548,9 @@ Qt::ItemFlags EndpointTableModel::flags(const QModelIndex &index) const
     if (column == Enabled) {
         return f | Qt::ItemIsUserCheckable;
     }
+    if (column == Stream) {
+        return m_running ? f : f | Qt::ItemIsUserCheckable;
+    }
     if (isLiveColumn(column)) {
         return f;
     }
@@ -542,7 +566,8 @@ bool EndpointTableModel::setData(const QModelIndex &index, const QVariant &value
         return false;
     }
     const int column = index.column();
-    if (column == Enabled ? (role != Qt::CheckStateRole && role != Qt::EditRole) : role != Qt::EditRole) {
+    const bool checkable = column == Enabled || column == Stream;
+    if (checkable ? (role != Qt::CheckStateRole && role != Qt::EditRole) : role != Qt::EditRole) {
         return false;
     }
     m_lastError.clear();
@@ -648,6 +673,24 @@ bool EndpointTableModel::setValue(int row, int column, const QVariant &value, in
     case Model:
         e.model = value.toString().trimmed();
         break;
+    case Stream: {
+        bool stream = false;
+        if (role == Qt::CheckStateRole) {
+            bool ok = false;
+            const int state = value.toInt(&ok);
+            if (!ok || (state != Qt::Unchecked && state != Qt::Checked)) {
+                return refuse(tr("Stream is checked or unchecked."));
+            }
+            stream = state == Qt::Checked;
+        } else {
+            if (!value.canConvert<bool>()) {
+                return refuse(tr("Stream is checked or unchecked."));
+            }
+            stream = value.toBool();
+        }
+        e.stream = stream;
+        break;
+    }
     case Weight: {
         double v = 0;
         // The bounds are the project file's (an edited project always loads again).

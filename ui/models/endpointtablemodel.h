@@ -34,12 +34,14 @@ public:
         Rpm,         ///< live
         Tpm,         ///< live
         MaxInFlight, ///< live
+        Stream,      ///< checkbox: ask for streamed (SSE) replies (not during a run)
         State,       ///< live: active / cooling down / probing / overloaded / quota exhausted / disabled
         InFlight,
         Ok,
         RateLimited, ///< 429s
         Errors,
         P50,   ///< ms
+        Ttft,  ///< streamed replies: time to first token p50 (ms)
         Limit, ///< current effective limit "12.5/s (header limit)"
         ColumnCount
     };
