@@ -45,7 +45,9 @@ Anthropic batch {"custom_id","params"}, bare chat bodies {"model","messages",...
 prompts {"input":"text"}. Lines without custom_id are named "line-N".
 
 Exit status: 0 every line succeeded; 1 some lines ended in the errors file;
-2 usage or configuration error; 130 stopped by SIGINT/SIGTERM before the end.
+2 usage or configuration error; 3 stopped at the cost budget (--max-cost, limits.max_cost_usd): the
+lines not sent have no record, --resume with a larger --max-cost sends them;
+130 stopped by SIGINT/SIGTERM before the end.
 
 Examples:
   sluice-cli run --simulate --requests resources/examples/demo.jsonl --out results.jsonl
@@ -86,6 +88,9 @@ Result<CliOptions> loadEndpoints(const QCommandLineParser &p, CliOptions &o, Err
     o.stream = p.isSet(QStringLiteral("stream"));
     o.stallTimeoutS = num("stall-timeout", Bounds::TimeoutS.min, Bounds::TimeoutS.max);
     o.applyStreamOptions();
+    if (const auto budget = num("max-cost", Bounds::CostUsd.min, Bounds::CostUsd.max)) {
+        o.project.limits.maxCostUsd = *budget;
+    }
     if (!error.message.isEmpty()) {
         return error;
     }
@@ -184,6 +189,14 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
                        "share their limits with a project \"shared\" block. A resume must name the same "
                        "shard."),
         QStringLiteral("K/N"));
+    opt({QStringLiteral("max-cost")},
+        QStringLiteral("[run] Budget of this session in USD (overrides limits.max_cost_usd): no request is "
+                       "sent whose worst case does not fit; at the budget the run stops with exit status 3 "
+                       "and --resume --max-cost (larger) continues it."),
+        QStringLiteral("usd"));
+    opt({QStringLiteral("dry-run")},
+        QStringLiteral("[run] Print what the run would cost (a range per endpoint and in total) and exit "
+                       "without sending anything."));
     opt({QStringLiteral("overwrite")},
         QStringLiteral("[run] Start over even when --out holds an unfinished run."));
     opt({QStringLiteral("quiet"), QStringLiteral("q")}, QStringLiteral("[run] No progress output."));
@@ -338,7 +351,7 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
             }
         }
         for (const char *runOnly : {"requests", "out", "errors", "resume", "retry-errors", "overwrite",
-                                    "summary", "shard", "history", "simulate"}) {
+                                    "summary", "shard", "history", "simulate", "dry-run"}) {
             if (p.isSet(QString::fromLatin1(runOnly))) {
                 return usage(QStringLiteral("serve: --%1 is for run only").arg(QString::fromLatin1(runOnly)));
             }
@@ -383,6 +396,7 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
         o.run.shardCount = n;
     }
     o.summaryPath = p.value(QStringLiteral("summary"));
+    o.dryRun = p.isSet(QStringLiteral("dry-run"));
     o.historyPath = p.value(QStringLiteral("history"));
     o.run.reader.maxLineBytes =
         qint64(num("max-line-bytes", 1024, 2e9).value_or(double(o.run.reader.maxLineBytes)));

@@ -23,6 +23,7 @@ struct CliOptions
     ProjectConfig project;
     RunOptions run;
     QString summaryPath;
+    bool dryRun = false; ///< print the cost estimate and send nothing
     bool simulate = false;
     bool quiet = false;
     double progressIntervalS = 0; ///< 0 = automatic (a bar on a TTY, a line every 5 s otherwise)

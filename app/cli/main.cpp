@@ -7,8 +7,10 @@
 #include "clioptions.h"
 #include "progressprinter.h"
 
+#include "cost/costestimate.h"
 #include "engine/engine.h"
 #include "gateway/gateway.h"
+#include "io/preflight.h"
 #include "sim/simulator.h"
 #include "sim/simulatorhost.h"
 
@@ -31,6 +33,7 @@ using namespace Sluice::Cli;
 namespace {
 
 constexpr int ExitUsage = 2;
+constexpr int ExitBudget = 3;
 constexpr int ExitInterrupted = 130;
 
 int s_signalFds[2] = {-1, -1};
@@ -77,6 +80,38 @@ private:
 void printError(const QString &message)
 {
     std::fprintf(stderr, "sluice-cli: %s\n", qPrintable(message));
+}
+
+/// `run --dry-run`: the cost estimate of the request file on stdout; nothing is sent.
+int printEstimate(const CliOptions &o)
+{
+    const PreflightReport report = Preflight::scan(o.run.requestsPath, o.run.reader);
+    if (!report.error.isEmpty()) {
+        printError(report.error);
+        return ExitUsage;
+    }
+    const CostEstimate estimate = CostEstimate::compute(report, o.project, o.run.modelOverride);
+    std::printf("%s: %lld requests, %lld invalid lines; about %.0f prompt tokens\n",
+                qPrintable(o.run.requestsPath), report.requests, report.invalid, report.promptTokens);
+    for (const QString &line : estimate.describe()) {
+        std::printf("%s\n", qPrintable(line));
+    }
+    std::printf("Prices: the table written %s, and the project's \"price\" blocks. Nothing was sent.\n",
+                qPrintable(PriceTable::shipped().writtenOn()));
+    if (!o.summaryPath.isEmpty()) {
+        nlohmann::json json = {{"estimate", estimate.toJson()},
+                               {"price_table_written", PriceTable::shipped().writtenOn().toStdString()},
+                               {"requests", report.requests}};
+        QSaveFile file(o.summaryPath);
+        const std::string text = json.dump(2) + '\n';
+        if (!file.open(QIODevice::WriteOnly) || file.write(text.data(), qint64(text.size())) < 0 ||
+            !file.commit()) {
+            printError(
+                QStringLiteral("%1: cannot write the estimate: %2").arg(o.summaryPath, file.errorString()));
+            return ExitUsage;
+        }
+    }
+    return 0;
 }
 
 int runSimulate(QCoreApplication &app, const CliOptions &o)
@@ -155,6 +190,9 @@ int runBatch(QCoreApplication &app, CliOptions o)
         return ExitUsage;
     }
 
+    if (o.dryRun) {
+        return printEstimate(o);
+    }
     Engine engine(o.project, o.run);
     ProgressPrinter printer(stderr, o.progressIntervalS, o.quiet);
     const auto started = engine.start();
@@ -243,6 +281,15 @@ int runBatch(QCoreApplication &app, CliOptions o)
         if (auto written = Metrics::writeHistoryCsv(o.historyPath, engine.history()); !written) {
             printError(written.error().message);
         }
+    }
+    if (summary.cost.budgetReached && !interrupted) {
+        // The one line an operator (or a script) needs: why it stopped and how to go on.
+        std::fprintf(stderr, "budget of %s reached: %lld lines not sent; resume with a larger --max-cost\n",
+                     summary.cost.budgetUsd > 0
+                         ? qPrintable(QStringLiteral("$%1").arg(summary.cost.budgetUsd))
+                         : "the endpoints' max_cost_usd",
+                     summary.notStarted);
+        return ExitBudget;
     }
     if (interrupted || summary.notStarted > 0) {
         return ExitInterrupted;

@@ -64,7 +64,27 @@ QString ProgressPrinter::progressLine(const MetricsSnapshot &s, int barWidth)
     if (s.shared.enabled) {
         line += QStringLiteral(" | redis %1, %2 procs").arg(s.shared.state).arg(s.shared.processes);
     }
+    if (s.cost.pricedReplies > 0 || s.cost.limited) {
+        line += QStringLiteral(" | ") + costText(s.cost);
+    }
     return line;
+}
+
+QString ProgressPrinter::costText(const CostStats &c)
+{
+    QString text = QStringLiteral("$%1 spent").arg(c.spentUsd, 0, 'f', 4);
+    if (c.reservedUsd > 0) {
+        text += QStringLiteral(" + $%1 in flight").arg(c.reservedUsd, 0, 'f', 4);
+    }
+    if (c.budgetUsd > 0) {
+        text += QStringLiteral(" of $%1 (%2%)")
+                    .arg(c.budgetUsd, 0, 'f', 2)
+                    .arg(c.budgetShare() * 100.0, 0, 'f', 0);
+    }
+    if (c.unpricedReplies > 0) {
+        text += QStringLiteral(", %1 unpriced replies").arg(formatCount(c.unpricedReplies));
+    }
+    return text;
 }
 
 void ProgressPrinter::update(const MetricsSnapshot &s)
@@ -137,11 +157,18 @@ void ProgressPrinter::printSummary(const MetricsSnapshot &s, const QString &resu
                   QString::number(s.p90Ms, 'f', 0), QString::number(s.p99Ms, 'f', 0)));
     line(QStringLiteral("  tokens     %1 in, %2 out")
              .arg(formatCount(s.inputTokens), formatCount(s.outputTokens)));
+    if (s.cost.pricedReplies + s.cost.unpricedReplies > 0 || s.cost.limited) {
+        line(QStringLiteral("  cost       %1%2")
+                 .arg(costText(s.cost),
+                      s.elapsedMs > 0
+                          ? QStringLiteral(", $%1/s").arg(s.cost.spentUsd * 1000.0 / s.elapsedMs, 0, 'f', 6)
+                          : QString()));
+    }
     int nameWidth = 8;
     for (const EndpointStats &e : s.endpoints) {
         nameWidth = std::max(nameWidth, int(e.name.size()));
     }
-    line(QStringLiteral("  %1 %2 %3 %4 %5 %6 %7 %8  %9")
+    line(QStringLiteral("  %1 %2 %3 %4 %5 %6 %7 %8 %9  %10")
              .arg(QStringLiteral("endpoint"), -nameWidth)
              .arg(QStringLiteral("weight"), 7)
              .arg(QStringLiteral("sent"), 9)
@@ -150,6 +177,7 @@ void ProgressPrinter::printSummary(const MetricsSnapshot &s, const QString &resu
              .arg(QStringLiteral("errors"), 7)
              .arg(QStringLiteral("p50 ms"), 7)
              .arg(QStringLiteral("p99 ms"), 7)
+             .arg(QStringLiteral("cost $"), 10)
              .arg(QStringLiteral("state, limit")));
     for (const EndpointStats &e : s.endpoints) {
         const QString limit =
@@ -157,7 +185,7 @@ void ProgressPrinter::printSummary(const MetricsSnapshot &s, const QString &resu
             : e.limitReason == LimitReason::Unlimited
                 ? QStringLiteral("no limit")
                 : QStringLiteral("no request limit (%1)").arg(e.limitReasonText());
-        line(QStringLiteral("  %1 %2 %3 %4 %5 %6 %7 %8  %9")
+        line(QStringLiteral("  %1 %2 %3 %4 %5 %6 %7 %8 %9  %10")
                  .arg(e.name, -nameWidth)
                  .arg(QString::number(e.weight, 'g', 4), 7)
                  .arg(formatCount(e.sent), 9)
@@ -166,6 +194,7 @@ void ProgressPrinter::printSummary(const MetricsSnapshot &s, const QString &resu
                  .arg(formatCount(e.errors), 7)
                  .arg(QString::number(e.p50Ms, 'f', 0), 7)
                  .arg(QString::number(e.p99Ms, 'f', 0), 7)
+                 .arg(QString::number(e.costSpentUsd, 'f', 4), 10)
                  .arg(e.stateText() + QStringLiteral(", ") + limit));
     }
     if (s.shared.enabled) {

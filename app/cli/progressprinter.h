@@ -23,6 +23,8 @@ public:
 
     static QString formatCount(qint64 n);
     static QString progressLine(const MetricsSnapshot &s, int barWidth);
+    /// "$0.0123 spent + $0.0040 in flight of $1.00 (2%)": spend, committed and budget for the operator.
+    static QString costText(const CostStats &cost);
 
 private:
     void clearBar();

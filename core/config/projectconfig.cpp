@@ -1,5 +1,7 @@
 #include "projectconfig.h"
 
+#include "config/pricetable.h"
+
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -300,6 +302,51 @@ EndpointConfig EndpointConfig::fromUrl(const QUrl &url, int index)
 
 namespace {
 
+/// An endpoint's "price" block: a price for every model sent there, and/or "models": {name: price}.
+Result<void> readPriceBlock(const json &block, const QString &where, EndpointConfig &e)
+{
+    auto price = PriceTable::readPrice(block, where, {QStringLiteral("models")});
+    if (!price) {
+        return price.error();
+    }
+    e.price = *price;
+    const auto models = block.find("models");
+    if (models == block.end()) {
+        return {};
+    }
+    if (!models->is_object()) {
+        return configError(where + QStringLiteral(".models: expected an object {\"model name\": {price}}"));
+    }
+    for (auto it = models->begin(); it != models->end(); ++it) {
+        const QString name = QString::fromStdString(it.key());
+        auto modelPrice = PriceTable::readPrice(it.value(), where + QStringLiteral(".models.") + name);
+        if (!modelPrice) {
+            return modelPrice.error();
+        }
+        e.modelPrices.insert(name, *modelPrice);
+    }
+    return {};
+}
+
+json priceToJson(const Price &p)
+{
+    json o = json::object();
+    if (p.isPriced()) {
+        o["input_per_mtok"] = p.inputPerMtok;
+        o["output_per_mtok"] = p.outputPerMtok;
+    }
+    if (p.cachedInputPerMtok >= 0) {
+        o["cached_input_per_mtok"] = p.cachedInputPerMtok;
+    }
+    if (p.cacheWritePerMtok >= 0) {
+        o["cache_write_per_mtok"] = p.cacheWritePerMtok;
+    }
+    if (p.maxOutputTokens > 0) {
+        o["max_output_tokens"] = p.maxOutputTokens;
+    }
+    return o;
+}
+
 /// The "gateway" object: {"keys": [{"name", "sha256" | "key_env", "rpm"?}, ...]}.
 Result<void> readGateway(const json &object, const QString &fileName, GatewayConfig &out)
 {
@@ -329,12 +376,13 @@ Result<void> readGateway(const json &object, const QString &fileName, GatewayCon
         }
         ObjectReader k(entry, path, fileName);
         k.rejectUnknownKeys({QStringLiteral("name"), QStringLiteral("sha256"), QStringLiteral("key_env"),
-                             QStringLiteral("rpm")});
+                             QStringLiteral("rpm"), QStringLiteral("max_cost_usd")});
         GatewayKeyConfig key;
         key.name = k.string("name", true).value_or(QString());
         key.sha256 = k.string("sha256").value_or(QString()).toLower();
         key.keyEnv = k.string("key_env").value_or(QString());
         key.rpm = k.number("rpm", Bounds::Rpm).value_or(0);
+        key.maxCostUsd = k.number("max_cost_usd", Bounds::CostUsd).value_or(0);
         if (k.error()) {
             return *k.error();
         }
@@ -352,13 +400,26 @@ Result<EndpointConfig> readEndpoint(const json &item, int index, const QString &
             QStringLiteral("%1: %2: expected an object, got %3").arg(fileName, path, describeType(item)));
     }
     ObjectReader r(item, path, fileName);
-    r.rejectUnknownKeys(
-        {QStringLiteral("name"), QStringLiteral("url"), QStringLiteral("provider"), QStringLiteral("weight"),
-         QStringLiteral("model"), QStringLiteral("api_key_env"), QStringLiteral("rpm"), QStringLiteral("tpm"),
-         QStringLiteral("max_in_flight"), QStringLiteral("timeout_s"), QStringLiteral("anthropic_version"),
-         QStringLiteral("default_max_tokens"), QStringLiteral("ca_file"), QStringLiteral("tls_insecure"),
-         QStringLiteral("protocol"), QStringLiteral("forward_caller_key"), QStringLiteral("stream"),
-         QStringLiteral("stall_timeout_s")});
+    r.rejectUnknownKeys({QStringLiteral("name"),
+                         QStringLiteral("url"),
+                         QStringLiteral("provider"),
+                         QStringLiteral("weight"),
+                         QStringLiteral("model"),
+                         QStringLiteral("api_key_env"),
+                         QStringLiteral("rpm"),
+                         QStringLiteral("tpm"),
+                         QStringLiteral("max_in_flight"),
+                         QStringLiteral("timeout_s"),
+                         QStringLiteral("anthropic_version"),
+                         QStringLiteral("default_max_tokens"),
+                         QStringLiteral("ca_file"),
+                         QStringLiteral("tls_insecure"),
+                         QStringLiteral("protocol"),
+                         QStringLiteral("forward_caller_key"),
+                         QStringLiteral("stream"),
+                         QStringLiteral("stall_timeout_s"),
+                         QStringLiteral("price"),
+                         QStringLiteral("max_cost_usd")});
     EndpointConfig e;
     e.name = r.string("name").value_or(QStringLiteral("endpoint-%1").arg(index + 1));
     if (const auto url = r.string("url", true)) {
@@ -393,6 +454,13 @@ Result<EndpointConfig> readEndpoint(const json &item, int index, const QString &
     e.forwardCallerKey = r.boolean("forward_caller_key").value_or(false);
     e.stream = r.boolean("stream").value_or(false);
     e.stallTimeoutS = r.number("stall_timeout_s", Bounds::TimeoutS).value_or(e.stallTimeoutS);
+    e.maxCostUsd = r.number("max_cost_usd", Bounds::CostUsd).value_or(0);
+    if (const auto price = item.find("price"); price != item.end()) {
+        if (auto read = readPriceBlock(*price, QStringLiteral("%1: %2.price").arg(fileName, path), e);
+            !read) {
+            return read.error();
+        }
+    }
     if (const auto protocol = r.string("protocol")) {
         const auto parsed = parseProtocol(*protocol, QStringLiteral("%1: %2.protocol").arg(fileName, path));
         if (!parsed) {
@@ -415,12 +483,15 @@ Result<void> readLimits(const json &limits, const QString &fileName, LimitsConfi
     }
     ObjectReader r(limits, QStringLiteral("limits"), fileName);
     r.rejectUnknownKeys({QStringLiteral("rps"), QStringLiteral("tpm"), QStringLiteral("max_attempts"),
-                         QStringLiteral("backoff_base_ms"), QStringLiteral("backoff_max_ms")});
+                         QStringLiteral("backoff_base_ms"), QStringLiteral("backoff_max_ms"),
+                         QStringLiteral("max_cost_usd"), QStringLiteral("allow_unpriced")});
     l.rps = r.number("rps", Bounds::GlobalRps).value_or(l.rps);
     l.tpm = r.number("tpm", Bounds::Tpm).value_or(l.tpm);
     l.retry.maxAttempts = r.integer("max_attempts", Bounds::MaxAttempts).value_or(l.retry.maxAttempts);
     l.retry.baseDelayMs = r.number("backoff_base_ms", Bounds::BackoffMs).value_or(l.retry.baseDelayMs);
     l.retry.maxDelayMs = r.number("backoff_max_ms", Bounds::BackoffMs).value_or(l.retry.maxDelayMs);
+    l.maxCostUsd = r.number("max_cost_usd", Bounds::CostUsd).value_or(0);
+    l.allowUnpriced = r.boolean("allow_unpriced").value_or(false);
     if (r.error()) {
         return *r.error();
     }
@@ -551,6 +622,15 @@ Result<SharedConfig::Address> SharedConfig::parseRedisUrl(const QString &text)
     return a;
 }
 
+bool ProjectConfig::hasBudget() const
+{
+    return limits.hasBudget() ||
+           std::any_of(endpoints.cbegin(), endpoints.cend(),
+                       [](const EndpointConfig &e) { return e.maxCostUsd > 0; }) ||
+           std::any_of(gateway.keys.cbegin(), gateway.keys.cend(),
+                       [](const GatewayKeyConfig &k) { return k.maxCostUsd > 0; });
+}
+
 Result<QList<QByteArray>> ProjectConfig::apiKeys(const QHash<QString, QByteArray> &supplied) const
 {
     QList<QByteArray> keys;
@@ -640,6 +720,7 @@ Result<void> checkRanges(const QString &path, const EndpointConfig &e)
           std::tuple{"max_in_flight", double(e.maxInFlight), Bounds::MaxInFlight},
           std::tuple{"timeout_s", e.timeoutS, Bounds::TimeoutS},
           std::tuple{"stall_timeout_s", e.stallTimeoutS, Bounds::TimeoutS},
+          std::tuple{"max_cost_usd", e.maxCostUsd, Bounds::CostUsd},
           std::tuple{"default_max_tokens", double(e.defaultMaxTokens), Bounds::DefaultMaxTokens}}) {
         if (auto checked = checkRange(path, name, value, range); !checked) {
             return checked;
@@ -654,7 +735,8 @@ Result<void> checkRanges(const QString &path, const LimitsConfig &l)
          {std::tuple{"rps", l.rps, Bounds::GlobalRps}, std::tuple{"tpm", l.tpm, Bounds::Tpm},
           std::tuple{"max_attempts", double(l.retry.maxAttempts), Bounds::MaxAttempts},
           std::tuple{"backoff_base_ms", l.retry.baseDelayMs, Bounds::BackoffMs},
-          std::tuple{"backoff_max_ms", l.retry.maxDelayMs, Bounds::BackoffMs}}) {
+          std::tuple{"backoff_max_ms", l.retry.maxDelayMs, Bounds::BackoffMs},
+          std::tuple{"max_cost_usd", l.maxCostUsd, Bounds::CostUsd}}) {
         if (auto checked = checkRange(path, name, value, range); !checked) {
             return checked;
         }
@@ -845,6 +927,16 @@ json ProjectConfig::toJson() const
         if (e.protocol != HttpProtocol::Auto) {
             o["protocol"] = toString(e.protocol).toStdString();
         }
+        json price = priceToJson(e.price);
+        for (auto it = e.modelPrices.cbegin(); it != e.modelPrices.cend(); ++it) {
+            price["models"][it.key().toStdString()] = priceToJson(it.value());
+        }
+        if (!price.empty()) {
+            o["price"] = std::move(price);
+        }
+        if (e.maxCostUsd > 0) {
+            o["max_cost_usd"] = e.maxCostUsd;
+        }
         list.push_back(std::move(o));
     }
     root["endpoints"] = std::move(list);
@@ -853,6 +945,12 @@ json ProjectConfig::toJson() const
                       {"max_attempts", limits.retry.maxAttempts},
                       {"backoff_base_ms", limits.retry.baseDelayMs},
                       {"backoff_max_ms", limits.retry.maxDelayMs}};
+    if (limits.maxCostUsd > 0) {
+        root["limits"]["max_cost_usd"] = limits.maxCostUsd;
+    }
+    if (limits.allowUnpriced) {
+        root["limits"]["allow_unpriced"] = true;
+    }
     if (gateway.requiresKeys()) {
         json keys = json::array();
         for (const GatewayKeyConfig &k : gateway.keys) {
@@ -865,6 +963,9 @@ json ProjectConfig::toJson() const
             }
             if (k.rpm > 0) {
                 o["rpm"] = k.rpm;
+            }
+            if (k.maxCostUsd > 0) {
+                o["max_cost_usd"] = k.maxCostUsd;
             }
             keys.push_back(std::move(o));
         }

@@ -1,10 +1,12 @@
 #pragma once
 
+#include "config/price.h"
 #include "util/result.h"
 
 #include <QByteArray>
 #include <QHash>
 #include <QList>
+#include <QMap>
 #include <QString>
 #include <QUrl>
 
@@ -49,6 +51,7 @@ inline constexpr Range DefaultMaxTokens{1, 10000000};
 inline constexpr Range GlobalRps{0, 1e9};
 inline constexpr Range MaxAttempts{1, 100};
 inline constexpr Range BackoffMs{0, 3600000};
+inline constexpr Range CostUsd{0, 1e9}; ///< a budget in USD (0 = none)
 } // namespace Bounds
 
 /// One upstream endpoint, as in the project file's "endpoints" array.
@@ -79,6 +82,12 @@ struct EndpointConfig
     bool stream = false;
     /// A streamed reply that sends nothing for this long fails (and is retried); apart from timeoutS.
     double stallTimeoutS = 30;
+    /// The project's `price` block: `price` applies to every model sent here, `modelPrices` (its
+    /// "models") to the models it names; both win over the shipped table (see CostBook). Unpriced (the
+    /// default) leaves prices to the table.
+    Price price;
+    QMap<QString, Price> modelPrices;
+    double maxCostUsd = 0; ///< what this endpoint may spend in a run (USD); 0 = no budget of its own
 
     /// An endpoint from a bare URL (`--endpoint URL`): weight 1, provider inferred from the path.
     static EndpointConfig fromUrl(const QUrl &url, int index);
@@ -102,7 +111,13 @@ struct LimitsConfig
 {
     double rps = 0; ///< global requests per second; 0 = unlimited
     double tpm = 0; ///< global tokens per minute; 0 = unlimited
+    /// The run's budget in USD (with a "shared" block: the team's, across processes); 0 = none.
+    double maxCostUsd = 0;
+    /// A budgeted run refuses models without a price unless this is set (their spend then counts 0).
+    bool allowUnpriced = false;
     RetryConfig retry;
+
+    bool hasBudget() const { return maxCostUsd > 0; }
 };
 
 /// The project file's optional "shared" object: limits shared with other Sluice processes through Redis.
@@ -139,10 +154,11 @@ QString toString(SharedConfig::OnRedisDown mode);
 /// stored: the project holds its SHA-256, or names the environment variable that holds it.
 struct GatewayKeyConfig
 {
-    QString name;   ///< shown in /metrics and logs instead of the key
-    QString sha256; ///< lower-case hex SHA-256 of the key; empty when `keyEnv` is set
-    QString keyEnv; ///< environment variable holding the key (read and hashed when the gateway starts)
-    double rpm = 0; ///< requests per minute this key may make; 0 = no limit of its own
+    QString name;          ///< shown in /metrics and logs instead of the key
+    QString sha256;        ///< lower-case hex SHA-256 of the key; empty when `keyEnv` is set
+    QString keyEnv;        ///< environment variable holding the key (read and hashed when the gateway starts)
+    double rpm = 0;        ///< requests per minute this key may make; 0 = no limit of its own
+    double maxCostUsd = 0; ///< what this key's calls may spend while the gateway runs (USD); 0 = no budget
 };
 
 /// The project file's optional "gateway" object: settings of `sluice-cli serve` that belong with the
@@ -175,6 +191,8 @@ struct ProjectConfig
     /// keychain), else from its api_key_env variable; empty for endpoints that need none. An Error
     /// naming the endpoint and the variable when one is unset.
     Result<QList<QByteArray>> apiKeys(const QHash<QString, QByteArray> &supplied) const;
+    /// Whether any cost budget is set: the run's, an endpoint's, or (gateway) a caller key's.
+    bool hasBudget() const;
 };
 
 } // namespace Sluice

@@ -2,6 +2,7 @@
 
 #include "net/provideradapter.h"
 #include "net/qnamtransport.h"
+#include "shared/sharedcostbudget.h"
 #include "shared/sharedlimits.h"
 
 #include <QLoggingCategory>
@@ -42,7 +43,7 @@ Engine::Engine(ProjectConfig project, RunOptions options, EngineParts parts, QOb
     , m_ownRandom(parts.random ? nullptr : std::make_unique<DefaultRandom>())
     , m_random(parts.random ? parts.random : m_ownRandom.get())
     , m_transport(parts.transport ? parts.transport : new QnamTransport(m_clock, this))
-    , m_admission(m_project, m_clock, m_transport)
+    , m_admission(m_project, m_clock, m_transport, m_options.modelOverride)
     , m_retry(m_project.limits.retry, m_random)
     , m_serving(parts.source && parts.sink)
     , m_source(parts.source)
@@ -55,6 +56,11 @@ Engine::Engine(ProjectConfig project, RunOptions options, EngineParts parts, QOb
         shared->setChangedHandler([this] { pump(); });
         shared->setNoticeHandler([this](const QString &message) { Q_EMIT notice(message); });
         m_admission.setSharedBudget(shared);
+    }
+    if (TeamBudget *team =
+            parts.teamBudget ? parts.teamBudget : SharedCostBudget::forProject(m_project, m_clock, this)) {
+        team->setChangedHandler([this] { pump(); });
+        m_admission.setTeamBudget(team);
     }
     init();
 }
@@ -110,6 +116,9 @@ Result<void> Engine::start()
     }
     if (auto valid = m_project.validate(QStringLiteral("project")); !valid) {
         return valid.error();
+    }
+    if (auto priced = m_admission.checkPrices(m_project); !priced) {
+        return priced.error();
     }
     const auto keys = m_project.apiKeys(m_options.apiKeys);
     if (!keys) {
@@ -300,6 +309,12 @@ bool Engine::sendWhatMayGo(double nowMs, bool *moreInput)
         if (pick.answer == Admission::Answer::Wait) {
             return true;
         }
+        if (pick.answer != Admission::Answer::Go) { // can never go: BudgetSpent or Unpriced
+            if (!refuseHead(pick.answer, retriesHeld)) {
+                return false;
+            }
+            continue;
+        }
         Pending p = m_queue.takeHead(retriesHeld);
         if (p.heldEpoch < m_blockEpoch) {
             m_metrics.recordOverflow(nowMs);
@@ -317,7 +332,26 @@ Admission::Ask Engine::askFor(Pending &pending)
     if (pending.tokens < 0) {
         pending.tokens = m_estimator.reserve(pending.request.input);
     }
-    return {pending.tokens, pending.attempts > 0 && RetryState::drawsOnRetryBudget(pending.lastClass)};
+    if (!pending.cost.resolved) {
+        pending.cost = m_admission.costAsk(pending.request);
+    }
+    return {pending.tokens, pending.attempts > 0 && RetryState::drawsOnRetryBudget(pending.lastClass),
+            pending.cost};
+}
+
+bool Engine::refuseHead(Admission::Answer why, bool retriesHeld)
+{
+    if (why == Admission::Answer::BudgetSpent && !m_serving) {
+        m_budgetStopped = true;
+        Q_EMIT notice(QStringLiteral("cost budget reached: no more requests are sent; %1 in flight finish")
+                          .arg(m_inFlight.size()));
+        stop();
+        return false;
+    }
+    const Pending p = m_queue.takeHead(retriesHeld);
+    writeFailure(p, why == Admission::Answer::Unpriced ? ErrorClass::InvalidInput : ErrorClass::Budget,
+                 Admission::refusal(why, p.request), 0);
+    return true;
 }
 
 void Engine::dispatch(int endpoint, Pending &&pending, const Admission::Ask &ask, double nowMs)
@@ -359,14 +393,11 @@ void Engine::handleResult(AttemptResult &&result)
     if (usage.outputTokens > 0) {
         m_estimator.observeOutput(double(usage.outputTokens));
     }
-    EndpointLimiter::Feedback feedback;
-    feedback.cls = outcome.cls;
-    feedback.info = result.rateLimit;
-    feedback.answered = result.report.httpStatus > 0;
-    feedback.requestKey = p.bodyKey;
-    feedback.usedTokens =
-        usage.inputTokens + usage.outputTokens > 0 ? double(usage.inputTokens + usage.outputTokens) : -1;
-    m_admission.settle(endpoint, p.grant, feedback);
+    const double cost = m_admission.settleReply(endpoint, p.grant, outcome, result, p.bodyKey);
+    p.addCost(cost);
+    if (cost != 0) {
+        m_metrics.recordCost(endpoint, cost, now);
+    }
     m_metrics.recordAttempt(endpoint, outcome.cls, result.latencyMs, usage.inputTokens, usage.outputTokens,
                             now, &result.stream);
     if (!outcome.isSuccess()) {
@@ -380,6 +411,7 @@ void Engine::handleResult(AttemptResult &&result)
                      result.requestId};
         c.ttftMs = result.stream.ttftMs;
         c.outputTokensPerS = result.stream.outputTokensPerS(usage.outputTokens);
+        c.costUsd = p.completionCostUsd();
         m_sink->succeeded(p.request, result.bodyText, c);
         m_metrics.recordFinal(ErrorClass::None, now);
         return;
@@ -409,6 +441,11 @@ void Engine::handleFailure(Pending &&p, const Outcome &outcome, AttemptResult &r
         m_queue.retryWhenReady(std::move(p));
         return;
     case RetryVerdict::NoBudget:
+        if (m_budgetStopped) {
+            ++m_leftUnsent; // stopped at the cost budget: no record, a resume sends it again
+            return;
+        }
+        break;
     case RetryVerdict::NoAttemptsLeft:
     case RetryVerdict::No:
         break;
@@ -428,13 +465,8 @@ void Engine::watchEndpointStates(int only)
 void Engine::writeFailure(const Pending &p, ErrorClass cls, const QString &message, double latencyMs,
                           const nlohmann::json &body)
 {
-    const Completion c{endpointName(p.lastEndpoint),
-                       p.attempts,
-                       p.lastStatus,
-                       latencyMs,
-                       p.lastRequestId,
-                       p.lastRetryAfterMs};
-    m_sink->failed(p.request, cls, redacted(message), c, body);
+    m_sink->failed(p.request, cls, redacted(message),
+                   p.failureCompletion(endpointName(p.lastEndpoint), latencyMs), body);
     m_metrics.recordFinal(cls, m_clock->nowMs());
 }
 
@@ -506,8 +538,13 @@ void Engine::maybeFinish()
         return;
     }
     if (m_state == RunState::Stopping) {
-        // Requests that failed and were waiting to retry end with their last error.
+        // Requests that failed and were waiting to retry end with their last error (at the cost budget:
+        // without a record, for a resume).
         for (const Pending &p : m_queue.drainRetries()) {
+            if (m_budgetStopped) {
+                ++m_leftUnsent;
+                continue;
+            }
             writeFailure(p, p.lastClass,
                          RetryState::finalMessage(p.lastMessage, {RetryVerdict::NoBudget, 0}, p.attempts), 0);
         }
@@ -525,7 +562,7 @@ void Engine::finish()
     m_admission.stop();
     m_wakeTimer.stop();
     m_tickTimer.stop();
-    const qint64 unsent = qint64(m_queue.drainFresh().size()) + m_source->notHandedOut();
+    const qint64 unsent = qint64(m_queue.drainFresh().size()) + m_source->notHandedOut() + m_leftUnsent;
     m_sink->runEnded(unsent == 0);
     setState(RunState::Finished);
     MetricsSnapshot summary = snapshot();
@@ -554,15 +591,7 @@ MetricsSnapshot Engine::snapshot() const
     s.state = m_state;
     s.linesRead = m_queue.taken();
     if (m_source) {
-        const RequestSource::Progress progress = m_source->progress();
-        if (progress.linesRead >= 0) {
-            s.linesRead = progress.linesRead;
-        }
-        s.estimatedLines = progress.estimatedLines;
-        s.bytesRead = progress.bytesRead;
-        s.fileSize = progress.fileSize;
-        s.resumedSucceeded = progress.resumedSucceeded;
-        s.resumedFailed = progress.resumedFailed;
+        s.setProgress(m_source->progress());
     }
     s.inFlight = qint64(m_inFlight.size());
     s.queued = qint64(m_queue.freshCount() + m_queue.readyCount()) + (m_source ? m_source->backlog() : 0);
@@ -577,6 +606,8 @@ MetricsSnapshot Engine::snapshot() const
     if (m_admission.isShared()) {
         s.shared = m_admission.sharedStats();
     }
+    m_admission.fillCostStats(s.cost);
+    s.cost.budgetReached = m_budgetStopped;
     return s;
 }
 

@@ -49,6 +49,9 @@ struct EngineParts
     RequestSource *source = nullptr;
     OutcomeSink *sink = nullptr;
     SharedBudget *shared = nullptr;
+    /// The run's cost budget shared with other processes; made from the project's "shared" block and
+    /// limits.max_cost_usd when null.
+    TeamBudget *teamBudget = nullptr;
 };
 
 /// The scheduler of one run: takes requests from a RequestSource, asks Admission where and when each
@@ -56,7 +59,10 @@ struct EngineParts
 /// and hands each request's one final outcome to an OutcomeSink.
 ///
 /// A file run (made without a source and sink) reads and writes through RunFiles: exactly one record
-/// per non-blank input line in the results or the errors file, journaled for resume.
+/// per non-blank input line in the results or the errors file, journaled for resume. When the next
+/// request can never fit the cost budget (Admission), a file run stops as stop() does, and the lines
+/// not sent (those waiting for a retry too) keep no record, for a resume with a larger budget; a
+/// serving engine refuses that request (ErrorClass::Budget) and goes on.
 ///
 /// Event-driven on the thread it lives on (the CLI's main thread, or a worker thread under the GUI):
 /// it wakes on replies and on one timer set for the earliest moment a budget, a cooldown or a backoff
@@ -77,6 +83,8 @@ public:
     ~Engine() override;
 
     bool isServing() const { return m_serving; }
+    /// The run stopped because its next request did not fit the cost budget.
+    bool budgetReached() const { return m_budgetStopped; }
 
     /// Takes each endpoint's API key from RunOptions::apiKeys, else from its environment variable, opens
     /// the files of a file run, and starts sending. An Error when a key variable is unset, a file cannot
@@ -125,6 +133,8 @@ private:
     bool sendWhatMayGo(double nowMs, bool *moreInput);
     bool refill();
     Admission::Ask askFor(Pending &pending);
+    /// The head request can never go (`why`: BudgetSpent or Unpriced). False when the run stops.
+    bool refuseHead(Admission::Answer why, bool retriesHeld);
     void dispatch(int endpoint, Pending &&pending, const Admission::Ask &ask, double nowMs);
     void handleResult(AttemptResult &&result);
     void handleFailure(Pending &&pending, const Outcome &outcome, AttemptResult &result, double nowMs);
@@ -169,6 +179,8 @@ private:
     std::size_t m_lookahead = 256;
     quint64 m_blockEpoch = 0;
     bool m_finishing = false;
+    bool m_budgetStopped = false;     ///< stopped at the cost budget
+    qint64 m_leftUnsent = 0;          ///< handed out, then left without a record by a budget stop
     double m_unreachableSinceMs = -1; ///< since when every enabled endpoint is ejected; -1 = not
     QString m_lastFailure;            ///< the last attempt's error, for the give-up message
 

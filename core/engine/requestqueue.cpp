@@ -4,6 +4,19 @@
 
 namespace Sluice {
 
+void Pending::addCost(double usd)
+{
+    costUsd += usd > 0 ? usd : 0;
+    unpriced = unpriced || usd < 0;
+}
+
+Completion Pending::failureCompletion(const QString &endpointName, double latencyMs) const
+{
+    Completion c{endpointName, attempts, lastStatus, latencyMs, lastRequestId, lastRetryAfterMs};
+    c.costUsd = completionCostUsd();
+    return c;
+}
+
 bool RequestQueue::refill(RequestSource &source, std::size_t lookahead, quint64 epoch,
                           const std::function<void(const InputError &)> &rejected)
 {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "io/errorclass.h"
+#include "io/records.h"
 #include "io/request.h"
 #include "io/requestsource.h"
 #include "limit/admission.h"
@@ -29,6 +30,16 @@ struct Pending
     double tokens = -1;           ///< token reservation of the current attempt (estimated when first needed)
     quint64 bodyKey = 0;          ///< tells requests apart for ejection (hash of the body last sent)
     Admission::Grant grant;
+    CostAsk cost;          ///< what it may cost (resolved when first needed)
+    double costUsd = 0;    ///< what its attempts cost so far
+    bool unpriced = false; ///< an attempt used tokens of a model without a price
+
+    /// An attempt cost `usd` (-1: unpriced, and it used tokens).
+    void addCost(double usd);
+    /// For its record: what it cost, -1 (null) when some of it is unknown.
+    double completionCostUsd() const { return unpriced ? -1 : costUsd; }
+    /// Its failure record's details: the last answer's status, request id and Retry-After, its cost.
+    Completion failureCompletion(const QString &endpointName, double latencyMs) const;
 };
 
 /// The requests of a run that are not on the wire: fresh ones (read, never sent) in input order,

@@ -114,6 +114,7 @@ int statusFor(ErrorClass cls, int upstreamStatus)
     switch (cls) {
     case ErrorClass::RateLimited:
     case ErrorClass::Quota:
+    case ErrorClass::Budget:
         return 429;
     case ErrorClass::Timeout:
         return 504;

@@ -27,6 +27,8 @@ QString toString(ErrorClass cls)
         return QStringLiteral("timeout");
     case ErrorClass::Cancelled:
         return QStringLiteral("cancelled");
+    case ErrorClass::Budget:
+        return QStringLiteral("budget");
     }
     return QString();
 }

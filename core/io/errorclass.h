@@ -18,6 +18,8 @@ enum class ErrorClass {
     Transport,    ///< "transport": connection failures, truncated or invalid 2xx body
     Timeout,      ///< "timeout": the attempt's deadline passed (or 408)
     Cancelled,    ///< "cancelled": the run was stopped before the request finished
+    Budget,       ///< "budget": not sent, the cost budget is spent (a gateway's caller; a file run
+                  ///< leaves such lines without a record, for --resume)
 };
 
 QString toString(ErrorClass cls);

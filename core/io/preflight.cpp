@@ -37,9 +37,24 @@ PreflightReport Preflight::scan(const QString &path, const JsonlReader::Options 
         }
         ++report.requests;
         ++report.formats[toString(item.request.format)];
-        report.promptTokens += TokenEstimator::promptTokens(item.request.input);
+        const double prompt = TokenEstimator::promptTokens(item.request.input);
+        report.promptTokens += prompt;
         const double cap = TokenEstimator::maxTokens(item.request.input);
         report.maxOutputTokens += cap > 0 ? cap : TokenEstimator::DefaultOutputTokens;
+        const std::string_view model = item.request.model();
+        QString name = QString::fromUtf8(model.data(), qsizetype(model.size()));
+        if (report.models.size() >= PreflightReport::MaxModels && !report.models.contains(name)) {
+            name = QStringLiteral("(more models)"); // a file naming thousands of models: the rest together
+        }
+        ModelTally &tally = report.models[name];
+        ++tally.requests;
+        tally.promptTokens += prompt;
+        tally.promptTokensBound += TokenEstimator::promptTokensUpperBound(item.request.input);
+        if (cap > 0) {
+            tally.cappedOutputTokens += cap;
+        } else {
+            ++tally.uncapped;
+        }
     }
     if (!reader.readError().isEmpty()) {
         report.error = reader.readError();

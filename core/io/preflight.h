@@ -11,6 +11,16 @@
 
 namespace Sluice {
 
+/// The lines of a request file that name one model (or none), for cost estimates (CostEstimate).
+struct ModelTally
+{
+    qint64 requests = 0;
+    double promptTokens = 0;       ///< tokenizer-free estimate (TokenEstimator::promptTokens)
+    double promptTokensBound = 0;  ///< the most they can cost (TokenEstimator::promptTokensUpperBound)
+    double cappedOutputTokens = 0; ///< sum of max_tokens of the lines that set one
+    qint64 uncapped = 0;           ///< lines that set no max_tokens
+};
+
 /// What a request file holds, read once before a run: line counts, formats, the invalid lines (with
 /// their line numbers and reasons), and estimated tokens.
 struct PreflightReport
@@ -18,15 +28,17 @@ struct PreflightReport
     QString path;
     QString error; ///< set when the file could not be read at all
     qint64 fileSize = 0;
-    qint64 requests = 0;            ///< valid lines
-    qint64 invalid = 0;             ///< lines that would end in the errors file before any send
-    QMap<QString, qint64> formats;  ///< InputFormat name → lines
-    QList<InputError> invalidLines; ///< the first `MaxListed` of them
-    double promptTokens = 0;        ///< tokenizer-free estimate, all requests
-    double maxOutputTokens = 0;     ///< sum of max_tokens (requests without one count DefaultOutputTokens)
+    qint64 requests = 0;              ///< valid lines
+    qint64 invalid = 0;               ///< lines that would end in the errors file before any send
+    QMap<QString, qint64> formats;    ///< InputFormat name → lines
+    QList<InputError> invalidLines;   ///< the first `MaxListed` of them
+    double promptTokens = 0;          ///< tokenizer-free estimate, all requests
+    double maxOutputTokens = 0;       ///< sum of max_tokens (requests without one count DefaultOutputTokens)
+    QMap<QString, ModelTally> models; ///< by the model the lines name ("" = none: the endpoint's own)
     bool cancelled = false;
 
     static constexpr int MaxListed = 1000;
+    static constexpr int MaxModels = 1000;
 };
 
 /// Reads a whole request file (streaming, like a run) and predicts how long a run would take.

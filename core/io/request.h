@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <memory>
+#include <string_view>
 
 namespace Sluice {
 
@@ -47,6 +48,11 @@ struct Request
     /// A gateway caller that asked for a stream: the transport writes the reply's events there as
     /// they arrive. Null for file runs.
     std::shared_ptr<StreamRelay> streamRelay;
+
+    /// The request body inside the line: OpenAI Batch "body", Anthropic batch "params", else the line.
+    const nlohmann::json &body() const;
+    /// The model the line names; empty when it names none (or not as a string). No copy is made.
+    std::string_view model() const;
 };
 
 } // namespace Sluice

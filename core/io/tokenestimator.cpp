@@ -53,7 +53,65 @@ const json *requestBody(const json &input)
     return &input;
 }
 
+/// Bytes of `value` written as JSON (every key, string, number and bracket counted; escapes and
+/// whitespace not), plus the image and message allowances of promptTokensUpperBound().
+double jsonBytesBound(const json &value, int depth = 0)
+{
+    if (depth > 64) {
+        return 0;
+    }
+    switch (value.type()) {
+    case json::value_t::string:
+        return double(value.get_ref<const std::string &>().size()) + 2;
+    case json::value_t::array: {
+        double n = 2;
+        for (const json &item : value) {
+            n += jsonBytesBound(item, depth + 1) + 1;
+        }
+        return n;
+    }
+    case json::value_t::object: {
+        double n = 2;
+        for (auto it = value.begin(); it != value.end(); ++it) {
+            n += double(it.key().size()) + 4 + jsonBytesBound(it.value(), depth + 1);
+        }
+        const auto type = value.find("type");
+        if (type != value.end() && type->is_string()) {
+            const std::string &t = type->get_ref<const std::string &>();
+            if (t.starts_with("image") || t == "input_image" || t == "document" || t == "input_file" ||
+                t == "file") {
+                n += TokenEstimator::TokensPerImage;
+            }
+        }
+        return n;
+    }
+    default:
+        return 24; // a number, true, false or null
+    }
+}
+
 } // namespace
+
+double TokenEstimator::promptTokensUpperBound(const json &input)
+{
+    if (!input.is_object()) {
+        return 1;
+    }
+    const json &body = *requestBody(input);
+    double bytes = 0;
+    for (auto it = body.begin(); it != body.end(); ++it) {
+        const std::string &key = it.key();
+        if (key != "metadata" && key != "custom_id") {
+            bytes += double(key.size()) + 4 + jsonBytesBound(it.value());
+        }
+    }
+    double messages = 1;
+    const auto list = body.find("messages");
+    if (list != body.end() && list->is_array()) {
+        messages += double(list->size());
+    }
+    return std::ceil(bytes) + TokensPerMessage * messages;
+}
 
 double TokenEstimator::promptTokens(const json &input)
 {

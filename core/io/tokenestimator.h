@@ -19,6 +19,13 @@ public:
 
     /// Estimated prompt tokens of a request, from its input line (any input format).
     static double promptTokens(const nlohmann::json &input);
+    /// The most prompt tokens the request can cost, for cost budgets: one per byte of its body as JSON
+    /// (keys and punctuation included: tools and schemas are rendered into the prompt; no tokenizer
+    /// makes more tokens than bytes), plus `TokensPerMessage` per message for the chat template and
+    /// `TokensPerImage` per image or document part (one sent by URL has few bytes).
+    static double promptTokensUpperBound(const nlohmann::json &input);
+    static constexpr double TokensPerMessage = 16;
+    static constexpr double TokensPerImage = 2000;
     /// The request's max_tokens / max_completion_tokens, -1 when it has none.
     static double maxTokens(const nlohmann::json &input);
 

@@ -11,10 +11,13 @@ namespace {
 constexpr double Never = std::numeric_limits<double>::infinity();
 } // namespace
 
-Admission::Admission(const ProjectConfig &project, const Clock *clock, const Transport *transport)
+Admission::Admission(const ProjectConfig &project, const Clock *clock, const Transport *transport,
+                     const QString &modelOverride)
     : m_clock(clock)
     , m_transport(transport)
     , m_limiter(clock)
+    , m_costBook(project, modelOverride)
+    , m_allowUnpriced(project.limits.allowUnpriced)
 {
     const int n = int(project.endpoints.size());
     m_balancer.setCount(n);
@@ -31,6 +34,34 @@ Admission::Admission(const ProjectConfig &project, const Clock *clock, const Tra
         m_retryBudgets.emplace_back(clock);
         configureEndpoint(i);
     }
+    std::vector<double> endpointBudgets;
+    for (const EndpointConfig &e : project.endpoints) {
+        endpointBudgets.push_back(e.maxCostUsd);
+    }
+    m_costBudget.configure(project.limits.maxCostUsd, std::move(endpointBudgets));
+}
+
+void Admission::setTeamBudget(TeamBudget *team)
+{
+    m_costBudget.setTeam(team);
+}
+
+Result<void> Admission::checkPrices(const ProjectConfig &project) const
+{
+    if (!m_costBudget.isLimited() || m_allowUnpriced) {
+        return {};
+    }
+    const QStringList unpriced = m_costBook.unpricedEndpoints(project);
+    if (unpriced.isEmpty()) {
+        return {};
+    }
+    return Error{
+        Error::Code::InvalidConfig,
+        QStringLiteral("a run with a cost budget needs prices, and these endpoints have none for what "
+                       "they send: %1. Give them a \"price\" block (or a model the price table "
+                       "knows), or set limits.allow_unpriced to run them uncounted")
+            .arg(unpriced.join(QStringLiteral(", "))),
+        0};
 }
 
 void Admission::setSharedBudget(SharedBudget *shared)
@@ -48,10 +79,24 @@ void Admission::setQuotaProbe(bool on)
     }
 }
 
+QString Admission::refusal(Answer why, const Request &request)
+{
+    if (why == Answer::Unpriced) {
+        const std::string_view model = request.model();
+        return QStringLiteral("model \"%1\" has no price, and the run has a cost budget: give it a price (an "
+                              "endpoint's \"price\" block) or set limits.allow_unpriced")
+            .arg(QString::fromUtf8(model.data(), qsizetype(model.size())));
+    }
+    return QStringLiteral("the cost budget is spent; the request was not sent");
+}
+
 void Admission::start()
 {
     if (m_shared) {
         m_shared->start();
+    }
+    if (m_costBudget.team()) {
+        m_costBudget.team()->start();
     }
 }
 
@@ -60,6 +105,45 @@ void Admission::stop()
     if (m_shared) {
         m_shared->stop();
     }
+    if (m_costBudget.team()) {
+        m_costBudget.team()->stop();
+    }
+}
+
+CostFit Admission::costFit(int endpoint, const Ask &ask)
+{
+    if (!m_costBudget.isLimited()) {
+        return CostFit::Yes;
+    }
+    if (!m_allowUnpriced && !m_costBook.isPriced(endpoint, ask.cost.model)) {
+        return CostFit::Never;
+    }
+    return m_costBudget.fit(endpoint, m_costBook.worstUsd(endpoint, ask.cost));
+}
+
+Admission::Answer Admission::whyNot(const Ask &ask)
+{
+    if (!m_costBudget.isLimited()) {
+        return Answer::Wait;
+    }
+    // For good only when every endpoint that could ever take it refuses it for good.
+    bool anyUsable = false;
+    bool anyPriced = false;
+    for (int i = 0; i < m_balancer.count(); ++i) {
+        if (m_balancer.weight(i) <= 0 || m_limiter.endpoint(i).isOutOfQuota()) {
+            continue;
+        }
+        anyUsable = true;
+        const bool priced = m_allowUnpriced || m_costBook.isPriced(i, ask.cost.model);
+        anyPriced = anyPriced || priced;
+        if (priced && m_costBudget.fit(i, m_costBook.worstUsd(i, ask.cost)) != CostFit::Never) {
+            return Answer::Wait;
+        }
+    }
+    if (!anyUsable) {
+        return Answer::Wait;
+    }
+    return anyPriced ? Answer::BudgetSpent : Answer::Unpriced;
 }
 
 void Admission::configureEndpoint(int endpoint)
@@ -86,7 +170,7 @@ Admission::Pick Admission::pick(const Ask &ask)
         return {Answer::Wait, -1};
     }
     const int endpoint = m_balancer.pick([&](int i) {
-        if (m_limiter.check(i, ask.tokens) != RateLimiter::Block::None ||
+        if (costFit(i, ask) != CostFit::Yes || m_limiter.check(i, ask.tokens) != RateLimiter::Block::None ||
             (m_shared && !m_shared->mayAcquire(i, ask.tokens)) ||
             (ask.budgetedRetry && !m_retryBudgets[std::size_t(i)].canRetry())) {
             return Availability::Unavailable;
@@ -101,7 +185,7 @@ Admission::Pick Admission::pick(const Ask &ask)
     if (ask.budgetedRetry && !anyRetryCredit()) {
         return {Answer::RetriesHeld, -1};
     }
-    return {Answer::Wait, -1};
+    return {whyNot(ask), -1};
 }
 
 Admission::Grant Admission::acquire(int endpoint, const Ask &ask)
@@ -116,11 +200,26 @@ Admission::Grant Admission::acquire(int endpoint, const Ask &ask)
         budget.onRetry();
         grant.retry = true;
     }
+    grant.model = ask.cost.model;
+    grant.worstUsd =
+        m_costBook.isPriced(endpoint, ask.cost.model) ? m_costBook.worstUsd(endpoint, ask.cost) : -1;
+    if (m_costBudget.isLimited()) {
+        grant.reservedUsd = std::max(0.0, grant.worstUsd);
+        m_costBudget.reserve(endpoint, grant.reservedUsd);
+    }
     return grant;
 }
 
-void Admission::settle(int endpoint, const Grant &grant, EndpointLimiter::Feedback feedback)
+double Admission::settle(int endpoint, const Grant &grant, EndpointLimiter::Feedback feedback,
+                         const Usage &charged, bool chargedUnknown)
 {
+    // A 2xx that was cut short reported no usage, yet the provider billed it: count its worst case.
+    const double cost = chargedUnknown && charged.isEmpty()
+                            ? grant.worstUsd
+                            : m_costBook.costUsd(endpoint, grant.model, charged);
+    if (m_costBudget.isLimited()) {
+        m_costBudget.settle(endpoint, grant.reservedUsd, std::max(0.0, cost));
+    }
     feedback.ticket = grant.ticket;
     m_limiter.onReply(endpoint, feedback);
     if (grant.retry) {
@@ -136,6 +235,23 @@ void Admission::settle(int endpoint, const Grant &grant, EndpointLimiter::Feedba
                                                   : EndpointLimiter::FirstPauseMs);
         }
     }
+    return cost;
+}
+
+double Admission::settleReply(int endpoint, const Grant &grant, const Outcome &outcome,
+                              const AttemptResult &result, quint64 requestKey)
+{
+    // A failed stream's reported tokens are spent all the same.
+    const Usage used = outcome.isSuccess() || result.stream.streamed ? result.usage : Usage{};
+    EndpointLimiter::Feedback feedback;
+    feedback.cls = outcome.cls;
+    feedback.info = result.rateLimit;
+    feedback.answered = result.report.httpStatus > 0;
+    feedback.requestKey = requestKey;
+    feedback.usedTokens =
+        used.inputTokens + used.outputTokens > 0 ? double(used.inputTokens + used.outputTokens) : -1;
+    const bool cutShort = result.report.httpStatus / 100 == 2 && !outcome.isSuccess();
+    return settle(endpoint, grant, feedback, result.usage, cutShort);
 }
 
 double Admission::nextChanceMs(const Ask &ask, double nowMs)
@@ -143,8 +259,8 @@ double Admission::nextChanceMs(const Ask &ask, double nowMs)
     double wakeAt = Never;
     bool anyReadyNow = false;
     for (int i = 0; i < m_balancer.count(); ++i) {
-        if (m_balancer.weight(i) <= 0 || !m_transport->hasCapacity(i)) {
-            continue; // a reply (not a timer) will wake us for these
+        if (m_balancer.weight(i) <= 0 || !m_transport->hasCapacity(i) || costFit(i, ask) != CostFit::Yes) {
+            continue; // a reply (or the team budget's answer), not a timer, will wake us for these
         }
         double at = m_limiter.endpointReadyAtMs(i, ask.tokens);
         if (m_shared) {
@@ -301,6 +417,10 @@ void Admission::fillStats(int endpoint, EndpointStats &e)
         e.limitRps = global;
         e.limitReason = LimitReason::GlobalRps;
     }
+    if (m_costBudget.isLimited()) {
+        e.costReservedUsd = m_costBudget.reservedUsd(endpoint);
+        e.costBudgetUsd = m_costBudget.endpointBudgetUsd(endpoint);
+    }
     if (!m_shared || !m_shared->isShared(endpoint) || !enabled || paused) {
         return;
     }
@@ -324,6 +444,18 @@ void Admission::fillStats(int endpoint, EndpointStats &e)
 SharedLimitsStats Admission::sharedStats() const
 {
     return m_shared ? m_shared->stats() : SharedLimitsStats{};
+}
+
+void Admission::fillCostStats(CostStats &stats) const
+{
+    stats.budgetUsd = m_costBudget.runBudgetUsd();
+    stats.limited = m_costBudget.isLimited();
+    stats.reservedUsd = m_costBudget.reservedUsd();
+    if (TeamBudget *team = m_costBudget.team()) {
+        stats.team = true;
+        stats.teamCommittedUsd = team->teamCommittedUsd();
+        stats.teamState = team->state();
+    }
 }
 
 } // namespace Sluice

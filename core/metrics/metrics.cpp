@@ -55,6 +55,7 @@ SecondSample &Metrics::at(double nowMs)
     while (qint64(m_seconds.size()) <= second) {
         SecondSample s;
         s.second = qint64(m_seconds.size());
+        s.spentUsd = m_spentUsd;
         m_seconds.push_back(s);
     }
     return m_seconds[std::size_t(second)];
@@ -141,6 +142,23 @@ void Metrics::recordStream(PerEndpoint &e, SecondSample &s, const StreamStats &s
     }
 }
 
+void Metrics::recordCost(int endpoint, double usd, double nowMs)
+{
+    if (usd < 0) {
+        ++m_unpricedReplies;
+        return;
+    }
+    ++m_pricedReplies;
+    if (usd == 0) {
+        return;
+    }
+    SecondSample &s = at(nowMs);
+    m_spentUsd += usd;
+    m_endpoints.at(std::size_t(endpoint)).costUsd += usd;
+    s.costUsd += usd;
+    s.spentUsd = m_spentUsd;
+}
+
 void Metrics::updateOpenSecond() const
 {
     if (m_streamSecond >= 0 && m_streamSecond < qint64(m_seconds.size())) {
@@ -210,6 +228,9 @@ void Metrics::fill(MetricsSnapshot &snap, double nowMs) const
     snap.ttftP99Ms = m_ttft.quantile(0.99);
     snap.itlP50Ms = m_itl.quantile(0.50);
     snap.itlP99Ms = m_itl.quantile(0.99);
+    snap.cost.spentUsd = m_spentUsd;
+    snap.cost.pricedReplies = m_pricedReplies;
+    snap.cost.unpricedReplies = m_unpricedReplies;
     snap.averageRps = snap.elapsedMs > 0 ? double(m_succeeded + m_failed) * 1000.0 / snap.elapsedMs : 0;
 
     // The current second is still filling: report the last whole ones. Seconds after the last event
@@ -227,6 +248,7 @@ void Metrics::fill(MetricsSnapshot &snap, double nowMs) const
         } else {
             SecondSample idle;
             idle.second = s;
+            idle.spentUsd = m_spentUsd;
             snap.recent.append(idle);
         }
     }
@@ -254,6 +276,7 @@ void Metrics::fill(MetricsSnapshot &snap, double nowMs) const
         out.ttftP99Ms = e.ttft.quantile(0.99);
         out.itlP50Ms = e.itl.quantile(0.50);
         out.itlP99Ms = e.itl.quantile(0.99);
+        out.costSpentUsd = e.costUsd;
     }
 }
 
@@ -267,7 +290,7 @@ Result<void> Metrics::writeHistoryCsv(const QString &path, const std::vector<Sec
     // Columns are only ever appended (readers of older files know the first ones).
     QByteArray csv = "second,issued,finished,succeeded,overflow,exceptions,errors,input_tokens,"
                      "output_tokens,p50_ms,p90_ms,p99_ms,streams,ttft_p50_ms,ttft_p90_ms,ttft_p99_ms,"
-                     "itl_p50_ms,itl_p99_ms,stream_output_tokens_per_s\n";
+                     "itl_p50_ms,itl_p99_ms,stream_output_tokens_per_s,cost_usd,spent_usd\n";
     const auto ms = [&csv](double value) {
         csv += QByteArray::number(std::round(value * 10.0) / 10.0, 'f', 1);
         csv += ',';
@@ -287,7 +310,12 @@ Result<void> Metrics::writeHistoryCsv(const QString &path, const std::vector<Sec
             ms(value);
         }
         csv += QByteArray::number(s.streamOutputTokens);
-        csv += '\n';
+        csv += ',';
+        for (const double usd : {s.costUsd, s.spentUsd}) {
+            csv += QByteArray::number(usd, 'f', 8);
+            csv += ',';
+        }
+        csv[csv.size() - 1] = '\n';
     }
     file.write(csv);
     if (!file.commit()) {
@@ -297,36 +325,108 @@ Result<void> Metrics::writeHistoryCsv(const QString &path, const std::vector<Sec
     return {};
 }
 
+void MetricsSnapshot::setProgress(const RequestSource::Progress &progress)
+{
+    if (progress.linesRead >= 0) {
+        linesRead = progress.linesRead;
+    }
+    estimatedLines = progress.estimatedLines;
+    bytesRead = progress.bytesRead;
+    fileSize = progress.fileSize;
+    resumedSucceeded = progress.resumedSucceeded;
+    resumedFailed = progress.resumedFailed;
+}
+
+namespace {
+
+using json = nlohmann::json;
+
+double round1(double v)
+{
+    return std::round(v * 10.0) / 10.0;
+}
+
+double roundUsd(double v)
+{
+    return std::round(v * 1e8) / 1e8;
+}
+
+/// One endpoint in the --summary JSON.
+json endpointJson(const EndpointStats &e, double elapsedMs)
+{
+    return {{"name", e.name.toStdString()},
+            {"weight", e.weight},
+            {"sent", e.sent},
+            {"ok", e.ok},
+            {"rate_limited", e.rateLimited},
+            {"errors", e.errors},
+            {"latency_ms", {{"p50", round1(e.p50Ms)}, {"p90", round1(e.p90Ms)}, {"p99", round1(e.p99Ms)}}},
+            {"tokens", {{"input", e.inputTokens}, {"output", e.outputTokens}}},
+            {"streaming",
+             {{"streams", e.streams},
+              {"ttft_ms",
+               {{"p50", round1(e.ttftP50Ms)}, {"p90", round1(e.ttftP90Ms)}, {"p99", round1(e.ttftP99Ms)}}},
+              {"itl_ms", {{"p50", round1(e.itlP50Ms)}, {"p99", round1(e.itlP99Ms)}}},
+              {"output_tokens", e.streamOutputTokens},
+              {"output_tokens_per_s",
+               round1(elapsedMs > 0 ? double(e.streamOutputTokens) * 1000.0 / elapsedMs : 0)}}},
+            {"state", toString(e.state).toStdString()},
+            {"state_detail", e.stateText().toStdString()},
+            {"limit_rps", round1(e.limitRps)},
+            {"limit_tps", round1(e.limitTps)},
+            {"limit_reason", e.limitReasonText().toStdString()},
+            {"cost_usd",
+             {{"spent", roundUsd(e.costSpentUsd)},
+              {"committed", roundUsd(e.costReservedUsd)},
+              {"budget", e.costBudgetUsd > 0 ? json(e.costBudgetUsd) : json(nullptr)}}}};
+}
+
+/// The run's "cost_usd" object.
+json costJson(const CostStats &cost, double elapsedMs)
+{
+    json js{{"spent", roundUsd(cost.spentUsd)},
+            {"committed", roundUsd(cost.reservedUsd)},
+            {"budget", cost.budgetUsd > 0 ? json(cost.budgetUsd) : json(nullptr)},
+            {"budget_reached", cost.budgetReached},
+            {"per_second", elapsedMs > 0 ? roundUsd(cost.spentUsd * 1000.0 / elapsedMs) : 0.0},
+            {"priced_replies", cost.pricedReplies},
+            {"unpriced_replies", cost.unpricedReplies}};
+    if (cost.team) {
+        js["team_committed"] = roundUsd(cost.teamCommittedUsd);
+        js["team_state"] = cost.teamState.toStdString();
+    }
+    return js;
+}
+
+/// The run's "shared" object (limits shared through Redis).
+json sharedJson(const SharedLimitsStats &shared)
+{
+    return {{"state", shared.state.toStdString()},
+            {"namespace", shared.nameSpace.toStdString()},
+            {"on_redis_down", shared.onRedisDown.toStdString()},
+            {"processes", shared.processes},
+            {"max_processes", shared.maxProcesses},
+            {"leases", shared.leases},
+            {"lease_denials", shared.leaseDenials},
+            {"lease_rtt_ms", {{"p50", round1(shared.leaseRttP50Ms)}, {"p99", round1(shared.leaseRttP99Ms)}}},
+            {"permits_granted", shared.permitsGranted},
+            {"permits_used", shared.permitsUsed},
+            {"permits_expired", shared.permitsExpired},
+            {"redis_errors", shared.redisErrors},
+            {"reconnects", shared.reconnects},
+            {"cooldowns_published", shared.cooldownsPublished},
+            {"cooldowns_received", shared.cooldownsReceived},
+            {"sent_while_down", shared.sentWhileDown},
+            {"down_s", round1(shared.downMs / 1000.0)}};
+}
+
+} // namespace
+
 nlohmann::json MetricsSnapshot::toJson() const
 {
-    using json = nlohmann::json;
-    auto round1 = [](double v) {
-        return std::round(v * 10.0) / 10.0;
-    };
     json eps = json::array();
     for (const EndpointStats &e : endpoints) {
-        eps.push_back(
-            {{"name", e.name.toStdString()},
-             {"weight", e.weight},
-             {"sent", e.sent},
-             {"ok", e.ok},
-             {"rate_limited", e.rateLimited},
-             {"errors", e.errors},
-             {"latency_ms", {{"p50", round1(e.p50Ms)}, {"p90", round1(e.p90Ms)}, {"p99", round1(e.p99Ms)}}},
-             {"tokens", {{"input", e.inputTokens}, {"output", e.outputTokens}}},
-             {"streaming",
-              {{"streams", e.streams},
-               {"ttft_ms",
-                {{"p50", round1(e.ttftP50Ms)}, {"p90", round1(e.ttftP90Ms)}, {"p99", round1(e.ttftP99Ms)}}},
-               {"itl_ms", {{"p50", round1(e.itlP50Ms)}, {"p99", round1(e.itlP99Ms)}}},
-               {"output_tokens", e.streamOutputTokens},
-               {"output_tokens_per_s",
-                round1(elapsedMs > 0 ? double(e.streamOutputTokens) * 1000.0 / elapsedMs : 0)}}},
-             {"state", toString(e.state).toStdString()},
-             {"state_detail", e.stateText().toStdString()},
-             {"limit_rps", round1(e.limitRps)},
-             {"limit_tps", round1(e.limitTps)},
-             {"limit_reason", e.limitReasonText().toStdString()}});
+        eps.push_back(endpointJson(e, elapsedMs));
     }
     json classes = json::object();
     for (auto it = errorsByClass.cbegin(); it != errorsByClass.cend(); ++it) {
@@ -356,26 +456,10 @@ nlohmann::json MetricsSnapshot::toJson() const
           {"output_tokens", streamOutputTokens},
           {"output_tokens_per_s", round1(streamOutputTokensPerS())}}},
         {"errors_by_class", classes},
+        {"cost_usd", costJson(cost, elapsedMs)},
         {"endpoints", eps}};
     if (shared.enabled) {
-        js["shared"] = {
-            {"state", shared.state.toStdString()},
-            {"namespace", shared.nameSpace.toStdString()},
-            {"on_redis_down", shared.onRedisDown.toStdString()},
-            {"processes", shared.processes},
-            {"max_processes", shared.maxProcesses},
-            {"leases", shared.leases},
-            {"lease_denials", shared.leaseDenials},
-            {"lease_rtt_ms", {{"p50", round1(shared.leaseRttP50Ms)}, {"p99", round1(shared.leaseRttP99Ms)}}},
-            {"permits_granted", shared.permitsGranted},
-            {"permits_used", shared.permitsUsed},
-            {"permits_expired", shared.permitsExpired},
-            {"redis_errors", shared.redisErrors},
-            {"reconnects", shared.reconnects},
-            {"cooldowns_published", shared.cooldownsPublished},
-            {"cooldowns_received", shared.cooldownsReceived},
-            {"sent_while_down", shared.sentWhileDown},
-            {"down_s", round1(shared.downMs / 1000.0)}};
+        js["shared"] = sharedJson(shared);
     }
     return js;
 }

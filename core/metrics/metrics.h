@@ -1,6 +1,7 @@
 #pragma once
 
 #include "io/errorclass.h"
+#include "io/requestsource.h"
 #include "metrics/endpointstate.h"
 #include "metrics/latencyhistogram.h"
 #include "net/attempt.h"
@@ -38,6 +39,8 @@ struct SecondSample
     double ttftP50Ms = 0, ttftP90Ms = 0, ttftP99Ms = 0;
     double itlP50Ms = 0, itlP99Ms = 0;
     qint64 streamOutputTokens = 0;
+    double costUsd = 0;  ///< what the attempts that came back in this second cost (USD)
+    double spentUsd = 0; ///< spent since the start of the run, at the end of this second (USD)
 };
 
 /// Live state of one endpoint.
@@ -67,8 +70,29 @@ struct EndpointStats
     double ttftP50Ms = 0, ttftP90Ms = 0, ttftP99Ms = 0;
     double itlP50Ms = 0, itlP99Ms = 0;
     qint64 streamOutputTokens = 0;
-    qint64 ttftCount = 0; ///< streams whose first token came (the TTFTs summed below)
-    double ttftSumMs = 0; ///< sum of those TTFTs: a mean over any interval
+    qint64 ttftCount = 0;       ///< streams whose first token came (the TTFTs summed below)
+    double ttftSumMs = 0;       ///< sum of those TTFTs: a mean over any interval
+    double costSpentUsd = 0;    ///< what its attempts cost (USD)
+    double costReservedUsd = 0; ///< committed to its requests in flight (their worst case; budgeted runs)
+    double costBudgetUsd = 0;   ///< its own budget; 0 = none
+};
+
+/// What a run spent and may still spend, for the snapshot (and the summary).
+struct CostStats
+{
+    bool limited = false;        ///< some cost budget is set
+    double spentUsd = 0;         ///< what this run's attempts cost so far (priced ones)
+    double reservedUsd = 0;      ///< committed to requests in flight (their worst case; budgeted runs)
+    double budgetUsd = 0;        ///< the run's budget; 0 = none
+    bool budgetReached = false;  ///< the run stopped because the next request did not fit the budget
+    qint64 pricedReplies = 0;    ///< attempts whose usage had a price
+    qint64 unpricedReplies = 0;  ///< attempts that used tokens of a model without a price (not in spentUsd)
+    bool team = false;           ///< the budget is a team's, shared through Redis
+    double teamCommittedUsd = 0; ///< the team's spend and holdings at Redis's last answer
+    QString teamState;
+
+    /// Spent plus committed, as a share of the budget (0 without one).
+    double budgetShare() const { return budgetUsd > 0 ? (spentUsd + reservedUsd) / budgetUsd : 0; }
 };
 
 /// Live state of the limits shared through Redis (core/shared/sharedlimits.h), for the snapshot.
@@ -134,6 +158,7 @@ struct MetricsSnapshot
     std::vector<std::pair<double, qint64>> latencyBuckets;
     QList<SecondSample> recent; ///< the last whole seconds (up to 60)
     SharedLimitsStats shared;   ///< enabled only with a project "shared" block
+    CostStats cost;
 
     qint64 done() const { return succeeded + failed; }
     /// Aggregate output tokens per second of the streamed successes over the run so far.
@@ -145,6 +170,8 @@ struct MetricsSnapshot
     qint64 doneInAll() const { return done() + resumedSucceeded + resumedFailed; }
     /// The run summary as JSON (`--summary`): totals, rates, latency, per-endpoint table.
     nlohmann::json toJson() const;
+    /// Takes the source's reading progress (lines, bytes, resumed records).
+    void setProgress(const RequestSource::Progress &progress);
 };
 
 /// Accumulates a run's counters, per-second history and latency histograms. Engine-thread only.
@@ -160,6 +187,8 @@ public:
     /// does `stream` (a streamed reply's TTFT and inter-token gaps; nullptr or not streamed: none).
     void recordAttempt(int endpoint, ErrorClass cls, double latencyMs, qint64 inTokens, qint64 outTokens,
                        double nowMs, const StreamStats *stream = nullptr);
+    /// An attempt came back having cost `usd` (-1: it used tokens of a model without a price).
+    void recordCost(int endpoint, double usd, double nowMs);
     /// A request reached its final record.
     void recordFinal(ErrorClass cls, double nowMs);
     void recordInvalidLine(ErrorClass cls, double nowMs);
@@ -171,7 +200,7 @@ public:
 
     /// Writes `history` as CSV with a header row: second, issued, finished, succeeded, overflow,
     /// exceptions, errors, input_tokens, output_tokens, p50_ms, p90_ms, p99_ms, streams, ttft_p50_ms,
-    /// ttft_p90_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms, stream_output_tokens_per_s.
+    /// ttft_p90_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms, stream_output_tokens_per_s, cost_usd, spent_usd.
     static Result<void> writeHistoryCsv(const QString &path, const std::vector<SecondSample> &history);
 
 private:
@@ -179,6 +208,7 @@ private:
     {
         qint64 sent = 0, ok = 0, rateLimited = 0, errors = 0, inputTokens = 0, outputTokens = 0;
         double latencySumMs = 0;
+        double costUsd = 0;
         LatencyHistogram latency;
         qint64 streams = 0, streamOutputTokens = 0;
         double ttftSumMs = 0;
@@ -202,7 +232,9 @@ private:
     QMap<QString, qint64> m_errorsByClass;
     QMap<QString, qint64> m_attemptErrorsByClass;
     qint64 m_succeeded = 0, m_failed = 0, m_invalid = 0, m_issued = 0, m_retries = 0, m_rateLimited = 0,
-           m_overflow = 0, m_inputTokens = 0, m_outputTokens = 0, m_streams = 0, m_streamOutputTokens = 0;
+           m_overflow = 0, m_inputTokens = 0, m_outputTokens = 0, m_streams = 0, m_streamOutputTokens = 0,
+           m_pricedReplies = 0, m_unpricedReplies = 0;
+    double m_spentUsd = 0;
 };
 
 } // namespace Sluice

@@ -5,6 +5,7 @@
 #include <QLocale>
 #include <QTimeZone>
 
+#include <algorithm>
 #include <cmath>
 
 namespace Sluice {
@@ -239,16 +240,27 @@ namespace {
 
 /// SAX handler of ProviderAdapter::scanReply: follows only the top-level object's "usage" member,
 /// with the same outcome as ProviderAdapter::usage() on the parsed document (the last of repeated
-/// keys wins; a usage that is not an object, or a count that is not a number, reads as none).
+/// keys wins; a usage that is not an object, or a count that is not a number, reads as none). Two
+/// levels deep it follows the `cached_tokens` of `prompt_tokens_details` / `input_tokens_details`.
+/// Allocates nothing of its own (the parser's key strings are its own).
 class ReplyScanner final : public nlohmann::json_sax<json>
 {
 public:
+    enum Count {
+        Input,
+        Output,
+        Prompt,
+        Completion,
+        CacheRead,
+        CacheCreation,
+        PromptCached,
+        InputCached,
+        Counts
+    };
+
     bool topIsObject = false;
     bool hasInputTokensKey = false; ///< "input_tokens" present in usage, whatever its value
-    double inputTokens = 0;
-    double outputTokens = 0;
-    double promptTokens = 0;
-    double completionTokens = 0;
+    double counts[Counts] = {};
 
     bool null() override { return scalar(0); }
     bool boolean(bool) override { return scalar(0); }
@@ -266,12 +278,10 @@ public:
         if (m_depth == 1) {
             m_key = name == "usage" ? Key::Usage : Key::Other;
         } else if (m_depth == 2 && m_inUsage) {
-            m_key = name == "input_tokens"        ? Key::InputTokens
-                    : name == "output_tokens"     ? Key::OutputTokens
-                    : name == "prompt_tokens"     ? Key::PromptTokens
-                    : name == "completion_tokens" ? Key::CompletionTokens
-                                                  : Key::Other;
-            hasInputTokensKey = hasInputTokensKey || m_key == Key::InputTokens;
+            m_key = usageKey(name);
+            hasInputTokensKey = hasInputTokensKey || (m_key == Key::Count && m_count == Input);
+        } else if (m_depth == 3 && m_details != Counts) {
+            m_key = name == "cached_tokens" ? Key::Cached : Key::Other;
         }
         return true;
     }
@@ -281,15 +291,37 @@ public:
     }
 
 private:
-    enum class Key { Other, Usage, InputTokens, OutputTokens, PromptTokens, CompletionTokens };
+    enum class Key { Other, Usage, Count, Details, Cached };
 
-    /// A value at the current depth: the usage member itself, or one of its counts.
+    Key usageKey(const string_t &name)
+    {
+        static constexpr std::pair<const char *, Count> names[] = {
+            {"input_tokens", Input},
+            {"output_tokens", Output},
+            {"prompt_tokens", Prompt},
+            {"completion_tokens", Completion},
+            {"cache_read_input_tokens", CacheRead},
+            {"cache_creation_input_tokens", CacheCreation},
+            {"prompt_tokens_details", PromptCached},
+            {"input_tokens_details", InputCached},
+        };
+        for (const auto &[text, count] : names) {
+            if (name == text) {
+                m_count = count;
+                return count == PromptCached || count == InputCached ? Key::Details : Key::Count;
+            }
+        }
+        return Key::Other;
+    }
+    /// A value at the current depth: the usage member itself, one of its counts, or a detail's count.
     bool scalar(double value)
     {
         if (m_depth == 1 && m_key == Key::Usage) {
             startUsage(false);
-        } else if (m_depth == 2 && m_inUsage) {
-            setCount(value);
+        } else if (m_depth == 2 && m_inUsage && m_key != Key::Other) {
+            counts[m_count] = m_key == Key::Count ? value : 0; // details that are not an object: none
+        } else if (m_depth == 3 && m_details != Counts && m_key == Key::Cached) {
+            counts[m_details] = value;
         }
         return true;
     }
@@ -299,48 +331,37 @@ private:
             topIsObject = object;
         } else if (m_depth == 1 && m_key == Key::Usage) {
             startUsage(object);
-        } else if (m_depth == 2 && m_inUsage) {
-            setCount(0); // an object or array where a count should be
+        } else if (m_depth == 2 && m_inUsage && m_key != Key::Other) {
+            counts[m_count] = 0; // an object or array where a count should be; details start empty
+            m_details = m_key == Key::Details && object ? m_count : Counts;
+        } else if (m_depth == 3 && m_details != Counts && m_key == Key::Cached) {
+            counts[m_details] = 0;
         }
         ++m_depth;
         return true;
     }
     bool close()
     {
-        if (--m_depth < 2) {
+        if (--m_depth < 3) {
+            m_details = Counts;
+        }
+        if (m_depth < 2) {
             m_inUsage = false;
         }
+        m_key = Key::Other;
         return true;
     }
     void startUsage(bool object)
     {
-        inputTokens = outputTokens = promptTokens = completionTokens = 0;
+        std::fill(std::begin(counts), std::end(counts), 0.0);
         hasInputTokensKey = false;
         m_inUsage = object;
-    }
-    void setCount(double value)
-    {
-        switch (m_key) {
-        case Key::InputTokens:
-            inputTokens = value;
-            break;
-        case Key::OutputTokens:
-            outputTokens = value;
-            break;
-        case Key::PromptTokens:
-            promptTokens = value;
-            break;
-        case Key::CompletionTokens:
-            completionTokens = value;
-            break;
-        case Key::Other:
-        case Key::Usage:
-            break;
-        }
     }
 
     int m_depth = 0;
     bool m_inUsage = false;
+    Count m_details = Counts; ///< the details object being read (PromptCached / InputCached), or none
+    Count m_count = Input;
     Key m_key = Key::Other;
 };
 
@@ -348,6 +369,21 @@ qint64 count(double v)
 {
     // As integerAt(): counts beyond any real reply (or beyond qint64) are garbage, read as 0.
     return std::isfinite(v) && v > 0 && v < 1e15 ? qint64(v) : 0;
+}
+
+/// The one Usage of both readers, from the counts of either dialect (garbage already read as 0).
+Usage combine(bool inputShape, qint64 input, qint64 output, qint64 prompt, qint64 completion,
+              qint64 cacheRead, qint64 cacheCreation, qint64 promptCached, qint64 inputCached)
+{
+    Usage u;
+    // Anthropic's input_tokens leave out what the cache served or stored; OpenAI's counts include it.
+    u.cachedInputTokens = cacheRead + (inputShape ? inputCached : promptCached);
+    u.cacheWriteTokens = cacheCreation;
+    u.inputTokens = (inputShape ? input : prompt) + cacheRead + cacheCreation;
+    u.outputTokens = inputShape ? output : completion;
+    // A reply that claims more cached than input tokens: the input is at least what it cached.
+    u.inputTokens = std::max(u.inputTokens, u.cachedInputTokens + u.cacheWriteTokens);
+    return u;
 }
 
 } // namespace
@@ -358,32 +394,30 @@ std::optional<Usage> ProviderAdapter::scanReply(QByteArrayView body, Provider pr
     if (!json::sax_parse(body.data(), body.data() + body.size(), &scanner) || !scanner.topIsObject) {
         return std::nullopt;
     }
-    Usage u;
-    if (provider == Provider::Anthropic || scanner.hasInputTokensKey) {
-        u.inputTokens = count(scanner.inputTokens);
-        u.outputTokens = count(scanner.outputTokens);
-    } else {
-        u.inputTokens = count(scanner.promptTokens);
-        u.outputTokens = count(scanner.completionTokens);
-    }
-    return u;
+    const auto c = [&scanner](ReplyScanner::Count which) {
+        return count(scanner.counts[which]);
+    };
+    using S = ReplyScanner;
+    return combine(provider == Provider::Anthropic || scanner.hasInputTokensKey, c(S::Input), c(S::Output),
+                   c(S::Prompt), c(S::Completion), c(S::CacheRead), c(S::CacheCreation), c(S::PromptCached),
+                   c(S::InputCached));
 }
 
 Usage ProviderAdapter::usage(const json &reply, Provider provider)
 {
-    Usage u;
     const auto it = reply.find("usage");
     if (it == reply.end() || !it->is_object()) {
-        return u;
+        return Usage{};
     }
-    if (provider == Provider::Anthropic || it->contains("input_tokens")) {
-        u.inputTokens = integerAt(*it, "input_tokens");
-        u.outputTokens = integerAt(*it, "output_tokens");
-    } else {
-        u.inputTokens = integerAt(*it, "prompt_tokens");
-        u.outputTokens = integerAt(*it, "completion_tokens");
-    }
-    return u;
+    const auto cached = [&it](const char *details) {
+        const auto d = it->find(details);
+        return d != it->end() && d->is_object() ? integerAt(*d, "cached_tokens") : 0;
+    };
+    return combine(provider == Provider::Anthropic || it->contains("input_tokens"),
+                   integerAt(*it, "input_tokens"), integerAt(*it, "output_tokens"),
+                   integerAt(*it, "prompt_tokens"), integerAt(*it, "completion_tokens"),
+                   integerAt(*it, "cache_read_input_tokens"), integerAt(*it, "cache_creation_input_tokens"),
+                   cached("prompt_tokens_details"), cached("input_tokens_details"));
 }
 
 double ProviderAdapter::retryAfterMs(const QByteArray &retryAfterMsHeader, const QByteArray &retryAfterHeader,

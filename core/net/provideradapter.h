@@ -14,11 +14,19 @@
 
 namespace Sluice {
 
-/// Token counts a reply reports in its `usage` object.
+/// Token counts a reply reports in its `usage` object, the same for both providers: `inputTokens` is
+/// every prompt token the reply reports, those served from or written to the prompt cache included.
 struct Usage
 {
     qint64 inputTokens = 0;
     qint64 outputTokens = 0;
+    /// Of inputTokens, those read from the prompt cache (OpenAI `prompt_tokens_details.cached_tokens`
+    /// or `input_tokens_details.cached_tokens`; Anthropic `cache_read_input_tokens`).
+    qint64 cachedInputTokens = 0;
+    /// Of inputTokens, those written to the prompt cache (Anthropic `cache_creation_input_tokens`).
+    qint64 cacheWriteTokens = 0;
+
+    bool isEmpty() const { return inputTokens == 0 && outputTokens == 0; }
 };
 
 /// Speaks each provider's dialect: builds the HTTP body and headers for a request, reads usage and
@@ -66,7 +74,10 @@ public:
 
     /// Token counts of a parsed reply: `usage.input_tokens` / `output_tokens` for Anthropic (or when
     /// `input_tokens` is present), else `prompt_tokens` / `completion_tokens`; what is not a count
-    /// reads as 0. The transport reads replies with scanReply(); this is its reference (tests).
+    /// reads as 0. Cached input: `cache_read_input_tokens` and `cache_creation_input_tokens` (Anthropic:
+    /// added to the input, which does not count them) and the `cached_tokens` of
+    /// `prompt_tokens_details` (with prompt_tokens) or `input_tokens_details` (with input_tokens), which
+    /// the input already counts. The transport reads replies with scanReply(); this is its reference.
     static Usage usage(const nlohmann::json &reply, Provider provider);
     /// The same from the reply's text, without building a document: the usage when `body` is one
     /// valid JSON object (a 2xx reply's success condition), nothing when it is not.

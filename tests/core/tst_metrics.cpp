@@ -97,9 +97,10 @@ void tst_Metrics::historyCsvHasLatencyColumns()
     const QList<QByteArray> lines = file.readAll().split('\n');
     QCOMPARE(lines.at(0),
              QByteArray("second,issued,finished,succeeded,overflow,exceptions,errors,input_tokens,"
-                        "output_tokens,p50_ms,p90_ms,p99_ms"));
+                        "output_tokens,p50_ms,p90_ms,p99_ms,streams,ttft_p50_ms,ttft_p90_ms,ttft_p99_ms,"
+                        "itl_p50_ms,itl_p99_ms,stream_output_tokens_per_s,cost_usd,spent_usd"));
     const QList<QByteArray> row = lines.at(1).split(',');
-    QCOMPARE(row.size(), 12);
+    QCOMPARE(row.size(), 21);
     QCOMPARE(row.mid(0, 9), (QList<QByteArray>{"0", "1", "1", "1", "0", "0", "0", "7", "3"}));
     for (int i = 9; i < 12; ++i) {
         // the histogram answers to within one 4 % bucket

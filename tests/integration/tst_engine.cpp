@@ -374,12 +374,13 @@ void tst_Engine::historyCsvHasEverySecond()
     const QList<QByteArray> rows = csv.readAll().trimmed().split('\n');
     QCOMPARE(rows.first(),
              QByteArray("second,issued,finished,succeeded,overflow,exceptions,errors,input_tokens,"
-                        "output_tokens,p50_ms,p90_ms,p99_ms"));
+                        "output_tokens,p50_ms,p90_ms,p99_ms,streams,ttft_p50_ms,ttft_p90_ms,ttft_p99_ms,"
+                        "itl_p50_ms,itl_p99_ms,stream_output_tokens_per_s,cost_usd,spent_usd"));
     qint64 issued = 0;
     qint64 succeeded = 0;
     for (qsizetype i = 1; i < rows.size(); ++i) {
         const QList<QByteArray> cells = rows.at(i).split(',');
-        QCOMPARE(cells.size(), 12);
+        QCOMPARE(cells.size(), 21);
         QCOMPARE(cells.at(0).toLongLong(), i - 1);
         issued += cells.at(1).toLongLong();
         succeeded += cells.at(3).toLongLong();

@@ -61,6 +61,7 @@ struct Caller
             }
             const QList<QByteArray> lines = buffer.left(end).split('\n');
             qint64 length = 0;
+            bool chunked = false;
             QList<QPair<QByteArray, QByteArray>> parsed;
             for (qsizetype i = 1; i < lines.size(); ++i) {
                 const QByteArray line = lines.at(i).trimmed();
@@ -70,10 +71,20 @@ struct Caller
                     if (line.left(colon).trimmed().compare("content-length", Qt::CaseInsensitive) == 0) {
                         length = line.mid(colon + 1).trimmed().toLongLong();
                     }
+                    if (line.left(colon).trimmed().compare("transfer-encoding", Qt::CaseInsensitive) == 0) {
+                        chunked = line.mid(colon + 1).trimmed().compare("chunked", Qt::CaseInsensitive) == 0;
+                    }
                 }
             }
             if (head) {
                 length = 0;
+            }
+            QByteArray decoded;
+            if (chunked && !head) {
+                length = dechunk(end + 4, &decoded);
+                if (length < 0) {
+                    return; // the last chunk has not arrived yet
+                }
             }
             if (buffer.size() < end + 4 + length) {
                 return;
@@ -81,9 +92,32 @@ struct Caller
             const QList<QByteArray> statusLine = lines.first().split(' ');
             status = statusLine.value(1).toInt();
             headers = parsed;
-            body = buffer.mid(end + 4, length);
+            body = chunked ? decoded : buffer.mid(end + 4, length);
             buffer.remove(0, end + 4 + length);
             ++responses;
+        }
+    }
+
+    /// Decodes the HTTP/1.1 chunks starting at `from` into `out`: the bytes they take up, or -1 before
+    /// the terminating zero-length chunk has arrived.
+    qint64 dechunk(qsizetype from, QByteArray *out) const
+    {
+        qsizetype at = from;
+        for (;;) {
+            const qsizetype lineEnd = buffer.indexOf("\r\n", at);
+            if (lineEnd < 0) {
+                return -1;
+            }
+            bool ok = false;
+            const qint64 size = buffer.mid(at, lineEnd - at).trimmed().toLongLong(&ok, 16);
+            if (!ok || buffer.size() < lineEnd + 2 + size + 2) {
+                return -1;
+            }
+            out->append(buffer.mid(lineEnd + 2, size));
+            at = lineEnd + 2 + size + 2;
+            if (size == 0) {
+                return at - from;
+            }
         }
     }
 };
@@ -655,9 +689,13 @@ void tst_Gateway::upstreamErrorsPassThrough()
     QVERIFY(bad.bodyJson().contains("error")); // the upstream's error object
     QCOMPARE(notJson.status, 400);
     QCOMPARE(noRoute.status, 404);
-    QCOMPARE(stream.status, 400);
+    // A streamed call is answered as a stream: SSE events in HTTP/1.1 chunks, ending in [DONE].
+    QCOMPARE(stream.status, 200);
+    QVERIFY(stream.header("Content-Type").startsWith("text/event-stream"));
+    QVERIFY2(stream.body.contains("data: {") && stream.body.trimmed().endsWith("data: [DONE]"),
+             stream.body.constData());
     QCOMPARE(priority.status, 400);
-    QCOMPARE(m_sim->received().size(), qsizetype(1)); // only the first went upstream
+    QCOMPARE(m_sim->received().size(), qsizetype(2)); // the bad one and the stream went upstream
 }
 
 void tst_Gateway::messagesAndBalancerShapes()

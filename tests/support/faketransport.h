@@ -2,6 +2,7 @@
 
 #include "manualclock.h"
 #include "net/classifier.h"
+#include "net/provideradapter.h"
 #include "net/transport.h"
 
 #include <QNetworkReply>
@@ -233,8 +234,10 @@ private:
         r.bodyText = body.is_null() ? QByteArray() : QByteArray::fromStdString(body.dump());
         report.bodyIsJson = body.is_object();
         if (p.reply.status >= 200 && p.reply.status < 300) {
-            if (report.bodyIsJson) {
-                r.usage = {p.reply.inputTokens, p.reply.outputTokens};
+            if (report.bodyIsJson && !p.reply.truncated) {
+                // A scripted body's usage is read as the real transport reads it (cached tokens too).
+                r.usage = body.contains("usage") ? ProviderAdapter::usage(body, Provider::OpenAI)
+                                                 : Usage{p.reply.inputTokens, p.reply.outputTokens};
             }
         } else {
             r.body = body;

@@ -278,10 +278,31 @@ void tst_LiveCharts::seriesHaveObjectNames()
 {
     LiveCharts charts;
     const QList<QLineSeries *> series = charts.findChildren<QLineSeries *>();
-    QCOMPARE(series.size(), 16); // no endpoints yet: the overview's 10 and its 6 error classes
-    for (const char *name : {"issued", "finished", "heldBack", "exceptions", "errors", "requestsPerSecond",
-                             "tokensPerSecond", "p50", "p90", "p99", "errors:server", "errors:transport",
-                             "errors:timeout", "errors:overloaded", "errors:client", "errors:quota"}) {
+    // no endpoints yet: the overview's 10, its 6 error classes and the streaming view's 7
+    QCOMPARE(series.size(), 23);
+    for (const char *name : {"issued",
+                             "finished",
+                             "heldBack",
+                             "exceptions",
+                             "errors",
+                             "requestsPerSecond",
+                             "tokensPerSecond",
+                             "p50",
+                             "p90",
+                             "p99",
+                             "errors:server",
+                             "errors:transport",
+                             "errors:timeout",
+                             "errors:overloaded",
+                             "errors:client",
+                             "errors:quota",
+                             "ttftP50",
+                             "ttftP90",
+                             "ttftP99",
+                             "itlP50",
+                             "itlP99",
+                             "streamTokensPerSecond",
+                             "streamsPerSecond"}) {
         QVERIFY2(charts.findChild<QLineSeries *>(QString::fromLatin1(name)), name);
     }
 }
@@ -367,6 +388,8 @@ void tst_LiveCharts::csvRoundTrip()
         s.p50Ms = s.second % 3 == 0 ? 0.0 : 12.5 + double(s.second);
         s.p90Ms = s.p50Ms * 2;
         s.p99Ms = s.p50Ms * 4.04; // written with one decimal: 4.04 × 13.5 = 54.54 → 54.5
+        s.costUsd = 0.00125 * double(s.second % 5);
+        s.spentUsd = 0.5 + double(s.second) * 0.01;
     }
     QVERIFY(Sluice::Metrics::writeHistoryCsv(path, written).ok());
     QString error = QStringLiteral("stale");
@@ -389,6 +412,8 @@ void tst_LiveCharts::csvRoundTrip()
         QCOMPARE(a.p90Ms, b.p90Ms);
         QVERIFY2(std::abs(a.p99Ms - b.p99Ms) <= 0.05 + 1e-9,
                  qPrintable(QStringLiteral("p99 %1 vs %2").arg(a.p99Ms).arg(b.p99Ms)));
+        QVERIFY(std::abs(a.costUsd - b.costUsd) < 1e-8);
+        QVERIFY(std::abs(a.spentUsd - b.spentUsd) < 1e-8);
     }
     QCOMPARE(read[1].p99Ms, 54.5);
 
@@ -413,6 +438,17 @@ void tst_LiveCharts::csvWithoutLatencyColumns()
     QCOMPARE(read[1].succeeded, 5);
     QCOMPARE(read[1].exceptions, 1);
     QCOMPARE(read[1].p50Ms, 0.0);
+
+    // Histories exported before the cost columns existed (the latency ones included) still load.
+    const QString withLatency = writeFile(dir, "second,issued,finished,succeeded,overflow,exceptions,errors,"
+                                               "input_tokens,output_tokens,p50_ms,p90_ms,p99_ms\n"
+                                               "0,5,4,4,1,0,0,40,4,10.0,20.0,30.0\n");
+    QVERIFY(!withLatency.isEmpty());
+    const std::vector<SecondSample> older = LiveCharts::readHistoryCsv(withLatency, &error);
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    QCOMPARE(older.size(), std::size_t(1));
+    QCOMPARE(older[0].p99Ms, 30.0);
+    QCOMPARE(older[0].spentUsd, 0.0);
 }
 
 void tst_LiveCharts::csvErrors_data()

@@ -716,6 +716,14 @@ const std::vector<CsvColumn> &optionalCsvColumns()
          [](SecondSample &s, double v) {
              s.streamOutputTokens = qint64(v);
          }},
+        {"cost_usd", false,
+         [](SecondSample &s, double v) {
+             s.costUsd = v;
+         }},
+        {"spent_usd", false,
+         [](SecondSample &s, double v) {
+             s.spentUsd = v;
+         }},
     };
     return columns;
 }
