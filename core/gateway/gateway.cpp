@@ -388,6 +388,7 @@ QByteArray Gateway::metricsText() const
     m.maxQueue = m_queue.capacity();
     m.callerDuration = m_callerDuration;
     m.upstreamDuration = m_upstreamDuration;
+    m.ttft = m_ttft;
     for (const CallerKeys::KeyStats &k : m_keys.stats()) {
         m.keys.append({k.name, k.admitted, k.rateLimited});
     }
