@@ -35,6 +35,9 @@ struct Caller
     int status = 0;
     bool head = false; ///< answers to HEAD announce a Content-Length but carry no body
     QByteArray body;
+    QElapsedTimer since;      ///< started when the request is written
+    qint64 firstEventMs = -1; ///< when the first SSE `data:` line arrived (since `since`)
+    qint64 completeMs = -1;   ///< when the whole first response had arrived
     QList<QPair<QByteArray, QByteArray>> headers;
 
     QByteArray header(const QByteArray &name) const
@@ -231,6 +234,119 @@ private:
     QHash<QTcpSocket *, QByteArray> m_buffers;
 };
 
+/// One server-sent event: its `event:` name (empty when unnamed) and its `data:` lines joined.
+struct SseEvent
+{
+    QByteArray name;
+    QByteArray data;
+    json dataJson() const
+    {
+        return json::parse(data.constData(), data.constData() + data.size(), nullptr, false);
+    }
+};
+
+/// The events of an SSE body.
+QList<SseEvent> sseEvents(const QByteArray &body)
+{
+    QList<SseEvent> events;
+    qsizetype at = 0;
+    while (at < body.size()) {
+        qsizetype end = body.indexOf("\n\n", at);
+        if (end < 0) {
+            end = body.size();
+        }
+        SseEvent event;
+        for (const QByteArray &line : body.mid(at, end - at).split('\n')) {
+            if (line.startsWith("event:")) {
+                event.name = line.mid(6).trimmed();
+            } else if (line.startsWith("data:")) {
+                event.data +=
+                    (event.data.isEmpty() ? QByteArray() : QByteArray("\n")) + line.mid(5).trimmed();
+            }
+        }
+        if (!event.name.isEmpty() || !event.data.isEmpty()) {
+            events.append(event);
+        }
+        at = end + 2;
+    }
+    return events;
+}
+
+/// The text an OpenAI stream's chunks carry (`choices[0].delta.content`), and how many chunks did.
+QString openAiStreamText(const QList<SseEvent> &events, int *contentChunks = nullptr)
+{
+    QString text;
+    int chunks = 0;
+    for (const SseEvent &e : events) {
+        json chunk = e.dataJson();
+        if (!chunk.is_object() || !chunk.contains("choices") || chunk["choices"].empty()) {
+            continue;
+        }
+        const json delta = chunk["choices"][0].value("delta", json::object());
+        if (delta.contains("content") && delta["content"].is_string() &&
+            !delta["content"].get<std::string>().empty()) {
+            text += QString::fromStdString(delta["content"].get<std::string>());
+            ++chunks;
+        }
+    }
+    if (contentChunks) {
+        *contentChunks = chunks;
+    }
+    return text;
+}
+
+/// The text an Anthropic stream's content_block_delta events carry, and how many did.
+QString anthropicStreamText(const QList<SseEvent> &events, int *contentChunks = nullptr)
+{
+    QString text;
+    int chunks = 0;
+    for (const SseEvent &e : events) {
+        json event = e.dataJson();
+        if (e.name == "content_block_delta" && event["delta"].value("type", std::string()) == "text_delta" &&
+            !event["delta"].value("text", std::string()).empty()) {
+            text += QString::fromStdString(event["delta"].value("text", std::string()));
+            ++chunks;
+        }
+    }
+    if (contentChunks) {
+        *contentChunks = chunks;
+    }
+    return text;
+}
+
+/// A streamed OpenAI chat body; `includeUsage` asks for the usage chunk.
+QByteArray streamChatBody(const QString &text, bool includeUsage = true)
+{
+    json body = {{"model", "gpt-test"},
+                 {"stream", true},
+                 {"messages", json::array({{{"role", "user"}, {"content", text.toStdString()}}})}};
+    if (includeUsage) {
+        body["stream_options"] = {{"include_usage", true}};
+    }
+    return QByteArray::fromStdString(body.dump());
+}
+
+/// A streamed Anthropic Messages body.
+QByteArray streamMessagesBody(const QString &text)
+{
+    const json body = {{"model", "claude-test"},
+                       {"max_tokens", 256},
+                       {"stream", true},
+                       {"messages", json::array({{{"role", "user"}, {"content", text.toStdString()}}})}};
+    return QByteArray::fromStdString(body.dump());
+}
+
+/// The value of one sample line of a Prometheus text (`name{labels}`), -1 when absent.
+double sampleOf(const QByteArray &metrics, const QByteArray &sample)
+{
+    for (const QByteArray &line : metrics.split('\n')) {
+        if (line.startsWith(QByteArray(sample + ' '))) {
+            return line.mid(sample.size() + 1).trimmed().toDouble();
+        }
+    }
+    return -1;
+}
+
 QString replyText(const json &reply)
 {
     if (!reply.is_object() || !reply.contains("choices")) {
@@ -274,6 +390,16 @@ private Q_SLOTS:
     void gaugesAndDeadlinesFollowTheInjectedClock();
     void callerKeysAndTheirLimits();
     void tlsServesHttps();
+    // Streaming (SSE) through the gateway.
+    void openAiStreamArrivesAsTheUpstreamSendsIt();
+    void anthropicStreamPassesThrough();
+    void streamsAreTranslatedAcrossDialects_data();
+    void streamsAreTranslatedAcrossDialects();
+    void streamIsRetriedOnlyBeforeItsFirstByte_data();
+    void streamIsRetriedOnlyBeforeItsFirstByte();
+    void streamFailingAfterItsFirstByteEndsWithAnErrorEvent_data();
+    void streamFailingAfterItsFirstByteEndsWithAnErrorEvent();
+    void callerLeavingMidStreamCancelsTheUpstream();
 
 private:
     /// Starts a simulator and a gateway with one endpoint on it.
@@ -284,6 +410,11 @@ private:
     /// Opens `count` connections and waits until all are connected.
     void connectCallers(int count);
     bool waitForResponses(const std::vector<std::size_t> &which, int timeoutMs = 20000);
+    /// Starts a simulator with this (streaming) configuration and a gateway with one endpoint on it,
+    /// speaking `dialect`; retries wait at most 20 ms.
+    void startStreaming(const SimulatorConfig &config, Provider dialect);
+    /// The gateway's /metrics text.
+    QByteArray metricsText();
 
     std::unique_ptr<Simulator> m_sim;
     std::unique_ptr<Test::ManualClock> m_clock; ///< outlives the gateway that runs on it
@@ -344,10 +475,17 @@ Caller &tst_Gateway::call(const QByteArray &request)
     Caller *c = caller.get();
     QObject::connect(c->socket.get(), &QTcpSocket::readyRead, c->socket.get(), [c] {
         c->buffer += c->socket->readAll();
+        if (c->firstEventMs < 0 && c->buffer.contains("data:")) {
+            c->firstEventMs = c->since.elapsed();
+        }
         c->consume();
+        if (c->completeMs < 0 && c->responses > 0) {
+            c->completeMs = c->since.elapsed();
+        }
     });
     c->socket->connectToHost(QHostAddress::LocalHost, m_gateway->port());
     c->socket->write(request);
+    c->since.start();
     m_callers.push_back(std::move(caller));
     return *c;
 }
@@ -1369,6 +1507,321 @@ void tst_Gateway::tlsServesHttps()
     plain.write(httpRequest("GET", "/health"));
     QTest::qWait(500);
     QVERIFY(!plain.readAll().startsWith("HTTP/1.1 200"));
+}
+
+void tst_Gateway::startStreaming(const SimulatorConfig &config, Provider dialect)
+{
+    m_sim = std::make_unique<Simulator>(config);
+    m_sim->setRecording(true);
+    QVERIFY(m_sim->listen());
+    EndpointConfig e =
+        EndpointConfig::fromUrl(dialect == Provider::Anthropic ? m_sim->messagesUrl() : m_sim->chatUrl(), 0);
+    e.name = QStringLiteral("sim");
+    e.timeoutS = 10;
+    QVERIFY(e.provider == dialect);
+    ProjectConfig project;
+    project.endpoints = {e};
+    project.limits.retry.baseDelayMs = 20;
+    project.limits.retry.maxDelayMs = 20;
+    m_gateway = std::make_unique<Gateway>(project, GatewayOptions{});
+    const auto port = m_gateway->start();
+    QVERIFY2(bool(port), port ? "" : qPrintable(port.error().message));
+}
+
+QByteArray tst_Gateway::metricsText()
+{
+    Caller &metrics = call(httpRequest("GET", "/metrics"));
+    if (!QTest::qWaitFor([&] { return metrics.responses > 0; }, 5000)) {
+        return QByteArray();
+    }
+    return metrics.body;
+}
+
+void tst_Gateway::openAiStreamArrivesAsTheUpstreamSendsIt()
+{
+    // 8 content chunks 100 ms apart: the stream takes 0.8 s upstream.
+    SimulatorConfig config;
+    config.firstTokenMs = 100;
+    config.chunkIntervalMs = 100;
+    config.chunksPerReply = 8;
+    startStreaming(config, Provider::OpenAI);
+    const QString prompt = QStringLiteral("a stream in eight pieces");
+    const QString expected = QStringLiteral("Simulated reply to: ") + prompt;
+    Caller &withUsage = call(httpRequest("POST", "/v1/chat/completions", streamChatBody(prompt, true)));
+    Caller &without = call(httpRequest("POST", "/v1/chat/completions", streamChatBody(prompt, false)));
+    QVERIFY(waitForResponses({0, 1}, 10000));
+
+    for (Caller *c : {&withUsage, &without}) {
+        QCOMPARE(c->status, 200);
+        QVERIFY(c->header("Content-Type").startsWith("text/event-stream"));
+        QCOMPARE(c->header("Transfer-Encoding").toLower(), QByteArray("chunked"));
+        QCOMPARE(c->header("X-Sluice-Endpoint"), QByteArray("sim"));
+        // Flushed as it came: the first event reached the caller well before the stream's end.
+        QVERIFY2(c->firstEventMs >= 0 && c->completeMs - c->firstEventMs >= 400,
+                 qPrintable(QStringLiteral("first event at %1 ms, end at %2 ms")
+                                .arg(c->firstEventMs)
+                                .arg(c->completeMs)));
+        const QList<SseEvent> events = sseEvents(c->body);
+        QVERIFY(events.size() >= 10);
+        QCOMPARE(events.last().data, QByteArray("[DONE]"));
+        int chunks = 0;
+        QCOMPARE(openAiStreamText(events, &chunks), expected);
+        QCOMPARE(chunks, 8);
+        json first = events.first().dataJson();
+        QCOMPARE(first.value("object", std::string()), std::string("chat.completion.chunk"));
+        QCOMPARE(first["choices"][0]["delta"].value("role", std::string()), std::string("assistant"));
+        QString finish;
+        for (const SseEvent &e : events.mid(0, events.size() - 1)) {
+            json chunk = e.dataJson();
+            QVERIFY2(chunk.is_object() && !chunk.contains("error"), e.data.constData());
+            if (!chunk["choices"].empty() && chunk["choices"][0]["finish_reason"].is_string()) {
+                finish = QString::fromStdString(chunk["choices"][0]["finish_reason"].get<std::string>());
+            }
+        }
+        QCOMPARE(finish, QStringLiteral("stop"));
+    }
+    // The usage chunk (empty choices) for the caller that asked, and only for it.
+    const QList<SseEvent> events = sseEvents(withUsage.body);
+    json usage = events.at(events.size() - 2).dataJson();
+    QVERIFY2(usage["choices"].empty() && usage["usage"].value("completion_tokens", 0) == expected.size() / 4,
+             events.at(events.size() - 2).data.constData());
+    QVERIFY(usage["usage"].value("prompt_tokens", 0) > 0);
+    for (const SseEvent &e : sseEvents(without.body)) {
+        json chunk = e.dataJson();
+        QVERIFY2(!chunk.is_object() || !chunk.contains("usage") || chunk["usage"].is_null(),
+                 e.data.constData());
+    }
+
+    QCOMPARE(m_sim->received().size(), qsizetype(2));
+    const QByteArray metrics = metricsText();
+    QCOMPARE(sampleOf(metrics, "sluice_gateway_streams_active"), 0.0);
+    QCOMPARE(sampleOf(metrics, "sluice_gateway_streams_total{result=\"completed\"}"), 2.0);
+    QCOMPARE(sampleOf(metrics, "sluice_gateway_streams_total{result=\"failed\"}"), 0.0);
+    QCOMPARE(sampleOf(metrics, "sluice_endpoint_ttft_seconds_count{endpoint=\"sim\"}"), 2.0);
+}
+
+void tst_Gateway::anthropicStreamPassesThrough()
+{
+    SimulatorConfig config;
+    config.chunkIntervalMs = 20;
+    config.chunksPerReply = 6;
+    startStreaming(config, Provider::Anthropic);
+    const QString prompt = QStringLiteral("an anthropic stream");
+    Caller &c = call(httpRequest("POST", "/v1/messages", streamMessagesBody(prompt),
+                                 {{"anthropic-version", "2023-06-01"}}));
+    QVERIFY(waitForResponses({0}, 10000));
+    QCOMPARE(c.status, 200);
+    QVERIFY(c.header("Content-Type").startsWith("text/event-stream"));
+    const QList<SseEvent> events = sseEvents(c.body);
+    QList<QByteArray> names;
+    for (const SseEvent &e : events) {
+        // Every event is named after its data's type; no OpenAI [DONE] here.
+        QCOMPARE(QByteArray::fromStdString(e.dataJson().value("type", std::string())), e.name);
+        if (names.isEmpty() || names.last() != e.name) {
+            names.append(e.name);
+        }
+    }
+    QCOMPARE(names, (QList<QByteArray>{"message_start", "content_block_start", "ping", "content_block_delta",
+                                       "content_block_stop", "message_delta", "message_stop"}));
+    int chunks = 0;
+    QCOMPARE(anthropicStreamText(events, &chunks), QStringLiteral("Simulated reply to: ") + prompt);
+    QCOMPARE(chunks, 6);
+    QVERIFY(events.first().dataJson()["message"]["usage"].value("input_tokens", 0) > 0);
+    json delta = events.at(events.size() - 2).dataJson();
+    QCOMPARE(delta["delta"].value("stop_reason", std::string()), std::string("end_turn"));
+    QVERIFY(delta["usage"].value("output_tokens", 0) > 0);
+    QCOMPARE(m_sim->received().size(), qsizetype(1));
+}
+
+void tst_Gateway::streamsAreTranslatedAcrossDialects_data()
+{
+    QTest::addColumn<bool>("anthropicCaller");
+    QTest::newRow("anthropic caller, openai endpoint") << true;
+    QTest::newRow("openai caller, anthropic endpoint") << false;
+}
+
+void tst_Gateway::streamsAreTranslatedAcrossDialects()
+{
+    QFETCH(bool, anthropicCaller);
+    SimulatorConfig config;
+    config.chunkIntervalMs = 20;
+    config.chunksPerReply = 5;
+    startStreaming(config, anthropicCaller ? Provider::OpenAI : Provider::Anthropic);
+    const QString prompt = QStringLiteral("across the dialects");
+    const QString expected = QStringLiteral("Simulated reply to: ") + prompt;
+    Caller &c = anthropicCaller ? call(httpRequest("POST", "/v1/messages", streamMessagesBody(prompt)))
+                                : call(httpRequest("POST", "/v1/chat/completions", streamChatBody(prompt)));
+    QVERIFY(waitForResponses({0}, 10000));
+    QCOMPARE(c.status, 200);
+    QVERIFY(c.header("Content-Type").startsWith("text/event-stream"));
+    const QList<SseEvent> events = sseEvents(c.body);
+    QVERIFY(!events.isEmpty());
+    int chunks = 0;
+    if (anthropicCaller) {
+        QCOMPARE(events.first().name, QByteArray("message_start"));
+        QCOMPARE(events.last().name, QByteArray("message_stop"));
+        QCOMPARE(anthropicStreamText(events, &chunks), expected);
+        bool stopped = false;
+        for (const SseEvent &e : events) {
+            QVERIFY2(!e.name.isEmpty() && e.data != "[DONE]", e.data.constData());
+            if (e.name == "message_delta") {
+                json delta = e.dataJson();
+                QCOMPARE(delta["delta"].value("stop_reason", std::string()), std::string("end_turn"));
+                QVERIFY(delta["usage"].value("output_tokens", 0) > 0);
+                stopped = true;
+            }
+        }
+        QVERIFY(stopped);
+    } else {
+        QCOMPARE(events.last().data, QByteArray("[DONE]"));
+        QCOMPARE(openAiStreamText(events, &chunks), expected);
+        bool usage = false;
+        QString finish;
+        for (const SseEvent &e : events.mid(0, events.size() - 1)) {
+            QVERIFY2(e.name.isEmpty(), e.name.constData()); // OpenAI events are unnamed
+            json chunk = e.dataJson();
+            QCOMPARE(chunk.value("object", std::string()), std::string("chat.completion.chunk"));
+            if (chunk["choices"].empty() && chunk["usage"].is_object()) {
+                usage = chunk["usage"].value("completion_tokens", 0) > 0 &&
+                        chunk["usage"].value("prompt_tokens", 0) > 0;
+            } else if (chunk["choices"][0]["finish_reason"].is_string()) {
+                finish = QString::fromStdString(chunk["choices"][0]["finish_reason"].get<std::string>());
+            }
+        }
+        QVERIFY(usage);
+        QCOMPARE(finish, QStringLiteral("stop"));
+    }
+    QVERIFY2(chunks == 5, c.body.constData());
+    QCOMPARE(m_sim->received().size(), qsizetype(1));
+}
+
+void tst_Gateway::streamIsRetriedOnlyBeforeItsFirstByte_data()
+{
+    QTest::addColumn<QString>("directive");
+    QTest::newRow("500 once") << QStringLiteral("@sim(status=500,times=1)");
+    // Cut after the opening events, before any content: the caller has had nothing yet.
+    QTest::newRow("cut before the first chunk once") << QStringLiteral("@sim(cut_after=0,times=1)");
+}
+
+void tst_Gateway::streamIsRetriedOnlyBeforeItsFirstByte()
+{
+    QFETCH(QString, directive);
+    SimulatorConfig config;
+    config.chunkIntervalMs = 20;
+    config.chunksPerReply = 5;
+    startStreaming(config, Provider::OpenAI);
+    const QString prompt = QStringLiteral("retry me ") + directive;
+    Caller &c = call(httpRequest("POST", "/v1/chat/completions", streamChatBody(prompt)));
+    QVERIFY(waitForResponses({0}, 10000));
+    QTest::qWait(200); // a second answer would arrive by now
+    QCOMPARE(c.responses, 1);
+    QCOMPARE(c.status, 200);
+    QVERIFY(c.header("Content-Type").startsWith("text/event-stream"));
+    QVERIFY2(!c.body.contains("\"error\""), c.body.constData());
+    const QList<SseEvent> events = sseEvents(c.body);
+    QCOMPARE(events.last().data, QByteArray("[DONE]"));
+    // One whole stream: one role chunk, the text once.
+    int roles = 0;
+    for (const SseEvent &e : events) {
+        json chunk = e.dataJson();
+        roles +=
+            chunk.is_object() && !chunk["choices"].empty() && chunk["choices"][0]["delta"].contains("role");
+    }
+    QCOMPARE(roles, 1);
+    QCOMPARE(openAiStreamText(events), QStringLiteral("Simulated reply to: ") + prompt.left(60));
+    QCOMPARE(m_sim->received().size(), qsizetype(2)); // the failed attempt and the retry
+    const QByteArray metrics = metricsText();
+    QCOMPARE(sampleOf(metrics, "sluice_gateway_streams_total{result=\"completed\"}"), 1.0);
+    QCOMPARE(sampleOf(metrics, "sluice_gateway_streams_total{result=\"failed\"}"), 0.0);
+}
+
+void tst_Gateway::streamFailingAfterItsFirstByteEndsWithAnErrorEvent_data()
+{
+    QTest::addColumn<bool>("anthropic");
+    QTest::addColumn<QString>("directive");
+    QTest::newRow("openai, cut") << false << QStringLiteral("@sim(cut_after=3)");
+    QTest::newRow("openai, error event") << false << QStringLiteral("@sim(error_after=3)");
+    QTest::newRow("anthropic, cut") << true << QStringLiteral("@sim(cut_after=3)");
+    QTest::newRow("anthropic, error event") << true << QStringLiteral("@sim(error_after=3)");
+}
+
+void tst_Gateway::streamFailingAfterItsFirstByteEndsWithAnErrorEvent()
+{
+    QFETCH(bool, anthropic);
+    QFETCH(QString, directive);
+    SimulatorConfig config;
+    config.chunkIntervalMs = 50;
+    config.chunksPerReply = 10;
+    startStreaming(config, anthropic ? Provider::Anthropic : Provider::OpenAI);
+    // The directive applies to every attempt: a retry would fail again, and show as a second send.
+    const QString prompt = QStringLiteral("fail me ") + directive;
+    Caller &c = anthropic ? call(httpRequest("POST", "/v1/messages", streamMessagesBody(prompt)))
+                          : call(httpRequest("POST", "/v1/chat/completions", streamChatBody(prompt)));
+    QVERIFY(waitForResponses({0}, 10000));
+    QCOMPARE(c.status, 200); // the head had gone with the first events
+    QVERIFY(c.header("Content-Type").startsWith("text/event-stream"));
+    const QList<SseEvent> events = sseEvents(c.body);
+    QVERIFY(!events.isEmpty());
+    int chunks = 0;
+    const SseEvent &last = events.last();
+    json error = last.dataJson();
+    if (anthropic) {
+        anthropicStreamText(events, &chunks);
+        QCOMPARE(last.name, QByteArray("error"));
+        QCOMPARE(error.value("type", std::string()), std::string("error"));
+        QVERIFY2(error["error"].value("type", std::string()) != "" &&
+                     !error["error"].value("message", std::string()).empty(),
+                 last.data.constData());
+        for (const SseEvent &e : events) {
+            QVERIFY2(e.name != "message_stop" && e.name != "message_delta", e.data.constData());
+        }
+    } else {
+        openAiStreamText(events, &chunks);
+        QVERIFY2(last.name.isEmpty() && error.is_object() && error["error"].is_object() &&
+                     !error["error"].value("message", std::string()).empty(),
+                 last.data.constData());
+        for (const SseEvent &e : events) {
+            QVERIFY2(e.data != "[DONE]", c.body.constData());
+        }
+    }
+    QCOMPARE(chunks, 3); // what came before the failure
+    QTest::qWait(300);   // a retry (20 ms of backoff) would have gone by now
+    QCOMPARE(m_sim->received().size(), qsizetype(1));
+    const QByteArray metrics = metricsText();
+    QCOMPARE(sampleOf(metrics, "sluice_gateway_streams_active"), 0.0);
+    QCOMPARE(sampleOf(metrics, "sluice_gateway_streams_total{result=\"failed\"}"), 1.0);
+    QCOMPARE(sampleOf(metrics, "sluice_gateway_streams_total{result=\"completed\"}"), 0.0);
+}
+
+void tst_Gateway::callerLeavingMidStreamCancelsTheUpstream()
+{
+    // 40 chunks 50 ms apart: 2 s upstream when nobody stops it.
+    SimulatorConfig config;
+    config.chunkIntervalMs = 50;
+    config.chunksPerReply = 40;
+    startStreaming(config, Provider::OpenAI);
+    Caller &c =
+        call(httpRequest("POST", "/v1/chat/completions", streamChatBody(QStringLiteral("leave early"))));
+    QTRY_VERIFY_WITH_TIMEOUT(c.firstEventMs >= 0, 5000);
+    QCOMPARE(m_gateway->counters().streamsActive, qint64(1));
+    QCOMPARE(m_sim->stats().streamsStarted, qint64(1));
+    QElapsedTimer left;
+    left.start();
+    c.socket->abort();
+    QTRY_COMPARE_WITH_TIMEOUT(m_gateway->counters().streamsActive, qint64(0), 1000);
+    QCOMPARE(m_gateway->counters().streamsGone, qint64(1));
+    // Long after the stream would have ended upstream, the simulator has not sent it to its end: the
+    // gateway closed the upstream connection when the caller left.
+    QTest::qWait(2500);
+    const Simulator::Stats stats = m_sim->stats();
+    QCOMPARE(stats.streamsStarted, qint64(1));
+    QCOMPARE(stats.streamsCompleted, qint64(0));
+    QCOMPARE(stats.streamsBroken, qint64(0));
+    QCOMPARE(m_sim->received().size(), qsizetype(1)); // and nothing was sent again
+    const QByteArray metrics = metricsText();
+    QCOMPARE(sampleOf(metrics, "sluice_gateway_streams_active"), 0.0);
+    QCOMPARE(sampleOf(metrics, "sluice_gateway_streams_total{result=\"gone\"}"), 1.0);
+    QCOMPARE(sampleOf(metrics, "sluice_gateway_streams_total{result=\"completed\"}"), 0.0);
 }
 
 QTEST_GUILESS_MAIN(tst_Gateway)
