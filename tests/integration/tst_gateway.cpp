@@ -1699,7 +1699,8 @@ void tst_Gateway::streamIsRetriedOnlyBeforeItsFirstByte_data()
 {
     QTest::addColumn<QString>("directive");
     QTest::newRow("500 once") << QStringLiteral("@sim(status=500,times=1)");
-    // Cut after the opening events, before any content: the caller has had nothing yet.
+    // Cut 200 ms after the head and the opening events (the role chunk), before any content: the
+    // gateway holds those back, so the caller has had nothing yet.
     QTest::newRow("cut before the first chunk once") << QStringLiteral("@sim(cut_after=0,times=1)");
 }
 
@@ -1707,6 +1708,7 @@ void tst_Gateway::streamIsRetriedOnlyBeforeItsFirstByte()
 {
     QFETCH(QString, directive);
     SimulatorConfig config;
+    config.firstTokenMs = 200;
     config.chunkIntervalMs = 20;
     config.chunksPerReply = 5;
     startStreaming(config, Provider::OpenAI);
