@@ -186,3 +186,164 @@ describe('models and token counts', () => {
         assert.ok(r.input_tokens >= 100 && r.input_tokens <= 110, String(r.input_tokens));
     });
 });
+
+/// Polls `line` of the gateway's /metrics until `want(value)` holds; the last value seen.
+async function metricUntil(base, line, want, timeoutMs = 2000) {
+    const end = Date.now() + timeoutMs;
+    let value = await metric(base, line);
+    while (!want(value) && Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 50));
+        value = await metric(base, line);
+    }
+    return value;
+}
+
+/// Reads an OpenAI chat-completion stream: the text, the last finish_reason, the usage chunk's usage.
+async function readOpenAiStream(stream) {
+    let text = '';
+    let finish = null;
+    let usage = null;
+    let chunks = 0;
+    for await (const chunk of stream) {
+        ++chunks;
+        if (chunk.usage) {
+            usage = chunk.usage;
+        }
+        const choice = chunk.choices[0];
+        if (choice) {
+            text += choice.delta?.content ?? '';
+            finish = choice.finish_reason ?? finish;
+        }
+    }
+    return { text, finish, usage, chunks };
+}
+
+const lookupTool = {
+    openai: { type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: { text: { type: 'string' } } } } },
+    anthropic: { name: 'lookup', input_schema: { type: 'object', properties: { text: { type: 'string' } } } },
+};
+
+describe('streaming', () => {
+    // [gateway, its endpoint's dialect] for the same-dialect and the cross-dialect runs.
+    const gateways = () => [['openai endpoint', openaiGateway], ['anthropic endpoint', anthropicGateway]];
+
+    test('openai chat.completions.create({stream: true}), with and without include_usage', async () => {
+        for (const [where, base] of gateways()) {
+            for (const includeUsage of [false, true]) {
+                const prompt = `stream ${where} ${includeUsage}`;
+                const stream = await openai(base).chat.completions.create({
+                    model: 'gpt-sim', stream: true, messages: [{ role: 'user', content: prompt }],
+                    ...(includeUsage ? { stream_options: { include_usage: true } } : {}),
+                });
+                const r = await readOpenAiStream(stream);
+                assert.equal(r.text, `Simulated reply to: ${prompt}`, where);
+                assert.equal(r.finish, 'stop', where);
+                assert.ok(r.chunks >= 4, `${where}: ${r.chunks} chunks`);
+                if (includeUsage) {
+                    assert.ok(r.usage?.prompt_tokens > 0 && r.usage?.completion_tokens > 0, `${where}: ${JSON.stringify(r.usage)}`);
+                } else {
+                    assert.equal(r.usage, null, where);
+                }
+            }
+        }
+    });
+
+    test('anthropic messages.stream(): finalMessage text and usage', async () => {
+        for (const [where, base] of gateways()) {
+            const prompt = `anthropic stream ${where}`;
+            const stream = anthropic(base).messages.stream({
+                model: 'claude-sim', max_tokens: 64, messages: [{ role: 'user', content: prompt }],
+            });
+            let pieces = 0;
+            stream.on('text', () => ++pieces);
+            const m = await stream.finalMessage();
+            assert.equal(m.type, 'message', where);
+            assert.equal(m.content[0].type, 'text', where);
+            assert.equal(m.content[0].text, `Simulated reply to: ${prompt}`, where);
+            assert.equal(m.stop_reason, 'end_turn', where);
+            assert.ok(m.usage.input_tokens > 0 && m.usage.output_tokens > 0, `${where}: ${JSON.stringify(m.usage)}`);
+            assert.ok(pieces >= 2, `${where}: ${pieces} text events`);
+        }
+    });
+
+    test('streamed tool calls assembled by both SDKs', async () => {
+        for (const [where, base] of gateways()) {
+            const prompt = `tool please ${where}`;
+            const o = await openai(base).chat.completions.stream({
+                model: 'gpt-sim', messages: [{ role: 'user', content: prompt }], tools: [lookupTool.openai],
+            }).finalChatCompletion();
+            const call = o.choices[0].message.tool_calls?.[0];
+            assert.equal(call?.function?.name, 'lookup', `${where}: ${JSON.stringify(o.choices[0].message)}`);
+            assert.deepEqual(JSON.parse(call.function.arguments), { text: prompt }, where);
+            assert.equal(o.choices[0].finish_reason, 'tool_calls', where);
+
+            const a = await anthropic(base).messages.stream({
+                model: 'claude-sim', max_tokens: 64, messages: [{ role: 'user', content: prompt }],
+                tools: [lookupTool.anthropic],
+            }).finalMessage();
+            const use = a.content.find((b) => b.type === 'tool_use');
+            assert.equal(use?.name, 'lookup', `${where}: ${JSON.stringify(a.content)}`);
+            assert.deepEqual(use.input, { text: prompt }, where);
+            assert.equal(a.stop_reason, 'tool_use', where);
+        }
+    });
+
+    test('a mid-stream upstream failure surfaces as the SDK\'s APIError after the first text', async () => {
+        // One content chunk, a pause (the caller has it: no retry any more), then the fault.
+        for (const [where, base] of gateways()) {
+            for (const fault of ['cut_after=2', 'error_after=2']) {
+                const prompt = `fail mid-stream ${where} @sim(${fault},stall_after=1,stall_ms=300)`;
+                const stream = await openai(base).chat.completions.create({
+                    model: 'gpt-sim', stream: true, messages: [{ role: 'user', content: prompt }],
+                });
+                let text = '';
+                await assert.rejects(async () => {
+                    for await (const chunk of stream) {
+                        text += chunk.choices[0]?.delta?.content ?? '';
+                    }
+                }, (e) => e instanceof OpenAI.APIError && typeof e.error?.message === 'string', `${where} ${fault}`);
+                assert.ok(text.length > 0 && 'Simulated reply to: '.startsWith(text.slice(0, 20)), `${where} ${fault}: "${text}"`);
+
+                const a = anthropic(base).messages.stream({
+                    model: 'claude-sim', max_tokens: 64, messages: [{ role: 'user', content: prompt }],
+                });
+                let atext = '';
+                a.on('text', (t) => { atext += t; });
+                await assert.rejects(a.finalMessage(),
+                    (e) => e instanceof Anthropic.APIError && e.error?.type === 'error' && typeof e.error?.error?.type === 'string',
+                    `${where} ${fault}`);
+                assert.ok(atext.length > 0, `${where} ${fault}: no text before the error`);
+            }
+        }
+    });
+
+    test('aborting a stream ends the upstream request', async () => {
+        // The stream pauses 5 s after its first chunk: only a cancelled upstream request leaves
+        // sluice_in_flight before then.
+        const prompt = 'abort me @sim(stall_after=1,stall_ms=5000)';
+        for (const [where, base] of gateways()) {
+            const gone = await metric(base, 'sluice_gateway_streams_total{result="gone"}');
+            const stream = await openai(base).chat.completions.create({
+                model: 'gpt-sim', stream: true, messages: [{ role: 'user', content: `${prompt} openai ${where}` }],
+            });
+            for await (const chunk of stream) {
+                if (chunk.choices[0]?.delta?.content) {
+                    assert.equal(await metric(base, 'sluice_in_flight'), 1, where);
+                    assert.equal(await metric(base, 'sluice_gateway_streams_active'), 1, where);
+                    stream.controller.abort();
+                }
+            }
+            assert.equal(await metricUntil(base, 'sluice_in_flight', (v) => v === 0), 0, `${where}: still in flight`);
+            assert.equal(await metricUntil(base, 'sluice_gateway_streams_total{result="gone"}', (v) => v === gone + 1), gone + 1, where);
+            assert.equal(await metric(base, 'sluice_gateway_streams_active'), 0, where);
+
+            const a = anthropic(base).messages.stream({
+                model: 'claude-sim', max_tokens: 64, messages: [{ role: 'user', content: `${prompt} anthropic ${where}` }],
+            });
+            a.on('text', () => a.abort());
+            await assert.rejects(a.finalMessage(), (e) => e instanceof Anthropic.APIUserAbortError, where);
+            assert.equal(await metricUntil(base, 'sluice_in_flight', (v) => v === 0), 0, `${where}: still in flight`);
+            assert.equal(await metricUntil(base, 'sluice_gateway_streams_total{result="gone"}', (v) => v === gone + 2), gone + 2, where);
+        }
+    });
+});
