@@ -882,62 +882,94 @@ Result<ProjectConfig> ProjectConfig::load(const QString &path)
     return fromJson(root, QFileInfo(path).fileName());
 }
 
+namespace {
+
+json endpointToJson(const EndpointConfig &e)
+{
+    json o = {{"name", e.name.toStdString()},
+              {"url", e.url.toString(QUrl::FullyEncoded).toStdString()},
+              {"provider", toString(e.provider).toStdString()},
+              {"weight", e.weight},
+              {"max_in_flight", e.maxInFlight},
+              {"timeout_s", e.timeoutS}};
+    if (!e.model.isEmpty()) {
+        o["model"] = e.model.toStdString();
+    }
+    if (!e.apiKeyEnv.isEmpty()) {
+        o["api_key_env"] = e.apiKeyEnv.toStdString();
+    }
+    if (e.rpm > 0) {
+        o["rpm"] = e.rpm;
+    }
+    if (e.tpm > 0) {
+        o["tpm"] = e.tpm;
+    }
+    if (e.provider == Provider::Anthropic) {
+        o["anthropic_version"] = e.anthropicVersion.toStdString();
+        o["default_max_tokens"] = e.defaultMaxTokens;
+    }
+    if (!e.caFile.isEmpty()) {
+        o["ca_file"] = e.caFile.toStdString();
+    }
+    if (e.forwardCallerKey) {
+        o["forward_caller_key"] = true;
+    }
+    if (e.stream) {
+        o["stream"] = true;
+    }
+    if (e.stallTimeoutS != EndpointConfig().stallTimeoutS) {
+        o["stall_timeout_s"] = e.stallTimeoutS;
+    }
+    if (e.tlsInsecure) {
+        o["tls_insecure"] = true;
+    }
+    if (e.protocol != HttpProtocol::Auto) {
+        o["protocol"] = toString(e.protocol).toStdString();
+    }
+    json price = priceToJson(e.price);
+    for (auto it = e.modelPrices.cbegin(); it != e.modelPrices.cend(); ++it) {
+        price["models"][it.key().toStdString()] = priceToJson(it.value());
+    }
+    if (!price.empty()) {
+        o["price"] = std::move(price);
+    }
+    if (e.maxCostUsd > 0) {
+        o["max_cost_usd"] = e.maxCostUsd;
+    }
+    return o;
+}
+
+/// The gateway's caller keys (names, hashes, variables and their limits; never a key itself).
+json gatewayKeysToJson(const GatewayConfig &gateway)
+{
+    json keys = json::array();
+    for (const GatewayKeyConfig &k : gateway.keys) {
+        json o = {{"name", k.name.toStdString()}};
+        if (!k.sha256.isEmpty()) {
+            o["sha256"] = k.sha256.toStdString();
+        }
+        if (!k.keyEnv.isEmpty()) {
+            o["key_env"] = k.keyEnv.toStdString();
+        }
+        if (k.rpm > 0) {
+            o["rpm"] = k.rpm;
+        }
+        if (k.maxCostUsd > 0) {
+            o["max_cost_usd"] = k.maxCostUsd;
+        }
+        keys.push_back(std::move(o));
+    }
+    return keys;
+}
+
+} // namespace
+
 json ProjectConfig::toJson() const
 {
     json root = json::object();
     json list = json::array();
     for (const EndpointConfig &e : endpoints) {
-        json o = {{"name", e.name.toStdString()},
-                  {"url", e.url.toString(QUrl::FullyEncoded).toStdString()},
-                  {"provider", toString(e.provider).toStdString()},
-                  {"weight", e.weight},
-                  {"max_in_flight", e.maxInFlight},
-                  {"timeout_s", e.timeoutS}};
-        if (!e.model.isEmpty()) {
-            o["model"] = e.model.toStdString();
-        }
-        if (!e.apiKeyEnv.isEmpty()) {
-            o["api_key_env"] = e.apiKeyEnv.toStdString();
-        }
-        if (e.rpm > 0) {
-            o["rpm"] = e.rpm;
-        }
-        if (e.tpm > 0) {
-            o["tpm"] = e.tpm;
-        }
-        if (e.provider == Provider::Anthropic) {
-            o["anthropic_version"] = e.anthropicVersion.toStdString();
-            o["default_max_tokens"] = e.defaultMaxTokens;
-        }
-        if (!e.caFile.isEmpty()) {
-            o["ca_file"] = e.caFile.toStdString();
-        }
-        if (e.forwardCallerKey) {
-            o["forward_caller_key"] = true;
-        }
-        if (e.stream) {
-            o["stream"] = true;
-        }
-        if (e.stallTimeoutS != EndpointConfig().stallTimeoutS) {
-            o["stall_timeout_s"] = e.stallTimeoutS;
-        }
-        if (e.tlsInsecure) {
-            o["tls_insecure"] = true;
-        }
-        if (e.protocol != HttpProtocol::Auto) {
-            o["protocol"] = toString(e.protocol).toStdString();
-        }
-        json price = priceToJson(e.price);
-        for (auto it = e.modelPrices.cbegin(); it != e.modelPrices.cend(); ++it) {
-            price["models"][it.key().toStdString()] = priceToJson(it.value());
-        }
-        if (!price.empty()) {
-            o["price"] = std::move(price);
-        }
-        if (e.maxCostUsd > 0) {
-            o["max_cost_usd"] = e.maxCostUsd;
-        }
-        list.push_back(std::move(o));
+        list.push_back(endpointToJson(e));
     }
     root["endpoints"] = std::move(list);
     root["limits"] = {{"rps", limits.rps},
@@ -952,24 +984,7 @@ json ProjectConfig::toJson() const
         root["limits"]["allow_unpriced"] = true;
     }
     if (gateway.requiresKeys()) {
-        json keys = json::array();
-        for (const GatewayKeyConfig &k : gateway.keys) {
-            json o = {{"name", k.name.toStdString()}};
-            if (!k.sha256.isEmpty()) {
-                o["sha256"] = k.sha256.toStdString();
-            }
-            if (!k.keyEnv.isEmpty()) {
-                o["key_env"] = k.keyEnv.toStdString();
-            }
-            if (k.rpm > 0) {
-                o["rpm"] = k.rpm;
-            }
-            if (k.maxCostUsd > 0) {
-                o["max_cost_usd"] = k.maxCostUsd;
-            }
-            keys.push_back(std::move(o));
-        }
-        root["gateway"] = {{"keys", std::move(keys)}};
+        root["gateway"] = {{"keys", gatewayKeysToJson(gateway)}};
     }
     if (shared.isEnabled()) {
         root["shared"] = {{"redis", shared.redisUrl.toStdString()},

@@ -287,48 +287,53 @@ QByteArray StreamTranslator::errorEvent(Provider dialect, const nlohmann::json &
     return out;
 }
 
-QByteArray StreamTranslator::replyAsEvents(const nlohmann::json &reply, Provider dialect, bool includeUsage)
+namespace {
+
+/// A whole chat.completion as chat.completion.chunk events: the message, the finish reason, the usage
+/// chunk when asked, [DONE].
+void appendChatCompletionEvents(QByteArray &out, const OrderedJson &r, bool includeUsage)
 {
-    const OrderedJson r(reply);
-    QByteArray out;
-    if (dialect == Provider::OpenAI) {
-        const OrderedJson *choices = member(r, "choices");
-        const OrderedJson choice =
-            choices && choices->is_array() && !choices->empty() ? (*choices)[0] : OrderedJson();
-        const OrderedJson *message = member(choice, "message");
-        OrderedJson delta = {
-            {"role", "assistant"},
-            {"content", message && member(*message, "content") ? (*message)["content"] : OrderedJson()}};
-        if (const OrderedJson *calls = message ? member(*message, "tool_calls") : nullptr;
-            calls && calls->is_array()) {
-            OrderedJson indexed = OrderedJson::array();
-            for (std::size_t i = 0; i < calls->size(); ++i) {
-                OrderedJson call = (*calls)[i];
-                call["index"] = int(i);
-                indexed.push_back(std::move(call));
-            }
-            delta["tool_calls"] = std::move(indexed);
+    const OrderedJson *choices = member(r, "choices");
+    const OrderedJson choice =
+        choices && choices->is_array() && !choices->empty() ? (*choices)[0] : OrderedJson();
+    const OrderedJson *message = member(choice, "message");
+    OrderedJson delta = {
+        {"role", "assistant"},
+        {"content", message && member(*message, "content") ? (*message)["content"] : OrderedJson()}};
+    if (const OrderedJson *calls = message ? member(*message, "tool_calls") : nullptr;
+        calls && calls->is_array()) {
+        OrderedJson indexed = OrderedJson::array();
+        for (std::size_t i = 0; i < calls->size(); ++i) {
+            OrderedJson call = (*calls)[i];
+            call["index"] = int(i);
+            indexed.push_back(std::move(call));
         }
-        OrderedJson chunk = {{"id", stringOf(r, "id")},
-                             {"object", "chat.completion.chunk"},
-                             {"created", r.value("created", OrderedJson(0))},
-                             {"model", stringOf(r, "model")}};
-        chunk["choices"] =
-            OrderedJson::array({{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", nullptr}}});
-        appendEvent(out, QByteArrayView(), dumped(chunk));
-        const OrderedJson *finish = member(choice, "finish_reason");
-        chunk["choices"] = OrderedJson::array({{{"index", 0},
-                                                {"delta", OrderedJson::object()},
-                                                {"finish_reason", finish ? *finish : OrderedJson("stop")}}});
-        appendEvent(out, QByteArrayView(), dumped(chunk));
-        if (includeUsage && member(r, "usage")) {
-            chunk["choices"] = OrderedJson::array();
-            chunk["usage"] = r["usage"];
-            appendEvent(out, QByteArrayView(), dumped(chunk));
-        }
-        appendEvent(out, QByteArrayView(), "[DONE]");
-        return out;
+        delta["tool_calls"] = std::move(indexed);
     }
+    OrderedJson chunk = {{"id", stringOf(r, "id")},
+                         {"object", "chat.completion.chunk"},
+                         {"created", r.value("created", OrderedJson(0))},
+                         {"model", stringOf(r, "model")}};
+    chunk["choices"] =
+        OrderedJson::array({{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", nullptr}}});
+    StreamTranslator::appendEvent(out, QByteArrayView(), dumped(chunk));
+    const OrderedJson *finish = member(choice, "finish_reason");
+    chunk["choices"] = OrderedJson::array({{{"index", 0},
+                                            {"delta", OrderedJson::object()},
+                                            {"finish_reason", finish ? *finish : OrderedJson("stop")}}});
+    StreamTranslator::appendEvent(out, QByteArrayView(), dumped(chunk));
+    if (includeUsage && member(r, "usage")) {
+        chunk["choices"] = OrderedJson::array();
+        chunk["usage"] = r["usage"];
+        StreamTranslator::appendEvent(out, QByteArrayView(), dumped(chunk));
+    }
+    StreamTranslator::appendEvent(out, QByteArrayView(), "[DONE]");
+}
+
+/// A whole Anthropic message as its stream: message_start, a start/delta/stop per content block,
+/// message_delta with the stop reason and usage, message_stop.
+void appendMessageEvents(QByteArray &out, const OrderedJson &r)
+{
     OrderedJson start = r;
     start["content"] = OrderedJson::array();
     start["stop_reason"] = nullptr;
@@ -338,7 +343,7 @@ QByteArray StreamTranslator::replyAsEvents(const nlohmann::json &reply, Provider
         for (auto it = data.begin(); it != data.end(); ++it) {
             full[it.key()] = std::move(it.value());
         }
-        appendEvent(out, type, dumped(full));
+        StreamTranslator::appendEvent(out, type, dumped(full));
     };
     event("message_start", {{"message", std::move(start)}});
     const OrderedJson *content = member(r, "content");
@@ -368,6 +373,19 @@ QByteArray StreamTranslator::replyAsEvents(const nlohmann::json &reply, Provider
                               {"stop_sequence", r.value("stop_sequence", OrderedJson())}}},
                             {"usage", r.value("usage", OrderedJson::object())}});
     event("message_stop", OrderedJson::object());
+}
+
+} // namespace
+
+QByteArray StreamTranslator::replyAsEvents(const nlohmann::json &reply, Provider dialect, bool includeUsage)
+{
+    const OrderedJson r(reply);
+    QByteArray out;
+    if (dialect == Provider::OpenAI) {
+        appendChatCompletionEvents(out, r, includeUsage);
+    } else {
+        appendMessageEvents(out, r);
+    }
     return out;
 }
 

@@ -515,25 +515,9 @@ void TransportWorker::handleFinished(QNetworkReply *reply)
     if (status.isValid()) {
         answered.store(true, std::memory_order_relaxed);
     }
-    if (reply->error() == QNetworkReply::ConnectionRefusedError && !status.isValid() && !p.cancelled &&
-        !p.timedOut && answered.load(std::memory_order_relaxed)) {
-        // The server answered earlier and now refuses connections: it is restarting. The request never
-        // left, so connecting again is not a retry; the attempt keeps its slot (back-pressure: no fresh
-        // requests burn against a closed port) until it connects, its deadline is near or the window
-        // for a restart has passed.
-        const double now = m_clock->nowMs();
-        const double firstRefusedMs = p.reconnects == 0 ? now : p.firstRefusedMs;
-        const double delay =
-            std::min(MaxReconnectDelayMs, FirstReconnectDelayMs * std::pow(2.0, p.reconnects));
-        if (now + delay <
-            std::min(p.order.startMs + p.order.deadlineMs, firstRefusedMs + ReconnectWindowMs)) {
-            ++p.reconnects;
-            p.firstRefusedMs = firstRefusedMs;
-            p.tlsErrors.clear();
-            p.timedOut = false;
-            m_reconnecting.push_back(Reconnect{now + delay, std::move(p)});
-            return;
-        }
+    if (reply->error() == QNetworkReply::ConnectionRefusedError && !status.isValid() &&
+        answered.load(std::memory_order_relaxed) && reconnectLater(p)) {
+        return;
     }
 
     AttemptResult result;
@@ -557,27 +541,7 @@ void TransportWorker::handleFinished(QNetworkReply *reply)
     if (p.stream) {
         finishStream(p, reply, result);
     } else if (r.httpStatus != 0 && !p.cancelled && !p.timedOut) {
-        const QByteArray bytes = reply->readAll();
-        const QVariant length = reply->header(QNetworkRequest::ContentLengthHeader);
-        r.bodyComplete = (length.isValid() ? length.toLongLong() == bytes.size() : true) &&
-                         (r.networkError == QNetworkReply::NoError || r.httpStatus >= 400);
-        if (bytes.size() <= MaxParsedBody) {
-            if (r.httpStatus >= 200 && r.httpStatus < 300) {
-                // A success needs one JSON object and its usage; its text goes on as it is.
-                if (const auto usage = ProviderAdapter::scanReply(bytes, e.setup.config.provider)) {
-                    r.bodyIsJson = true;
-                    result.usage = *usage;
-                }
-            } else {
-                result.body = nlohmann::json::parse(bytes.constData(), bytes.constData() + bytes.size(),
-                                                    nullptr, false);
-                r.bodyIsJson = !result.body.is_discarded() && result.body.is_object();
-            }
-        }
-        result.bodyText = bytes;
-        if (r.bodyIsJson && r.httpStatus >= 300) {
-            Classifier::readApiError(result.body, r);
-        }
+        readWholeBody(reply, e.setup.config.provider, result);
     }
     if (p.stalled && !p.stream) {
         r.streamFailure = StreamFailure::Stalled; // before an event stream began
@@ -588,6 +552,55 @@ void TransportWorker::handleFinished(QNetworkReply *reply)
     }
     stopTimerWhenIdle();
     report(std::move(result));
+}
+
+bool TransportWorker::reconnectLater(Pending &p)
+{
+    // The server answered earlier and now refuses connections: it is restarting. The request never
+    // left, so connecting again is not a retry; the attempt keeps its slot (back-pressure: no fresh
+    // requests burn against a closed port) until it connects, its deadline is near or the window for a
+    // restart has passed.
+    if (p.cancelled || p.timedOut) {
+        return false;
+    }
+    const double now = m_clock->nowMs();
+    const double firstRefusedMs = p.reconnects == 0 ? now : p.firstRefusedMs;
+    const double delay = std::min(MaxReconnectDelayMs, FirstReconnectDelayMs * std::pow(2.0, p.reconnects));
+    if (now + delay >= std::min(p.order.startMs + p.order.deadlineMs, firstRefusedMs + ReconnectWindowMs)) {
+        return false;
+    }
+    ++p.reconnects;
+    p.firstRefusedMs = firstRefusedMs;
+    p.tlsErrors.clear();
+    p.timedOut = false;
+    m_reconnecting.push_back(Reconnect{now + delay, std::move(p)});
+    return true;
+}
+
+void TransportWorker::readWholeBody(QNetworkReply *reply, Provider provider, AttemptResult &result)
+{
+    AttemptReport &r = result.report;
+    const QByteArray bytes = reply->readAll();
+    const QVariant length = reply->header(QNetworkRequest::ContentLengthHeader);
+    r.bodyComplete = (length.isValid() ? length.toLongLong() == bytes.size() : true) &&
+                     (r.networkError == QNetworkReply::NoError || r.httpStatus >= 400);
+    if (bytes.size() <= MaxParsedBody) {
+        if (r.httpStatus >= 200 && r.httpStatus < 300) {
+            // A success needs one JSON object and its usage; its text goes on as it is.
+            if (const auto usage = ProviderAdapter::scanReply(bytes, provider)) {
+                r.bodyIsJson = true;
+                result.usage = *usage;
+            }
+        } else {
+            result.body =
+                nlohmann::json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr, false);
+            r.bodyIsJson = !result.body.is_discarded() && result.body.is_object();
+        }
+    }
+    result.bodyText = bytes;
+    if (r.bodyIsJson && r.httpStatus >= 300) {
+        Classifier::readApiError(result.body, r);
+    }
 }
 
 void TransportWorker::finishStream(Pending &p, QNetworkReply *reply, AttemptResult &result)

@@ -114,6 +114,11 @@ private:
     void handleReadyRead(QNetworkReply *reply);
     /// The streamed part of a reply that has finished (its stream reader's end).
     void finishStream(Pending &p, QNetworkReply *reply, AttemptResult &result);
+    /// After a refused connection to a server that answered before (a restart): queues `p` to connect
+    /// again later and says true, or false when its deadline or the restart window does not allow it.
+    bool reconnectLater(Pending &p);
+    /// Reads a finished non-streamed reply's body into `result` (usage of a 2xx, the error of others).
+    static void readWholeBody(QNetworkReply *reply, Provider provider, AttemptResult &result);
     /// Rate-limit headers, request id and redirect target of a reply with a status.
     static void readReplyHeaders(QNetworkReply *reply, AttemptResult &result);
     void sweepDeadlines();
