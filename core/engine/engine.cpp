@@ -313,6 +313,11 @@ bool Engine::sendWhatMayGo(double nowMs, bool *moreInput)
             if (!refuseHead(pick.answer, retriesHeld)) {
                 return false;
             }
+            // The next one is read at once (a serving engine reads one at a time): a burst of callers
+            // at the budget is answered now, not one per wake-up.
+            if (m_queue.freshCount() == 0 && !m_queue.inputDone()) {
+                *moreInput = refill() || *moreInput;
+            }
             continue;
         }
         Pending p = m_queue.takeHead(retriesHeld);
