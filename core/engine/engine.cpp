@@ -313,19 +313,17 @@ bool Engine::sendWhatMayGo(double nowMs, bool *moreInput)
             if (!refuseHead(pick.answer, retriesHeld)) {
                 return false;
             }
-            // The next one is read at once (a serving engine reads one at a time): a burst of callers
-            // at the budget is answered now, not one per wake-up.
-            if (m_queue.freshCount() == 0 && !m_queue.inputDone()) {
-                *moreInput = refill() || *moreInput;
+        } else {
+            Pending p = m_queue.takeHead(retriesHeld);
+            if (p.heldEpoch < m_blockEpoch) {
+                m_metrics.recordOverflow(nowMs);
             }
-            continue;
+            dispatch(pick.endpoint, std::move(p), ask, nowMs);
         }
-        Pending p = m_queue.takeHead(retriesHeld);
-        if (p.heldEpoch < m_blockEpoch) {
-            m_metrics.recordOverflow(nowMs);
-        }
-        dispatch(pick.endpoint, std::move(p), ask, nowMs);
-        if (m_queue.freshCount() < m_lookahead / 2 && !m_queue.inputDone()) {
+        // Sent or refused, the next one is read at once; a serving engine reads one at a time (look-ahead
+        // 1), so a burst of callers goes out as far as the limits allow (and, at the cost budget, is
+        // refused) in this pass, not one per wake-up.
+        if (m_queue.freshCount() < std::max<std::size_t>(1, m_lookahead / 2) && !m_queue.inputDone()) {
             *moreInput = refill() || *moreInput;
         }
     }
