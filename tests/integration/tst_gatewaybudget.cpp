@@ -9,6 +9,8 @@
 
 #include <QCryptographicHash>
 #include <QElapsedTimer>
+#include <QProcess>
+#include <QStandardPaths>
 #include <QTcpSocket>
 #include <QTest>
 
@@ -364,6 +366,18 @@ void tst_GatewayBudget::keyBudgetRefusesThatKeyOnly()
     QCOMPARE(sample(metrics, "sluice_gateway_key_budget_usd{key=\"alpha\"}"), KeyBudget);
     QVERIFY(std::abs(sample(metrics, "sluice_gateway_key_cost_usd_total{key=\"alpha\"}") - alphaSpent) <
             1e-9);
+
+    // The new families pass Prometheus' own checks (as tst_gateway's do).
+    const QString promtool = QStandardPaths::findExecutable(QStringLiteral("promtool"));
+    QVERIFY2(!promtool.isEmpty(), "promtool is missing: run packaging/install-deps.sh");
+    QProcess check;
+    check.start(promtool, {QStringLiteral("check"), QStringLiteral("metrics")});
+    QVERIFY(check.waitForStarted());
+    check.write(metrics);
+    check.closeWriteChannel();
+    QVERIFY(check.waitForFinished(30000));
+    const QByteArray said = check.readAllStandardOutput() + check.readAllStandardError();
+    QVERIFY2(check.exitCode() == 0 && said.trimmed().isEmpty(), said.constData());
 }
 
 void tst_GatewayBudget::concurrentCallersNeverPassTheBudget()
