@@ -190,9 +190,11 @@ Result<CliOptions> parseArguments(const QStringList &arguments)
                        "shard."),
         QStringLiteral("K/N"));
     opt({QStringLiteral("max-cost")},
-        QStringLiteral("[run] Budget of this session in USD (overrides limits.max_cost_usd): no request is "
-                       "sent whose worst case does not fit; at the budget the run stops with exit status 3 "
-                       "and --resume --max-cost (larger) continues it."),
+        QStringLiteral(
+            "[run, serve] Budget of this session in USD (overrides limits.max_cost_usd): no request "
+            "is sent whose worst case does not fit; at the budget a run stops with exit status 3 "
+            "and --resume --max-cost (larger) continues it, while serve keeps running and answers "
+            "callers 429 budget_exhausted."),
         QStringLiteral("usd"));
     opt({QStringLiteral("dry-run")},
         QStringLiteral("[run] Print what the run would cost (a range per endpoint and in total) and exit "

@@ -349,9 +349,10 @@ int runServe(QCoreApplication &app, const CliOptions &o)
     std::fprintf(
         stderr,
         "Gateway stopped: %lld callers accepted, %lld answered, %lld refused (queue full), %lld past "
-        "their deadline, %lld left before an answer; %lld attempts upstream, %lld 429s\n",
+        "their deadline, %lld left before an answer, %lld refused at a cost budget; %lld attempts upstream, "
+        "%lld 429s; $%.4f spent\n",
         c.accepted, c.answered, c.queueFull, c.deadlineQueued + c.deadlineSent, c.goneQueued + c.goneLater,
-        s.issued, s.rateLimited);
+        c.budgetExhausted, s.issued, s.rateLimited, s.cost.spentUsd);
     return 0;
 }
 

@@ -218,14 +218,17 @@ bool Engine::sendWhatMayGo(double nowMs, bool *moreInput)
             if (!refuseHead(pick.answer, retriesHeld)) {
                 return false;
             }
-            continue;
+        } else {
+            Pending p = m_queue.takeHead(retriesHeld);
+            if (p.heldEpoch < m_blockEpoch) {
+                m_metrics.recordOverflow(nowMs);
+            }
+            dispatch(pick.endpoint, std::move(p), ask, nowMs);
         }
-        Pending p = m_queue.takeHead(retriesHeld);
-        if (p.heldEpoch < m_blockEpoch) {
-            m_metrics.recordOverflow(nowMs);
-        }
-        dispatch(pick.endpoint, std::move(p), ask, nowMs);
-        if (m_queue.freshCount() < m_lookahead / 2 && !m_queue.inputDone()) {
+        // Sent or refused, the next one is read at once; a serving engine reads one at a time (look-ahead
+        // 1), so a burst of callers goes out as far as the limits allow (and, at the cost budget, is
+        // refused) in this pass, not one per wake-up.
+        if (m_queue.freshCount() < std::max<std::size_t>(1, m_lookahead / 2) && !m_queue.inputDone()) {
             *moreInput = refill() || *moreInput;
         }
     }

@@ -42,7 +42,7 @@ Result<void> CallerKeys::configure(const GatewayConfig &config)
         }
         const double rps = k.rpm / 60.0;
         // A burst of up to a second's worth (at least one request): callers are services, not a batch.
-        Key key{KeyStats{k.name, 0, 0}, TokenBucket(m_clock, rps, std::max(1.0, rps))};
+        Key key{KeyStats{k.name, 0, 0, 0, 0, k.maxCostUsd}, TokenBucket(m_clock, rps, std::max(1.0, rps))};
         m_byDigest.insert(digest, int(m_keys.size()));
         m_keys.push_back(std::move(key));
     }
@@ -76,6 +76,23 @@ CallerKeys::Verdict CallerKeys::admit(QByteArrayView presented)
     }
     ++key.stats.admitted;
     return v;
+}
+
+bool CallerKeys::refuseForBudget(int key)
+{
+    KeyStats &stats = m_keys[std::size_t(key)].stats;
+    if (stats.budgetUsd <= 0 || stats.spentUsd < stats.budgetUsd) {
+        return false;
+    }
+    ++stats.budgetRefused;
+    return true;
+}
+
+void CallerKeys::charge(int key, double usd)
+{
+    if (key >= 0 && key < int(m_keys.size()) && usd > 0) {
+        m_keys[std::size_t(key)].stats.spentUsd += usd;
+    }
 }
 
 std::vector<CallerKeys::KeyStats> CallerKeys::stats() const

@@ -15,8 +15,9 @@ namespace Sluice {
 
 /// Who may call the gateway: the project's `gateway.keys`, held as SHA-256 digests only (a key read from
 /// an environment variable is hashed at once and the text dropped), each with its own optional rate
-/// limit (a token bucket on the injected clock). Disabled (every caller admitted) when the project
-/// lists no keys. Engine-thread only.
+/// limit (a token bucket on the injected clock) and its own optional cost budget (what its calls spent,
+/// from their outcomes; checked when a call arrives, so calls in flight may overshoot it). Disabled (every
+/// caller admitted) when the project lists no keys. Engine-thread only.
 class CallerKeys
 {
 public:
@@ -38,6 +39,9 @@ public:
         QString name;
         qint64 admitted = 0;
         qint64 rateLimited = 0;
+        qint64 budgetRefused = 0; ///< calls refused (429) because the key's budget was spent
+        double spentUsd = 0;      ///< what the key's calls cost (priced outcomes)
+        double budgetUsd = 0;     ///< its max_cost_usd; 0 = no budget of its own
     };
 
     explicit CallerKeys(const Clock *clock);
@@ -51,6 +55,11 @@ public:
     /// none) and, when admitted, takes one request from that key's budget.
     Verdict admit(QByteArrayView presented);
     QString name(int key) const { return m_keys.at(std::size_t(key)).stats.name; }
+    /// Whether `key` has a budget and has spent it; counts the refusal when it has.
+    bool refuseForBudget(int key);
+    double budgetUsd(int key) const { return m_keys.at(std::size_t(key)).stats.budgetUsd; }
+    /// A call of `key` came back costing `usd` (ignored when negative: unpriced).
+    void charge(int key, double usd);
     std::vector<KeyStats> stats() const;
     qint64 refusedMissing() const { return m_missing; }
     qint64 refusedUnknown() const { return m_unknown; }

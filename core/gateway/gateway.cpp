@@ -47,6 +47,27 @@ constexpr Refusal KeyRateLimited{429, "key_rate_limited", true};
 constexpr Refusal QueueFull{429, "queue_full", true};
 constexpr Refusal Stopping{503, "stopping", true};
 constexpr Refusal Deadline{504, "deadline", false};
+/// A cost budget is spent (the gateway's, or the caller key's): retrying cannot help until it is raised.
+constexpr Refusal BudgetExhausted{429, "budget", false, "budget_exhausted"};
+
+QString refusalCode(const Refusal &why)
+{
+    return why.code ? QString::fromLatin1(why.code)
+                    : QStringLiteral("sluice_") + QLatin1String(why.errorClass);
+}
+
+/// An amount of USD as configured ("0.05") or, for a spend, to the micro-dollar.
+QString usd(double amount)
+{
+    QString text = QString::number(amount, 'f', 6);
+    while (text.endsWith(u'0')) {
+        text.chop(1);
+    }
+    if (text.endsWith(u'.')) {
+        text.chop(1);
+    }
+    return QStringLiteral("$") + text;
+}
 
 /// Deepest nesting of arrays/objects in `bytes` (strings skipped), to refuse hostile bodies before
 /// parsing them into a tree.
@@ -390,7 +411,7 @@ QByteArray Gateway::metricsText() const
     m.upstreamDuration = m_upstreamDuration;
     m.ttft = m_ttft;
     for (const CallerKeys::KeyStats &k : m_keys.stats()) {
-        m.keys.append({k.name, k.admitted, k.rateLimited});
+        m.keys.append({k.name, k.admitted, k.rateLimited, k.budgetRefused, k.spentUsd, k.budgetUsd});
     }
     m.authMissing = m_keys.refusedMissing();
     m.authUnknown = m_keys.refusedUnknown();
@@ -429,9 +450,7 @@ void Gateway::refuse(const QHttpServerRequest &request, QTcpSocket *socket, Prov
     headers.append({QByteArrayLiteral("X-Sluice-Error-Class"), QByteArray(why.errorClass)});
     headers.append({QByteArrayLiteral("x-should-retry"), why.retry ? QByteArrayLiteral("true") : "false"});
     QHttpServerResponder responder = makeResponder(request, socket);
-    write(responder, why.status,
-          errorBody(dialect, why.status, message, QStringLiteral("sluice_") + QLatin1String(why.errorClass)),
-          headers);
+    write(responder, why.status, errorBody(dialect, why.status, message, refusalCode(why)), headers);
 }
 
 int Gateway::retryAfterS() const
@@ -557,16 +576,8 @@ void Gateway::serveInfo(const QString &path, const QHttpServerRequest &request, 
                        {"p99_ms", s.p99Ms},
                        {"tls", isTls()},
                        {"caller_keys", m_keys.isEnabled()},
-                       {"callers",
-                        {{"accepted", c.accepted},
-                         {"answered", c.answered},
-                         {"queue_full", c.queueFull},
-                         {"invalid", c.invalid},
-                         {"deadline_queued", c.deadlineQueued},
-                         {"deadline_sent", c.deadlineSent},
-                         {"gone_queued", c.goneQueued},
-                         {"gone_later", c.goneLater},
-                         {"stopped", c.stopped}}},
+                       {"callers", callersStatus(c)},
+                       {"cost", costStatus(s)},
                        {"endpoints", std::move(endpoints)}};
     write(responder, 200, ProviderAdapter::serialize(body), {});
 }
@@ -704,6 +715,93 @@ bool Gateway::readBody(const QHttpServerRequest &request, QTcpSocket *socket, Pr
     return true;
 }
 
+bool Gateway::readCallHeaders(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect,
+                              double &timeoutS, int &priority)
+{
+    timeoutS = m_options.defaultTimeoutS;
+    if (const QByteArray text = header(request, "x-sluice-timeout"); !text.isEmpty()) {
+        bool ok = false;
+        timeoutS = text.toDouble(&ok);
+        if (!ok || !std::isfinite(timeoutS) || timeoutS <= 0) {
+            refuse(request, socket, dialect, InvalidRequest,
+                   QStringLiteral("X-Sluice-Timeout must be a positive number of seconds"));
+            return false;
+        }
+        timeoutS = std::min(timeoutS, m_options.maxTimeoutS);
+    }
+    priority = CallerQueue::DefaultPriority;
+    if (const QByteArray text = header(request, "x-sluice-priority"); !text.isEmpty()) {
+        bool ok = false;
+        priority = text.toInt(&ok);
+        if (!ok || priority < CallerQueue::MinPriority || priority > CallerQueue::MaxPriority) {
+            refuse(request, socket, dialect, InvalidRequest,
+                   QStringLiteral("X-Sluice-Priority must be an integer from %1 to %2")
+                       .arg(CallerQueue::MinPriority)
+                       .arg(CallerQueue::MaxPriority));
+            return false;
+        }
+    }
+
+    return true;
+}
+
+bool Gateway::unwrapPayload(const QHttpServerRequest &request, QTcpSocket *socket, Provider &dialect,
+                            json &body)
+{
+    // The Go "LLM Request Balancer" shape: {"provider", "model", "payload"}; the provider names the
+    // payload's dialect, and so the answer's.
+    const auto payload = body.find("payload");
+    if (payload == body.end() || !payload->is_object()) {
+        refuse(request, socket, dialect, InvalidRequest,
+               QStringLiteral("\"payload\" must be a JSON object (the request body to send)"));
+        return false;
+    }
+    const auto provider = body.find("provider");
+    if (provider != body.end() && provider->is_string() && provider->get<std::string>() == "anthropic") {
+        dialect = Provider::Anthropic;
+    }
+    json inner = std::move(*payload);
+    const auto model = body.find("model");
+    if (model != body.end() && model->is_string() && !model->get<std::string>().empty()) {
+        inner["model"] = *model;
+    }
+    body = std::move(inner);
+    return true;
+}
+
+void Gateway::addCaller(qint64 id, const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect,
+                        int key, std::shared_ptr<StreamRelay> relay, double timeoutS)
+{
+    const double now = m_clock->nowMs();
+    Caller caller;
+    caller.responder = std::make_unique<QHttpServerResponder>(makeResponder(request, socket));
+    caller.socket = socket;
+    caller.acceptedMs = now;
+    caller.dialect = dialect;
+    caller.key = key;
+    caller.relay = std::move(relay);
+    caller.deadline = m_deadlines.emplace(now + timeoutS * 1000.0, id);
+    caller.goneConnection =
+        connect(socket, &QAbstractSocket::disconnected, this, [this, id] { callerLeft(id); });
+    m_callers.emplace(id, std::move(caller));
+    if (m_deadlines.begin()->second == id) {
+        armDeadlineTimer();
+    }
+}
+
+std::shared_ptr<StreamRelay> Gateway::makeRelay(const json &body, Provider dialect, qint64 id)
+{
+    const auto options = body.find("stream_options");
+    const bool includeUsage =
+        options != body.end() && options->is_object() && options->value("include_usage", json()) == true;
+    // Called on a transport thread, under the relay's lock: detach() (on this thread, before the
+    // caller goes) stops it, so `this` is alive whenever it runs.
+    return std::make_shared<StreamRelay>(dialect, includeUsage, [this, id] {
+        QMetaObject::invokeMethod(
+            this, [this, id] { pumpStream(id); }, Qt::QueuedConnection);
+    });
+}
+
 void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSocket *socket)
 {
     Provider dialect = route == Route::Messages ? Provider::Anthropic : Provider::OpenAI;
@@ -714,32 +812,14 @@ void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSoc
         return;
     }
     int key = -1;
-    if (!admit(request, socket, dialect, key)) {
+    if (!admit(request, socket, dialect, key) || !withinKeyBudget(request, socket, dialect, key)) {
         return;
     }
     // The caller's deadline and priority.
-    double timeoutS = m_options.defaultTimeoutS;
-    if (const QByteArray text = header(request, "x-sluice-timeout"); !text.isEmpty()) {
-        bool ok = false;
-        timeoutS = text.toDouble(&ok);
-        if (!ok || !std::isfinite(timeoutS) || timeoutS <= 0) {
-            refuse(request, socket, dialect, InvalidRequest,
-                   QStringLiteral("X-Sluice-Timeout must be a positive number of seconds"));
-            return;
-        }
-        timeoutS = std::min(timeoutS, m_options.maxTimeoutS);
-    }
-    int priority = CallerQueue::DefaultPriority;
-    if (const QByteArray text = header(request, "x-sluice-priority"); !text.isEmpty()) {
-        bool ok = false;
-        priority = text.toInt(&ok);
-        if (!ok || priority < CallerQueue::MinPriority || priority > CallerQueue::MaxPriority) {
-            refuse(request, socket, dialect, InvalidRequest,
-                   QStringLiteral("X-Sluice-Priority must be an integer from %1 to %2")
-                       .arg(CallerQueue::MinPriority)
-                       .arg(CallerQueue::MaxPriority));
-            return;
-        }
+    double timeoutS = 0;
+    int priority = 0;
+    if (!readCallHeaders(request, socket, dialect, timeoutS, priority)) {
+        return;
     }
 
     json body;
@@ -750,24 +830,9 @@ void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSoc
     r.line = m_nextId;
     r.customId = QStringLiteral("gw-%1").arg(m_nextId);
     if (route == Route::Completions) {
-        // The Go "LLM Request Balancer" shape: {"provider", "model", "payload"}; the provider names the
-        // payload's dialect, and so the answer's.
-        const auto payload = body.find("payload");
-        if (payload == body.end() || !payload->is_object()) {
-            refuse(request, socket, dialect, InvalidRequest,
-                   QStringLiteral("\"payload\" must be a JSON object (the request body to send)"));
+        if (!unwrapPayload(request, socket, dialect, body)) {
             return;
         }
-        const auto provider = body.find("provider");
-        if (provider != body.end() && provider->is_string() && provider->get<std::string>() == "anthropic") {
-            dialect = Provider::Anthropic;
-        }
-        json inner = std::move(*payload);
-        const auto model = body.find("model");
-        if (model != body.end() && model->is_string() && !model->get<std::string>().empty()) {
-            inner["model"] = *model;
-        }
-        body = std::move(inner);
     } else if (!body.contains("metadata") && !body.contains("custom_id")) {
         // Sent as the caller wrote it when the endpoint needs nothing changed (ProviderAdapter).
         r.bodyText = request.body();
@@ -790,15 +855,7 @@ void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSoc
     }
     std::shared_ptr<StreamRelay> relay;
     if (streaming) {
-        const auto options = body.find("stream_options");
-        const bool includeUsage =
-            options != body.end() && options->is_object() && options->value("include_usage", json()) == true;
-        // Called on a transport thread, under the relay's lock: detach() (on this thread, before the
-        // caller goes) stops it, so `this` is alive whenever it runs.
-        r.streamRelay = relay = std::make_shared<StreamRelay>(dialect, includeUsage, [this, id = m_nextId] {
-            QMetaObject::invokeMethod(
-                this, [this, id] { pumpStream(id); }, Qt::QueuedConnection);
-        });
+        r.streamRelay = relay = makeRelay(body, dialect, m_nextId);
     }
     if (dialect == Provider::Anthropic) {
         r.format = InputFormat::AnthropicBatch;
@@ -818,21 +875,10 @@ void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSoc
     }
     const qint64 id = m_nextId++;
     ++m_counters.accepted;
-    const double now = m_clock->nowMs();
-    Caller caller;
-    caller.responder = std::make_unique<QHttpServerResponder>(makeResponder(request, socket));
-    caller.socket = socket;
-    caller.acceptedMs = now;
-    caller.dialect = dialect;
-    caller.key = key;
-    caller.relay = std::move(relay);
-    caller.deadline = m_deadlines.emplace(now + timeoutS * 1000.0, id);
-    caller.goneConnection =
-        connect(socket, &QAbstractSocket::disconnected, this, [this, id] { callerLeft(id); });
-    m_callers.emplace(id, std::move(caller));
-    if (m_deadlines.begin()->second == id) {
-        armDeadlineTimer();
+    if (key >= 0) {
+        m_callKeys.emplace(id, key);
     }
+    addCaller(id, request, socket, dialect, key, std::move(relay), timeoutS);
 }
 
 void Gateway::callerLeft(qint64 id)
@@ -864,7 +910,9 @@ void Gateway::abandon(qint64 id)
 {
     // Never sent while it waits here; held by the engine (waiting for a slot or a retry), dropped
     // before its next attempt; on the wire, cancelled now: nobody pays for a reply nobody reads.
-    if (!m_queue.forget(id)) {
+    if (m_queue.forget(id)) {
+        m_callKeys.erase(id); // never sent: no outcome will come
+    } else {
         m_engine->cancelRequest(id);
     }
 }
@@ -915,10 +963,7 @@ void Gateway::answerRefusal(qint64 id, const Refusal &why, const QString &messag
     }
     headers.append({QByteArrayLiteral("X-Sluice-Error-Class"), QByteArray(why.errorClass)});
     headers.append({QByteArrayLiteral("x-should-retry"), why.retry ? QByteArrayLiteral("true") : "false"});
-    answer(id, why.status,
-           errorBody(it->second.dialect, why.status, message,
-                     QStringLiteral("sluice_") + QLatin1String(why.errorClass)),
-           headers);
+    answer(id, why.status, errorBody(it->second.dialect, why.status, message, refusalCode(why)), headers);
 }
 
 void Gateway::answer(qint64 id, int status, const QByteArray &body, const Headers &headers)
@@ -930,7 +975,9 @@ void Gateway::answer(qint64 id, int status, const QByteArray &body, const Header
     Caller caller = std::move(it->second);
     m_callers.erase(it);
     m_deadlines.erase(caller.deadline);
-    m_queue.forget(id);
+    if (m_queue.forget(id)) {
+        m_callKeys.erase(id); // never sent: no outcome will come
+    }
     QObject::disconnect(caller.goneConnection);
     const double seconds = (m_clock->nowMs() - caller.acceptedMs) / 1000.0;
     m_callerDuration.observe(seconds);
@@ -968,6 +1015,7 @@ void Gateway::answer(qint64 id, int status, const QByteArray &body, const Header
 
 void Gateway::succeeded(const Request &request, const QByteArray &bodyText, const Completion &completion)
 {
+    chargeCall(request.line, completion.costUsd);
     const auto it = m_callers.find(request.line);
     if (it == m_callers.end()) {
         return; // the caller left or ran out of time; the reply goes nowhere
@@ -1018,8 +1066,13 @@ void Gateway::succeeded(const Request &request, const QByteArray &bodyText, cons
 void Gateway::failed(const Request &request, ErrorClass cls, const QString &message,
                      const Completion &completion, const nlohmann::json &body)
 {
+    chargeCall(request.line, completion.costUsd);
     const auto it = m_callers.find(request.line);
     if (it == m_callers.end()) {
+        return;
+    }
+    if (cls == ErrorClass::Budget) {
+        answerBudgetSpent(request.line, completion);
         return;
     }
     ++m_counters.answered;
@@ -1062,6 +1115,91 @@ void Gateway::failed(const Request &request, ErrorClass cls, const QString &mess
         out = errorBody(to, status, message, QStringLiteral("sluice_") + toString(cls));
     }
     answer(request.line, status, out, headers);
+}
+
+bool Gateway::withinKeyBudget(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect,
+                              int key)
+{
+    if (key < 0 || !m_keys.refuseForBudget(key)) {
+        return true;
+    }
+    ++m_counters.budgetExhausted;
+    const QString name = m_keys.name(key);
+    qCInfo(lcAccess).noquote() << request.url().path() << "429 key" << name << "over its budget";
+    refuse(request, socket, dialect, BudgetExhausted,
+           QStringLiteral("the caller key's budget of %1 is spent; the request was not sent")
+               .arg(usd(m_keys.budgetUsd(key))));
+    return false;
+}
+
+void Gateway::answerBudgetSpent(qint64 id, const Completion &completion)
+{
+    ++m_counters.answered;
+    ++m_counters.budgetExhausted;
+    // No Retry-After: waiting does not raise a budget.
+    Headers headers = {{QByteArrayLiteral("X-Sluice-Attempts"), QByteArray::number(completion.attempts)}};
+    if (!completion.endpoint.isEmpty()) {
+        headers.append({QByteArrayLiteral("X-Sluice-Endpoint"), completion.endpoint.toUtf8()});
+    }
+    answerRefusal(id, BudgetExhausted, budgetSpentMessage(completion.attempts), headers);
+}
+
+QString Gateway::budgetSpentMessage(int attempts) const
+{
+    const CostStats cost = snapshot().cost;
+    const QString tail =
+        QStringLiteral(": %1 spent, and the worst case of this call does not fit in the rest; "
+                       "the request was not sent%2")
+            .arg(usd(cost.spentUsd), attempts > 0 ? QStringLiteral(" again") : QString());
+    if (cost.team) {
+        return QStringLiteral("the team's budget of %1 (shared through Redis) is spent")
+                   .arg(usd(cost.budgetUsd)) +
+               tail;
+    }
+    if (cost.budgetUsd > 0) {
+        return QStringLiteral("the gateway's budget of %1 is spent").arg(usd(cost.budgetUsd)) + tail;
+    }
+    return QStringLiteral("the endpoints' budgets (max_cost_usd) are spent") + tail;
+}
+
+void Gateway::chargeCall(qint64 id, double costUsd)
+{
+    const auto it = m_callKeys.find(id);
+    if (it != m_callKeys.end()) {
+        m_keys.charge(it->second, costUsd);
+        m_callKeys.erase(it);
+    }
+}
+
+json Gateway::callersStatus(const GatewayCounters &c)
+{
+    return {{"accepted", c.accepted},
+            {"answered", c.answered},
+            {"queue_full", c.queueFull},
+            {"invalid", c.invalid},
+            {"deadline_queued", c.deadlineQueued},
+            {"deadline_sent", c.deadlineSent},
+            {"gone_queued", c.goneQueued},
+            {"gone_later", c.goneLater},
+            {"stopped", c.stopped},
+            {"budget_exhausted", c.budgetExhausted}};
+}
+
+json Gateway::costStatus(const MetricsSnapshot &snapshot) const
+{
+    json keys = json::array();
+    for (const CallerKeys::KeyStats &k : m_keys.stats()) {
+        keys.push_back({{"name", k.name.toStdString()},
+                        {"spent_usd", k.spentUsd},
+                        {"max_cost_usd", k.budgetUsd > 0 ? json(k.budgetUsd) : json()},
+                        {"budget_exhausted", k.budgetRefused}});
+    }
+    const CostStats &c = snapshot.cost;
+    return {{"spent_usd", c.spentUsd},
+            {"reserved_usd", c.reservedUsd},
+            {"max_cost_usd", c.budgetUsd > 0 ? json(c.budgetUsd) : json()},
+            {"team", c.team},
+            {"keys", std::move(keys)}};
 }
 
 void Gateway::rejected(const InputError &error)

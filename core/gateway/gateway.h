@@ -126,6 +126,7 @@ public:
         int status;
         const char *errorClass;
         bool retry;
+        const char *code = nullptr; ///< the error body's code; null: "sluice_" + errorClass
     };
 
 private:
@@ -147,6 +148,19 @@ private:
     /// The parsed, checked body of a call (or a refusal written and nothing).
     bool readBody(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect,
                   nlohmann::json &body);
+    /// The caller's X-Sluice-Timeout and X-Sluice-Priority (or the defaults); a refusal written and false
+    /// when one is malformed.
+    bool readCallHeaders(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect,
+                         double &timeoutS, int &priority);
+    /// The /api/v1/completions shape ({"provider", "model", "payload"}): `body` becomes the payload (with
+    /// the model), `dialect` the provider's; a refusal written and false without a payload object.
+    bool unwrapPayload(const QHttpServerRequest &request, QTcpSocket *socket, Provider &dialect,
+                       nlohmann::json &body);
+    /// The event relay of streaming call `id` (usage events when its body asks for them).
+    std::shared_ptr<StreamRelay> makeRelay(const nlohmann::json &body, Provider dialect, qint64 id);
+    /// Registers queued call `id`: its responder, deadline and the watch on its socket.
+    void addCaller(qint64 id, const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect,
+                   int key, std::shared_ptr<StreamRelay> relay, double timeoutS);
     bool admit(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect, int &key);
     void serveInfo(const QString &path, const QHttpServerRequest &request, QTcpSocket *socket);
     void serveModels(const QString &path, const QHttpServerRequest &request, QTcpSocket *socket);
@@ -159,6 +173,18 @@ private:
     void answer(qint64 id, int status, const QByteArray &body, const Headers &headers);
     /// A waiting caller's refusal, in its dialect.
     void answerRefusal(qint64 id, const Refusal &why, const QString &message, Headers headers = {});
+    /// Refuses (429 budget_exhausted) a call whose caller key has spent its max_cost_usd; false then.
+    bool withinKeyBudget(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect, int key);
+    /// Caller `id`'s request can never fit the gateway's cost budget: 429 budget_exhausted.
+    void answerBudgetSpent(qint64 id, const Completion &completion);
+    /// What the gateway's refusal at its cost budget says (the budget and the spend, never a key).
+    QString budgetSpentMessage(int attempts) const;
+    /// Call `id` came back costing `costUsd` (-1: unpriced): charged to its caller key, if it has one.
+    void chargeCall(qint64 id, double costUsd);
+    /// How the callers' calls ended, for /status.
+    static nlohmann::json callersStatus(const GatewayCounters &counters);
+    /// The cost part of /status: the gateway's budget and spend, and each caller key's.
+    nlohmann::json costStatus(const MetricsSnapshot &snapshot) const;
     int retryAfterS() const;
     void finishStopping();
     /// Writes what a streaming caller's relay holds (its answer's head first, the first time).
@@ -185,7 +211,8 @@ private:
     std::unique_ptr<Engine> m_engine;
     QHash<QString, Provider> m_endpointDialects; ///< by endpoint name
     std::unordered_map<qint64, Caller> m_callers;
-    std::multimap<double, qint64> m_deadlines; ///< waiting callers by deadline (clock ms)
+    std::unordered_map<qint64, int> m_callKeys; ///< caller key of each call queued or sent, until its outcome
+    std::multimap<double, qint64> m_deadlines;  ///< waiting callers by deadline (clock ms)
     QTimer m_deadlineTimer;
     QTimer m_drainTimer;
     QList<QPointer<QTcpSocket>> m_flushing; ///< stop(): sockets answered, still writing

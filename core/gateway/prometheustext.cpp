@@ -98,6 +98,21 @@ void writeRun(Writer &w, const MetricsSnapshot &s, const GatewayMetrics &m)
     w.sample("sluice_finished_per_second", s.currentRps);
 }
 
+/// What the attempts cost, what is committed to those in flight, and the budget.
+void writeCost(Writer &w, const CostStats &c)
+{
+    w.family("sluice_cost_spent_usd_total", "counter",
+             "What the attempts cost in USD (priced replies; failed attempts charged what they cost).");
+    w.sample("sluice_cost_spent_usd_total", c.spentUsd);
+    w.family("sluice_cost_reserved_usd", "gauge",
+             "Worst cases committed to attempts in flight (budgeted runs).");
+    w.sample("sluice_cost_reserved_usd", c.reservedUsd);
+    if (c.budgetUsd > 0) {
+        w.family("sluice_cost_budget_usd", "gauge", "The cost budget (limits.max_cost_usd or --max-cost).");
+        w.sample("sluice_cost_budget_usd", c.budgetUsd);
+    }
+}
+
 /// Per-endpoint counters, gauges and latency histograms.
 void writeEndpoints(Writer &w, const MetricsSnapshot &s, const GatewayMetrics &m)
 {
@@ -140,6 +155,23 @@ void writeEndpoints(Writer &w, const MetricsSnapshot &s, const GatewayMetrics &m
     }
 }
 
+/// What each caller key's calls cost, and the keys' budgets.
+void writeKeyCosts(Writer &w, const QList<GatewayMetrics::Key> &keys)
+{
+    w.family("sluice_gateway_key_cost_usd_total", "counter",
+             "What each caller key's calls cost in USD (priced outcomes, every attempt charged).");
+    for (const GatewayMetrics::Key &k : keys) {
+        w.sample("sluice_gateway_key_cost_usd_total", label("key", k.name), k.spentUsd);
+    }
+    w.family("sluice_gateway_key_budget_usd", "gauge",
+             "Each caller key's max_cost_usd (keys that have one).");
+    for (const GatewayMetrics::Key &k : keys) {
+        if (k.budgetUsd > 0) {
+            w.sample("sluice_gateway_key_budget_usd", label("key", k.name), k.budgetUsd);
+        }
+    }
+}
+
 /// The gateway's callers: durations, how calls ended, caller keys.
 void writeCallers(Writer &w, const GatewayMetrics &m)
 {
@@ -159,6 +191,7 @@ void writeCallers(Writer &w, const GatewayMetrics &m)
         {"gone_queued", g.goneQueued},
         {"gone_later", g.goneLater},
         {"stopped", g.stopped},
+        {"budget_exhausted", g.budgetExhausted},
     };
     for (const auto &[name, value] : results) {
         w.sample("sluice_gateway_callers_total", label("result", QString::fromLatin1(name)), double(value));
@@ -182,7 +215,11 @@ void writeCallers(Writer &w, const GatewayMetrics &m)
                      key + ',' + label("result", QStringLiteral("admitted")), double(k.admitted));
             w.sample("sluice_gateway_key_requests_total",
                      key + ',' + label("result", QStringLiteral("rate_limited")), double(k.rateLimited));
+            w.sample("sluice_gateway_key_requests_total",
+                     key + ',' + label("result", QStringLiteral("budget_exhausted")),
+                     double(k.budgetRefused));
         }
+        writeKeyCosts(w, m.keys);
         w.family("sluice_gateway_auth_failures_total", "counter",
                  "Calls refused 401: no key, or an unknown key.");
         w.sample("sluice_gateway_auth_failures_total", label("reason", QStringLiteral("missing")),
@@ -267,6 +304,7 @@ QByteArray PrometheusText::render(const MetricsSnapshot &s, const GatewayMetrics
 {
     Writer w;
     writeRun(w, s, m);
+    writeCost(w, s.cost);
     writeEndpoints(w, s, m);
     writeCallers(w, m);
     writeShared(w, s.shared);

@@ -23,6 +23,7 @@ struct GatewayCounters
     qint64 goneQueued = 0;       ///< callers that left while their request waited: never sent
     qint64 goneLater = 0;        ///< callers that left after the engine took their request
     qint64 stopped = 0;          ///< 503: the gateway stopped while they waited
+    qint64 budgetExhausted = 0;  ///< 429 budget_exhausted: the gateway's or the caller key's budget is spent
     qint64 waiting = 0;          ///< callers waiting for an answer now
     qint64 streamsActive = 0;    ///< streaming callers whose events are flowing now (answer begun)
     qint64 streamsCompleted = 0; ///< streamed answers that ended with [DONE] / message_stop
@@ -55,6 +56,9 @@ struct GatewayMetrics
         QString name;
         qint64 admitted = 0;
         qint64 rateLimited = 0;
+        qint64 budgetRefused = 0;
+        double spentUsd = 0;
+        double budgetUsd = 0; ///< 0: none
     };
     QList<Key> keys; ///< caller keys (names only), when the project lists any
     qint64 authMissing = 0;
