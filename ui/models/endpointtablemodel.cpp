@@ -1,5 +1,7 @@
 #include "endpointtablemodel.h"
 
+#include "cost/costestimate.h"
+
 #include <QColor>
 #include <QLocale>
 #include <QRegularExpression>
@@ -35,6 +37,7 @@ bool isNumeric(int column)
     case EndpointTableModel::Errors:
     case EndpointTableModel::P50:
     case EndpointTableModel::Ttft:
+    case EndpointTableModel::Cost:
     case EndpointTableModel::Limit:
         return true;
     default:
@@ -84,6 +87,31 @@ QString formatLatency(double ms)
     return QLocale().toString(qint64(std::llround(ms))) + QStringLiteral(" ms");
 }
 
+/// "$0.0123", with "+ $0.0040" committed to its requests in flight; "—" before it spent anything.
+QString formatCost(const EndpointStats &s)
+{
+    if (s.costSpentUsd <= 0 && s.costReservedUsd <= 0) {
+        return QStringLiteral("—");
+    }
+    QString text = CostEstimate::formatUsd(s.costSpentUsd);
+    if (s.costReservedUsd > 0) {
+        text += QStringLiteral(" + ") + CostEstimate::formatUsd(s.costReservedUsd);
+    }
+    return text;
+}
+
+QString costToolTip(const EndpointStats &s)
+{
+    QString tip =
+        QStringLiteral("Spent: %1\nIn flight (committed, worst case): %2")
+            .arg(CostEstimate::formatUsd(s.costSpentUsd), CostEstimate::formatUsd(s.costReservedUsd));
+    if (s.costBudgetUsd > 0) {
+        tip += QStringLiteral("\nIts own budget (max_cost_usd): %1")
+                   .arg(CostEstimate::formatUsd(s.costBudgetUsd));
+    }
+    return tip;
+}
+
 QVariant liveDisplay(const std::optional<EndpointStats> &stats, int column)
 {
     if (!stats) {
@@ -105,6 +133,8 @@ QVariant liveDisplay(const std::optional<EndpointStats> &stats, int column)
         return formatLatency(s.p50Ms);
     case EndpointTableModel::Ttft:
         return s.streams > 0 ? formatLatency(s.ttftP50Ms) : QStringLiteral("—");
+    case EndpointTableModel::Cost:
+        return formatCost(s);
     case EndpointTableModel::Limit:
         return formatLimit(s);
     default:
@@ -133,6 +163,8 @@ QVariant liveEdit(const std::optional<EndpointStats> &stats, int column)
         return s.p50Ms;
     case EndpointTableModel::Ttft:
         return s.ttftP50Ms;
+    case EndpointTableModel::Cost:
+        return s.costSpentUsd;
     case EndpointTableModel::Limit:
         return s.limitRps;
     default:
@@ -223,6 +255,8 @@ QString headerText(int section)
         return QStringLiteral("p50");
     case EndpointTableModel::Ttft:
         return QStringLiteral("TTFT p50");
+    case EndpointTableModel::Cost:
+        return QStringLiteral("Cost");
     case EndpointTableModel::Limit:
         return QStringLiteral("Limit");
     default:
@@ -280,6 +314,9 @@ QString headerToolTip(int section)
         return QStringLiteral("Median latency of successful requests, in milliseconds.");
     case EndpointTableModel::Ttft:
         return QStringLiteral("Median time to first token of its streamed replies, in milliseconds.");
+    case EndpointTableModel::Cost:
+        return QStringLiteral("What its replies cost so far (USD, priced models only), then \"+\" what is "
+                              "committed to its requests in flight (their worst case; runs with a budget).");
     case EndpointTableModel::Limit:
         return QStringLiteral("Effective limit right now and what sets it (configured rpm/tpm, rate-limit "
                               "headers, 429 backoff, ...).");
@@ -508,6 +545,9 @@ QVariant EndpointTableModel::data(const QModelIndex &index, int role) const
         }
         if (column == Limit && m_stats.at(row)) {
             return formatLimit(*m_stats.at(row));
+        }
+        if (column == Cost && m_stats.at(row)) {
+            return costToolTip(*m_stats.at(row));
         }
         return QVariant();
     default:

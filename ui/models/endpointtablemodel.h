@@ -42,6 +42,7 @@ public:
         Errors,
         P50,   ///< ms
         Ttft,  ///< streamed replies: time to first token p50 (ms)
+        Cost,  ///< what its attempts cost so far (USD), and what is committed to its requests in flight
         Limit, ///< current effective limit "12.5/s (header limit)"
         ColumnCount
     };
