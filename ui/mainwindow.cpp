@@ -841,7 +841,7 @@ QString MainWindow::costPrediction()
                        ? tr("Estimated cost: <b>%1 to %2</b> (output from none to max_tokens; %3).")
                              .arg(CostEstimate::formatUsd(est.lowUsd), CostEstimate::formatUsd(est.highUsd),
                                   shares.join(QStringLiteral(", ")))
-                       : tr("Estimated cost: none of the lines has a price.");
+                       : tr("Estimated cost: not known (no line is priced at every endpoint it may go to).");
     if (!est.unpriced.isEmpty()) {
         text += QLatin1Char(' ') +
                 tr("<b>Unpriced</b>: %L1 lines go to models without a price (%2); they are not "

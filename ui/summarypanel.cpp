@@ -18,6 +18,10 @@ namespace Sluice::Gui {
 
 namespace {
 
+/// Amounts below this are the rounding residue of settled reservations (spent and committed are sums of
+/// doubles): shown as nothing rather than "$0.00000000".
+constexpr double ResidueUsd = 1e-9;
+
 QString count(qint64 n)
 {
     return QLocale(QLocale::English).toString(n);
@@ -211,7 +215,7 @@ void SummaryPanel::addCostFigures(const MetricsSnapshot &s, const QStringList &u
         c.pricedReplies > 0
             ? tr("%1 (%2 priced replies)").arg(CostEstimate::formatUsd(c.spentUsd), count(c.pricedReplies))
             : CostEstimate::formatUsd(c.spentUsd));
-    if (c.reservedUsd > 0) {
+    if (c.reservedUsd > ResidueUsd) {
         row(tr("Committed in flight"), CostEstimate::formatUsd(c.reservedUsd));
     }
     row(tr("Budget"), c.budgetUsd > 0 ? tr("%1 (%2 used)")

@@ -110,6 +110,8 @@ void tst_CostGauge::texts_data()
         << 0.0123 << 0.0 << 5.0 << QStringLiteral("$0.0123 spent of $5.00 (0 %)");
     QTest::newRow("no budget: the spend still shows")
         << 3.5 << 0.0 << 0.0 << QStringLiteral("$3.50 spent · no budget");
+    QTest::newRow("settled reservations leave no in flight")
+        << 1.0 << 1e-17 << 2.0 << QStringLiteral("$1.00 spent of $2.00 (50 %)");
     QTest::newRow("reached") << 1.0 << 0.0 << 1.0
                              << QStringLiteral("budget reached · $1.00 spent of $1.00 (100 %)");
 }
@@ -160,8 +162,9 @@ void tst_CostGauge::unpricedModelsSaidPlainly()
     CostStats c = cost(0.5, 0, 0);
     c.unpricedReplies = 40;
     gauge.setCost(c);
-    QCOMPARE(gauge.text(),
-             QStringLiteral("$0.500 spent · no budget · unpriced: house-x, other (40 replies not counted)"));
+    QCOMPARE(gauge.text(), QStringLiteral("$0.500 spent · no budget · unpriced: house-x, other"));
+    QVERIFY2(gauge.toolTip().contains(QStringLiteral("Their replies (40 so far) are not in the spend")),
+             qPrintable(gauge.toolTip()));
     // Replies of a model nobody named (the preflight knew of none): still said.
     gauge.setUnpriced({});
     QCOMPARE(gauge.text(),

@@ -87,14 +87,18 @@ QString formatLatency(double ms)
     return QLocale().toString(qint64(std::llround(ms))) + QStringLiteral(" ms");
 }
 
+/// Amounts below this are the rounding residue of settled reservations (spent and committed are sums of
+/// doubles): shown as nothing rather than "$0.00000000".
+constexpr double ResidueUsd = 1e-9;
+
 /// "$0.0123", with "+ $0.0040" committed to its requests in flight; "—" before it spent anything.
 QString formatCost(const EndpointStats &s)
 {
-    if (s.costSpentUsd <= 0 && s.costReservedUsd <= 0) {
+    if (s.costSpentUsd <= ResidueUsd && s.costReservedUsd <= ResidueUsd) {
         return QStringLiteral("—");
     }
     QString text = CostEstimate::formatUsd(s.costSpentUsd);
-    if (s.costReservedUsd > 0) {
+    if (s.costReservedUsd > ResidueUsd) {
         text += QStringLiteral(" + ") + CostEstimate::formatUsd(s.costReservedUsd);
     }
     return text;
@@ -102,9 +106,9 @@ QString formatCost(const EndpointStats &s)
 
 QString costToolTip(const EndpointStats &s)
 {
-    QString tip =
-        QStringLiteral("Spent: %1\nIn flight (committed, worst case): %2")
-            .arg(CostEstimate::formatUsd(s.costSpentUsd), CostEstimate::formatUsd(s.costReservedUsd));
+    QString tip = QStringLiteral("Spent: %1\nIn flight (committed, worst case): %2")
+                      .arg(CostEstimate::formatUsd(s.costSpentUsd),
+                           CostEstimate::formatUsd(s.costReservedUsd > ResidueUsd ? s.costReservedUsd : 0));
     if (s.costBudgetUsd > 0) {
         tip += QStringLiteral("\nIts own budget (max_cost_usd): %1")
                    .arg(CostEstimate::formatUsd(s.costBudgetUsd));

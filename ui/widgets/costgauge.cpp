@@ -108,6 +108,10 @@ private:
 
 namespace {
 
+/// Amounts below this are the rounding residue of settled reservations (spent and committed are sums of
+/// doubles): shown as nothing rather than "$0.00000000".
+constexpr double ResidueUsd = 1e-9;
+
 QString usd(double value)
 {
     return CostEstimate::formatUsd(value);
@@ -239,7 +243,7 @@ void CostGauge::refresh()
                                : tr("Cost: no budget");
     } else {
         text = tr("%1 spent").arg(usd(c.spentUsd));
-        if (c.reservedUsd > 0) {
+        if (c.reservedUsd > ResidueUsd) {
             text += tr(" + %1 in flight").arg(usd(c.reservedUsd));
         }
         if (c.budgetUsd > 0) {
@@ -261,9 +265,6 @@ void CostGauge::refresh()
     } else if (c.unpricedReplies > 0) {
         text += tr(" · unpriced: %1 replies of models without a price").arg(count(c.unpricedReplies));
     }
-    if (!models.isEmpty() && c.unpricedReplies > 0) {
-        text += tr(" (%1 replies not counted)").arg(count(c.unpricedReplies));
-    }
     m_label->setFullText(text);
     QPalette palette = m_label->palette();
     palette.setColor(QPalette::WindowText,
@@ -277,10 +278,11 @@ void CostGauge::refresh()
                  "worst case), against limits.max_cost_usd (Run ▸ Settings). Amber from %1 %, red at "
                  "the budget: the run then stops sending.")
                   .arg(int(WarningShare * 100))};
-    if (!m_unpriced.isEmpty()) {
-        tip.append(tr("No price for: %1. Their replies are not in the spend; give the endpoint a \"price\" "
-                      "block in the project.")
-                       .arg(m_unpriced.join(QStringLiteral(", "))));
+    if (!m_unpriced.isEmpty() || c.unpricedReplies > 0) {
+        tip.append(tr("No price for: %1. Their replies (%2 so far) are not in the spend; give the endpoint a "
+                      "\"price\" block in the project.")
+                       .arg(m_unpriced.isEmpty() ? tr("some model") : m_unpriced.join(QStringLiteral(", ")),
+                            count(c.unpricedReplies)));
     }
     setToolTip(tip.join(QStringLiteral("\n\n")));
 }
