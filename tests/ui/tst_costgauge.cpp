@@ -46,8 +46,11 @@ void tst_CostGauge::beforeARun()
     CostGauge gauge;
     QCOMPARE(gauge.text(), QStringLiteral("Cost: no budget"));
     QCOMPARE(gauge.level(), CostGauge::Level::Normal);
+    QWidget *bar = gauge.findChild<QWidget *>(QStringLiteral("costBar"));
+    QVERIFY(bar && !bar->isVisibleTo(&gauge)); // nothing to measure against
     gauge.setBudget(1.0);
     QCOMPARE(gauge.text(), QStringLiteral("Budget $1.00, nothing spent yet"));
+    QVERIFY(bar->isVisibleTo(&gauge));
     QCOMPARE(gauge.level(), CostGauge::Level::Normal);
 }
 

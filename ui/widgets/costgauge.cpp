@@ -273,6 +273,7 @@ void CostGauge::refresh()
     const double spentShare = c.budgetUsd > 0 ? c.spentUsd / c.budgetUsd : 0;
     const double reservedShare = c.budgetUsd > 0 ? c.reservedUsd / c.budgetUsd : 0;
     m_bar->set(spentShare, reservedShare, c.budgetUsd > 0, color(m_level));
+    m_bar->setVisible(c.budgetUsd > 0); // an empty bar would read as 0 % of something
     QStringList tip{
         text, tr("What the run spent (priced replies) and what is committed to requests in flight (their "
                  "worst case), against limits.max_cost_usd (Run ▸ Settings). Amber from %1 %, red at "
