@@ -434,6 +434,32 @@ void MainWindow::buildLayout()
     connect(m_endpointView->selectionModel(), &QItemSelectionModel::currentChanged, m_editError,
             &QWidget::hide);
 
+    buildTabs();
+    m_splitter->setStretchFactor(0, 0);
+    m_splitter->setStretchFactor(1, 1);
+    layout->addWidget(m_splitter, 1);
+
+    auto *progressRow = new QHBoxLayout;
+    m_progress = new QProgressBar(central);
+    m_progress->setObjectName(QStringLiteral("progressBar"));
+    m_progress->setRange(0, 1000);
+    m_progress->setValue(0);
+    m_progress->setFormat(QStringLiteral("%p %"));
+    m_progress->setMaximumWidth(260);
+    m_progressLabel = new QLabel(central);
+    m_progressLabel->setObjectName(QStringLiteral("progressLabel"));
+    m_progressLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_progressLabel->setMinimumWidth(100);
+    m_progressLabel->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    progressRow->addWidget(m_progress);
+    progressRow->addWidget(m_progressLabel, 1);
+    layout->addLayout(progressRow);
+    setCentralWidget(central);
+    buildStatusBar();
+}
+
+void MainWindow::buildTabs()
+{
     m_tabs = new QTabWidget(m_splitter);
     m_tabs->setObjectName(QStringLiteral("tabs"));
     m_charts = new LiveCharts(m_tabs);
@@ -461,27 +487,6 @@ void MainWindow::buildLayout()
             m_resultsBrowser->load(m_resultsPath, m_recordsErrorsPath, m_requestsPath);
         }
     });
-    m_splitter->setStretchFactor(0, 0);
-    m_splitter->setStretchFactor(1, 1);
-    layout->addWidget(m_splitter, 1);
-
-    auto *progressRow = new QHBoxLayout;
-    m_progress = new QProgressBar(central);
-    m_progress->setObjectName(QStringLiteral("progressBar"));
-    m_progress->setRange(0, 1000);
-    m_progress->setValue(0);
-    m_progress->setFormat(QStringLiteral("%p %"));
-    m_progress->setMaximumWidth(260);
-    m_progressLabel = new QLabel(central);
-    m_progressLabel->setObjectName(QStringLiteral("progressLabel"));
-    m_progressLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    m_progressLabel->setMinimumWidth(100);
-    m_progressLabel->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
-    progressRow->addWidget(m_progress);
-    progressRow->addWidget(m_progressLabel, 1);
-    layout->addLayout(progressRow);
-    setCentralWidget(central);
-    buildStatusBar();
 }
 
 void MainWindow::buildStatusBar()

@@ -151,6 +151,8 @@ private:
     void buildActions();
     void buildLayout();
     void buildStatusBar();
+    /// Charts, summary, records, errors, invalid lines and log, under the endpoints table.
+    void buildTabs();
     void updateActions();
     void handleSnapshot(const Sluice::MetricsSnapshot &snapshot);
     void handleFinished(const Sluice::MetricsSnapshot &summary);

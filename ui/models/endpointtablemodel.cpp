@@ -329,6 +329,68 @@ QString headerToolTip(int section)
     }
 }
 
+/// A cell's DisplayRole: the configuration as the operator reads it, then the live statistics.
+QVariant displayOf(const EndpointConfig &e, const std::optional<EndpointStats> &stats, int column)
+{
+    switch (column) {
+    case EndpointTableModel::Enabled:
+        return QVariant();
+    case EndpointTableModel::Name:
+        return e.name;
+    case EndpointTableModel::Url:
+        return e.url.toString();
+    case EndpointTableModel::Provider:
+        return toString(e.provider);
+    case EndpointTableModel::KeyEnv:
+        return e.apiKeyEnv;
+    case EndpointTableModel::Model:
+        return e.model;
+    case EndpointTableModel::Weight:
+        return formatNumber(e.weight);
+    case EndpointTableModel::Rpm:
+        return e.rpm == 0 ? QStringLiteral("unlimited") : formatNumber(e.rpm);
+    case EndpointTableModel::Tpm:
+        return e.tpm == 0 ? QStringLiteral("unlimited") : formatNumber(e.tpm);
+    case EndpointTableModel::MaxInFlight:
+        return QLocale().toString(e.maxInFlight);
+    case EndpointTableModel::Stream:
+        return QVariant();
+    default:
+        return liveDisplay(stats, column);
+    }
+}
+
+/// A cell's EditRole: the configuration's values, then the live statistics' numbers.
+QVariant editOf(const EndpointConfig &e, const std::optional<EndpointStats> &stats, int column)
+{
+    switch (column) {
+    case EndpointTableModel::Enabled:
+        return e.weight > 0;
+    case EndpointTableModel::Name:
+        return e.name;
+    case EndpointTableModel::Url:
+        return e.url.toString();
+    case EndpointTableModel::Provider:
+        return toString(e.provider);
+    case EndpointTableModel::KeyEnv:
+        return e.apiKeyEnv;
+    case EndpointTableModel::Model:
+        return e.model;
+    case EndpointTableModel::Weight:
+        return e.weight;
+    case EndpointTableModel::Rpm:
+        return e.rpm;
+    case EndpointTableModel::Tpm:
+        return e.tpm;
+    case EndpointTableModel::MaxInFlight:
+        return e.maxInFlight;
+    case EndpointTableModel::Stream:
+        return e.stream;
+    default:
+        return liveEdit(stats, column);
+    }
+}
+
 bool isValidIndex(const QModelIndex &index, const QAbstractItemModel *model)
 {
     return index.isValid() && index.model() == model && index.row() < model->rowCount() &&
@@ -472,59 +534,9 @@ QVariant EndpointTableModel::data(const QModelIndex &index, int role) const
 
     switch (role) {
     case Qt::DisplayRole:
-        switch (column) {
-        case Enabled:
-            return QVariant();
-        case Name:
-            return e.name;
-        case Url:
-            return e.url.toString();
-        case Provider:
-            return toString(e.provider);
-        case KeyEnv:
-            return e.apiKeyEnv;
-        case Model:
-            return e.model;
-        case Weight:
-            return formatNumber(e.weight);
-        case Rpm:
-            return e.rpm == 0 ? QStringLiteral("unlimited") : formatNumber(e.rpm);
-        case Tpm:
-            return e.tpm == 0 ? QStringLiteral("unlimited") : formatNumber(e.tpm);
-        case MaxInFlight:
-            return QLocale().toString(e.maxInFlight);
-        case Stream:
-            return QVariant();
-        default:
-            return liveDisplay(m_stats.at(row), column);
-        }
+        return displayOf(e, m_stats.at(row), column);
     case Qt::EditRole:
-        switch (column) {
-        case Enabled:
-            return e.weight > 0;
-        case Name:
-            return e.name;
-        case Url:
-            return e.url.toString();
-        case Provider:
-            return toString(e.provider);
-        case KeyEnv:
-            return e.apiKeyEnv;
-        case Model:
-            return e.model;
-        case Weight:
-            return e.weight;
-        case Rpm:
-            return e.rpm;
-        case Tpm:
-            return e.tpm;
-        case MaxInFlight:
-            return e.maxInFlight;
-        case Stream:
-            return e.stream;
-        default:
-            return liveEdit(m_stats.at(row), column);
-        }
+        return editOf(e, m_stats.at(row), column);
     case Qt::CheckStateRole:
         if (column == Enabled) {
             return e.weight > 0 ? Qt::Checked : Qt::Unchecked;
@@ -544,19 +556,24 @@ QVariant EndpointTableModel::data(const QModelIndex &index, int role) const
         }
         return QVariant();
     case Qt::ToolTipRole:
-        if (column == Url) {
-            return e.url.toString();
-        }
-        if (column == Limit && m_stats.at(row)) {
-            return formatLimit(*m_stats.at(row));
-        }
-        if (column == Cost && m_stats.at(row)) {
-            return costToolTip(*m_stats.at(row));
-        }
-        return QVariant();
+        return toolTip(row, column);
     default:
         return QVariant();
     }
+}
+
+QVariant EndpointTableModel::toolTip(int row, int column) const
+{
+    if (column == Url) {
+        return m_endpoints.at(row).url.toString();
+    }
+    if (column == Limit && m_stats.at(row)) {
+        return formatLimit(*m_stats.at(row));
+    }
+    if (column == Cost && m_stats.at(row)) {
+        return costToolTip(*m_stats.at(row));
+    }
+    return QVariant();
 }
 
 QVariant EndpointTableModel::headerData(int section, Qt::Orientation orientation, int role) const

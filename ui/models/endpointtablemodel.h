@@ -83,6 +83,8 @@ Q_SIGNALS:
 
 private:
     bool setValue(int row, int column, const QVariant &value, int role);
+    /// The cell's tooltip: the whole URL, the limit and what sets it, the spend in detail.
+    QVariant toolTip(int row, int column) const;
     bool refuse(const QString &reason);
     void setWeight(int row, double weight);
     void emitRowRange(int row, int first, int last);
