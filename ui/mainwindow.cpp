@@ -1,6 +1,7 @@
 #include "mainwindow.h"
 
 #include "charts/livecharts.h"
+#include "cost/costestimate.h"
 #include "endpointdelegate.h"
 #include "enginecontroller.h"
 #include "exporter.h"
@@ -12,6 +13,7 @@
 #include "resultsbrowser.h"
 #include "sim/simulatorhost.h"
 #include "summarypanel.h"
+#include "widgets/costgauge.h"
 
 #include <QAction>
 #include <QApplication>
@@ -392,6 +394,7 @@ void MainWindow::buildLayout()
     m_preflightLabel = new QLabel(central);
     m_preflightLabel->setObjectName(QStringLiteral("preflightLabel"));
     m_preflightLabel->setWordWrap(true);
+    m_preflightLabel->setTextFormat(Qt::RichText);
     layout->addWidget(m_fileLabel);
     layout->addWidget(m_preflightLabel);
 
@@ -431,6 +434,32 @@ void MainWindow::buildLayout()
     connect(m_endpointView->selectionModel(), &QItemSelectionModel::currentChanged, m_editError,
             &QWidget::hide);
 
+    buildTabs();
+    m_splitter->setStretchFactor(0, 0);
+    m_splitter->setStretchFactor(1, 1);
+    layout->addWidget(m_splitter, 1);
+
+    auto *progressRow = new QHBoxLayout;
+    m_progress = new QProgressBar(central);
+    m_progress->setObjectName(QStringLiteral("progressBar"));
+    m_progress->setRange(0, 1000);
+    m_progress->setValue(0);
+    m_progress->setFormat(QStringLiteral("%p %"));
+    m_progress->setMaximumWidth(260);
+    m_progressLabel = new QLabel(central);
+    m_progressLabel->setObjectName(QStringLiteral("progressLabel"));
+    m_progressLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_progressLabel->setMinimumWidth(100);
+    m_progressLabel->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    progressRow->addWidget(m_progress);
+    progressRow->addWidget(m_progressLabel, 1);
+    layout->addLayout(progressRow);
+    setCentralWidget(central);
+    buildStatusBar();
+}
+
+void MainWindow::buildTabs()
+{
     m_tabs = new QTabWidget(m_splitter);
     m_tabs->setObjectName(QStringLiteral("tabs"));
     m_charts = new LiveCharts(m_tabs);
@@ -458,38 +487,24 @@ void MainWindow::buildLayout()
             m_resultsBrowser->load(m_resultsPath, m_recordsErrorsPath, m_requestsPath);
         }
     });
-    m_splitter->setStretchFactor(0, 0);
-    m_splitter->setStretchFactor(1, 1);
-    layout->addWidget(m_splitter, 1);
+}
 
-    auto *progressRow = new QHBoxLayout;
-    m_progress = new QProgressBar(central);
-    m_progress->setObjectName(QStringLiteral("progressBar"));
-    m_progress->setRange(0, 1000);
-    m_progress->setValue(0);
-    m_progress->setFormat(QStringLiteral("%p %"));
-    m_progress->setMaximumWidth(260);
-    m_progressLabel = new QLabel(central);
-    m_progressLabel->setObjectName(QStringLiteral("progressLabel"));
-    m_progressLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    m_progressLabel->setMinimumWidth(100);
-    m_progressLabel->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
-    progressRow->addWidget(m_progress);
-    progressRow->addWidget(m_progressLabel, 1);
-    layout->addLayout(progressRow);
-    setCentralWidget(central);
-
+void MainWindow::buildStatusBar()
+{
     m_stateLabel = new QLabel(tr("Idle"), this);
     m_stateLabel->setObjectName(QStringLiteral("stateLabel"));
     m_sharedLabel = new QLabel(this);
     m_sharedLabel->setObjectName(QStringLiteral("sharedLimitsLabel"));
     m_sharedLabel->hide();
+    m_costGauge = new CostGauge(this);
     m_settingsButton = new QToolButton(this);
     m_settingsButton->setObjectName(QStringLiteral("settingsButton"));
     m_settingsButton->setAutoRaise(true);
-    m_settingsButton->setToolTip(tr("Run settings: global limits, retries, timeouts, outputs (Ctrl+,)"));
+    m_settingsButton->setToolTip(tr("Run settings: global limits, cost budget, retries, timeouts, outputs "
+                                    "(Ctrl+,)"));
     connect(m_settingsButton, &QToolButton::clicked, this, &MainWindow::openRunSettings);
     statusBar()->addWidget(m_settingsButton);
+    statusBar()->addPermanentWidget(m_costGauge);
     statusBar()->addPermanentWidget(m_sharedLabel);
     statusBar()->addPermanentWidget(m_stateLabel);
 }
@@ -696,6 +711,9 @@ void MainWindow::updateSettingsButton()
     if (s.limits.tpm > 0) {
         parts << tr("%1 tokens/min").arg(number(s.limits.tpm));
     }
+    if (s.limits.maxCostUsd > 0) {
+        parts << tr("budget %1").arg(CostEstimate::formatUsd(s.limits.maxCostUsd));
+    }
     parts << (s.limits.retry.maxAttempts == 1 ? tr("no retries")
                                               : tr("%1 attempts").arg(s.limits.retry.maxAttempts));
     parts << (s.timeoutsDiffer ? tr("timeouts per endpoint") : tr("timeout %1 s").arg(number(s.timeoutS)));
@@ -756,6 +774,7 @@ void MainWindow::clearRunView()
     m_errorGroups->clear();
     m_endpoints->clearStats();
     m_summary->clear();
+    m_costGauge->clear();
     m_resultsBrowser->clear();
     m_recordsPending = false;
     m_events.reset();
@@ -800,12 +819,45 @@ void MainWindow::showPrediction()
     m_preflightLabel->setText(
         tr("%1 requests (%2), %3 invalid lines%4, about %5 prompt tokens and up to %6 output tokens. "
            "Predicted duration with these limits: %7.")
-            .arg(count(r.requests), formats.join(QStringLiteral(", ")), count(r.invalid),
+            .arg(count(r.requests), formats.join(QStringLiteral(", ")).toHtmlEscaped(), count(r.invalid),
                  r.invalid > 0 ? tr(" (see the Invalid lines tab)") : QString(),
                  count(qint64(r.promptTokens)), count(qint64(r.maxOutputTokens)),
                  seconds < 0     ? tr("unbounded by limits")
                  : seconds < 0.5 ? tr("under a second")
-                                 : duration(seconds)));
+                                 : duration(seconds)) +
+        QStringLiteral("<br>") + costPrediction());
+}
+
+QString MainWindow::costPrediction()
+{
+    // The same estimate as `sluice-cli run --dry-run` (the whole of it in the tooltip).
+    const CostEstimate est = CostEstimate::compute(m_preflight, currentProject(), QString());
+    m_unpriced = est.unpriced;
+    m_costGauge->setUnpriced(est.unpriced);
+    m_preflightLabel->setToolTip(est.describe().join(QLatin1Char('\n')));
+    QStringList shares;
+    for (const CostEstimate::Endpoint &e : est.endpoints) {
+        shares.append(tr("%1 %2 %: %3–%4")
+                          .arg(e.name.toHtmlEscaped())
+                          .arg(e.share * 100.0, 0, 'f', 0)
+                          .arg(CostEstimate::formatUsd(e.lowUsd), CostEstimate::formatUsd(e.highUsd)));
+    }
+    QString text = est.pricedLines > 0
+                       ? tr("Estimated cost: <b>%1 to %2</b> (output from none to max_tokens; %3).")
+                             .arg(CostEstimate::formatUsd(est.lowUsd), CostEstimate::formatUsd(est.highUsd),
+                                  shares.join(QStringLiteral(", ")))
+                       : tr("Estimated cost: not known (no line is priced at every endpoint it may go to).");
+    if (!est.unpriced.isEmpty()) {
+        text += QLatin1Char(' ') +
+                tr("<b>Unpriced</b>: %L1 lines go to models without a price (%2); they are not "
+                   "in the estimate nor in the spend. Give the endpoint a \"price\" block.")
+                    .arg(est.unpricedLines)
+                    .arg(est.unpriced.join(QStringLiteral(", ")).toHtmlEscaped());
+    }
+    if (est.budgetUsd > 0) {
+        text += QLatin1Char(' ') + est.describe().constLast().toHtmlEscaped(); // the verdict on the budget
+    }
+    return text;
 }
 
 bool MainWindow::openProject(const QString &path)
@@ -821,6 +873,7 @@ bool MainWindow::openProject(const QString &path)
     m_endpoints->setEndpoints(loaded->endpoints);
     m_limits = loaded->limits;
     m_shared = loaded->shared;
+    m_costGauge->setBudget(m_limits.maxCostUsd);
     m_projectPath = QFileInfo(path).absoluteFilePath();
     setDirty(false);
     QSettings().setValue(QStringLiteral("project/last"), m_projectPath);
@@ -896,8 +949,11 @@ void MainWindow::setRunSettings(const RunSettingsDialog::Settings &s)
     const bool limitsChanged = s.limits.rps != m_limits.rps || s.limits.tpm != m_limits.tpm ||
                                s.limits.retry.maxAttempts != m_limits.retry.maxAttempts ||
                                s.limits.retry.baseDelayMs != m_limits.retry.baseDelayMs ||
-                               s.limits.retry.maxDelayMs != m_limits.retry.maxDelayMs;
+                               s.limits.retry.maxDelayMs != m_limits.retry.maxDelayMs ||
+                               s.limits.maxCostUsd != m_limits.maxCostUsd ||
+                               s.limits.allowUnpriced != m_limits.allowUnpriced;
     m_limits = s.limits;
+    m_costGauge->setBudget(m_limits.maxCostUsd);
     bool timeoutsChanged = false;
     if (!s.timeoutsDiffer) {
         QList<EndpointConfig> endpoints = m_endpoints->endpoints();
@@ -918,12 +974,14 @@ void MainWindow::setRunSettings(const RunSettingsDialog::Settings &s)
     if (limitsChanged || timeoutsChanged) {
         setDirty(true);
         appendLog(
-            tr("Run settings: global %1 req/s, %2 tokens/min; %3 attempts, backoff %4–%5 ms; timeout %6")
+            tr("Run settings: global %1 req/s, %2 tokens/min; %3 attempts, backoff %4–%5 ms; timeout %6; "
+               "budget %7")
                 .arg(s.limits.rps > 0 ? number(s.limits.rps) : tr("unlimited"),
                      s.limits.tpm > 0 ? number(s.limits.tpm) : tr("unlimited"))
                 .arg(s.limits.retry.maxAttempts)
                 .arg(number(s.limits.retry.baseDelayMs), number(s.limits.retry.maxDelayMs),
-                     s.timeoutsDiffer ? tr("per endpoint") : number(s.timeoutS) + QStringLiteral(" s")));
+                     s.timeoutsDiffer ? tr("per endpoint") : number(s.timeoutS) + QStringLiteral(" s"),
+                     s.limits.maxCostUsd > 0 ? CostEstimate::formatUsd(s.limits.maxCostUsd) : tr("none")));
     }
     updateSettingsButton();
     showPrediction();
@@ -1213,12 +1271,16 @@ void MainWindow::tryIt()
         // endpoints added or opened afterwards are not held to the demo's pace.
         e.rpm = i == 0 ? 9000 : 3000;
         e.model = QStringLiteral("sluice-sim-1");
+        // A made-up price for the made-up model, so the demo shows what a run spends (cost gauge, table).
+        e.price.inputPerMtok = 0.5;
+        e.price.outputPerMtok = 1.5;
         endpoints.append(e);
         m_simulators.push_back(std::move(host));
     }
     m_endpoints->setEndpoints(endpoints);
     m_limits = LimitsConfig();
     m_shared = SharedConfig();
+    m_costGauge->setBudget(0);
     m_projectPath.clear();
     setDirty(false);
     updateSettingsButton();
@@ -1295,6 +1357,7 @@ void MainWindow::handleSnapshot(const Sluice::MetricsSnapshot &s)
         appendLog(event.text);
         m_charts->addMarker(event);
     }
+    m_costGauge->setCost(s.cost, s.notStarted);
     m_sharedLabel->setVisible(s.shared.enabled);
     if (s.shared.enabled) {
         m_sharedLabel->setText(tr("Shared limits (%1): Redis %2, %3 processes")
@@ -1373,7 +1436,10 @@ void MainWindow::handleFinished(const Sluice::MetricsSnapshot &summary)
                            count(summary.failed), count(summary.retries), count(summary.rateLimited)));
         statusBar()->showMessage(tr("Finished: results in %1").arg(m_resultsPath), 10000);
     }
-    m_summary->setSummary(summary, stopped, m_resultsPath, m_controller->errorsPath());
+    if (summary.cost.limited || summary.cost.pricedReplies + summary.cost.unpricedReplies > 0) {
+        appendLog(tr("Cost: %1").arg(m_costGauge->text()));
+    }
+    m_summary->setSummary(summary, stopped, m_resultsPath, m_controller->errorsPath(), m_unpriced);
     m_endpointView->resizeColumnsToContents(); // columns widened during the run fit what stays
     // The records are indexed when the Records tab is first opened (a big run's index takes memory and
     // seconds that an operator who never looks should not pay).

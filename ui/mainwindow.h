@@ -36,6 +36,7 @@ class EngineController;
 class GatewayController;
 class ErrorGroupsModel;
 class LiveCharts;
+class CostGauge;
 class ResultsBrowser;
 class SummaryPanel;
 
@@ -91,6 +92,7 @@ public:
     LiveCharts *charts() const { return m_charts; }
     SummaryPanel *summaryPanel() const { return m_summary; }
     ResultsBrowser *resultsBrowser() const { return m_resultsBrowser; }
+    CostGauge *costGauge() const { return m_costGauge; }
     const PreflightReport &preflight() const { return m_preflight; }
     Sluice::RunState runState() const;
     const Sluice::MetricsSnapshot &lastSnapshot() const { return m_last; }
@@ -148,12 +150,17 @@ private:
 
     void buildActions();
     void buildLayout();
+    void buildStatusBar();
+    /// Charts, summary, records, errors, invalid lines and log, under the endpoints table.
+    void buildTabs();
     void updateActions();
     void handleSnapshot(const Sluice::MetricsSnapshot &snapshot);
     void handleFinished(const Sluice::MetricsSnapshot &summary);
     void showProgress(const Sluice::MetricsSnapshot &snapshot);
     void showPreflight();
     void showPrediction();
+    /// The preflight's cost estimate (range, per endpoint share, unpriced models) for the label, as HTML.
+    QString costPrediction();
     void addRecent(const QString &path);
     void rebuildRecentMenu();
     void appendLog(const QString &text);
@@ -201,7 +208,8 @@ private:
     QTreeView *m_errorView = nullptr;
     QPlainTextEdit *m_log = nullptr;
     QLabel *m_stateLabel = nullptr;
-    QLabel *m_sharedLabel = nullptr; ///< Redis shared limits: state and process count (hidden when unused)
+    QLabel *m_sharedLabel = nullptr;  ///< Redis shared limits: state and process count (hidden when unused)
+    CostGauge *m_costGauge = nullptr; ///< spent and committed against the budget (status bar)
     QToolButton *m_settingsButton = nullptr;
     QLabel *m_editError = nullptr; ///< why an edit of the endpoints table was refused, next to the cell
 
@@ -233,6 +241,7 @@ private:
     QString m_errorsPath;
     QString m_projectPath;
     PreflightReport m_preflight;
+    QStringList m_unpriced; ///< "model at endpoint" pairs of the loaded file without a price
     bool m_preflightRunning = false;
     Sluice::MetricsSnapshot m_last;
     bool m_paused = false;

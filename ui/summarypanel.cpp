@@ -1,6 +1,7 @@
 #include "summarypanel.h"
 
 #include "charts/latencyhistogramchart.h"
+#include "cost/costestimate.h"
 
 #include <QGridLayout>
 #include <QHeaderView>
@@ -16,6 +17,10 @@
 namespace Sluice::Gui {
 
 namespace {
+
+/// Amounts below this are the rounding residue of settled reservations (spent and committed are sums of
+/// doubles): shown as nothing rather than "$0.00000000".
+constexpr double ResidueUsd = 1e-9;
 
 QString count(qint64 n)
 {
@@ -112,7 +117,7 @@ SummaryPanel::SummaryPanel(QWidget *parent)
         makeTable(content, {tr("Error class"), tr("Lines failed"), tr("Attempts failed")}, "summaryClasses");
     m_endpoints = makeTable(content,
                             {tr("Endpoint"), tr("Weight"), tr("Sent"), tr("OK"), tr("429"), tr("Errors"),
-                             tr("Failed %"), tr("p50"), tr("p99"), tr("State"), tr("Limit")},
+                             tr("Failed %"), tr("p50"), tr("p99"), tr("Cost"), tr("State"), tr("Limit")},
                             "summaryEndpoints");
     m_histogram = new LatencyHistogramChart(content);
     m_outputs = new QLabel(content);
@@ -146,11 +151,14 @@ void SummaryPanel::clear()
 }
 
 void SummaryPanel::setSummary(const MetricsSnapshot &s, bool stopped, const QString &resultsPath,
-                              const QString &errorsPath)
+                              const QString &errorsPath, const QStringList &unpriced)
 {
     m_has = true;
     const qint64 lines = std::max(s.linesRead, s.doneInAll() + s.notStarted);
-    m_headline->setText(stopped || s.notStarted > 0
+    m_headline->setText(s.cost.budgetReached
+                            ? tr("Stopped at the cost budget after %1: %2 of %3 lines were not sent")
+                                  .arg(duration(s.elapsedMs / 1000.0), count(s.notStarted), count(lines))
+                        : stopped || s.notStarted > 0
                             ? tr("Stopped after %1: %2 of %3 lines were not sent")
                                   .arg(duration(s.elapsedMs / 1000.0), count(s.notStarted), count(lines))
                             : tr("Finished in %1: %2 succeeded, %3 failed")
@@ -160,6 +168,20 @@ void SummaryPanel::setSummary(const MetricsSnapshot &s, bool stopped, const QStr
         rows.append(QStringLiteral("<tr><td>%1</td><td align=\"right\"><b>%2</b></td></tr>")
                         .arg(name.toHtmlEscaped(), value.toHtmlEscaped()));
     };
+    addFigures(s, lines, row);
+    addCostFigures(s, unpriced, row);
+    m_figures->setText(QStringLiteral("<table cellspacing=\"2\">") + rows.join(QString()) +
+                       QStringLiteral("</table>"));
+    fillClasses(s);
+    fillEndpoints(s);
+    m_histogram->setBuckets(s.latencyBuckets);
+    m_histogram->setVisible(true);
+    m_outputs->setText(tr("Results: %1 (%2 lines)\nErrors: %3 (%4 lines)")
+                           .arg(resultsPath, count(s.succeeded), errorsPath, count(s.failed)));
+}
+
+void SummaryPanel::addFigures(const MetricsSnapshot &s, qint64 lines, const Row &row)
+{
     row(tr("Lines"), count(lines));
     row(tr("Succeeded"), count(s.succeeded));
     row(tr("Failed"), count(s.failed));
@@ -184,9 +206,39 @@ void SummaryPanel::setSummary(const MetricsSnapshot &s, bool stopped, const QStr
         QStringLiteral("%1 / %2 / %3").arg(ms(s.p50Ms), ms(s.p90Ms), ms(s.p99Ms)));
     row(tr("Tokens in / out"), QStringLiteral("%1 / %2").arg(count(s.inputTokens), count(s.outputTokens)));
     row(tr("Duration"), duration(s.elapsedMs / 1000.0));
-    m_figures->setText(QStringLiteral("<table cellspacing=\"2\">") + rows.join(QString()) +
-                       QStringLiteral("</table>"));
+}
 
+void SummaryPanel::addCostFigures(const MetricsSnapshot &s, const QStringList &unpriced, const Row &row)
+{
+    const CostStats &c = s.cost;
+    row(tr("Spent"),
+        c.pricedReplies > 0
+            ? tr("%1 (%2 priced replies)").arg(CostEstimate::formatUsd(c.spentUsd), count(c.pricedReplies))
+            : CostEstimate::formatUsd(c.spentUsd));
+    if (c.reservedUsd > ResidueUsd) {
+        row(tr("Committed in flight"), CostEstimate::formatUsd(c.reservedUsd));
+    }
+    row(tr("Budget"), c.budgetUsd > 0 ? tr("%1 (%2 used)")
+                                            .arg(CostEstimate::formatUsd(c.budgetUsd),
+                                                 percent(100.0 * c.spentUsd / c.budgetUsd))
+                      : c.limited ? tr("endpoint budgets only")
+                                  : tr("none"));
+    if (c.budgetReached) {
+        row(tr("Budget reached"),
+            tr("%1 lines not sent; Run resumes them (raise the budget first)").arg(count(s.notStarted)));
+    }
+    if (c.unpricedReplies > 0 || !unpriced.isEmpty()) {
+        QStringList parts;
+        if (!unpriced.isEmpty()) {
+            parts.append(tr("no price for %1").arg(unpriced.join(QStringLiteral(", "))));
+        }
+        parts.append(tr("%1 replies not in the spend").arg(count(c.unpricedReplies)));
+        row(tr("Unpriced"), parts.join(QStringLiteral("; ")));
+    }
+}
+
+void SummaryPanel::fillClasses(const MetricsSnapshot &s)
+{
     QStringList classes = s.errorsByClass.keys();
     for (const QString &c : s.attemptErrorsByClass.keys()) {
         if (!classes.contains(c)) {
@@ -201,7 +253,10 @@ void SummaryPanel::setSummary(const MetricsSnapshot &s, bool stopped, const QStr
         m_classes->setItem(i, 2, cell(count(s.attemptErrorsByClass.value(classes.at(i))), true));
     }
     m_classes->setVisible(!classes.isEmpty());
+}
 
+void SummaryPanel::fillEndpoints(const MetricsSnapshot &s)
+{
     m_endpoints->setRowCount(int(s.endpoints.size()));
     for (int i = 0; i < s.endpoints.size(); ++i) {
         const EndpointStats &e = s.endpoints.at(i);
@@ -219,17 +274,14 @@ void SummaryPanel::setSummary(const MetricsSnapshot &s, bool stopped, const QStr
             percent(e.sent > 0 ? 100.0 * double(failedAttempts) / double(e.sent) : 0.0),
             ms(e.p50Ms),
             ms(e.p99Ms),
+            CostEstimate::formatUsd(e.costSpentUsd),
             e.stateText(),
             limit};
         for (int c = 0; c < values.size(); ++c) {
-            m_endpoints->setItem(i, c, cell(values.at(c), c >= 1 && c <= 8));
+            m_endpoints->setItem(i, c, cell(values.at(c), c >= 1 && c <= 9));
         }
     }
     m_endpoints->setVisible(!s.endpoints.isEmpty());
-    m_histogram->setBuckets(s.latencyBuckets);
-    m_histogram->setVisible(true);
-    m_outputs->setText(tr("Results: %1 (%2 lines)\nErrors: %3 (%4 lines)")
-                           .arg(resultsPath, count(s.succeeded), errorsPath, count(s.failed)));
 }
 
 QString SummaryPanel::text() const

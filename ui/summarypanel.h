@@ -2,7 +2,10 @@
 
 #include "metrics/metrics.h"
 
+#include <QStringList>
 #include <QWidget>
+
+#include <functional>
 
 class QLabel;
 class QTableWidget;
@@ -12,8 +15,8 @@ namespace Sluice::Gui {
 class LatencyHistogramChart;
 
 /// The end-of-run summary (what `sluice-cli run` prints): how the run ended, lines, error rate in %,
-/// attempts, retries, 429s, throughput, latency percentiles and histogram, tokens, errors by class,
-/// the per-endpoint table and where the outputs are.
+/// attempts, retries, 429s, throughput, latency percentiles and histogram, tokens, spend against the
+/// budget, errors by class, the per-endpoint table and where the outputs are.
 class SummaryPanel : public QWidget
 {
     Q_OBJECT
@@ -21,9 +24,10 @@ class SummaryPanel : public QWidget
 public:
     explicit SummaryPanel(QWidget *parent = nullptr);
 
-    /// Shows the summary of a run that ended; `stopped` when the operator stopped it.
+    /// Shows the summary of a run that ended; `stopped` when the operator stopped it. `unpriced`: the
+    /// "model at endpoint" pairs without a price (named in the Unpriced line).
     void setSummary(const Sluice::MetricsSnapshot &summary, bool stopped, const QString &resultsPath,
-                    const QString &errorsPath);
+                    const QString &errorsPath, const QStringList &unpriced = {});
     void clear();
     bool hasSummary() const { return m_has; }
     /// The summary as plain text (tests, copy).
@@ -36,6 +40,13 @@ public:
     static double attemptErrorRatePercent(const Sluice::MetricsSnapshot &summary);
 
 private:
+    using Row = std::function<void(const QString &name, const QString &value)>;
+    void addFigures(const Sluice::MetricsSnapshot &s, qint64 lines, const Row &row);
+    /// Spent, committed, budget (and whether the run stopped at it), unpriced replies and models.
+    void addCostFigures(const Sluice::MetricsSnapshot &s, const QStringList &unpriced, const Row &row);
+    void fillClasses(const Sluice::MetricsSnapshot &s);
+    void fillEndpoints(const Sluice::MetricsSnapshot &s);
+
     QLabel *m_headline = nullptr;
     QLabel *m_figures = nullptr;
     QTableWidget *m_classes = nullptr;

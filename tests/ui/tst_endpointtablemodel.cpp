@@ -79,10 +79,13 @@ MetricsSnapshot tst_EndpointTableModel::snapshot()
     a.p50Ms = 53.2;
     a.limitRps = 12.5;
     a.limitReason = LimitReason::HeaderLimit;
+    a.costSpentUsd = 0.0123;
+    a.costReservedUsd = 0.004;
     EndpointStats b;
     b.name = QStringLiteral("beta");
     b.state = EndpointState::Active;
     b.ok = 7;
+    b.costSpentUsd = 12.5;
     s.endpoints = {a, b};
     return s;
 }
@@ -190,6 +193,9 @@ void tst_EndpointTableModel::liveData_data()
     QTest::newRow("limit") << 0 << int(M::Limit) << QStringLiteral("12.5/s (header limit)") << QVariant(12.5);
     QTest::newRow("limit unlimited") << 1 << int(M::Limit) << QStringLiteral("— (unlimited)")
                                      << QVariant(0.0);
+    QTest::newRow("cost with in flight")
+        << 0 << int(M::Cost) << QStringLiteral("$0.0123 + $0.00400") << QVariant(0.0123);
+    QTest::newRow("cost") << 1 << int(M::Cost) << QStringLiteral("$12.50") << QVariant(12.5);
 }
 
 void tst_EndpointTableModel::liveData()
@@ -211,6 +217,7 @@ void tst_EndpointTableModel::alignmentAndHeaders()
     const int right = int(Qt::AlignRight | Qt::AlignVCenter);
     QCOMPARE(m_model->index(0, M::Weight).data(Qt::TextAlignmentRole).toInt(), right);
     QCOMPARE(m_model->index(0, M::Rpm).data(Qt::TextAlignmentRole).toInt(), right);
+    QCOMPARE(m_model->index(0, M::Cost).data(Qt::TextAlignmentRole).toInt(), right);
     QVERIFY(!m_model->index(0, M::Name).data(Qt::TextAlignmentRole).isValid());
     for (int c = 0; c < M::ColumnCount; ++c) {
         QVERIFY2(!m_model->headerData(c, Qt::Horizontal, Qt::ToolTipRole).toString().isEmpty(),
@@ -223,6 +230,15 @@ void tst_EndpointTableModel::alignmentAndHeaders()
     m_model->applySnapshot(snapshot());
     QVERIFY(m_model->index(0, M::State).data(Qt::ForegroundRole).isValid());  // cooling down
     QVERIFY(!m_model->index(1, M::State).data(Qt::ForegroundRole).isValid()); // active
+    MetricsSnapshot nothingSpent = snapshot();
+    nothingSpent.endpoints[1].costSpentUsd = 0;
+    nothingSpent.endpoints[1].costReservedUsd = 1e-18; // what settling leaves of a sum of doubles
+    m_model->applySnapshot(nothingSpent);
+    QCOMPARE(m_model->index(1, M::Cost).data().toString(), QStringLiteral("—"));
+    const QString costTip = m_model->index(0, M::Cost).data(Qt::ToolTipRole).toString();
+    QVERIFY2(costTip.contains(QStringLiteral("Spent: $0.0123")) &&
+                 costTip.contains(QStringLiteral("In flight (committed, worst case): $0.00400")),
+             qPrintable(costTip));
 }
 
 void tst_EndpointTableModel::setDataValidation_data()

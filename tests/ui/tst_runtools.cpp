@@ -4,6 +4,7 @@
 
 #include "charts/latencyhistogramchart.h"
 #include "charts/livecharts.h"
+#include "cost/costestimate.h"
 #include "mainwindow.h"
 #include "models/endpointtablemodel.h"
 #include "models/resultsmodel.h"
@@ -11,6 +12,7 @@
 #include "runfixture.h"
 #include "sim/simulator.h"
 #include "summarypanel.h"
+#include "widgets/costgauge.h"
 
 #include <QApplication>
 #include <QChartView>
@@ -24,6 +26,7 @@
 #include <QGraphicsTextItem>
 #include <QLabel>
 #include <QLineEdit>
+#include <QLocale>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QPushButton>
@@ -31,6 +34,8 @@
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QStandardPaths>
+#include <QStatusBar>
+#include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
@@ -95,9 +100,15 @@ private Q_SLOTS:
     void chartAxesAreReadableThroughARun();
     void histogramBins_data();
     void histogramBins();
+    void budgetFromTheSettingsIsSavedWithTheProject();
+    void budgetedRunShowsSpendInTheGaugeAndTable();
+    void runStoppedAtTheBudgetShowsRed();
 
 private:
     QString writeLines(const QString &name, int count, int badEvery = 0);
+    /// Chat lines with max_tokens (a worst case of about a thousandth of a dollar at pricedEndpoint's rates).
+    QString writeCostLines(const QString &name, int count);
+    static EndpointConfig pricedEndpoint(const QUrl &url);
     bool load(MainWindow &window, const QList<EndpointConfig> &endpoints, const QString &requests);
     bool runToEnd(MainWindow &window);
     std::unique_ptr<QTemporaryDir> m_dir;
@@ -128,6 +139,29 @@ QString tst_RunTools::writeLines(const QString &name, int count, int badEvery)
     }
     const QString path = m_dir->filePath(name);
     return Test::writeJsonl(path, lines) ? path : QString();
+}
+
+QString tst_RunTools::writeCostLines(const QString &name, int count)
+{
+    QList<json> lines;
+    for (int i = 1; i <= count; ++i) {
+        lines.append(
+            json{{"custom_id", "c" + std::to_string(i)},
+                 {"messages", {{{"role", "user"}, {"content", "Tell me about sluice " + std::to_string(i)}}}},
+                 {"max_tokens", 100}});
+    }
+    const QString path = m_dir->filePath(name);
+    return Test::writeJsonl(path, lines) ? path : QString();
+}
+
+EndpointConfig tst_RunTools::pricedEndpoint(const QUrl &url)
+{
+    EndpointConfig e = EndpointConfig::fromUrl(url, 0);
+    e.name = QStringLiteral("sim");
+    e.model = QStringLiteral("house-small");
+    e.price.inputPerMtok = 2.0;
+    e.price.outputPerMtok = 8.0;
+    return e;
 }
 
 bool tst_RunTools::load(MainWindow &window, const QList<EndpointConfig> &endpoints, const QString &requests)
@@ -489,6 +523,150 @@ void tst_RunTools::histogramBins()
         }
     }
     QCOMPARE(total, qint64(buckets.size()) * 10);
+}
+
+void tst_RunTools::budgetFromTheSettingsIsSavedWithTheProject()
+{
+    MainWindow window;
+    window.show();
+    QVERIFY(load(window, {pricedEndpoint(QUrl(QStringLiteral("http://127.0.0.1:9/v1/chat/completions")))},
+                 writeCostLines(QStringLiteral("budget.jsonl"), 10)));
+    auto *preflight = window.findChild<QLabel *>(QStringLiteral("preflightLabel"));
+    QVERIFY2(preflight->text().contains(QStringLiteral("Estimated cost: <b>$")),
+             qPrintable(preflight->text()));
+    QVERIFY2(preflight->text().contains(QStringLiteral("sim 100 %: $")), qPrintable(preflight->text()));
+    QVERIFY(!preflight->text().contains(QStringLiteral("Unpriced")));
+    CostGauge *gauge = window.costGauge();
+    QCOMPARE(gauge->text(), QStringLiteral("Cost: no budget"));
+    QVERIFY(gauge->isVisible());
+
+    // The dialog's budget field (USD, the shared bounds) sets limits.max_cost_usd.
+    double maximum = 0;
+    onNextDialog([&](QWidget *dialog) {
+        auto *budget = dialog->findChild<QDoubleSpinBox *>(QStringLiteral("maxCostUsd"));
+        maximum = budget->maximum();
+        QCOMPARE(budget->value(), 0.0);
+        QCOMPARE(budget->text(), QStringLiteral("none"));
+        budget->setValue(2.5);
+        clickButton(dialog, QStringLiteral("OK"));
+    });
+    window.findChild<QAbstractButton *>(QStringLiteral("settingsButton"))->click();
+    QCOMPARE(maximum, Bounds::CostUsd.max);
+    QCOMPARE(window.runSettings().limits.maxCostUsd, 2.5);
+    QVERIFY(window.hasUnsavedChanges());
+    const QString button = window.findChild<QAbstractButton *>(QStringLiteral("settingsButton"))->text();
+    QVERIFY2(button.contains(QStringLiteral("budget $2.50")), qPrintable(button));
+    QCOMPARE(gauge->text(), QStringLiteral("Budget $2.50, nothing spent yet"));
+    QVERIFY2(preflight->text().contains(QStringLiteral("Budget $2.50: the whole run fits")),
+             qPrintable(preflight->text()));
+
+    // Saved in the project as sluice-cli reads it, and read back into the dialog.
+    const QString path = m_dir->filePath(QStringLiteral("budget-project.json"));
+    QVERIFY(window.saveProject(path));
+    const auto readJson = [](const QString &name) {
+        QFile file(name);
+        return file.open(QIODevice::ReadOnly) ? json::parse(file.readAll().toStdString(), nullptr, false)
+                                              : json();
+    };
+    const json root = readJson(path);
+    QVERIFY2(root.contains("limits") && root.at("limits").contains("max_cost_usd"), root.dump().c_str());
+    QCOMPARE(root.at("limits").at("max_cost_usd").get<double>(), 2.5);
+    MainWindow other;
+    other.show();
+    QVERIFY(other.openProject(path));
+    QCOMPARE(other.runSettings().limits.maxCostUsd, 2.5);
+    QCOMPARE(other.costGauge()->text(), QStringLiteral("Budget $2.50, nothing spent yet"));
+    double shown = -1;
+    onNextDialog([&](QWidget *dialog) {
+        auto *budget = dialog->findChild<QDoubleSpinBox *>(QStringLiteral("maxCostUsd"));
+        shown = budget->value();
+        budget->setValue(0); // none again
+        clickButton(dialog, QStringLiteral("OK"));
+    });
+    other.openRunSettings();
+    QCOMPARE(shown, 2.5);
+    QVERIFY(other.saveProject(path));
+    const json again = readJson(path);
+    QVERIFY(again.is_object());
+    QVERIFY2(!again.contains("limits") || !again.at("limits").contains("max_cost_usd"), again.dump().c_str());
+    QCOMPARE(other.costGauge()->text(), QStringLiteral("Cost: no budget"));
+}
+
+void tst_RunTools::budgetedRunShowsSpendInTheGaugeAndTable()
+{
+    SimulatorConfig config;
+    config.latencyMs = 2;
+    Simulator sim(config);
+    QVERIFY(sim.listen());
+    MainWindow window;
+    window.show();
+    QVERIFY(
+        load(window, {pricedEndpoint(sim.chatUrl())}, writeCostLines(QStringLiteral("spend.jsonl"), 200)));
+    RunSettingsDialog::Settings settings = window.runSettings();
+    settings.limits.maxCostUsd = 5;
+    window.setRunSettings(settings);
+    QVERIFY(runToEnd(window));
+    const MetricsSnapshot &s = window.lastSnapshot();
+    QCOMPARE(s.succeeded + s.failed, 200);
+    QVERIFY2(s.cost.spentUsd > 0, qPrintable(QString::number(s.cost.spentUsd)));
+    QCOMPARE(s.cost.budgetUsd, 5.0);
+
+    // The gauge: what was spent, of the budget, in the status bar.
+    CostGauge *gauge = window.costGauge();
+    QVERIFY(gauge->isVisible());
+    QCOMPARE(gauge->parentWidget(), static_cast<QWidget *>(window.statusBar()));
+    QVERIFY(gauge->share() > 0);
+    QCOMPARE(gauge->level(), CostGauge::Level::Normal);
+    const QString expected = CostEstimate::formatUsd(s.cost.spentUsd) + QStringLiteral(" spent of $5.00 (");
+    QVERIFY2(gauge->text().startsWith(expected),
+             qPrintable(gauge->text() + QStringLiteral(" / ") + expected));
+
+    // The endpoints table's Cost column: the endpoint's spend, as wide as its text.
+    EndpointTableModel *model = window.endpointModel();
+    const QModelIndex cost = model->index(0, EndpointTableModel::Cost);
+    QCOMPARE(model->headerData(EndpointTableModel::Cost, Qt::Horizontal).toString(), QStringLiteral("Cost"));
+    QCOMPARE(cost.data(Qt::EditRole).toDouble(), s.endpoints.at(0).costSpentUsd);
+    QVERIFY(cost.data(Qt::EditRole).toDouble() > 0);
+    QCOMPARE(cost.data().toString(), CostEstimate::formatUsd(s.endpoints.at(0).costSpentUsd));
+    auto *table = window.findChild<QTableView *>(QStringLiteral("endpointTable"));
+    QVERIFY(table->columnWidth(EndpointTableModel::Cost) >=
+            table->fontMetrics().horizontalAdvance(cost.data().toString()));
+
+    // The summary: spend and budget lines.
+    const QString text = window.summaryPanel()->text();
+    QVERIFY2(text.contains(QStringLiteral("Spent: ") + CostEstimate::formatUsd(s.cost.spentUsd)),
+             qPrintable(text));
+    QVERIFY2(text.contains(QStringLiteral("Budget: $5.00 (")), qPrintable(text));
+    QVERIFY(!text.contains(QStringLiteral("Budget reached")));
+    QVERIFY(window.logText().contains(QStringLiteral("Cost: $")));
+}
+
+void tst_RunTools::runStoppedAtTheBudgetShowsRed()
+{
+    SimulatorConfig config;
+    config.latencyMs = 2;
+    Simulator sim(config);
+    QVERIFY(sim.listen());
+    MainWindow window;
+    window.show();
+    QVERIFY(load(window, {pricedEndpoint(sim.chatUrl())}, writeCostLines(QStringLiteral("stop.jsonl"), 300)));
+    RunSettingsDialog::Settings settings = window.runSettings();
+    settings.limits.maxCostUsd = 0.01; // some tens of lines, not 300
+    window.setRunSettings(settings);
+    QVERIFY(runToEnd(window));
+    const MetricsSnapshot &s = window.lastSnapshot();
+    QVERIFY(s.cost.budgetReached);
+    QVERIFY(s.notStarted > 0 && s.notStarted < 300);
+    QVERIFY(s.cost.spentUsd <= 0.01 + 1e-9);
+    CostGauge *gauge = window.costGauge();
+    QCOMPARE(gauge->level(), CostGauge::Level::Reached);
+    QCOMPARE(gauge->barColor(), CostGauge::color(CostGauge::Level::Reached));
+    const QString reached = QStringLiteral("budget reached: %1 lines not sent")
+                                .arg(QLocale(QLocale::English).toString(s.notStarted));
+    QVERIFY2(gauge->text().startsWith(reached), qPrintable(gauge->text()));
+    const QString summary = window.summaryPanel()->text();
+    QVERIFY2(summary.startsWith(QStringLiteral("Stopped at the cost budget")), qPrintable(summary));
+    QVERIFY2(summary.contains(QStringLiteral("Budget reached: ")), qPrintable(summary));
 }
 
 QTEST_MAIN(tst_RunTools)

@@ -323,6 +323,8 @@ void tst_Walkthrough::numericCellsGrowWithTheirNumbers()
         s.errors = 2 * scale;
         s.inFlight = int(7 * std::min<qint64>(scale, 10000));
         s.p50Ms = 8.0 * double(scale);
+        s.costSpentUsd = 0.0123 * double(scale);
+        s.costReservedUsd = 0.004 * double(scale);
         return s;
     };
     const auto check = [&](const char *when) {

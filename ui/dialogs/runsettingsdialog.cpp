@@ -11,6 +11,7 @@
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
+#include <QLocale>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QVBoxLayout>
@@ -71,7 +72,24 @@ RunSettingsDialog::RunSettingsDialog(const Settings &settings, const QString &re
     setWindowTitle(tr("Run settings"));
     setObjectName(QStringLiteral("runSettingsDialog"));
     auto *layout = new QVBoxLayout(this);
+    layout->addWidget(limitsGroup(settings));
+    layout->addWidget(budgetGroup(settings));
+    layout->addWidget(retriesGroup(settings));
+    layout->addWidget(outputsGroup(settings, requestsPath));
+    m_problem = new QLabel(this);
+    m_problem->setObjectName(QStringLiteral("settingsProblem"));
+    m_problem->setStyleSheet(QStringLiteral("color: #e05048"));
+    m_problem->setWordWrap(true);
+    m_problem->hide();
+    layout->addWidget(m_problem);
+    auto *buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
+    connect(buttons, &QDialogButtonBox::accepted, this, &RunSettingsDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, this, &RunSettingsDialog::reject);
+    layout->addWidget(buttons);
+}
 
+QGroupBox *RunSettingsDialog::limitsGroup(const Settings &settings)
+{
     auto *limits = new QGroupBox(tr("Run-wide limits (on top of each endpoint's RPM and TPM)"), this);
     auto *limitsForm = new QFormLayout(limits);
     m_rps = spin(limits, "globalRps", Bounds::GlobalRps.max, 2, tr(" requests/s"), tr("unlimited"));
@@ -80,8 +98,32 @@ RunSettingsDialog::RunSettingsDialog(const Settings &settings, const QString &re
     m_tpm->setValue(settings.limits.tpm);
     limitsForm->addRow(tr("&Requests per second:"), m_rps);
     limitsForm->addRow(tr("&Tokens per minute:"), m_tpm);
-    layout->addWidget(limits);
+    return limits;
+}
 
+QGroupBox *RunSettingsDialog::budgetGroup(const Settings &settings)
+{
+    auto *budget = new QGroupBox(tr("Cost budget"), this);
+    auto *form = new QFormLayout(budget);
+    m_budget = spin(budget, "maxCostUsd", Bounds::CostUsd.max, 2, QString(), tr("none"));
+    m_budget->setPrefix(QStringLiteral("$"));
+    m_budget->setValue(settings.limits.maxCostUsd);
+    m_budget->setToolTip(tr("What the whole run may spend, in USD (limits.max_cost_usd); 0 = no budget. A "
+                            "request goes only when its worst case fits what is left; the run stops "
+                            "sending at the budget, and Run offers to resume the lines not sent."));
+    m_allowUnpriced =
+        new QCheckBox(tr("Also send to models without a price (their cost is not counted)"), budget);
+    m_allowUnpriced->setObjectName(QStringLiteral("allowUnpriced"));
+    m_allowUnpriced->setChecked(settings.limits.allowUnpriced);
+    m_allowUnpriced->setToolTip(tr("Without this, a run with a budget refuses to start when some endpoint's "
+                                   "model has no price (limits.allow_unpriced)."));
+    form->addRow(tr("Run &budget (USD):"), m_budget);
+    form->addRow(QString(), m_allowUnpriced);
+    return budget;
+}
+
+QGroupBox *RunSettingsDialog::retriesGroup(const Settings &settings)
+{
     auto *retries = new QGroupBox(tr("Retries and timeouts"), this);
     auto *retryForm = new QFormLayout(retries);
     m_attempts = new QSpinBox(retries);
@@ -108,8 +150,11 @@ RunSettingsDialog::RunSettingsDialog(const Settings &settings, const QString &re
     retryForm->addRow(tr("Backoff &cap:"), m_backoffMax);
     retryForm->addRow(tr("Attempt t&imeout:"), m_timeout);
     retryForm->addRow(QString(), m_setTimeouts);
-    layout->addWidget(retries);
+    return retries;
+}
 
+QGroupBox *RunSettingsDialog::outputsGroup(const Settings &settings, const QString &requestsPath)
+{
     auto *outputs = new QGroupBox(tr("Outputs"), this);
     auto *outputForm = new QFormLayout(outputs);
     const QFileInfo input(requestsPath);
@@ -159,21 +204,7 @@ RunSettingsDialog::RunSettingsDialog(const Settings &settings, const QString &re
     outputForm->addRow(tr("R&esults:"), resultsRow);
     outputForm->addRow(tr("E&rrors:"), errorsRow);
     outputForm->addRow(tr("When they hold an earlier run's records:"), m_existing);
-    layout->addWidget(outputs);
-
-    auto *note = new QLabel(tr("A cost budget will be set here once costs are tracked."), this);
-    note->setEnabled(false);
-    layout->addWidget(note);
-    m_problem = new QLabel(this);
-    m_problem->setObjectName(QStringLiteral("settingsProblem"));
-    m_problem->setStyleSheet(QStringLiteral("color: #e05048"));
-    m_problem->setWordWrap(true);
-    m_problem->hide();
-    layout->addWidget(m_problem);
-    auto *buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
-    connect(buttons, &QDialogButtonBox::accepted, this, &RunSettingsDialog::accept);
-    connect(buttons, &QDialogButtonBox::rejected, this, &RunSettingsDialog::reject);
-    layout->addWidget(buttons);
+    return outputs;
 }
 
 RunSettingsDialog::Settings RunSettingsDialog::settings() const
@@ -181,6 +212,8 @@ RunSettingsDialog::Settings RunSettingsDialog::settings() const
     Settings s = m_initial;
     s.limits.rps = m_rps->value();
     s.limits.tpm = m_tpm->value();
+    s.limits.maxCostUsd = m_budget->value();
+    s.limits.allowUnpriced = m_allowUnpriced->isChecked();
     s.limits.retry.maxAttempts = m_attempts->value();
     s.limits.retry.baseDelayMs = m_backoffBase->value();
     s.limits.retry.maxDelayMs = m_backoffMax->value();
@@ -201,6 +234,11 @@ RunSettingsDialog::Settings RunSettingsDialog::settings() const
 
 QString RunSettingsDialog::validate() const
 {
+    if (!Bounds::CostUsd.contains(m_budget->value())) {
+        return tr("The budget must be from $%1 (none) to $%2.")
+            .arg(Bounds::CostUsd.min)
+            .arg(QLocale(QLocale::English).toString(Bounds::CostUsd.max, 'f', 0));
+    }
     if (m_backoffMax->value() < m_backoffBase->value()) {
         return tr("The backoff cap (%1 ms) must be at least the backoff base (%2 ms).")
             .arg(m_backoffMax->value())

@@ -7,13 +7,15 @@
 class QCheckBox;
 class QComboBox;
 class QDoubleSpinBox;
+class QGroupBox;
 class QLabel;
 class QLineEdit;
 class QSpinBox;
 
 namespace Sluice::Gui {
 
-/// Run ▸ Settings: the run-wide limits (requests/s, tokens/min), retries (attempts, backoff), the
+/// Run ▸ Settings: the run-wide limits (requests/s, tokens/min), the cost budget (limits.max_cost_usd,
+/// and whether models without a price may run uncounted), retries (attempts, backoff), the
 /// attempt timeout of every endpoint, where the results and errors go, and what happens when those
 /// files already hold an earlier run's records.
 class RunSettingsDialog : public QDialog
@@ -48,10 +50,16 @@ public:
 
 private:
     QString validate() const;
+    QGroupBox *limitsGroup(const Settings &settings);
+    QGroupBox *budgetGroup(const Settings &settings);
+    QGroupBox *retriesGroup(const Settings &settings);
+    QGroupBox *outputsGroup(const Settings &settings, const QString &requestsPath);
 
     Settings m_initial;
     QDoubleSpinBox *m_rps = nullptr;
     QDoubleSpinBox *m_tpm = nullptr;
+    QDoubleSpinBox *m_budget = nullptr; ///< limits.max_cost_usd; 0 = none
+    QCheckBox *m_allowUnpriced = nullptr;
     QSpinBox *m_attempts = nullptr;
     QDoubleSpinBox *m_backoffBase = nullptr;
     QDoubleSpinBox *m_backoffMax = nullptr;

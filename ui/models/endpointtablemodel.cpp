@@ -1,5 +1,7 @@
 #include "endpointtablemodel.h"
 
+#include "cost/costestimate.h"
+
 #include <QColor>
 #include <QLocale>
 #include <QRegularExpression>
@@ -35,6 +37,7 @@ bool isNumeric(int column)
     case EndpointTableModel::Errors:
     case EndpointTableModel::P50:
     case EndpointTableModel::Ttft:
+    case EndpointTableModel::Cost:
     case EndpointTableModel::Limit:
         return true;
     default:
@@ -84,6 +87,35 @@ QString formatLatency(double ms)
     return QLocale().toString(qint64(std::llround(ms))) + QStringLiteral(" ms");
 }
 
+/// Amounts below this are the rounding residue of settled reservations (spent and committed are sums of
+/// doubles): shown as nothing rather than "$0.00000000".
+constexpr double ResidueUsd = 1e-9;
+
+/// "$0.0123", with "+ $0.0040" committed to its requests in flight; "—" before it spent anything.
+QString formatCost(const EndpointStats &s)
+{
+    if (s.costSpentUsd <= ResidueUsd && s.costReservedUsd <= ResidueUsd) {
+        return QStringLiteral("—");
+    }
+    QString text = CostEstimate::formatUsd(s.costSpentUsd);
+    if (s.costReservedUsd > ResidueUsd) {
+        text += QStringLiteral(" + ") + CostEstimate::formatUsd(s.costReservedUsd);
+    }
+    return text;
+}
+
+QString costToolTip(const EndpointStats &s)
+{
+    QString tip = QStringLiteral("Spent: %1\nIn flight (committed, worst case): %2")
+                      .arg(CostEstimate::formatUsd(s.costSpentUsd),
+                           CostEstimate::formatUsd(s.costReservedUsd > ResidueUsd ? s.costReservedUsd : 0));
+    if (s.costBudgetUsd > 0) {
+        tip += QStringLiteral("\nIts own budget (max_cost_usd): %1")
+                   .arg(CostEstimate::formatUsd(s.costBudgetUsd));
+    }
+    return tip;
+}
+
 QVariant liveDisplay(const std::optional<EndpointStats> &stats, int column)
 {
     if (!stats) {
@@ -105,6 +137,8 @@ QVariant liveDisplay(const std::optional<EndpointStats> &stats, int column)
         return formatLatency(s.p50Ms);
     case EndpointTableModel::Ttft:
         return s.streams > 0 ? formatLatency(s.ttftP50Ms) : QStringLiteral("—");
+    case EndpointTableModel::Cost:
+        return formatCost(s);
     case EndpointTableModel::Limit:
         return formatLimit(s);
     default:
@@ -133,6 +167,8 @@ QVariant liveEdit(const std::optional<EndpointStats> &stats, int column)
         return s.p50Ms;
     case EndpointTableModel::Ttft:
         return s.ttftP50Ms;
+    case EndpointTableModel::Cost:
+        return s.costSpentUsd;
     case EndpointTableModel::Limit:
         return s.limitRps;
     default:
@@ -223,6 +259,8 @@ QString headerText(int section)
         return QStringLiteral("p50");
     case EndpointTableModel::Ttft:
         return QStringLiteral("TTFT p50");
+    case EndpointTableModel::Cost:
+        return QStringLiteral("Cost");
     case EndpointTableModel::Limit:
         return QStringLiteral("Limit");
     default:
@@ -280,11 +318,76 @@ QString headerToolTip(int section)
         return QStringLiteral("Median latency of successful requests, in milliseconds.");
     case EndpointTableModel::Ttft:
         return QStringLiteral("Median time to first token of its streamed replies, in milliseconds.");
+    case EndpointTableModel::Cost:
+        return QStringLiteral("What its replies cost so far (USD, priced models only), then \"+\" what is "
+                              "committed to its requests in flight (their worst case; runs with a budget).");
     case EndpointTableModel::Limit:
         return QStringLiteral("Effective limit right now and what sets it (configured rpm/tpm, rate-limit "
                               "headers, 429 backoff, ...).");
     default:
         return QString();
+    }
+}
+
+/// A cell's DisplayRole: the configuration as the operator reads it, then the live statistics.
+QVariant displayOf(const EndpointConfig &e, const std::optional<EndpointStats> &stats, int column)
+{
+    switch (column) {
+    case EndpointTableModel::Enabled:
+        return QVariant();
+    case EndpointTableModel::Name:
+        return e.name;
+    case EndpointTableModel::Url:
+        return e.url.toString();
+    case EndpointTableModel::Provider:
+        return toString(e.provider);
+    case EndpointTableModel::KeyEnv:
+        return e.apiKeyEnv;
+    case EndpointTableModel::Model:
+        return e.model;
+    case EndpointTableModel::Weight:
+        return formatNumber(e.weight);
+    case EndpointTableModel::Rpm:
+        return e.rpm == 0 ? QStringLiteral("unlimited") : formatNumber(e.rpm);
+    case EndpointTableModel::Tpm:
+        return e.tpm == 0 ? QStringLiteral("unlimited") : formatNumber(e.tpm);
+    case EndpointTableModel::MaxInFlight:
+        return QLocale().toString(e.maxInFlight);
+    case EndpointTableModel::Stream:
+        return QVariant();
+    default:
+        return liveDisplay(stats, column);
+    }
+}
+
+/// A cell's EditRole: the configuration's values, then the live statistics' numbers.
+QVariant editOf(const EndpointConfig &e, const std::optional<EndpointStats> &stats, int column)
+{
+    switch (column) {
+    case EndpointTableModel::Enabled:
+        return e.weight > 0;
+    case EndpointTableModel::Name:
+        return e.name;
+    case EndpointTableModel::Url:
+        return e.url.toString();
+    case EndpointTableModel::Provider:
+        return toString(e.provider);
+    case EndpointTableModel::KeyEnv:
+        return e.apiKeyEnv;
+    case EndpointTableModel::Model:
+        return e.model;
+    case EndpointTableModel::Weight:
+        return e.weight;
+    case EndpointTableModel::Rpm:
+        return e.rpm;
+    case EndpointTableModel::Tpm:
+        return e.tpm;
+    case EndpointTableModel::MaxInFlight:
+        return e.maxInFlight;
+    case EndpointTableModel::Stream:
+        return e.stream;
+    default:
+        return liveEdit(stats, column);
     }
 }
 
@@ -431,59 +534,9 @@ QVariant EndpointTableModel::data(const QModelIndex &index, int role) const
 
     switch (role) {
     case Qt::DisplayRole:
-        switch (column) {
-        case Enabled:
-            return QVariant();
-        case Name:
-            return e.name;
-        case Url:
-            return e.url.toString();
-        case Provider:
-            return toString(e.provider);
-        case KeyEnv:
-            return e.apiKeyEnv;
-        case Model:
-            return e.model;
-        case Weight:
-            return formatNumber(e.weight);
-        case Rpm:
-            return e.rpm == 0 ? QStringLiteral("unlimited") : formatNumber(e.rpm);
-        case Tpm:
-            return e.tpm == 0 ? QStringLiteral("unlimited") : formatNumber(e.tpm);
-        case MaxInFlight:
-            return QLocale().toString(e.maxInFlight);
-        case Stream:
-            return QVariant();
-        default:
-            return liveDisplay(m_stats.at(row), column);
-        }
+        return displayOf(e, m_stats.at(row), column);
     case Qt::EditRole:
-        switch (column) {
-        case Enabled:
-            return e.weight > 0;
-        case Name:
-            return e.name;
-        case Url:
-            return e.url.toString();
-        case Provider:
-            return toString(e.provider);
-        case KeyEnv:
-            return e.apiKeyEnv;
-        case Model:
-            return e.model;
-        case Weight:
-            return e.weight;
-        case Rpm:
-            return e.rpm;
-        case Tpm:
-            return e.tpm;
-        case MaxInFlight:
-            return e.maxInFlight;
-        case Stream:
-            return e.stream;
-        default:
-            return liveEdit(m_stats.at(row), column);
-        }
+        return editOf(e, m_stats.at(row), column);
     case Qt::CheckStateRole:
         if (column == Enabled) {
             return e.weight > 0 ? Qt::Checked : Qt::Unchecked;
@@ -503,16 +556,24 @@ QVariant EndpointTableModel::data(const QModelIndex &index, int role) const
         }
         return QVariant();
     case Qt::ToolTipRole:
-        if (column == Url) {
-            return e.url.toString();
-        }
-        if (column == Limit && m_stats.at(row)) {
-            return formatLimit(*m_stats.at(row));
-        }
-        return QVariant();
+        return toolTip(row, column);
     default:
         return QVariant();
     }
+}
+
+QVariant EndpointTableModel::toolTip(int row, int column) const
+{
+    if (column == Url) {
+        return m_endpoints.at(row).url.toString();
+    }
+    if (column == Limit && m_stats.at(row)) {
+        return formatLimit(*m_stats.at(row));
+    }
+    if (column == Cost && m_stats.at(row)) {
+        return costToolTip(*m_stats.at(row));
+    }
+    return QVariant();
 }
 
 QVariant EndpointTableModel::headerData(int section, Qt::Orientation orientation, int role) const

@@ -42,6 +42,7 @@ public:
         Errors,
         P50,   ///< ms
         Ttft,  ///< streamed replies: time to first token p50 (ms)
+        Cost,  ///< what its attempts cost so far (USD), and what is committed to its requests in flight
         Limit, ///< current effective limit "12.5/s (header limit)"
         ColumnCount
     };
@@ -82,6 +83,8 @@ Q_SIGNALS:
 
 private:
     bool setValue(int row, int column, const QVariant &value, int role);
+    /// The cell's tooltip: the whole URL, the limit and what sets it, the spend in detail.
+    QVariant toolTip(int row, int column) const;
     bool refuse(const QString &reason);
     void setWeight(int row, double weight);
     void emitRowRange(int row, int first, int last);
