@@ -12,8 +12,10 @@
 // the first content event (an OpenAI delta with non-empty "content", an Anthropic "text_delta") is
 // the stream's time to first token. Prints instead
 //   qnamref-stream streams=N failed=N seconds=S streams_per_s=R events=N events_per_s=R chunks=N
-//     chunks_per_s=R ttft_p50_ms=T ttft_p99_ms=T first_byte_p50_ms=T cpu_s=C
-// (one line; chunks: content events; cpu_s: user + system time of the whole process, getrusage).
+//     chunks_per_s=R ttft_p50_ms=T ttft_p99_ms=T warm_ttft_p50_ms=T warm_ttft_p99_ms=T
+//     first_byte_p50_ms=T cpu_s=C
+// (one line; chunks: content events; warm: the streams sent after the first lanes x per-lane, on
+// connections already open; cpu_s: user + system time of the whole process, getrusage; -1: none).
 //
 // Usage: qnamref URL REQUESTS [--h2c | --h2] [--ca FILE] [--lanes N] [--threads N] [--per-lane N]
 //                [--pools N] [--unbuffered] [--body FILE] [--stream]
@@ -92,6 +94,7 @@ std::atomic<qint64> g_chunks{0};
 std::mutex g_timesMutex;
 std::vector<double> g_ttftMs;
 std::vector<double> g_firstByteMs;
+std::vector<double> g_warmTtftMs;
 
 using SteadyClock = std::chrono::steady_clock;
 
@@ -117,6 +120,7 @@ bool isContentEvent(const char *begin, const char *end)
 struct StreamState
 {
     SteadyClock::time_point sent = SteadyClock::now();
+    bool warm = false;  ///< sent after the first wave (lanes x per-lane), on connections already open
     QByteArray pending; ///< bytes after the last complete event
     bool sawByte = false;
     bool sawContent = false;
@@ -177,12 +181,14 @@ public:
         const std::lock_guard lock(g_timesMutex);
         g_ttftMs.insert(g_ttftMs.end(), m_ttftMs.begin(), m_ttftMs.end());
         g_firstByteMs.insert(g_firstByteMs.end(), m_firstByteMs.begin(), m_firstByteMs.end());
+        g_warmTtftMs.insert(g_warmTtftMs.end(), m_warmTtftMs.begin(), m_warmTtftMs.end());
     }
 
 private:
     void sendOne()
     {
-        if (g_started.fetch_add(1) >= m_options.requests) {
+        const qint64 index = g_started.fetch_add(1);
+        if (index >= m_options.requests) {
             return;
         }
         QNetworkReply *reply = nullptr;
@@ -196,6 +202,7 @@ private:
         }
         if (m_options.stream) {
             auto state = std::make_shared<StreamState>();
+            state->warm = index >= qint64(m_options.lanes) * m_options.perLane;
             m_streams.emplace(reply, std::move(state));
             connect(reply, &QNetworkReply::readyRead, this, [this, reply] { readStream(reply); });
         }
@@ -252,6 +259,9 @@ private:
         if (reply->error() == QNetworkReply::NoError) {
             if (it->second->sawContent) {
                 m_ttftMs.push_back(it->second->ttftMs);
+                if (it->second->warm) {
+                    m_warmTtftMs.push_back(it->second->ttftMs);
+                }
             }
             if (it->second->sawByte) {
                 m_firstByteMs.push_back(it->second->firstByteMs);
@@ -267,6 +277,7 @@ private:
     std::unordered_map<QNetworkReply *, std::shared_ptr<StreamState>> m_streams;
     std::vector<double> m_ttftMs;
     std::vector<double> m_firstByteMs;
+    std::vector<double> m_warmTtftMs;
 };
 
 /// The P-th percentile (0-100) of `values` (nearest rank), or -1 when there are none.
@@ -393,11 +404,11 @@ int main(int argc, char **argv)
         const auto chunks = static_cast<long long>(g_chunks.load());
         std::printf("qnamref-stream streams=%lld failed=%lld seconds=%.3f streams_per_s=%.1f events=%lld "
                     "events_per_s=%.0f chunks=%lld chunks_per_s=%.0f ttft_p50_ms=%.1f ttft_p99_ms=%.1f "
-                    "first_byte_p50_ms=%.1f cpu_s=%.2f\n",
+                    "warm_ttft_p50_ms=%.1f warm_ttft_p99_ms=%.1f first_byte_p50_ms=%.1f cpu_s=%.2f\n",
                     finished, static_cast<long long>(g_failed.load()), seconds, double(finished) / seconds,
                     events, double(events) / seconds, chunks, double(chunks) / seconds,
-                    percentile(g_ttftMs, 50), percentile(g_ttftMs, 99), percentile(g_firstByteMs, 50),
-                    cpuSeconds() - cpuAtStart);
+                    percentile(g_ttftMs, 50), percentile(g_ttftMs, 99), percentile(g_warmTtftMs, 50),
+                    percentile(g_warmTtftMs, 99), percentile(g_firstByteMs, 50), cpuSeconds() - cpuAtStart);
     } else {
         std::printf("qnamref %lld %.3f %.0f\n", static_cast<long long>(g_finished.load()), seconds,
                     double(g_finished.load()) / seconds);
