@@ -395,11 +395,18 @@ EOF
     # h2c: one connection per pool, 100 streams each (Qt's limit), as the transport's h2c lanes.
     qnam h2c_qnam "$h2_url" --h2c --pools $(((half + 99) / 100))
     h2c_ref_rate=$q_rate
+    h2c_ref_warm=$q_warm50
     run h2c_run "$h2_url" h2c "$h2c_ref_rate"
     h2c_run_ttft=$r_ttft50
     h2c_run_warm=$r_warm50
     h2c_run_ratio=$r_ratio
     stop_pid "$nginx_tpid"
+fi
+
+# What Sluice adds to the TTFT of the same streams read by qnamref (warm streams, p50).
+figure sim_run_added_warm_ttft_p50 "$(minus "$sim_run_warm" "$sim_ref_warm")" ms -
+if ((use_nginx)); then
+    figure h2c_run_added_warm_ttft_p50 "$(minus "$h2c_run_warm" "$h2c_ref_warm")" ms -
 fi
 
 # ---- the issue's goals -----------------------------------------------------------------------
