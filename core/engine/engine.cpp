@@ -203,31 +203,32 @@ bool Engine::sendWhatMayGo(double nowMs, bool *moreInput)
             const Pending dropped = m_queue.takeHead(retriesHeld);
             writeFailure(dropped, ErrorClass::Cancelled,
                          QStringLiteral("dropped before sending: no longer wanted"), 0);
-            continue;
-        }
-        const Admission::Ask ask = askFor(*head);
-        const Admission::Pick pick = m_admission.pick(ask);
-        if (pick.answer == Admission::Answer::RetriesHeld) {
-            retriesHeld = true;
-            continue;
-        }
-        if (pick.answer == Admission::Answer::Wait) {
-            return true;
-        }
-        if (pick.answer != Admission::Answer::Go) { // can never go: BudgetSpent or Unpriced
-            if (!refuseHead(pick.answer, retriesHeld)) {
-                return false;
-            }
         } else {
-            Pending p = m_queue.takeHead(retriesHeld);
-            if (p.heldEpoch < m_blockEpoch) {
-                m_metrics.recordOverflow(nowMs);
+            const Admission::Ask ask = askFor(*head);
+            const Admission::Pick pick = m_admission.pick(ask);
+            if (pick.answer == Admission::Answer::RetriesHeld) {
+                retriesHeld = true;
+                continue;
             }
-            dispatch(pick.endpoint, std::move(p), ask, nowMs);
+            if (pick.answer == Admission::Answer::Wait) {
+                return true;
+            }
+            if (pick.answer != Admission::Answer::Go) { // can never go: BudgetSpent or Unpriced
+                if (!refuseHead(pick.answer, retriesHeld)) {
+                    return false;
+                }
+            } else {
+                Pending p = m_queue.takeHead(retriesHeld);
+                if (p.heldEpoch < m_blockEpoch) {
+                    m_metrics.recordOverflow(nowMs);
+                }
+                dispatch(pick.endpoint, std::move(p), ask, nowMs);
+            }
         }
-        // Sent or refused, the next one is read at once; a serving engine reads one at a time (look-ahead
-        // 1), so a burst of callers goes out as far as the limits allow (and, at the cost budget, is
-        // refused) in this pass, not one per wake-up.
+        // Sent, refused or dropped, the next one is read at once; a serving engine reads one at a time
+        // (look-ahead 1), so a burst of callers goes out as far as the limits allow (and, at the cost
+        // budget, is refused) in this pass, not one per wake-up, and a caller that left does not hold up
+        // the next one until the next wake-up.
         if (m_queue.freshCount() < std::max<std::size_t>(1, m_lookahead / 2) && !m_queue.inputDone()) {
             *moreInput = refill() || *moreInput;
         }

@@ -13,6 +13,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <deque>
 #include <memory>
 
 using namespace Sluice;
@@ -110,6 +111,46 @@ struct Harness
     }
 };
 
+/// A serving engine's source: requests handed out one at a time; some may stop being wanted.
+class ListSource : public RequestSource
+{
+public:
+    std::deque<Request> pending;
+    QSet<qint64> unwanted;
+
+    Item next() override
+    {
+        Item item;
+        if (!pending.empty()) {
+            item.kind = Item::Kind::Request;
+            item.request = std::move(pending.front());
+            pending.pop_front();
+        }
+        return item;
+    }
+    bool isWanted(const Request &request) const override { return !unwanted.contains(request.line); }
+    qint64 backlog() const override { return qint64(pending.size()); }
+    void poke() const { wake(); }
+};
+
+/// A serving engine's sink: counts outcomes.
+class CountingSink : public OutcomeSink
+{
+public:
+    int succeededCount = 0;
+    QList<qint64> dropped;
+
+    void succeeded(const Request &, const QByteArray &, const Completion &) override { ++succeededCount; }
+    void failed(const Request &request, ErrorClass cls, const QString &, const Completion &,
+                const json &) override
+    {
+        if (cls == ErrorClass::Cancelled) {
+            dropped.append(request.line);
+        }
+    }
+    void rejected(const InputError &) override {}
+};
+
 int lineOf(const Sent &sent)
 {
     return Test::FakeTransport::textOf(sent).mid(1).toInt(); // "p<line>"
@@ -138,6 +179,7 @@ private Q_SLOTS:
     void pauseHoldsEverythingResumeGoesOn();
     void gracefulStopLeavesUnsentLinesWithoutRecords();
     void configuredRateIsNeverExceeded();
+    void droppedRequestDoesNotHoldUpTheNext();
     void liveWeightChangeTakesEffect();
     void disablingEveryEndpointPausesTheRun();
     void overloadPausesTheEndpointWithoutCuttingItsRate();
@@ -823,6 +865,50 @@ void tst_Scheduler::failedStreamsReportedTokensAreSpent()
     }
     QVERIFY2(lastSendMs[1] - lastSendMs[0] > 20000,
              qPrintable(QStringLiteral("%1 vs %2").arg(lastSendMs[1]).arg(lastSendMs[0])));
+}
+
+void tst_Scheduler::droppedRequestDoesNotHoldUpTheNext()
+{
+    // A serving engine (the gateway's) holds one request at a time. When the one it holds is no longer
+    // wanted (its caller left), the next caller's request goes in the same pass, not at a later wake-up.
+    Harness h;
+    h.addEndpoint(QStringLiteral("a"));
+    ListSource source;
+    CountingSink sink;
+    EngineParts parts;
+    parts.clock = &h.clock;
+    parts.random = &h.random;
+    parts.transport = &h.transport;
+    parts.source = &source;
+    parts.sink = &sink;
+    Engine engine(h.project, RunOptions{}, parts);
+    const auto started = engine.start();
+    QVERIFY2(bool(started), started ? "" : qPrintable(started.error().message));
+    engine.setEndpointWeight(0, 0); // nothing goes: the engine takes line 1 and holds it
+    for (qint64 line = 1; line <= 3; ++line) {
+        Request r;
+        r.line = line;
+        r.customId = QStringLiteral("gw-%1").arg(line);
+        r.format = InputFormat::ChatBody;
+        r.input =
+            json{{"messages", json::array({{{"role", "user"}, {"content", "p" + std::to_string(line)}}})}};
+        source.pending.push_back(std::move(r));
+    }
+    source.poke();
+    h.clock.settle(); // timers due now fire; the clock does not move
+    QVERIFY(h.transport.sent().empty());
+    QCOMPARE(source.backlog(), qint64(2)); // line 1 is the engine's
+
+    source.unwanted.insert(1);
+    const double at = h.clock.nowMs();
+    engine.setEndpointWeight(0, 1);
+    h.clock.settle();
+    QCOMPARE(sink.dropped, QList<qint64>{1});
+    // Lines 2 and 3 left at once: the clock has not moved.
+    QCOMPARE(int(h.transport.sent().size()), 2);
+    QCOMPARE(h.transport.sent().front().atMs, at);
+    QCOMPARE(lineOf(h.transport.sent().front()), 2);
+    engine.stop();
 }
 
 QTEST_GUILESS_MAIN(tst_Scheduler)
