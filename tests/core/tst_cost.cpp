@@ -5,11 +5,8 @@
 #include "config/pricetable.h"
 #include "cost/costbook.h"
 #include "cost/costbudget.h"
-#include "engine/engine.h"
-#include "faketransport.h"
-#include "manualclock.h"
+#include "fakerun.h"
 #include "net/provideradapter.h"
-#include "runfixture.h"
 #include "testprinters.h"
 
 #include <QRegularExpression>
@@ -27,30 +24,11 @@ using Sent = Test::FakeTransport::Sent;
 
 namespace {
 
-/// One file run on the fake transport (as tst_scheduler's), with chat lines that name a model and set
+/// One file run on the fake transport (Test::FakeRun), with chat lines that name a model and set
 /// max_tokens.
-struct Harness
+struct Harness : Test::FakeRun
 {
-    QTemporaryDir dir;
-    Test::ManualClock clock;
-    DefaultRandom random{42};
-    Test::FakeTransport transport{&clock};
-    ProjectConfig project;
-    RunOptions options;
-    std::unique_ptr<Engine> engine;
-    bool finished = false;
-    MetricsSnapshot summary;
-    QString startError;
-
-    Harness()
-    {
-        options.requestsPath = dir.filePath(QStringLiteral("requests.jsonl"));
-        options.outPath = dir.filePath(QStringLiteral("results.jsonl"));
-        options.tickMs = 100;
-        project.limits.retry.baseDelayMs = 10;
-        project.limits.retry.maxDelayMs = 100;
-        project.limits.retry.maxAttempts = 6;
-    }
+    Harness() { project.limits.retry.maxAttempts = 6; }
     EndpointConfig &addEndpoint(const QString &name, double inputPerMtok, double outputPerMtok)
     {
         EndpointConfig e =
@@ -79,28 +57,6 @@ struct Harness
         }
         return Test::writeJsonl(options.requestsPath, lines);
     }
-    bool start()
-    {
-        EngineParts parts;
-        parts.clock = &clock;
-        parts.random = &random;
-        parts.transport = &transport;
-        finished = false;
-        engine = std::make_unique<Engine>(project, options, parts);
-        QObject::connect(engine.get(), &Engine::finished, engine.get(), [this](const MetricsSnapshot &s) {
-            finished = true;
-            summary = s;
-        });
-        const auto started = engine->start();
-        startError = started ? QString() : started.error().message;
-        return bool(started);
-    }
-    bool run(double limitMs = 600000)
-    {
-        return start() && clock.runUntil([this] { return finished; }, limitMs, 10);
-    }
-    QList<json> results() const { return Test::readJsonl(options.outPath); }
-    QList<json> errors() const { return Test::readJsonl(engine->errorsPath()); }
     /// The sum of the cost_usd of every record.
     double recordedUsd() const
     {
@@ -113,21 +69,6 @@ struct Harness
             }
         }
         return sum;
-    }
-    /// Line numbers with a record; false when a line has two.
-    bool linesWithRecords(QSet<qint64> *seen) const
-    {
-        for (const QList<json> &file : {results(), errors()}) {
-            for (const json &record : file) {
-                const qint64 line = record.at("line").get<qint64>();
-                if (seen->contains(line)) {
-                    qWarning("line %lld twice", line);
-                    return false;
-                }
-                seen->insert(line);
-            }
-        }
-        return true;
     }
 };
 

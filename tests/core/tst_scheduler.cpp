@@ -3,9 +3,7 @@
 // and no sleeping: simulated minutes take milliseconds. (tests/integration/tst_engine.cpp keeps a few of
 // the same over loopback HTTP against the simulator.)
 #include "engine/engine.h"
-#include "faketransport.h"
-#include "manualclock.h"
-#include "runfixture.h"
+#include "fakerun.h"
 #include "testprinters.h"
 
 #include <QHash>
@@ -24,28 +22,8 @@ using Sent = Test::FakeTransport::Sent;
 namespace {
 
 /// One file run on the fake transport.
-struct Harness
+struct Harness : Test::FakeRun
 {
-    QTemporaryDir dir;
-    Test::ManualClock clock;
-    DefaultRandom random{42};
-    Test::FakeTransport transport{&clock};
-    ProjectConfig project;
-    RunOptions options;
-    std::unique_ptr<Engine> engine;
-    bool finished = false;
-    MetricsSnapshot summary;
-    QStringList notices;
-    double finishedAtMs = 0;
-
-    Harness()
-    {
-        options.requestsPath = dir.filePath(QStringLiteral("requests.jsonl"));
-        options.outPath = dir.filePath(QStringLiteral("results.jsonl"));
-        options.tickMs = 100;
-        project.limits.retry.baseDelayMs = 10;
-        project.limits.retry.maxDelayMs = 100;
-    }
     EndpointConfig &addEndpoint(const QString &name, double weight = 1, int maxInFlight = 64)
     {
         EndpointConfig e =
@@ -65,49 +43,6 @@ struct Harness
             lines.append(json{{"custom_id", "id" + std::to_string(i)}, {"input", "p" + std::to_string(i)}});
         }
         return Test::writeJsonl(options.requestsPath, lines);
-    }
-    bool start()
-    {
-        EngineParts parts;
-        parts.clock = &clock;
-        parts.random = &random;
-        parts.transport = &transport;
-        engine = std::make_unique<Engine>(project, options, parts);
-        QObject::connect(engine.get(), &Engine::finished, engine.get(), [this](const MetricsSnapshot &s) {
-            finished = true;
-            summary = s;
-            finishedAtMs = clock.nowMs();
-        });
-        QObject::connect(engine.get(), &Engine::notice, engine.get(),
-                         [this](const QString &m) { notices.append(m); });
-        const auto started = engine->start();
-        if (!started) {
-            qWarning("%s", qPrintable(started.error().message));
-        }
-        return bool(started);
-    }
-    /// Runs until the run finishes or `limitMs` of clock time passed.
-    bool run(double limitMs = 600000)
-    {
-        return start() && clock.runUntil([this] { return finished; }, limitMs, 10);
-    }
-    QList<json> results() const { return Test::readJsonl(options.outPath); }
-    QList<json> errors() const { return Test::readJsonl(engine->errorsPath()); }
-    /// Every line of 1..n has exactly one record.
-    bool everyLineOnce(int n) const
-    {
-        QSet<qint64> seen;
-        for (const QList<json> &file : {results(), errors()}) {
-            for (const json &record : file) {
-                const qint64 line = record.at("line").get<qint64>();
-                if (seen.contains(line)) {
-                    qWarning("line %lld twice", line);
-                    return false;
-                }
-                seen.insert(line);
-            }
-        }
-        return seen.size() == n;
     }
 };
 

@@ -27,16 +27,6 @@ struct CliRun
     QString err;
 };
 
-json readJsonFile(const QString &path)
-{
-    QFile file(path);
-    if (!file.open(QIODevice::ReadOnly)) {
-        return json();
-    }
-    const QByteArray bytes = file.readAll();
-    return json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr, false);
-}
-
 } // namespace
 
 class tst_CostRun : public QObject
@@ -144,7 +134,7 @@ void tst_CostRun::budgetStopsThenResumeEndsEveryLineOnce()
     QVERIFY2(match.hasMatch(), qPrintable(first.err));
     const qint64 unsent = match.captured(1).toLongLong();
     QVERIFY(unsent > 0 && unsent < n);
-    const json s1 = readJsonFile(path(QStringLiteral("s1.json")));
+    const json s1 = Test::readJsonFile(path(QStringLiteral("s1.json")));
     QVERIFY(s1.is_object());
     const double spent1 = s1.at("cost_usd").at("spent").get<double>();
     qInfo("first session: $%.6f spent of $0.02, %lld lines not sent", spent1, unsent);
@@ -194,7 +184,7 @@ void tst_CostRun::dryRunBracketsTheDemoRun()
     QVERIFY2(dry.out.contains(QStringLiteral("Estimated cost: $")), qPrintable(dry.out));
     QVERIFY(dry.out.contains(QStringLiteral("primary: 75% of the lines")));
     QVERIFY(!QFile::exists(path(QStringLiteral("demo.jsonl")))); // nothing was sent, nothing written
-    const json estimate = readJsonFile(path(QStringLiteral("estimate.json"))).at("estimate");
+    const json estimate = Test::readJsonFile(path(QStringLiteral("estimate.json"))).at("estimate");
     const double low = estimate.at("low_usd").get<double>();
     const double high = estimate.at("high_usd").get<double>();
     QCOMPARE(estimate.at("unpriced_lines").get<qint64>(), qint64(0));
@@ -203,7 +193,7 @@ void tst_CostRun::dryRunBracketsTheDemoRun()
     const CliRun run =
         runCli(common + QStringList{QStringLiteral("--summary"), path(QStringLiteral("summary.json"))});
     QCOMPARE(run.exitCode, 0);
-    const json summary = readJsonFile(path(QStringLiteral("summary.json")));
+    const json summary = Test::readJsonFile(path(QStringLiteral("summary.json")));
     const double spent = summary.at("cost_usd").at("spent").get<double>();
     qInfo("demo run: estimate $%.6f to $%.6f, actual $%.6f", low, high, spent);
     QCOMPARE(summary.at("cost_usd").at("unpriced_replies").get<qint64>(), qint64(0));

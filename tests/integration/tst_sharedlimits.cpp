@@ -89,12 +89,7 @@ QString describe(const std::vector<qint64> &v)
 /// A whole JSON file (the --summary), or an empty object.
 json readJson(const QString &path)
 {
-    QFile file(path);
-    if (!file.open(QIODevice::ReadOnly)) {
-        return json::object();
-    }
-    const QByteArray bytes = file.readAll();
-    json value = json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr, false);
+    json value = Test::readJsonFile(path);
     return value.is_object() ? value : json::object();
 }
 

@@ -58,16 +58,6 @@ std::pair<qint64, qint64> lease(RedisClient &redis, const QByteArray &key, qint6
     return {r->elements.at(0).toInteger(), r->elements.at(1).toInteger()};
 }
 
-json readJson(const QString &path)
-{
-    QFile file(path);
-    if (!file.open(QIODevice::ReadOnly)) {
-        return json();
-    }
-    const QByteArray bytes = file.readAll();
-    return json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr, false);
-}
-
 } // namespace
 
 class tst_TeamBudget : public QObject
@@ -182,7 +172,7 @@ void tst_TeamBudget::twoProcessesShareOneBudget()
     double spent = 0;
     for (int w = 0; w < 2; ++w) {
         const QString name = QStringLiteral("w%1").arg(w);
-        const json summary = readJson(m_dir.filePath(name + QStringLiteral("-summary.json")));
+        const json summary = Test::readJsonFile(m_dir.filePath(name + QStringLiteral("-summary.json")));
         QVERIFY(summary.is_object());
         const json cost = summary.at("cost_usd");
         QVERIFY(cost.at("budget_reached").get<bool>());

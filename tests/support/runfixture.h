@@ -42,6 +42,19 @@ inline QList<nlohmann::json> readJsonl(const QString &path)
     return out;
 }
 
+/// A whole JSON file (a --summary, say): its value, or null when it cannot be read or parsed.
+inline nlohmann::json readJsonFile(const QString &path)
+{
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly)) {
+        return nlohmann::json();
+    }
+    const QByteArray bytes = file.readAll();
+    nlohmann::json value =
+        nlohmann::json::parse(bytes.constData(), bytes.constData() + bytes.size(), nullptr, false);
+    return value.is_discarded() ? nlohmann::json() : value;
+}
+
 /// A prompt line whose text carries a simulator directive.
 inline nlohmann::json promptLine(const QString &id, const QString &text)
 {
