@@ -128,6 +128,53 @@ child_of() {
     return 1
 }
 
+# nginx_http_head DIR: the head of a benchmark nginx.conf, up to inside its http block (the echo module
+# from $echo_module, one worker with many connections, pid, logs and temp files under DIR, no access log,
+# long keep-alive, 128 h2 streams); the caller writes its servers and the closing brace.
+nginx_http_head() {
+    cat <<EOF
+load_module $echo_module;
+daemon off;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 16000; multi_accept on; }
+http {
+    access_log off;
+    client_body_temp_path $1/body;
+    proxy_temp_path $1/proxy;
+    fastcgi_temp_path $1/fastcgi;
+    uwsgi_temp_path $1/uwsgi;
+    scgi_temp_path $1/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    http2_max_concurrent_streams 128;
+EOF
+}
+
+# launch_nginx DIR BOUND_S PORT...: nginx on DIR/nginx.conf under a timeout of BOUND_S (its wrapper in
+# nginx_tpid, stopped on exit); returns when every PORT on 127.0.0.1 accepts, dies after 10 s.
+launch_nginx() {
+    local dir=$1 bound_s=$2 k port up
+    shift 2
+    timeout -k 5 "$bound_s" nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log" 2>>"$dir/stderr.log" &
+    nginx_tpid=$!
+    pids+=("$nginx_tpid")
+    for ((k = 0; k < 100; k++)); do
+        up=1
+        for port in "$@"; do
+            (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null || {
+                up=0
+                break
+            }
+        done
+        ((up)) && return 0
+        sleep 0.1
+    done
+    die "nginx did not start: $(cat "$dir/stderr.log" "$dir/error.log" 2>/dev/null)"
+}
+
 # seconds_since T: seconds from T (as `date +%s.%N` prints it) to now, with one decimal.
 seconds_since() {
     awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'

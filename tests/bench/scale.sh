@@ -124,24 +124,9 @@ start_nginx() {
     h2_port=$(free_port)
     tls_port=$(free_port)
     mkdir -p "$work/nginx"
-    cat >"$work/nginx/nginx.conf" <<EOF
-load_module $echo_module;
-daemon off;
-worker_processes 1;
-worker_rlimit_nofile 20000;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 16000; multi_accept on; }
-http {
-    access_log off;
-    client_body_temp_path $work/nginx/body;
-    proxy_temp_path $work/nginx/proxy;
-    fastcgi_temp_path $work/nginx/fastcgi;
-    uwsgi_temp_path $work/nginx/uwsgi;
-    scgi_temp_path $work/nginx/scgi;
-    keepalive_requests 100000000;
-    keepalive_timeout 300s;
-    http2_max_concurrent_streams 128;
+    {
+        nginx_http_head "$work/nginx"
+        cat <<EOF
     client_body_buffer_size 16k;
     default_type application/json;
     server {
@@ -156,19 +141,8 @@ http {
     }
 }
 EOF
-    timeout -k 5 7200 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" \
-        2>>"$work/nginx/stderr.log" &
-    nginx_tpid=$!
-    pids+=("$nginx_tpid")
-    local k
-    for ((k = 0; k < 100; k++)); do
-        if (echo >"/dev/tcp/127.0.0.1/$h1_port") 2>/dev/null && (echo >"/dev/tcp/127.0.0.1/$h2_port") 2>/dev/null &&
-            (echo >"/dev/tcp/127.0.0.1/$tls_port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    die "nginx did not start: $(cat "$work/nginx/stderr.log" "$work/nginx/error.log" 2>/dev/null)"
+    } >"$work/nginx/nginx.conf"
+    launch_nginx "$work/nginx" 7200 "$h1_port" "$h2_port" "$tls_port"
 }
 
 # make_lines FILE N: chat-completion lines of about 350 bytes (OpenAI Batch shape, custom_id r<i>).

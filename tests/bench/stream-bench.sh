@@ -358,39 +358,17 @@ if ((use_nginx)); then
         printf "echo '\''data: {%s,\"choices\":[],\"usage\":{\"prompt_tokens\":8,\"completion_tokens\":%d,\"total_tokens\":%d}}\\n'\'';\n", head, n, n + 8
         printf "echo '\''data: [DONE]\\n'\'';\n"
     }' >"$work/nginx/stream.conf"
-    cat >"$work/nginx/nginx.conf" <<EOF
-load_module $echo_module;
-daemon off;
-worker_processes 1;
-worker_rlimit_nofile 20000;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 16000; multi_accept on; }
-http {
-    access_log off;
-    client_body_temp_path $work/nginx/body;
-    proxy_temp_path $work/nginx/proxy;
-    fastcgi_temp_path $work/nginx/fastcgi;
-    uwsgi_temp_path $work/nginx/uwsgi;
-    scgi_temp_path $work/nginx/scgi;
-    keepalive_requests 100000000;
-    keepalive_timeout 300s;
-    http2_max_concurrent_streams 128;
+    {
+        nginx_http_head "$work/nginx"
+        cat <<EOF
     server {
         listen 127.0.0.1:$h2_port http2 backlog=4096;
         location /v1/chat/completions { include $work/nginx/stream.conf; }
     }
 }
 EOF
-    timeout -k 5 $((bound_s * 3 + 60)) nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" \
-        2>>"$work/nginx/stderr.log" &
-    nginx_tpid=$!
-    pids+=("$nginx_tpid")
-    for ((k = 0; k < 100; k++)); do
-        (echo >"/dev/tcp/127.0.0.1/$h2_port") 2>/dev/null && break
-        sleep 0.1
-    done
-    ((k < 100)) || die "nginx did not start: $(cat "$work/nginx/stderr.log" "$work/nginx/error.log" 2>/dev/null)"
+    } >"$work/nginx/nginx.conf"
+    launch_nginx "$work/nginx" $((bound_s * 3 + 60)) "$h2_port"
     h2_url="http://127.0.0.1:$h2_port/v1/chat/completions"
     # h2c: one connection per pool, 100 streams each (Qt's limit), as the transport's h2c lanes.
     qnam h2c_qnam "$h2_url" --h2c --pools $(((half + 99) / 100))
