@@ -134,9 +134,8 @@ Admission::Answer Admission::whyNot(const Ask &ask)
             continue;
         }
         anyUsable = true;
-        const bool priced = m_allowUnpriced || m_costBook.isPriced(i, ask.cost.model);
-        anyPriced = anyPriced || priced;
-        if (priced && m_costBudget.fit(i, m_costBook.worstUsd(i, ask.cost)) != CostFit::Never) {
+        anyPriced = anyPriced || m_allowUnpriced || m_costBook.isPriced(i, ask.cost.model);
+        if (costFit(i, ask) != CostFit::Never) {
             return Answer::Wait;
         }
     }
