@@ -12,10 +12,14 @@ namespace {
 constexpr qsizetype KeptPrefixBytes = 4096;
 constexpr QByteArrayView Utf8Bom("\xEF\xBB\xBF");
 
+bool isBlankChar(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
+
 bool isBlank(QByteArrayView line)
 {
-    return std::all_of(line.cbegin(), line.cend(),
-                       [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; });
+    return std::all_of(line.cbegin(), line.cend(), isBlankChar);
 }
 
 /// The kept start of an over-long line as a JSON string, with a note giving the full size.
@@ -245,6 +249,46 @@ bool JsonlReader::readLine(QByteArray &out, bool &tooLong, qint64 &length)
     if (!tooLong && length > m_options.maxLineBytes) {
         tooLong = true;
         out.truncate(std::min(out.size(), KeptPrefixBytes));
+    }
+    return true;
+}
+
+bool JsonlReader::forEachLineLeft(const std::function<void(qint64 line)> &line) const
+{
+    if (m_atEnd || m_path.isEmpty()) {
+        return true;
+    }
+    QFile file(m_path);
+    if (!file.open(QIODevice::ReadOnly) || !file.seek(m_bytesRead)) {
+        return false;
+    }
+    // The same lines as next(): '\n' ends a line, and a line of blanks only is skipped.
+    qint64 number = m_lineNumber;
+    bool content = false;
+    QByteArray chunk(1 << 20, Qt::Uninitialized);
+    for (;;) {
+        const qint64 n = file.read(chunk.data(), chunk.size());
+        if (n < 0) {
+            return false;
+        }
+        if (n == 0) {
+            break;
+        }
+        for (qint64 i = 0; i < n; ++i) {
+            const char c = chunk.at(i);
+            if (c == '\n') {
+                ++number;
+                if (content) {
+                    line(number);
+                }
+                content = false;
+            } else if (!content && !isBlankChar(c)) {
+                content = true;
+            }
+        }
+    }
+    if (content) {
+        line(number + 1);
     }
     return true;
 }

@@ -8,6 +8,7 @@
 #include <QSet>
 #include <QString>
 
+#include <functional>
 #include <memory>
 
 namespace Sluice {
@@ -69,6 +70,10 @@ public:
     /// Sizes duplicate detection for about `lines` lines up front (after open(); see IdSet::reserve).
     void reserveIds(qint64 lines) { m_seenIds.reserve(lines); }
     bool atEnd() const { return m_atEnd; }
+    /// Calls `line` with the number of each line next() has not returned yet and would return (the
+    /// non-blank ones), reading the rest of the file on its own handle: the reader's place is kept.
+    /// For an exact count of the lines a stopped run left unsent. Returns false on a read error.
+    bool forEachLineLeft(const std::function<void(qint64 line)> &line) const;
     const QString &readError() const { return m_readError; }
 
 private:

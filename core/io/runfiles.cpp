@@ -254,8 +254,20 @@ qint64 RunFiles::notHandedOut() const
     if (m_inputDone || !m_reader) {
         return 0;
     }
-    const qint64 doneAhead = m_done.size() - m_skippedDone; // finished earlier, not read again yet
-    return std::max<qint64>(1, m_estimatedLines - m_options.shardLines(m_reader->lineNumber()) - doneAhead);
+    // Counted, not estimated: the budget stop's "N lines not sent" must add up with the records.
+    qint64 left = 0;
+    const bool read = m_reader->forEachLineLeft([this, &left](qint64 line) {
+        if (m_options.inShard(line) && !m_done.contains(line)) {
+            ++left;
+        }
+    });
+    if (!read) {
+        // The rest of the file cannot be read again: say at least one, so the run is not called complete.
+        const qint64 doneAhead = m_done.size() - m_skippedDone;
+        return std::max<qint64>(1,
+                                m_estimatedLines - m_options.shardLines(m_reader->lineNumber()) - doneAhead);
+    }
+    return left;
 }
 
 RequestSource::Progress RunFiles::progress() const

@@ -38,6 +38,7 @@ private Q_SLOTS:
     void openFails();
     void emptyFile();
     void endIsSticky();
+    void linesLeftAreCountedExactly();
     void manyLines();
     void smallBuffers();
     void duplicateIdShownSafely();
@@ -349,6 +350,40 @@ void tst_JsonlReader::endIsSticky()
     QCOMPARE(int(reader.next().kind), int(Kind::End));
     QCOMPARE(int(reader.next().kind), int(Kind::End));
     QVERIFY(reader.atEnd());
+}
+
+void tst_JsonlReader::linesLeftAreCountedExactly()
+{
+    // Blank lines are no lines; a bad line and an over-long one are (each gets its own record); the
+    // last line may lack its '\n'. Every line was once off by one here when nothing was left.
+    const QByteArray content = "\xEF\xBB\xBF{\"input\":\"a\"}\n"
+                               "\n"
+                               "{\"input\":\"b\"}\r\n"
+                               "  \t\r\n"
+                               "not json\n"
+                               "{\"input\":\"" +
+                               QByteArray(200, 'x') + "\"}\n{\"input\":\"c\"}";
+    JsonlReader::Options options;
+    options.maxLineBytes = 100;
+    JsonlReader reader(writeFile(QStringLiteral("left.jsonl"), content), options);
+    QVERIFY(reader.open().ok());
+    const auto left = [&reader] {
+        QList<qint64> lines;
+        if (!reader.forEachLineLeft([&lines](qint64 line) { lines.append(line); }))
+            lines.append(-1);
+        return lines;
+    };
+    QCOMPARE(left(), (QList<qint64>{1, 3, 5, 6, 7}));
+    QList<qint64> returned;
+    for (JsonlReader::Item item = reader.next(); item.kind != Kind::End; item = reader.next()) {
+        returned.append(item.kind == Kind::Request ? item.request.line : item.error.line);
+        QList<qint64> expected{1, 3, 5, 6, 7};
+        expected.erase(expected.begin(), expected.begin() + returned.size());
+        QCOMPARE(left(), expected);
+    }
+    QCOMPARE(returned, (QList<qint64>{1, 3, 5, 6, 7}));
+    QVERIFY(reader.atEnd());
+    QCOMPARE(left(), QList<qint64>{});
 }
 
 void tst_JsonlReader::manyLines()
