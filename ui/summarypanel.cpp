@@ -215,12 +215,15 @@ void SummaryPanel::addCostFigures(const MetricsSnapshot &s, const QStringList &u
         c.pricedReplies > 0
             ? tr("%1 (%2 priced replies)").arg(CostEstimate::formatUsd(c.spentUsd), count(c.pricedReplies))
             : CostEstimate::formatUsd(c.spentUsd));
+    if (c.earlierUsd > 0) {
+        row(tr("Spent before the resume"), CostEstimate::formatUsd(c.earlierUsd));
+    }
     if (c.reservedUsd > ResidueUsd) {
         row(tr("Committed in flight"), CostEstimate::formatUsd(c.reservedUsd));
     }
     row(tr("Budget"), c.budgetUsd > 0 ? tr("%1 (%2 used)")
                                             .arg(CostEstimate::formatUsd(c.budgetUsd),
-                                                 percent(100.0 * c.spentUsd / c.budgetUsd))
+                                                 percent(100.0 * (c.earlierUsd + c.spentUsd) / c.budgetUsd))
                       : c.limited ? tr("endpoint budgets only")
                                   : tr("none"));
     if (c.budgetReached) {

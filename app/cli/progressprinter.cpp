@@ -73,6 +73,9 @@ QString ProgressPrinter::progressLine(const MetricsSnapshot &s, int barWidth)
 QString ProgressPrinter::costText(const CostStats &c)
 {
     QString text = QStringLiteral("$%1 spent").arg(c.spentUsd, 0, 'f', 4);
+    if (c.earlierUsd > 0) {
+        text += QStringLiteral(" (+ $%1 before the resume)").arg(c.earlierUsd, 0, 'f', 4);
+    }
     if (c.reservedUsd > 0) {
         text += QStringLiteral(" + $%1 in flight").arg(c.reservedUsd, 0, 'f', 4);
     }

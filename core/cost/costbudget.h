@@ -30,6 +30,9 @@ public:
     CostFit fit(int endpoint, double usd);
     void reserve(int endpoint, double usd);
     void settle(int endpoint, double reservedUsd, double actualUsd);
+    /// What earlier sessions of the same run spent (a resume): counted against the run's and the
+    /// endpoints' budgets as if spent now. Not against a team budget, which Redis already holds.
+    void addEarlierSpend(double runUsd, const std::vector<double> &endpointUsd);
 
     double spentUsd() const { return m_spent; }
     double reservedUsd() const { return m_reserved; }

@@ -133,6 +133,7 @@ Result<void> Engine::start()
         }
         m_source = m_files.get();
         m_sink = m_files.get();
+        carryEarlierSpend();
     }
     m_transport->setEndpoints(m_project.endpoints, *keys);
     m_metrics.reset(int(m_project.endpoints.size()), m_clock->nowMs());

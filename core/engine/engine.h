@@ -148,6 +148,9 @@ private:
     void finish();
     void tick();
     void setState(RunState state);
+    /// A resumed file run: its budgets count what earlier sessions spent, and its checkpoints journal
+    /// what the run has spent in all.
+    void carryEarlierSpend();
     /// Applies the project's (edited) settings of `endpoint`, or the global limits for -1.
     void retuned(int endpoint);
     /// Notices for endpoints that were ejected, came back or ran out of quota (`only`: one endpoint;

@@ -136,4 +136,24 @@ MetricsSnapshot Engine::snapshot() const
     return s;
 }
 
+void Engine::carryEarlierSpend()
+{
+    const RunFiles::Spend earlier = m_files->earlierSpend();
+    std::vector<double> byEndpoint;
+    for (const EndpointConfig &e : m_project.endpoints) {
+        byEndpoint.push_back(earlier.endpointUsd.value(e.name));
+    }
+    m_admission.addEarlierSpend(earlier.runUsd, byEndpoint);
+    m_files->setSpendReport([this, earlier] {
+        RunFiles::Spend spend = earlier; // endpoints gone from the project keep what they spent
+        spend.runUsd += m_metrics.spentUsd();
+        for (int i = 0; i < int(m_project.endpoints.size()); ++i) {
+            if (const double usd = m_metrics.spentUsd(i); usd > 0) {
+                spend.endpointUsd[m_project.endpoints.at(i).name] += usd;
+            }
+        }
+        return spend;
+    });
+}
+
 } // namespace Sluice

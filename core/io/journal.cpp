@@ -395,6 +395,9 @@ Result<Journal::State> Journal::recover(const QString &journalPath, const QStrin
         state.errorsBytes = e.value("errors_bytes", state.errorsBytes);
         state.finished = e.value("finished", false);
         rewriteRecorded = e.value("errors_rewrite", false);
+        if (const auto spent = e.find("spent_usd"); spent != e.end() && spent->is_object()) {
+            state.spent = *spent;
+        }
     }
 
     // A --retry-errors rewrite of the errors file: finished when journaled, dropped when not.

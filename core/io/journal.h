@@ -23,7 +23,8 @@ struct ProjectConfig;
 ///   handles one shard of the input;
 /// - then checkpoints: `{"done": [[first,last],...], "ok": N, "failed": N, "results_bytes": N,
 ///   "errors_bytes": N}` with optional `"finished": true`, `"recovered": N`, `"reopen": [[first,last],
-///   ...]` (lines handed back by --retry-errors) and `"errors_rewrite": true`.
+///   ...]` (lines handed back by --retry-errors), `"errors_rewrite": true` and `"spent_usd": {"run": USD,
+///   "endpoints": {name: USD}}` (what the run spent so far, all its sessions; the last one counts).
 ///
 /// A checkpoint is appended only after the results and errors files were synced to disk, so every
 /// line it names has its record within the first `results_bytes` / `errors_bytes` of those files.
@@ -58,6 +59,7 @@ public:
         qint64 recovered = 0;               ///< records found past the last checkpoint
         int tornLines = 0;                  ///< torn last lines cut off (journal and outputs)
         std::vector<qint64> recoveredLines; ///< their lines, to be journaled again
+        nlohmann::json spent;               ///< the last checkpoint's "spent_usd", null when none had one
     };
 
     Journal() = default;

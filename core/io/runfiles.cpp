@@ -10,6 +10,7 @@
 #include <QRandomGenerator>
 
 #include <algorithm>
+#include <cmath>
 
 namespace Sluice {
 
@@ -173,6 +174,18 @@ Result<void> RunFiles::openResumed(const Journal::Identity &identity)
         return saved.error();
     }
     m_done = std::move(state->done);
+    if (state->spent.is_object()) {
+        m_earlierSpend.runUsd = std::max(0.0, state->spent.value("run", 0.0));
+        if (const auto endpoints = state->spent.find("endpoints");
+            endpoints != state->spent.end() && endpoints->is_object()) {
+            for (const auto &[name, usd] : endpoints->items()) {
+                if (usd.is_number()) {
+                    m_earlierSpend.endpointUsd.insert(QString::fromStdString(name), usd.get<double>());
+                }
+            }
+        }
+        m_journaledSpend = m_earlierSpend;
+    }
     m_resumedOk = state->ok;
     m_resumedFailed = state->failed;
     if (m_options.mode == FileRunOptions::Mode::RetryErrors && QFileInfo::exists(errorsPath())) {
@@ -333,7 +346,9 @@ void RunFiles::checkpointNow()
 
 Result<void> RunFiles::checkpoint(bool finished)
 {
-    if (!m_journal.isOpen() || (!m_journal.hasPending() && !finished)) {
+    Spend spend = m_spendReport ? m_spendReport() : m_journaledSpend;
+    const bool spendChanged = !(spend == m_journaledSpend);
+    if (!m_journal.isOpen() || (!m_journal.hasPending() && !finished && !spendChanged)) {
         return {};
     }
     // The records reach the disk before the journal says they exist.
@@ -346,7 +361,21 @@ Result<void> RunFiles::checkpoint(bool finished)
     if (finished) {
         extra["finished"] = true;
     }
-    return m_journal.checkpoint(m_results.fileBytes(), m_errors.fileBytes(), extra);
+    if (spendChanged) {
+        const auto nanoUsd = [](double usd) {
+            return std::round(usd * 1e9) / 1e9;
+        }; // no sum residue
+        nlohmann::json endpoints = nlohmann::json::object();
+        for (auto it = spend.endpointUsd.cbegin(); it != spend.endpointUsd.cend(); ++it) {
+            endpoints[it.key().toStdString()] = nanoUsd(it.value());
+        }
+        extra["spent_usd"] = {{"run", nanoUsd(spend.runUsd)}, {"endpoints", std::move(endpoints)}};
+    }
+    auto saved = m_journal.checkpoint(m_results.fileBytes(), m_errors.fileBytes(), extra);
+    if (saved) {
+        m_journaledSpend = std::move(spend);
+    }
+    return saved;
 }
 
 void RunFiles::runEnded(bool complete)

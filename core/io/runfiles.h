@@ -11,8 +11,10 @@
 #include "util/result.h"
 #include "util/secrets.h"
 
+#include <QHash>
 #include <QString>
 
+#include <functional>
 #include <memory>
 
 class QObject;
@@ -86,6 +88,20 @@ public:
     /// The journal records `project`'s identity (a resume must match it).
     Result<void> open(const ProjectConfig &project, const Secrets &secrets);
 
+    /// What a run spent (USD), all its sessions: in all and per endpoint name.
+    struct Spend
+    {
+        double runUsd = 0;
+        QHash<QString, double> endpointUsd;
+        bool operator==(const Spend &) const = default;
+    };
+    /// What earlier sessions spent, from the journal of a resumed run (nothing for a fresh one), for
+    /// the budgets. A session killed without a last checkpoint loses its last second or so of spend.
+    const Spend &earlierSpend() const { return m_earlierSpend; }
+    /// Asked at each checkpoint for the run's spend so far (earlier sessions included), journaled
+    /// whenever it changed, so that the next resume's budget counts it.
+    void setSpendReport(std::function<Spend()> report) { m_spendReport = std::move(report); }
+
     const QString &runId() const { return m_options.runId; }
     QString errorsPath() const { return m_options.resolvedErrorsPath(); }
     QString journalPath() const { return journalPathFor(m_options.outPath); }
@@ -124,6 +140,9 @@ private:
     qint64 m_resumedFailed = 0;
     qint64 m_estimatedLines = 0;
     bool m_inputDone = false;
+    Spend m_earlierSpend;
+    Spend m_journaledSpend; ///< the spend the journal holds (the last checkpoint's, or the earlier)
+    std::function<Spend()> m_spendReport;
     int m_checkpointMs;
     ClockTimer m_flushSoon;  ///< hands new records to the kernel at the end of this event-loop pass
     ClockTimer m_checkpoint; ///< every m_checkpointMs while the run goes

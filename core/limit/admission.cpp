@@ -445,8 +445,15 @@ SharedLimitsStats Admission::sharedStats() const
     return m_shared ? m_shared->stats() : SharedLimitsStats{};
 }
 
+void Admission::addEarlierSpend(double runUsd, const std::vector<double> &endpointUsd)
+{
+    m_costBudget.addEarlierSpend(runUsd, endpointUsd);
+    m_earlierUsd += runUsd;
+}
+
 void Admission::fillCostStats(CostStats &stats) const
 {
+    stats.earlierUsd = m_earlierUsd;
     stats.budgetUsd = m_costBudget.runBudgetUsd();
     stats.limited = m_costBudget.isLimited();
     stats.reservedUsd = m_costBudget.reservedUsd();

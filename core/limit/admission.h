@@ -135,6 +135,9 @@ public:
     SharedLimitsStats sharedStats() const;
     /// The budget part of the cost stats: budgets, committed in flight, the team's state.
     void fillCostStats(CostStats &stats) const;
+    /// What earlier sessions of a resumed run spent, in all and per endpoint (by index): counted
+    /// against the run's and the endpoints' budgets.
+    void addEarlierSpend(double runUsd, const std::vector<double> &endpointUsd);
 
 private:
     bool anyRetryCredit() const;
@@ -161,6 +164,7 @@ private:
     CostBook m_costBook;
     CostBudget m_costBudget;
     bool m_allowUnpriced = false;
+    double m_earlierUsd = 0; ///< spent by earlier sessions of a resumed run
 };
 
 } // namespace Sluice

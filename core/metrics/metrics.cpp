@@ -385,6 +385,7 @@ json endpointJson(const EndpointStats &e, double elapsedMs)
 json costJson(const CostStats &cost, double elapsedMs)
 {
     json js{{"spent", roundUsd(cost.spentUsd)},
+            {"spent_earlier", roundUsd(cost.earlierUsd)},
             {"committed", roundUsd(cost.reservedUsd)},
             {"budget", cost.budgetUsd > 0 ? json(cost.budgetUsd) : json(nullptr)},
             {"budget_reached", cost.budgetReached},

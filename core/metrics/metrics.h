@@ -80,8 +80,9 @@ struct EndpointStats
 /// What a run spent and may still spend, for the snapshot (and the summary).
 struct CostStats
 {
-    bool limited = false;        ///< some cost budget is set
-    double spentUsd = 0;         ///< what this run's attempts cost so far (priced ones)
+    bool limited = false;  ///< some cost budget is set
+    double spentUsd = 0;   ///< what this session's attempts cost so far (priced ones)
+    double earlierUsd = 0; ///< what earlier sessions of this run spent (a resumed run), counted in its budget
     double reservedUsd = 0;      ///< committed to requests in flight (their worst case; budgeted runs)
     double budgetUsd = 0;        ///< the run's budget; 0 = none
     bool budgetReached = false;  ///< the run stopped because the next request did not fit the budget
@@ -92,7 +93,10 @@ struct CostStats
     QString teamState;
 
     /// Spent plus committed, as a share of the budget (0 without one).
-    double budgetShare() const { return budgetUsd > 0 ? (spentUsd + reservedUsd) / budgetUsd : 0; }
+    double budgetShare() const
+    {
+        return budgetUsd > 0 ? (earlierUsd + spentUsd + reservedUsd) / budgetUsd : 0;
+    }
 };
 
 /// Live state of the limits shared through Redis (core/shared/sharedlimits.h), for the snapshot.
@@ -189,6 +193,9 @@ public:
                        double nowMs, const StreamStats *stream = nullptr);
     /// An attempt came back having cost `usd` (-1: it used tokens of a model without a price).
     void recordCost(int endpoint, double usd, double nowMs);
+    /// What this session's attempts cost so far, in all and at one endpoint (USD).
+    double spentUsd() const { return m_spentUsd; }
+    double spentUsd(int endpoint) const { return m_endpoints.at(std::size_t(endpoint)).costUsd; }
     /// A request reached its final record.
     void recordFinal(ErrorClass cls, double nowMs);
     void recordInvalidLine(ErrorClass cls, double nowMs);

@@ -13,6 +13,8 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <cmath>
+
 #include <memory>
 
 using namespace Sluice;
@@ -128,11 +130,16 @@ void tst_CostRun::budgetStopsThenResumeEndsEveryLineOnce()
         runCli(common + QStringList{QStringLiteral("--max-cost"), QStringLiteral("0.02"),
                                     QStringLiteral("--summary"), path(QStringLiteral("s1.json"))});
     QCOMPARE(first.exitCode, 3);
-    const QRegularExpression stopLine(QStringLiteral(
-        "budget of \\$0\\.02 reached: (\\d+) lines not sent; resume with a larger --max-cost"));
-    const auto match = stopLine.match(first.err);
-    QVERIFY2(match.hasMatch(), qPrintable(first.err));
-    const qint64 unsent = match.captured(1).toLongLong();
+    // The one line an operator gets at the budget: how many lines are left; -1 when it is not there.
+    const auto notSent = [](const QString &err, const QString &budget) {
+        const QRegularExpression line(QStringLiteral("budget of \\$%1 reached: (\\d+) lines not sent; resume "
+                                                     "with a larger --max-cost")
+                                          .arg(QRegularExpression::escape(budget)));
+        const auto match = line.match(err);
+        return match.hasMatch() ? match.captured(1).toLongLong() : -1;
+    };
+    const qint64 unsent = notSent(first.err, QStringLiteral("0.02"));
+    QVERIFY2(unsent >= 0, qPrintable(first.err));
     QVERIFY(unsent > 0 && unsent < n);
     const json s1 = Test::readJsonFile(path(QStringLiteral("s1.json")));
     QVERIFY(s1.is_object());
@@ -153,9 +160,25 @@ void tst_CostRun::budgetStopsThenResumeEndsEveryLineOnce()
         QVERIFY2(e.dump().find("budget") == std::string::npos, e.dump().c_str()); // no record for unsent
     }
 
+    // The budget is the run's, all sessions: a resume raising it to $0.03 may spend about $0.01 more,
+    // not $0.03 more, and stops again with lines unsent.
     const CliRun second = runCli(
+        common + QStringList{QStringLiteral("--resume"), QStringLiteral("--max-cost"), QStringLiteral("0.03"),
+                             QStringLiteral("--summary"), path(QStringLiteral("s2.json"))});
+    QCOMPARE(second.exitCode, 3);
+    const json c2 = Test::readJsonFile(path(QStringLiteral("s2.json"))).at("cost_usd");
+    const double earlier2 = c2.at("spent_earlier").get<double>();
+    const double spent2 = c2.at("spent").get<double>();
+    qInfo("second session: $%.6f spent after $%.6f earlier, of $0.03", spent2, earlier2);
+    QVERIFY2(std::abs(earlier2 - spent1) < 1e-6, qPrintable(QString::number(earlier2)));
+    QVERIFY(spent2 > 0);
+    QVERIFY(earlier2 + spent2 <= 0.03 + 1e-9);
+    const qint64 unsent2 = notSent(second.err, QStringLiteral("0.03"));
+    QVERIFY2(unsent2 > 0 && unsent2 < unsent, qPrintable(second.err));
+
+    const CliRun third = runCli(
         common + QStringList{QStringLiteral("--resume"), QStringLiteral("--max-cost"), QStringLiteral("5")});
-    QVERIFY2(second.exitCode == 0 || second.exitCode == 1, qPrintable(second.err));
+    QVERIFY2(third.exitCode == 0 || third.exitCode == 1, qPrintable(third.err));
     QSet<QString> seen;
     for (const QString &file : {QStringLiteral("results.jsonl"), QStringLiteral("errors.jsonl")}) {
         for (const json &record : Test::readJsonl(path(file))) {
