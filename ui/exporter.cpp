@@ -1,5 +1,6 @@
 #include "exporter.h"
 
+#include "cost/costestimate.h"
 #include "summarypanel.h"
 
 #include <QBuffer>
@@ -375,15 +376,29 @@ Result<void> Exporter::htmlReport(const QString &path, const Sluice::MetricsSnap
     item(QStringLiteral("Input tokens"), num(summary.inputTokens));
     item(QStringLiteral("Output tokens"), num(summary.outputTokens));
     item(QStringLiteral("Elapsed"), duration(summary.elapsedMs));
+    const CostStats &cost = summary.cost;
+    item(QStringLiteral("Spent"), esc(CostEstimate::formatUsd(cost.spentUsd)));
+    if (cost.earlierUsd > 0)
+        item(QStringLiteral("Spent before the resume"), esc(CostEstimate::formatUsd(cost.earlierUsd)));
+    if (cost.budgetUsd > 0)
+        item(QStringLiteral("Budget"),
+             esc(CostEstimate::formatUsd(cost.budgetUsd)) + QStringLiteral(" (") +
+                 num(100.0 * (cost.earlierUsd + cost.spentUsd) / cost.budgetUsd, 1) +
+                 QStringLiteral(" % used") + (cost.budgetReached ? QStringLiteral(", reached") : QString()) +
+                 QStringLiteral(")"));
+    if (cost.unpricedReplies > 0)
+        item(QStringLiteral("Unpriced replies"),
+             num(cost.unpricedReplies) + QStringLiteral(" (not in the spend)"));
     html += QStringLiteral("</dl>\n");
 
     // Per-endpoint table; the URL comes from the project, matched by name.
     html += QStringLiteral("<h2>Endpoints</h2>\n<table>\n");
-    html += cells({QStringLiteral("Name"), QStringLiteral("URL"), QStringLiteral("Weight"),
-                   QStringLiteral("Sent"), QStringLiteral("OK"), QStringLiteral("429"),
-                   QStringLiteral("Errors"), QStringLiteral("p50 ms"), QStringLiteral("p90 ms"),
-                   QStringLiteral("p99 ms"), QStringLiteral("State"), QStringLiteral("Limit")},
-                  QStringLiteral("th"));
+    html +=
+        cells({QStringLiteral("Name"), QStringLiteral("URL"), QStringLiteral("Weight"),
+               QStringLiteral("Sent"), QStringLiteral("OK"), QStringLiteral("429"), QStringLiteral("Errors"),
+               QStringLiteral("p50 ms"), QStringLiteral("p90 ms"), QStringLiteral("p99 ms"),
+               QStringLiteral("Cost $"), QStringLiteral("State"), QStringLiteral("Limit")},
+              QStringLiteral("th"));
     for (const EndpointStats &e : summary.endpoints) {
         QString url;
         for (const EndpointConfig &config : project.endpoints) {
@@ -392,10 +407,11 @@ Result<void> Exporter::htmlReport(const QString &path, const Sluice::MetricsSnap
                 break;
             }
         }
-        html += cells({esc(e.name), esc(url), numCell(QString::number(e.weight)), numCell(num(e.sent)),
-                       numCell(num(e.ok)), numCell(num(e.rateLimited)), numCell(num(e.errors)),
-                       numCell(num(e.p50Ms)), numCell(num(e.p90Ms)), numCell(num(e.p99Ms)),
-                       esc(e.stateText()), esc(limitText(e))});
+        html +=
+            cells({esc(e.name), esc(url), numCell(QString::number(e.weight)), numCell(num(e.sent)),
+                   numCell(num(e.ok)), numCell(num(e.rateLimited)), numCell(num(e.errors)),
+                   numCell(num(e.p50Ms)), numCell(num(e.p90Ms)), numCell(num(e.p99Ms)),
+                   numCell(QString::number(e.costSpentUsd, 'f', 4)), esc(e.stateText()), esc(limitText(e))});
     }
     html += QStringLiteral("</table>\n");
 

@@ -268,6 +268,11 @@ void tst_Exporter::htmlReport()
     summary.outputTokens = 777003;
     summary.errorsByClass.insert(QStringLiteral("rate_limited"), 700);
     summary.errorsByClass.insert(QStringLiteral("<script>"), 65);
+    summary.cost.spentUsd = 12.3456;
+    summary.cost.earlierUsd = 4.5;
+    summary.cost.budgetUsd = 20;
+    summary.cost.budgetReached = true;
+    summary.cost.unpricedReplies = 31;
 
     EndpointStats hostile;
     hostile.name = QStringLiteral("<b>&\"x\"");
@@ -282,6 +287,7 @@ void tst_Exporter::htmlReport()
     hostile.p50Ms = 111.1;
     hostile.p90Ms = 222.2;
     hostile.p99Ms = 333.3;
+    hostile.costSpentUsd = 7.25;
     EndpointStats plain;
     plain.name = QStringLiteral("plain-ep");
     plain.weight = 1;
@@ -321,11 +327,37 @@ void tst_Exporter::htmlReport()
     QVERIFY(!html.contains(QStringLiteral("/some/where")));
 
     // Summary and per-endpoint numbers.
-    for (const char *number :
-         {">98765<",   ">98000<",  ">765<",    ">101234<",   ">2469<",    ">1357<",   ">4242<",
-          ">1182.75<", "210.5 ms", "480.3 ms", "1250.0 ms",  ">5550001<", ">777003<", ">60606<",
-          ">59595<",   ">1011<",   ">17<",     ">111.1<",    ">222.2<",   ">333.3<",  ">40628<",
-          ">38405<",   ">700<",    ">65<",     "12.50 req/s"}) {
+    for (const char *number : {">98765<",
+                               ">98000<",
+                               ">765<",
+                               ">101234<",
+                               ">2469<",
+                               ">1357<",
+                               ">4242<",
+                               ">1182.75<",
+                               "210.5 ms",
+                               "480.3 ms",
+                               "1250.0 ms",
+                               ">5550001<",
+                               ">777003<",
+                               ">60606<",
+                               ">59595<",
+                               ">1011<",
+                               ">17<",
+                               ">111.1<",
+                               ">222.2<",
+                               ">333.3<",
+                               ">40628<",
+                               ">38405<",
+                               ">700<",
+                               ">65<",
+                               "12.50 req/s",
+                               ">7.2500<",
+                               ">0.0000<",
+                               "Unpriced replies</dt><dd>31 (not in the spend)",
+                               "Spent before the resume</dt><dd>$4.50",
+                               "Budget</dt><dd>$20.00 (84.2 % used, reached)",
+                               "Spent</dt><dd>$12.35"}) {
         QVERIFY2(html.contains(QString::fromUtf8(number)), number);
     }
     QVERIFY(html.contains(QStringLiteral("0:01:23")));
