@@ -1262,18 +1262,12 @@ void MainWindow::tryIt()
             QMessageBox::warning(this, tr("Try it"), port.error().message);
             return;
         }
-        EndpointConfig e = EndpointConfig::fromUrl(
+        EndpointConfig e = EndpointConfig::simulatedDemo(
             QUrl(QStringLiteral("http://127.0.0.1:%1/v1/chat/completions").arg(*port)), i);
-        e.name = i == 0 ? QStringLiteral("sim-a") : QStringLiteral("sim-b");
-        e.weight = i == 0 ? 3 : 1;
         // The demo's limits are its endpoints' own, in the table where they show and can be edited, so
         // the run lasts long enough to watch and re-weight (200 requests/s in all). Nothing run-wide:
         // endpoints added or opened afterwards are not held to the demo's pace.
         e.rpm = i == 0 ? 9000 : 3000;
-        e.model = QStringLiteral("sluice-sim-1");
-        // A made-up price for the made-up model, so the demo shows what a run spends (cost gauge, table).
-        e.price.inputPerMtok = 0.5;
-        e.price.outputPerMtok = 1.5;
         endpoints.append(e);
         m_simulators.push_back(std::move(host));
     }

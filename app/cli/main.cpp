@@ -160,13 +160,9 @@ int runBatch(QCoreApplication &app, CliOptions o)
     std::vector<std::unique_ptr<SimulatorHost>> simulators;
     if (o.simulate) {
         if (o.project.endpoints.isEmpty()) {
-            EndpointConfig a;
-            a.name = QStringLiteral("sim-a");
-            a.weight = 3;
-            EndpointConfig b;
-            b.name = QStringLiteral("sim-b");
-            b.weight = 1;
-            o.project.endpoints = {a, b};
+            // The URLs are the simulators' below.
+            o.project.endpoints = {EndpointConfig::simulatedDemo(QUrl(), 0),
+                                   EndpointConfig::simulatedDemo(QUrl(), 1)};
             o.applyStreamOptions();
         }
         for (EndpointConfig &e : o.project.endpoints) {

@@ -291,6 +291,17 @@ bool EndpointConfig::isEndpointUrl(const QUrl &url)
            (url.scheme() == QLatin1String("http") || url.scheme() == QLatin1String("https"));
 }
 
+EndpointConfig EndpointConfig::simulatedDemo(const QUrl &url, int index)
+{
+    EndpointConfig e = fromUrl(url, index);
+    e.name = index == 0 ? QStringLiteral("sim-a") : QStringLiteral("sim-b");
+    e.weight = index == 0 ? 3 : 1;
+    e.model = QStringLiteral("sluice-sim-1");
+    e.price.inputPerMtok = 0.5;
+    e.price.outputPerMtok = 1.5;
+    return e;
+}
+
 EndpointConfig EndpointConfig::fromUrl(const QUrl &url, int index)
 {
     EndpointConfig e;

@@ -91,6 +91,10 @@ struct EndpointConfig
 
     /// An endpoint from a bare URL (`--endpoint URL`): weight 1, provider inferred from the path.
     static EndpointConfig fromUrl(const QUrl &url, int index);
+    /// Endpoint `index` (0 or 1) of the built-in demo on the simulator at `url` (`--simulate` without a
+    /// project, the desktop's Try it): sim-a weight 3, sim-b weight 1, the simulator's model with a
+    /// made-up price, so the demo shows what a run spends.
+    static EndpointConfig simulatedDemo(const QUrl &url, int index);
     /// "anthropic" for a path ending in /messages, else "openai".
     static Provider inferProvider(const QUrl &url);
     /// Whether `url` can be an endpoint: a valid http:// or https:// URL with a host.
