@@ -36,6 +36,7 @@ private Q_SLOTS:
     void texts_data();
     void texts();
     void stoppedAtTheBudget();
+    void resumedRunCountsEarlierSpend();
     void unpricedModelsSaidPlainly();
     void aRunKeepsItsBudgetUntilCleared();
     void paintsSpentAndInFlight();
@@ -128,6 +129,18 @@ void tst_CostGauge::texts()
     CostGauge gauge;
     gauge.setCost(cost(spent, reserved, budget));
     QCOMPARE(gauge.text(), text);
+}
+
+void tst_CostGauge::resumedRunCountsEarlierSpend()
+{
+    // A resumed run's budget holds what its earlier sessions spent: $0.30 now + $0.55 before of $1.00
+    // is amber (85 %), not green (30 %), and the text says where the rest went.
+    CostGauge gauge;
+    CostStats c = cost(0.30, 0.0, 1.0);
+    c.earlierUsd = 0.55;
+    gauge.setCost(c);
+    QCOMPARE(gauge.text(), QStringLiteral("$0.300 spent (+ $0.550 before the resume) of $1.00 (85 %)"));
+    QCOMPARE(gauge.level(), CostGauge::Level::Warning);
 }
 
 void tst_CostGauge::stoppedAtTheBudget()
