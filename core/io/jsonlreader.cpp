@@ -3,6 +3,7 @@
 #include <QFileInfo>
 
 #include <algorithm>
+#include <cstring>
 
 namespace Sluice {
 
@@ -274,17 +275,22 @@ bool JsonlReader::forEachLineLeft(const std::function<void(qint64 line)> &line) 
         if (n == 0) {
             break;
         }
-        for (qint64 i = 0; i < n; ++i) {
-            const char c = chunk.at(i);
-            if (c == '\n') {
-                ++number;
-                if (content) {
-                    line(number);
-                }
-                content = false;
-            } else if (!content && !isBlankChar(c)) {
-                content = true;
+        // memchr to each '\n'; a line's first non-blank byte settles it (JSON lines: the first one).
+        const char *p = chunk.constData();
+        const char *const end = p + n;
+        while (p < end) {
+            const auto *newline = static_cast<const char *>(std::memchr(p, '\n', std::size_t(end - p)));
+            const char *const stop = newline ? newline : end;
+            content = content || std::any_of(p, stop, [](char c) { return !isBlankChar(c); });
+            if (!newline) {
+                break;
             }
+            ++number;
+            if (content) {
+                line(number);
+            }
+            content = false;
+            p = newline + 1;
         }
     }
     if (content) {

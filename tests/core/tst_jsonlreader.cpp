@@ -384,6 +384,18 @@ void tst_JsonlReader::linesLeftAreCountedExactly()
     QCOMPARE(returned, (QList<qint64>{1, 3, 5, 6, 7}));
     QVERIFY(reader.atEnd());
     QCOMPARE(left(), QList<qint64>{});
+
+    // Lines across the 1 MiB chunks the count reads: a blank one, then one whose content starts in the
+    // next chunk.
+    const QByteArray wide = "{\"input\":\"a\"}\n" + QByteArray(1 << 20, ' ') + "\n" +
+                            QByteArray((1 << 20) - 3, ' ') + "{\"input\":\"b\"}\n";
+    JsonlReader::Options roomy;
+    roomy.maxLineBytes = 4 << 20;
+    JsonlReader second(writeFile(QStringLiteral("wide.jsonl"), wide), roomy);
+    QVERIFY(second.open().ok());
+    QList<qint64> lines;
+    QVERIFY(second.forEachLineLeft([&lines](qint64 line) { lines.append(line); }));
+    QCOMPARE(lines, (QList<qint64>{1, 3}));
 }
 
 void tst_JsonlReader::manyLines()
