@@ -5,6 +5,7 @@
 #include "sim/simulator.h"
 
 #include "manualclock.h"
+#include "rawhttp.h"
 
 #include <QCryptographicHash>
 #include <QElapsedTimer>
@@ -125,20 +126,7 @@ struct Caller
     }
 };
 
-QByteArray httpRequest(const QByteArray &method, const QByteArray &path,
-                       const QByteArray &body = QByteArray(),
-                       const QList<QPair<QByteArray, QByteArray>> &headers = {})
-{
-    QByteArray out = method + ' ' + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
-    for (const auto &[key, value] : headers) {
-        out += key + ": " + value + "\r\n";
-    }
-    if (method == "POST") {
-        out +=
-            "Content-Type: application/json\r\nContent-Length: " + QByteArray::number(body.size()) + "\r\n";
-    }
-    return out + "\r\n" + body;
-}
+using Test::httpRequest;
 
 QByteArray chatBody(const QString &text)
 {

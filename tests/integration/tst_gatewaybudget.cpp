@@ -5,6 +5,7 @@
 // /metrics). A caller key over its own max_cost_usd gets the same answer while other keys go on.
 
 #include "gateway/gateway.h"
+#include "rawhttp.h"
 #include "sim/simulator.h"
 
 #include <QCryptographicHash>
@@ -160,15 +161,7 @@ Answer tst_GatewayBudget::call(const QByteArray &method, const QByteArray &path,
 {
     QTcpSocket socket;
     socket.connectToHost(QHostAddress::LocalHost, m_gateway->port());
-    QByteArray out = method + ' ' + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
-    for (const auto &[key, value] : headers) {
-        out += key + ": " + value + "\r\n";
-    }
-    if (method == "POST") {
-        out +=
-            "Content-Type: application/json\r\nContent-Length: " + QByteArray::number(body.size()) + "\r\n";
-    }
-    socket.write(out + "\r\n" + body);
+    socket.write(Test::httpRequest(method, path, body, headers));
     QByteArray buffer;
     Answer answer;
     QElapsedTimer timer;
@@ -203,10 +196,7 @@ std::vector<Answer> tst_GatewayBudget::callMany(int count)
     }
     for (int i = 0; i < count; ++i) {
         QTcpSocket *socket = sockets[std::size_t(i)].get();
-        const QByteArray body = chatBody(i);
-        socket->write("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-                      "application/json\r\nContent-Length: " +
-                      QByteArray::number(body.size()) + "\r\n\r\n" + body);
+        socket->write(Test::httpRequest("POST", "/v1/chat/completions", chatBody(i)));
     }
     std::vector<QByteArray> buffers(static_cast<std::size_t>(count));
     std::vector<Answer> answers(static_cast<std::size_t>(count));

@@ -4,6 +4,7 @@
 #include "mainwindow.h"
 #include "models/endpointtablemodel.h"
 #include "models/errorgroupsmodel.h"
+#include "rawhttp.h"
 #include "runfixture.h"
 #include "sim/simulator.h"
 
@@ -406,10 +407,7 @@ void tst_MainWindow::gatewayServesAndFeedsTheCharts()
         QVERIFY(socket.waitForConnected(5000));
         const QByteArray body =
             "{\"messages\":[{\"role\":\"user\",\"content\":\"gui " + QByteArray::number(i) + "\"}]}";
-        socket.write(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            "Content-Length: " +
-            QByteArray::number(body.size()) + "\r\n\r\n" + body);
+        socket.write(Test::httpRequest("POST", "/v1/chat/completions", body));
         QByteArray reply;
         QTRY_VERIFY_WITH_TIMEOUT((reply += socket.readAll(), reply.contains("Simulated reply to: gui")),
                                  10000);
