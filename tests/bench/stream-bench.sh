@@ -147,27 +147,22 @@ qnam() {
     sed "s/^/# $name: /" "$work/$name.out"
     local line
     line=$(grep -m1 '^qnamref-stream ' "$work/$name.out" || true)
-    kv() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
-    q_streams=$(kv streams)
-    q_streams=${q_streams:-0}
-    q_failed=$(kv failed)
-    q_failed=${q_failed:--1}
-    q_rate=$(kv streams_per_s)
-    q_rate=${q_rate:-NA}
-    q_chunks=$(kv chunks)
-    q_chunks=${q_chunks:-0}
-    q_cps=$(kv chunks_per_s)
-    q_cps=${q_cps:-NA}
-    q_ttft50=$(kv ttft_p50_ms)
-    q_ttft50=${q_ttft50:-NA}
-    q_ttft99=$(kv ttft_p99_ms)
-    q_ttft99=${q_ttft99:-NA}
-    q_warm50=$(kv warm_ttft_p50_ms)
-    q_warm50=${q_warm50:-NA}
-    q_warm99=$(kv warm_ttft_p99_ms)
-    q_warm99=${q_warm99:-NA}
-    q_cpu=$(kv cpu_s)
-    q_cpu=${q_cpu:-NA}
+    # kv KEY DEFAULT: the value of KEY=... on the report line, or DEFAULT when it is not there.
+    kv() {
+        local v
+        v=$(sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line")
+        printf '%s' "${v:-$2}"
+    }
+    q_streams=$(kv streams 0)
+    q_failed=$(kv failed -1)
+    q_rate=$(kv streams_per_s NA)
+    q_chunks=$(kv chunks 0)
+    q_cps=$(kv chunks_per_s NA)
+    q_ttft50=$(kv ttft_p50_ms NA)
+    q_ttft99=$(kv ttft_p99_ms NA)
+    q_warm50=$(kv warm_ttft_p50_ms NA)
+    q_warm99=$(kv warm_ttft_p99_ms NA)
+    q_cpu=$(kv cpu_s NA)
     printf '# %s: exit %s, load %s\n' "$name" "$rc" "$(load)"
     check lines "${name}_all_streams" "$((q_streams == streams && q_failed == 0 && q_chunks == streams * chunks))" \
         "($q_streams of $streams streams, $q_failed failed, $q_chunks content chunks for $((streams * chunks)))"
