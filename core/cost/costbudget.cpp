@@ -70,6 +70,7 @@ void CostBudget::settle(int endpoint, double reservedUsd, double actualUsd)
 
 void CostBudget::addEarlierSpend(double runUsd, const std::vector<double> &endpointUsd)
 {
+    m_earlier += std::max(0.0, runUsd);
     m_spent += std::max(0.0, runUsd);
     for (std::size_t i = 0; i < endpointUsd.size() && i < m_endpoints.size(); ++i) {
         m_endpoints[i].spent += std::max(0.0, endpointUsd[i]);

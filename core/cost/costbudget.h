@@ -34,7 +34,8 @@ public:
     /// endpoints' budgets as if spent now. Not against a team budget, which Redis already holds.
     void addEarlierSpend(double runUsd, const std::vector<double> &endpointUsd);
 
-    double spentUsd() const { return m_spent; }
+    double spentUsd() const { return m_spent; } ///< earlier sessions' spend included
+    double earlierUsd() const { return m_earlier; }
     double reservedUsd() const { return m_reserved; }
     double spentUsd(int endpoint) const { return m_endpoints[std::size_t(endpoint)].spent; }
     double reservedUsd(int endpoint) const { return m_endpoints[std::size_t(endpoint)].reserved; }
@@ -50,6 +51,7 @@ private:
 
     double m_runUsd = 0;
     double m_spent = 0;
+    double m_earlier = 0; ///< of m_spent, what earlier sessions spent (addEarlierSpend)
     double m_reserved = 0;
     std::vector<Account> m_endpoints;
     TeamBudget *m_team = nullptr;

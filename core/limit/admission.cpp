@@ -448,12 +448,11 @@ SharedLimitsStats Admission::sharedStats() const
 void Admission::addEarlierSpend(double runUsd, const std::vector<double> &endpointUsd)
 {
     m_costBudget.addEarlierSpend(runUsd, endpointUsd);
-    m_earlierUsd += runUsd;
 }
 
 void Admission::fillCostStats(CostStats &stats) const
 {
-    stats.earlierUsd = m_earlierUsd;
+    stats.earlierUsd = m_costBudget.earlierUsd();
     stats.budgetUsd = m_costBudget.runBudgetUsd();
     stats.limited = m_costBudget.isLimited();
     stats.reservedUsd = m_costBudget.reservedUsd();

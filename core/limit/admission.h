@@ -164,7 +164,6 @@ private:
     CostBook m_costBook;
     CostBudget m_costBudget;
     bool m_allowUnpriced = false;
-    double m_earlierUsd = 0; ///< spent by earlier sessions of a resumed run
 };
 
 } // namespace Sluice
