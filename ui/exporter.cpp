@@ -383,9 +383,8 @@ Result<void> Exporter::htmlReport(const QString &path, const Sluice::MetricsSnap
     if (cost.budgetUsd > 0)
         item(QStringLiteral("Budget"),
              esc(CostEstimate::formatUsd(cost.budgetUsd)) + QStringLiteral(" (") +
-                 num(100.0 * (cost.earlierUsd + cost.spentUsd) / cost.budgetUsd, 1) +
-                 QStringLiteral(" % used") + (cost.budgetReached ? QStringLiteral(", reached") : QString()) +
-                 QStringLiteral(")"));
+                 num(100.0 * cost.runSpentUsd() / cost.budgetUsd, 1) + QStringLiteral(" % used") +
+                 (cost.budgetReached ? QStringLiteral(", reached") : QString()) + QStringLiteral(")"));
     if (cost.unpricedReplies > 0)
         item(QStringLiteral("Unpriced replies"),
              num(cost.unpricedReplies) + QStringLiteral(" (not in the spend)"));

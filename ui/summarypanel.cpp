@@ -223,7 +223,7 @@ void SummaryPanel::addCostFigures(const MetricsSnapshot &s, const QStringList &u
     }
     row(tr("Budget"), c.budgetUsd > 0 ? tr("%1 (%2 used)")
                                             .arg(CostEstimate::formatUsd(c.budgetUsd),
-                                                 percent(100.0 * (c.earlierUsd + c.spentUsd) / c.budgetUsd))
+                                                 percent(100.0 * c.runSpentUsd() / c.budgetUsd))
                       : c.limited ? tr("endpoint budgets only")
                                   : tr("none"));
     if (c.budgetReached) {

@@ -93,10 +93,9 @@ struct CostStats
     QString teamState;
 
     /// Spent plus committed, as a share of the budget (0 without one).
-    double budgetShare() const
-    {
-        return budgetUsd > 0 ? (earlierUsd + spentUsd + reservedUsd) / budgetUsd : 0;
-    }
+    double budgetShare() const { return budgetUsd > 0 ? (runSpentUsd() + reservedUsd) / budgetUsd : 0; }
+    /// What the run spent, all its sessions: what its budget counts.
+    double runSpentUsd() const { return earlierUsd + spentUsd; }
 };
 
 /// Live state of the limits shared through Redis (core/shared/sharedlimits.h), for the snapshot.

@@ -273,7 +273,7 @@ void CostGauge::refresh()
     palette.setColor(QPalette::WindowText,
                      m_level == Level::Normal ? this->palette().color(QPalette::WindowText) : color(m_level));
     m_label->setPalette(palette);
-    const double spentShare = c.budgetUsd > 0 ? (c.earlierUsd + c.spentUsd) / c.budgetUsd : 0;
+    const double spentShare = c.budgetUsd > 0 ? c.runSpentUsd() / c.budgetUsd : 0;
     const double reservedShare = c.budgetUsd > 0 ? c.reservedUsd / c.budgetUsd : 0;
     m_bar->set(spentShare, reservedShare, c.budgetUsd > 0, color(m_level));
     m_bar->setVisible(c.budgetUsd > 0); // an empty bar would read as 0 % of something
