@@ -362,9 +362,10 @@ Result<void> RunFiles::checkpoint(bool finished)
         extra["finished"] = true;
     }
     if (spendChanged) {
+        // Rounded to the nano-dollar: no residue of summing many small costs in the journal.
         const auto nanoUsd = [](double usd) {
             return std::round(usd * 1e9) / 1e9;
-        }; // no sum residue
+        };
         nlohmann::json endpoints = nlohmann::json::object();
         for (auto it = spend.endpointUsd.cbegin(); it != spend.endpointUsd.cend(); ++it) {
             endpoints[it.key().toStdString()] = nanoUsd(it.value());
