@@ -21,6 +21,10 @@
 #include <cmath>
 #include <limits>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 namespace Sluice {
 
 Q_LOGGING_CATEGORY(lcGateway, "sluice.gateway")
@@ -310,6 +314,13 @@ Result<quint16> Gateway::start()
                          .arg(m_options.port)
                          .arg(server->errorString()),
                      0};
+    }
+    // Streamed events go out as they are written, not held back by Nagle's algorithm until the
+    // caller acknowledges the previous one. Accepted sockets inherit TCP_NODELAY from the listening one.
+    const int noDelay = 1;
+    if (::setsockopt(int(server->socketDescriptor()), IPPROTO_TCP, TCP_NODELAY, &noDelay, sizeof noDelay) !=
+        0) {
+        qCWarning(lcGateway) << "TCP_NODELAY not set on the listening socket:" << qt_error_string(errno);
     }
     if (auto started = m_engine->start(); !started) {
         return started.error();

@@ -19,8 +19,11 @@
 #include <QTest>
 
 #include <memory>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <numeric>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 using namespace Sluice;
 using json = nlohmann::json;
@@ -1538,6 +1541,15 @@ void tst_Gateway::openAiStreamArrivesAsTheUpstreamSendsIt()
     Caller &withUsage = call(httpRequest("POST", "/v1/chat/completions", streamChatBody(prompt, true)));
     Caller &without = call(httpRequest("POST", "/v1/chat/completions", streamChatBody(prompt, false)));
     QVERIFY(waitForResponses({0, 1}, 10000));
+    // The gateway's ends of the callers' connections send each event at once (no Nagle delay).
+    const QList<QTcpSocket *> accepted = m_gateway->findChildren<QTcpSocket *>();
+    QVERIFY(accepted.size() >= 2);
+    for (QTcpSocket *socket : accepted) {
+        int noDelay = 0;
+        socklen_t size = sizeof noDelay;
+        QCOMPARE(::getsockopt(int(socket->socketDescriptor()), IPPROTO_TCP, TCP_NODELAY, &noDelay, &size), 0);
+        QCOMPARE(noDelay, 1);
+    }
 
     for (Caller *c : {&withUsage, &without}) {
         QCOMPARE(c->status, 200);
