@@ -2,6 +2,8 @@
 
 #include <QCryptographicHash>
 
+#include <algorithm>
+
 namespace Sluice {
 
 CallerKeys::CallerKeys(const Clock *clock)
@@ -42,7 +44,7 @@ Result<void> CallerKeys::configure(const GatewayConfig &config)
         }
         const double rps = k.rpm / 60.0;
         // A burst of up to a second's worth (at least one request): callers are services, not a batch.
-        Key key{KeyStats{k.name, 0, 0, 0, 0, k.maxCostUsd}, TokenBucket(m_clock, rps, std::max(1.0, rps))};
+        Key key{KeyStats{k.name, 0, 0, 0, 0, k.maxCostUsd, 0}, TokenBucket(m_clock, rps, std::max(1.0, rps))};
         m_byDigest.insert(digest, int(m_keys.size()));
         m_keys.push_back(std::move(key));
     }
@@ -88,10 +90,28 @@ bool CallerKeys::refuseForBudget(int key)
     return true;
 }
 
-void CallerKeys::charge(int key, double usd)
+CallerKeys::BudgetFit CallerKeys::reserve(int key, double worstUsd)
 {
-    if (key >= 0 && key < int(m_keys.size()) && usd > 0) {
-        m_keys[std::size_t(key)].stats.spentUsd += usd;
+    KeyStats &stats = m_keys.at(std::size_t(key)).stats;
+    worstUsd = std::max(0.0, worstUsd);
+    if (stats.budgetUsd > 0 && stats.spentUsd + stats.reservedUsd + worstUsd > stats.budgetUsd) {
+        ++stats.budgetRefused;
+        // What is spent stays spent; what is reserved is at most spent later.
+        return stats.spentUsd + worstUsd > stats.budgetUsd ? BudgetFit::Spent : BudgetFit::Committed;
+    }
+    stats.reservedUsd += worstUsd;
+    return BudgetFit::Fits;
+}
+
+void CallerKeys::settle(int key, double reservedUsd, double usd)
+{
+    if (key < 0 || key >= int(m_keys.size())) {
+        return;
+    }
+    KeyStats &stats = m_keys[std::size_t(key)].stats;
+    stats.reservedUsd = std::max(0.0, stats.reservedUsd - std::max(0.0, reservedUsd));
+    if (usd > 0) {
+        stats.spentUsd += usd;
     }
 }
 

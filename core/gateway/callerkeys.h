@@ -15,9 +15,11 @@ namespace Sluice {
 
 /// Who may call the gateway: the project's `gateway.keys`, held as SHA-256 digests only (a key read from
 /// an environment variable is hashed at once and the text dropped), each with its own optional rate
-/// limit (a token bucket on the injected clock) and its own optional cost budget (what its calls spent,
-/// from their outcomes; checked when a call arrives, so calls in flight may overshoot it). Disabled (every
-/// caller admitted) when the project lists no keys. Engine-thread only.
+/// limit (a token bucket on the injected clock) and its own optional cost budget: a call goes only when
+/// its worst case fits on top of what the key's calls spent and what its calls in flight may still cost
+/// (their worst cases, reserved until their outcome settles them), so the budget holds however many of
+/// its calls are in flight. Disabled (every caller admitted) when the project lists no keys.
+/// Engine-thread only.
 class CallerKeys
 {
 public:
@@ -42,6 +44,13 @@ public:
         qint64 budgetRefused = 0; ///< calls refused (429) because the key's budget was spent
         double spentUsd = 0;      ///< what the key's calls cost (priced outcomes)
         double budgetUsd = 0;     ///< its max_cost_usd; 0 = no budget of its own
+        double reservedUsd = 0;   ///< the worst cases of its calls queued or in flight
+    };
+    /// Whether a call's worst case fits its key's budget (reserve()).
+    enum class BudgetFit {
+        Fits,      ///< reserved until settle()
+        Committed, ///< it fits once calls in flight settle, not now (retry soon)
+        Spent,     ///< it can never fit: the budget is spent for a call this dear
     };
 
     explicit CallerKeys(const Clock *clock);
@@ -57,9 +66,14 @@ public:
     QString name(int key) const { return m_keys.at(std::size_t(key)).stats.name; }
     /// Whether `key` has a budget and has spent it; counts the refusal when it has.
     bool refuseForBudget(int key);
+    /// Reserves `worstUsd` (what a call may cost at most) of `key`'s budget when it fits on top of its
+    /// spend and reservations; counts the refusal when it does not. Keys without a budget always fit.
+    BudgetFit reserve(int key, double worstUsd);
     double budgetUsd(int key) const { return m_keys.at(std::size_t(key)).stats.budgetUsd; }
-    /// A call of `key` came back costing `usd` (ignored when negative: unpriced).
-    void charge(int key, double usd);
+    const KeyStats &stats(int key) const { return m_keys.at(std::size_t(key)).stats; }
+    /// A call of `key` that reserved `reservedUsd` is over: it cost `usd` (ignored when not positive:
+    /// unpriced, or never sent).
+    void settle(int key, double reservedUsd, double usd);
     std::vector<KeyStats> stats() const;
     qint64 refusedMissing() const { return m_missing; }
     qint64 refusedUnknown() const { return m_unknown; }

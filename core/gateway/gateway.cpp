@@ -53,6 +53,8 @@ constexpr Refusal Stopping{503, "stopping", true};
 constexpr Refusal Deadline{504, "deadline", false};
 /// A cost budget is spent (the gateway's, or the caller key's): retrying cannot help until it is raised.
 constexpr Refusal BudgetExhausted{429, "budget", false, "budget_exhausted"};
+/// A caller key's budget is held by its calls in flight: the call may fit once they are answered.
+constexpr Refusal KeyBudgetCommitted{429, "budget", true, "budget_committed"};
 
 QString refusalCode(const Refusal &why)
 {
@@ -209,6 +211,7 @@ Gateway::Gateway(ProjectConfig project, GatewayOptions options, const Clock *clo
     , m_options(std::move(options))
     , m_queue(m_options.maxQueue)
     , m_keys(clock)
+    , m_costBook(m_project, m_options.modelOverride)
     , m_deadlineTimer(this)
     , m_drainTimer(this)
 {
@@ -876,7 +879,12 @@ void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSoc
         r.input = std::move(body);
     }
 
+    double reservedUsd = 0;
+    if (key >= 0 && !reserveKeyBudget(request, socket, dialect, key, r, reservedUsd)) {
+        return;
+    }
     if (!m_queue.push(std::move(r), priority)) {
+        m_keys.settle(key, reservedUsd, 0);
         ++m_counters.queueFull;
         refuse(request, socket, dialect, QueueFull,
                QStringLiteral("the gateway queue is full (%1 callers waiting); retry later")
@@ -887,7 +895,7 @@ void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSoc
     const qint64 id = m_nextId++;
     ++m_counters.accepted;
     if (key >= 0) {
-        m_callKeys.emplace(id, key);
+        m_callKeys.emplace(id, CallKey{key, reservedUsd});
     }
     addCaller(id, request, socket, dialect, key, std::move(relay), timeoutS);
 }
@@ -922,7 +930,7 @@ void Gateway::abandon(qint64 id)
     // Never sent while it waits here; held by the engine (waiting for a slot or a retry), dropped
     // before its next attempt; on the wire, cancelled now: nobody pays for a reply nobody reads.
     if (m_queue.forget(id)) {
-        m_callKeys.erase(id); // never sent: no outcome will come
+        chargeCall(id, 0); // never sent: no outcome will come
     } else {
         m_engine->cancelRequest(id);
     }
@@ -987,7 +995,7 @@ void Gateway::answer(qint64 id, int status, const QByteArray &body, const Header
     m_callers.erase(it);
     m_deadlines.erase(caller.deadline);
     if (m_queue.forget(id)) {
-        m_callKeys.erase(id); // never sent: no outcome will come
+        chargeCall(id, 0); // never sent: no outcome will come
     }
     QObject::disconnect(caller.goneConnection);
     const double seconds = (m_clock->nowMs() - caller.acceptedMs) / 1000.0;
@@ -1143,6 +1151,43 @@ bool Gateway::withinKeyBudget(const QHttpServerRequest &request, QTcpSocket *soc
     return false;
 }
 
+bool Gateway::reserveKeyBudget(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect,
+                               int key, const Request &r, double &reservedUsd)
+{
+    double worst = 0;
+    if (m_keys.budgetUsd(key) > 0) {
+        const CostAsk ask = m_costBook.ask(r);
+        for (int e = 0; e < m_costBook.endpointCount(); ++e) {
+            worst = std::max(worst, m_costBook.worstUsd(e, ask));
+        }
+    }
+    const CallerKeys::BudgetFit fit = m_keys.reserve(key, worst);
+    if (fit == CallerKeys::BudgetFit::Fits) {
+        reservedUsd = worst;
+        return true;
+    }
+    ++m_counters.budgetExhausted;
+    const CallerKeys::KeyStats &stats = m_keys.stats(key);
+    qCInfo(lcAccess).noquote() << request.url().path() << "429 key" << stats.name
+                               << (fit == CallerKeys::BudgetFit::Spent
+                                       ? "over its budget"
+                                       : "budget committed to calls in flight");
+    const QString worstText = QStringLiteral("this call may cost up to %1").arg(usd(worst));
+    if (fit == CallerKeys::BudgetFit::Spent) {
+        refuse(request, socket, dialect, BudgetExhausted,
+               QStringLiteral("the caller key's budget of %1 has no room for this call: %2 spent, and %3 (a "
+                              "lower max_tokens lowers that); the request was not sent")
+                   .arg(usd(stats.budgetUsd), usd(stats.spentUsd), worstText));
+        return false;
+    }
+    refuse(request, socket, dialect, KeyBudgetCommitted,
+           QStringLiteral("the caller key's budget of %1 is committed to its calls in flight (%2 spent, up "
+                          "to %3 in flight) and %4; retry when they are answered")
+               .arg(usd(stats.budgetUsd), usd(stats.spentUsd), usd(stats.reservedUsd), worstText),
+           {{QByteArrayLiteral("Retry-After"), QByteArrayLiteral("1")}});
+    return false;
+}
+
 void Gateway::answerBudgetSpent(qint64 id, const Completion &completion)
 {
     ++m_counters.answered;
@@ -1177,7 +1222,7 @@ void Gateway::chargeCall(qint64 id, double costUsd)
 {
     const auto it = m_callKeys.find(id);
     if (it != m_callKeys.end()) {
-        m_keys.charge(it->second, costUsd);
+        m_keys.settle(it->second.key, it->second.reservedUsd, costUsd);
         m_callKeys.erase(it);
     }
 }
@@ -1202,6 +1247,7 @@ json Gateway::costStatus(const MetricsSnapshot &snapshot) const
     for (const CallerKeys::KeyStats &k : m_keys.stats()) {
         keys.push_back({{"name", k.name.toStdString()},
                         {"spent_usd", k.spentUsd},
+                        {"reserved_usd", k.reservedUsd},
                         {"max_cost_usd", k.budgetUsd > 0 ? json(k.budgetUsd) : json()},
                         {"budget_exhausted", k.budgetRefused}});
     }
@@ -1216,6 +1262,7 @@ json Gateway::costStatus(const MetricsSnapshot &snapshot) const
 void Gateway::rejected(const InputError &error)
 {
     // The gateway validates bodies before queueing them, so its source never yields invalid items.
+    chargeCall(error.line, 0); // never sent
     answerRefusal(error.line, InvalidRequest, error.message);
 }
 

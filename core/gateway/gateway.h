@@ -1,5 +1,6 @@
 #pragma once
 
+#include "cost/costbook.h"
 #include "engine/engine.h"
 #include "gateway/callerkeys.h"
 #include "gateway/callerqueue.h"
@@ -175,11 +176,17 @@ private:
     void answerRefusal(qint64 id, const Refusal &why, const QString &message, Headers headers = {});
     /// Refuses (429 budget_exhausted) a call whose caller key has spent its max_cost_usd; false then.
     bool withinKeyBudget(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect, int key);
+    /// Reserves call `r`'s worst case (at the dearest endpoint) in its caller key's budget, into
+    /// `reservedUsd`; else refuses it: 429 budget_exhausted when it can never fit, 429 with Retry-After
+    /// when it fits once the key's calls in flight are over. False when refused.
+    bool reserveKeyBudget(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect, int key,
+                          const Request &r, double &reservedUsd);
     /// Caller `id`'s request can never fit the gateway's cost budget: 429 budget_exhausted.
     void answerBudgetSpent(qint64 id, const Completion &completion);
     /// What the gateway's refusal at its cost budget says (the budget and the spend, never a key).
     QString budgetSpentMessage(int attempts) const;
-    /// Call `id` came back costing `costUsd` (-1: unpriced): charged to its caller key, if it has one.
+    /// Call `id` is over, costing `costUsd` (-1: unpriced; 0: never sent): charged to its caller key, if
+    /// it has one, and the key's reservation for it released.
     void chargeCall(qint64 id, double costUsd);
     /// How the callers' calls ended, for /status.
     static nlohmann::json callersStatus(const GatewayCounters &counters);
@@ -211,8 +218,14 @@ private:
     std::unique_ptr<Engine> m_engine;
     QHash<QString, Provider> m_endpointDialects; ///< by endpoint name
     std::unordered_map<qint64, Caller> m_callers;
-    std::unordered_map<qint64, int> m_callKeys; ///< caller key of each call queued or sent, until its outcome
-    std::multimap<double, qint64> m_deadlines;  ///< waiting callers by deadline (clock ms)
+    struct CallKey
+    {
+        int key = -1;
+        double reservedUsd = 0; ///< its worst case, held in the key's budget until its outcome
+    };
+    std::unordered_map<qint64, CallKey> m_callKeys; ///< of each call queued or sent, until its outcome
+    CostBook m_costBook;                            ///< worst cases for the caller keys' budgets
+    std::multimap<double, qint64> m_deadlines;      ///< waiting callers by deadline (clock ms)
     QTimer m_deadlineTimer;
     QTimer m_drainTimer;
     QList<QPointer<QTcpSocket>> m_flushing; ///< stop(): sockets answered, still writing

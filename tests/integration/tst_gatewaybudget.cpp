@@ -11,6 +11,7 @@
 #include <QCryptographicHash>
 #include <QElapsedTimer>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QStandardPaths>
 #include <QTcpSocket>
 #include <QTest>
@@ -113,6 +114,7 @@ private Q_SLOTS:
     void gatewayBudgetRefusesInEachDialectAndKeepsServing();
     void keyBudgetRefusesThatKeyOnly();
     void concurrentCallersNeverPassTheBudget();
+    void keyBudgetHoldsWithItsCallsInFlight();
 
 private:
     /// A simulator and a gateway with one priced endpoint on it (and `project`'s limits and keys).
@@ -121,7 +123,7 @@ private:
     Answer call(const QByteArray &method, const QByteArray &path, const QByteArray &body = QByteArray(),
                 const QList<QPair<QByteArray, QByteArray>> &headers = {});
     /// `count` calls at once, each on its own connection; their answers (status 0: none in time).
-    std::vector<Answer> callMany(int count);
+    std::vector<Answer> callMany(int count, const QList<QPair<QByteArray, QByteArray>> &headers = {});
     json status() { return call("GET", "/status").bodyJson(); }
     qint64 upstreamRequests() const { return m_sim->stats().requests; }
 
@@ -176,7 +178,8 @@ Answer tst_GatewayBudget::call(const QByteArray &method, const QByteArray &path,
     return answer; // status 0: no answer in time
 }
 
-std::vector<Answer> tst_GatewayBudget::callMany(int count)
+std::vector<Answer> tst_GatewayBudget::callMany(int count,
+                                                const QList<QPair<QByteArray, QByteArray>> &headers)
 {
     std::vector<std::unique_ptr<QTcpSocket>> sockets;
     for (int i = 0; i < count; ++i) {
@@ -196,7 +199,7 @@ std::vector<Answer> tst_GatewayBudget::callMany(int count)
     }
     for (int i = 0; i < count; ++i) {
         QTcpSocket *socket = sockets[std::size_t(i)].get();
-        socket->write(Test::httpRequest("POST", "/v1/chat/completions", chatBody(i)));
+        socket->write(Test::httpRequest("POST", "/v1/chat/completions", chatBody(i), headers));
     }
     std::vector<QByteArray> buffers(static_cast<std::size_t>(count));
     std::vector<Answer> answers(static_cast<std::size_t>(count));
@@ -290,7 +293,7 @@ void tst_GatewayBudget::gatewayBudgetRefusesInEachDialectAndKeepsServing()
 
 void tst_GatewayBudget::keyBudgetRefusesThatKeyOnly()
 {
-    constexpr double KeyBudget = 0.03; // about two calls' cost
+    constexpr double KeyBudget = 0.5; // some 40 calls' cost, a couple of worst cases
     const QByteArray alphaKey = "sk-alpha-secret-0123456789";
     const QByteArray betaKey = "sk-beta-secret-9876543210";
     ProjectConfig project;
@@ -325,8 +328,12 @@ void tst_GatewayBudget::keyBudgetRefusesThatKeyOnly()
     const json error = refused.bodyJson().at("error");
     QCOMPARE(text(error, "code"), QStringLiteral("budget_exhausted"));
     const QString message = QString::fromStdString(error.value("message", std::string()));
-    QVERIFY2(message.contains(QStringLiteral("the caller key's budget of $0.03 is spent")),
+    QVERIFY2(message.contains(QStringLiteral("the caller key's budget of $0.5 has no room for this call")),
              qPrintable(message));
+    const QRegularExpressionMatch worstMatch =
+        QRegularExpression(QStringLiteral("may cost up to \\$([0-9.]+)")).match(message);
+    QVERIFY2(worstMatch.hasMatch(), qPrintable(message));
+    const double worst = worstMatch.captured(1).toDouble();
     QVERIFY(!refused.body.contains(alphaKey));
 
     // Anthropic's shape for the same key; then another key still goes.
@@ -339,14 +346,16 @@ void tst_GatewayBudget::keyBudgetRefusesThatKeyOnly()
         200);
     QCOMPARE(upstreamRequests(), qint64(succeeded) + 1);
 
-    // Checked when a call arrives: the last admitted call may overshoot by its own cost, no more.
+    // Each call's worst case is reserved when it arrives: the key never spends past its budget, and
+    // it was refused only once the worst case no longer fitted in what was left.
     const json keys = status().at("cost").at("keys");
     QCOMPARE(keys.size(), std::size_t(2));
     const double alphaSpent = keys.at(0).at("spent_usd").get<double>();
-    const double oneCall = alphaSpent / succeeded;
-    qInfo("key alpha spent $%.6f of $%.2f", alphaSpent, KeyBudget);
-    QVERIFY(alphaSpent >= KeyBudget - Slack);
-    QVERIFY(alphaSpent - oneCall < KeyBudget);
+    qInfo("key alpha spent $%.6f of $%.2f; the next call's worst case $%.6f", alphaSpent, KeyBudget, worst);
+    QVERIFY(alphaSpent <= KeyBudget + Slack);
+    QVERIFY(alphaSpent + worst > KeyBudget);
+    QVERIFY(worst > alphaSpent / succeeded); // a worst case is dearer than what a call costs
+    QCOMPARE(keys.at(0).at("reserved_usd").get<double>(), 0.0); // nothing in flight
     QCOMPARE(keys.at(0).at("budget_exhausted").get<qint64>(), qint64(2));
     QVERIFY(keys.at(1).at("spent_usd").get<double>() > 0);
     QVERIFY(keys.at(1).at("max_cost_usd").is_null());
@@ -398,6 +407,64 @@ void tst_GatewayBudget::concurrentCallersNeverPassTheBudget()
     QVERIFY(refused >= 1);
     QCOMPARE(upstreamRequests(), qint64(ok));
     QVERIFY(m_gateway->isRunning());
+}
+
+void tst_GatewayBudget::keyBudgetHoldsWithItsCallsInFlight()
+{
+    // 20 calls of one key at once, each upstream answer taking 300 ms, and a budget that holds a few of
+    // their worst cases: as many go as their worst cases fit (nothing is spent yet), the others are
+    // told to retry (429 budget_committed, x-should-retry: true, Retry-After), never that the budget is
+    // spent. Checking the spend alone, as when a call arrives, would send all 20.
+    constexpr double KeyBudget = 0.7;
+    const QByteArray gammaKey = "sk-gamma-secret-0123456789";
+    ProjectConfig project;
+    GatewayKeyConfig gamma;
+    gamma.name = QStringLiteral("gamma");
+    gamma.sha256 =
+        QString::fromLatin1(QCryptographicHash::hash(gammaKey, QCryptographicHash::Sha256).toHex());
+    gamma.maxCostUsd = KeyBudget;
+    project.gateway.keys = {gamma};
+    start(project, 300);
+    const QList<QPair<QByteArray, QByteArray>> asGamma = {{"Authorization", "Bearer " + gammaKey}};
+
+    const std::vector<Answer> answers = callMany(20, asGamma);
+    int ok = 0;
+    int committed = 0;
+    double worst = 0;
+    for (const Answer &a : answers) {
+        if (a.status == 200) {
+            ++ok;
+            continue;
+        }
+        const json error = a.bodyJson().value("error", json::object());
+        const QString message = QString::fromStdString(error.value("message", std::string()));
+        if (a.status == 429 && text(error, "code") == QStringLiteral("budget_committed") &&
+            a.header("x-should-retry") == "true" && a.header("retry-after") == "1" &&
+            a.header("x-sluice-error-class") == "budget") {
+            ++committed;
+            const QRegularExpressionMatch m =
+                QRegularExpression(QStringLiteral("may cost up to \\$([0-9.]+)")).match(message);
+            QVERIFY2(m.hasMatch(), qPrintable(message));
+            worst = m.captured(1).toDouble();
+        } else {
+            qInfo("unexpected answer %d: %s", a.status, a.body.constData());
+        }
+    }
+    qInfo("20 calls of one key at once: %d sent, %d told to retry; a worst case $%.6f of $%.2f", ok,
+          committed, worst, KeyBudget);
+    QCOMPARE(ok + committed, 20);
+    QVERIFY(worst > 0);
+    QCOMPARE(ok, int(KeyBudget / worst)); // every worst case that fits, and no more
+    QCOMPARE(upstreamRequests(), qint64(ok));
+    json key = status().at("cost").at("keys").at(0);
+    QVERIFY(key.at("spent_usd").get<double>() <= KeyBudget + Slack);
+    QCOMPARE(key.at("reserved_usd").get<double>(), 0.0); // every reservation settled
+    QCOMPARE(key.at("budget_exhausted").get<qint64>(), qint64(committed));
+
+    // Their answers released the reservations: the key's next call goes.
+    QCOMPARE(call("POST", "/v1/chat/completions", chatBody(100), asGamma).status, 200);
+    key = status().at("cost").at("keys").at(0);
+    QVERIFY(key.at("spent_usd").get<double>() <= KeyBudget + Slack);
 }
 
 QTEST_GUILESS_MAIN(tst_GatewayBudget)
