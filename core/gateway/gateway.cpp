@@ -858,15 +858,7 @@ void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSoc
         refuse(request, socket, dialect, InvalidRequest, QStringLiteral("\"messages\" must be an array"));
         return;
     }
-    // Kept for endpoints with forward_caller_key only (never combined with gateway keys).
-    if (!m_keys.isEnabled()) {
-        r.callerKey = presentedKey(request);
-    }
-    for (const char *name : {"anthropic-beta", "OpenAI-Organization", "OpenAI-Project"}) {
-        if (const QByteArray value = header(request, name); !value.isEmpty()) {
-            r.forwardHeaders.append({QByteArray(name), value});
-        }
-    }
+    takeCallerHeaders(request, r);
     std::shared_ptr<StreamRelay> relay;
     if (streaming) {
         r.streamRelay = relay = makeRelay(body, dialect, m_nextId);
@@ -898,6 +890,19 @@ void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSoc
         m_callKeys.emplace(id, CallKey{key, reservedUsd});
     }
     addCaller(id, request, socket, dialect, key, std::move(relay), timeoutS);
+}
+
+void Gateway::takeCallerHeaders(const QHttpServerRequest &request, Request &r) const
+{
+    // Kept for endpoints with forward_caller_key only (never combined with gateway keys).
+    if (!m_keys.isEnabled()) {
+        r.callerKey = presentedKey(request);
+    }
+    for (const char *name : {"anthropic-beta", "OpenAI-Organization", "OpenAI-Project"}) {
+        if (const QByteArray value = header(request, name); !value.isEmpty()) {
+            r.forwardHeaders.append({QByteArray(name), value});
+        }
+    }
 }
 
 void Gateway::callerLeft(qint64 id)

@@ -176,6 +176,9 @@ private:
     void answerRefusal(qint64 id, const Refusal &why, const QString &message, Headers headers = {});
     /// Refuses (429 budget_exhausted) a call whose caller key has spent its max_cost_usd; false then.
     bool withinKeyBudget(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect, int key);
+    /// The caller's headers that go upstream with `r`: its key (forward_caller_key) and the dialects'
+    /// pass-through headers.
+    void takeCallerHeaders(const QHttpServerRequest &request, Request &r) const;
     /// Reserves call `r`'s worst case (at the dearest endpoint) in its caller key's budget, into
     /// `reservedUsd`; else refuses it: 429 budget_exhausted when it can never fit, 429 with Retry-After
     /// when it fits once the key's calls in flight are over. False when refused.
