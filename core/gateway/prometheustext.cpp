@@ -208,7 +208,8 @@ void writeCallers(Writer &w, const GatewayMetrics &m)
     }
     if (!m.keys.isEmpty()) {
         w.family("sluice_gateway_key_requests_total", "counter",
-                 "Calls per caller key (by its name in the project), admitted or over the key's rpm.");
+                 "Calls per caller key (by its name in the project): admitted, over the key's rpm, or "
+                 "refused at its cost budget.");
         for (const GatewayMetrics::Key &k : m.keys) {
             const QByteArray key = label("key", k.name);
             w.sample("sluice_gateway_key_requests_total",

@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,7 +44,8 @@ function start(args) {
 async function gateway(name, endpoints, extra = {}) {
     const project = join(work, `${name}.json`);
     writeFileSync(project, JSON.stringify({
-        endpoints: endpoints.map(([n, path, model]) => ({ name: n, url: `http://127.0.0.1:${simPort}${path}`, model })),
+        endpoints: endpoints.map(([n, path, model, fields = {}]) =>
+            ({ name: n, url: `http://127.0.0.1:${simPort}${path}`, model, ...fields })),
         limits: { max_attempts: 1 },
         ...extra,
     }));
@@ -162,6 +164,49 @@ describe('errors and retries', () => {
             (e) => e instanceof OpenAI.NotFoundError && e.headers.get('x-sluice-error-class') === 'not_found');
         await assert.rejects(anthropic(anthropicGateway).messages.batches.list(),
             (e) => e instanceof Anthropic.NotFoundError && e.error?.error?.type === 'not_found_error');
+    });
+});
+
+describe('a caller key\'s cost budget', () => {
+    // Output at $1,000 per Mtok: a call's worst case is about its max_tokens in dollars over a thousand,
+    // while a reply of a few tokens costs a cent or so. A $1.50 budget holds one 1,000-token worst case.
+    const teamKey = 'sk-sdk-team-budget';
+    let base;
+    before(async () => {
+        base = await gateway('key-budget', [['oa', '/v1/chat/completions', 'gpt-sim',
+            { price: { input_per_mtok: 1, output_per_mtok: 1000 } }]], {
+            gateway: { keys: [{ name: 'team', sha256: createHash('sha256').update(teamKey).digest('hex'),
+                max_cost_usd: 1.5 }] },
+        });
+    });
+    const team = (options = {}) => new OpenAI({ apiKey: teamKey, baseURL: `${base}/v1`, ...options });
+    const refusals = () => metric(base, 'sluice_gateway_key_requests_total{key="team",result="budget_exhausted"}');
+
+    test('held by a call in flight: the SDK is told to retry, and its retry goes once that call is answered',
+        async () => {
+            const slow = team().chat.completions.create({
+                model: 'gpt-sim', max_tokens: 1000, messages: [{ role: 'user', content: 'slow @sim(delay_ms=1500)' }],
+            });
+            await new Promise((resolve) => setTimeout(resolve, 200)); // the slow call holds its worst case
+            const before = await refusals();
+            const next = await team({ maxRetries: 4 }).chat.completions.create({
+                model: 'gpt-sim', max_tokens: 1000, messages: [{ role: 'user', content: 'next in line' }],
+            });
+            assert.equal(next.choices[0].message.content, 'Simulated reply to: next in line');
+            assert.equal((await slow).choices[0].message.content, 'Simulated reply to: slow @sim(delay_ms=1500)');
+            // Refused (budget_committed, x-should-retry: true, Retry-After: 1) while the slow call was out.
+            assert.ok(await refusals() > before, 'the second call was never held back');
+        });
+
+    test('a call it can never cover: RateLimitError budget_exhausted, not retried by the SDK', async () => {
+        const before = await refusals();
+        await assert.rejects(
+            team({ maxRetries: 2 }).chat.completions.create({
+                model: 'gpt-sim', max_tokens: 2000, messages: [{ role: 'user', content: 'too dear' }],
+            }),
+            (e) => e instanceof OpenAI.RateLimitError && e.code === 'budget_exhausted'
+                && e.headers.get('x-should-retry') === 'false' && /has no room for this call/.test(e.message));
+        assert.equal(await refusals(), before + 1); // x-should-retry: false kept the SDK from asking again
     });
 });
 
