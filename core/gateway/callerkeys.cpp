@@ -90,17 +90,20 @@ bool CallerKeys::refuseForBudget(int key)
     return true;
 }
 
-CallerKeys::BudgetFit CallerKeys::reserve(int key, double worstUsd)
+CallerKeys::BudgetFit CallerKeys::fit(int key, double worstUsd) const
 {
-    KeyStats &stats = m_keys.at(std::size_t(key)).stats;
+    const KeyStats &stats = m_keys.at(std::size_t(key)).stats;
     worstUsd = std::max(0.0, worstUsd);
-    if (stats.budgetUsd > 0 && stats.spentUsd + stats.reservedUsd + worstUsd > stats.budgetUsd) {
-        ++stats.budgetRefused;
-        // What is spent stays spent; what is reserved is at most spent later.
-        return stats.spentUsd + worstUsd > stats.budgetUsd ? BudgetFit::Spent : BudgetFit::Committed;
+    if (stats.budgetUsd <= 0 || stats.spentUsd + stats.reservedUsd + worstUsd <= stats.budgetUsd) {
+        return BudgetFit::Fits;
     }
-    stats.reservedUsd += worstUsd;
-    return BudgetFit::Fits;
+    // What is spent stays spent; what is reserved is at most spent later.
+    return stats.spentUsd + worstUsd > stats.budgetUsd ? BudgetFit::Spent : BudgetFit::Committed;
+}
+
+void CallerKeys::reserve(int key, double worstUsd)
+{
+    m_keys.at(std::size_t(key)).stats.reservedUsd += std::max(0.0, worstUsd);
 }
 
 void CallerKeys::settle(int key, double reservedUsd, double usd)

@@ -46,11 +46,11 @@ public:
         double budgetUsd = 0;     ///< its max_cost_usd; 0 = no budget of its own
         double reservedUsd = 0;   ///< the worst cases of its calls queued or in flight
     };
-    /// Whether a call's worst case fits its key's budget (reserve()).
+    /// Whether a call's worst case fits its key's budget (fit()).
     enum class BudgetFit {
-        Fits,      ///< reserved until settle()
-        Committed, ///< it fits once calls in flight settle, not now (retry soon)
-        Spent,     ///< it can never fit: the budget is spent for a call this dear
+        Fits,      ///< now: reserve() it
+        Committed, ///< once the key's calls in flight settle, not now
+        Spent,     ///< never: the budget is spent for a call this dear
     };
 
     explicit CallerKeys(const Clock *clock);
@@ -66,9 +66,13 @@ public:
     QString name(int key) const { return m_keys.at(std::size_t(key)).stats.name; }
     /// Whether `key` has a budget and has spent it; counts the refusal when it has.
     bool refuseForBudget(int key);
-    /// Reserves `worstUsd` (what a call may cost at most) of `key`'s budget when it fits on top of its
-    /// spend and reservations; counts the refusal when it does not. Keys without a budget always fit.
-    BudgetFit reserve(int key, double worstUsd);
+    /// Whether `worstUsd` (what a call may cost at most) fits `key`'s budget on top of its spend and
+    /// reservations. Keys without a budget always fit.
+    BudgetFit fit(int key, double worstUsd) const;
+    /// Holds `worstUsd` of `key`'s budget for a call until settle().
+    void reserve(int key, double worstUsd);
+    /// A call of `key` was refused at its budget.
+    void countBudgetRefusal(int key) { ++m_keys.at(std::size_t(key)).stats.budgetRefused; }
     double budgetUsd(int key) const { return m_keys.at(std::size_t(key)).stats.budgetUsd; }
     const KeyStats &stats(int key) const { return m_keys.at(std::size_t(key)).stats; }
     /// A call of `key` that reserved `reservedUsd` is over: it cost `usd` (ignored when not positive:

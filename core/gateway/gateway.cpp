@@ -53,8 +53,6 @@ constexpr Refusal Stopping{503, "stopping", true};
 constexpr Refusal Deadline{504, "deadline", false};
 /// A cost budget is spent (the gateway's, or the caller key's): retrying cannot help until it is raised.
 constexpr Refusal BudgetExhausted{429, "budget", false, "budget_exhausted"};
-/// A caller key's budget is held by its calls in flight: the call may fit once they are answered.
-constexpr Refusal KeyBudgetCommitted{429, "budget", true, "budget_committed"};
 
 QString refusalCode(const Refusal &why)
 {
@@ -353,7 +351,7 @@ void Gateway::stop()
     std::vector<qint64> queued;
     for (const auto &[id, caller] : m_callers) {
         Q_UNUSED(caller);
-        if (m_queue.isWaiting(id)) {
+        if (m_queue.isWaiting(id) || isParked(id)) {
             queued.push_back(id);
         }
     }
@@ -872,16 +870,7 @@ void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSoc
     }
 
     double reservedUsd = 0;
-    if (key >= 0 && !reserveKeyBudget(request, socket, dialect, key, r, reservedUsd)) {
-        return;
-    }
-    if (!m_queue.push(std::move(r), priority)) {
-        m_keys.settle(key, reservedUsd, 0);
-        ++m_counters.queueFull;
-        refuse(request, socket, dialect, QueueFull,
-               QStringLiteral("the gateway queue is full (%1 callers waiting); retry later")
-                   .arg(m_queue.capacity()),
-               {{QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())}});
+    if (!enqueue(request, socket, dialect, key, std::move(r), priority, reservedUsd)) {
         return;
     }
     const qint64 id = m_nextId++;
@@ -919,7 +908,7 @@ void Gateway::callerLeft(qint64 id)
         --m_counters.streamsActive;
         ++m_counters.streamsGone;
     }
-    if (m_queue.isWaiting(id)) {
+    if (m_queue.isWaiting(id) || isParked(id)) {
         ++m_counters.goneQueued;
     } else {
         ++m_counters.goneLater;
@@ -934,7 +923,7 @@ void Gateway::abandon(qint64 id)
 {
     // Never sent while it waits here; held by the engine (waiting for a slot or a retry), dropped
     // before its next attempt; on the wire, cancelled now: nobody pays for a reply nobody reads.
-    if (m_queue.forget(id)) {
+    if (m_queue.forget(id) || unpark(id)) {
         chargeCall(id, 0); // never sent: no outcome will come
     } else {
         m_engine->cancelRequest(id);
@@ -963,7 +952,7 @@ void Gateway::expireDeadlines()
         }
         const double waitedS = (now - it->second.acceptedMs) / 1000.0;
         QString message;
-        if (m_queue.isWaiting(id)) {
+        if (m_queue.isWaiting(id) || isParked(id)) {
             ++m_counters.deadlineQueued;
             message = QStringLiteral("deadline passed after %1 s in the queue; the request was not sent")
                           .arg(waitedS, 0, 'f', 1);
@@ -999,7 +988,7 @@ void Gateway::answer(qint64 id, int status, const QByteArray &body, const Header
     Caller caller = std::move(it->second);
     m_callers.erase(it);
     m_deadlines.erase(caller.deadline);
-    if (m_queue.forget(id)) {
+    if (m_queue.forget(id) || unpark(id)) {
         chargeCall(id, 0); // never sent: no outcome will come
     }
     QObject::disconnect(caller.goneConnection);
@@ -1156,8 +1145,98 @@ bool Gateway::withinKeyBudget(const QHttpServerRequest &request, QTcpSocket *soc
     return false;
 }
 
-bool Gateway::reserveKeyBudget(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect,
-                               int key, const Request &r, double &reservedUsd)
+bool Gateway::enqueue(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect, int key,
+                      Request &&r, int priority, double &reservedUsd)
+{
+    double worst = 0;
+    CallerKeys::BudgetFit fit = CallerKeys::BudgetFit::Fits;
+    if (key >= 0) {
+        worst = keyWorstUsd(key, r);
+        fit = m_keys.fit(key, worst);
+    }
+    if (fit == CallerKeys::BudgetFit::Spent) {
+        m_keys.countBudgetRefusal(key);
+        ++m_counters.budgetExhausted;
+        qCInfo(lcAccess).noquote() << request.url().path() << "429 key" << m_keys.name(key)
+                                   << "over its budget";
+        refuse(request, socket, dialect, BudgetExhausted, keySpentMessage(key, worst));
+        return false;
+    }
+    const bool parked = fit == CallerKeys::BudgetFit::Committed;
+    if (parked ? int(m_parked.size()) < m_queue.capacity() : m_queue.push(std::move(r), priority)) {
+        if (parked) {
+            // Waits here, unsent, until the key's calls in flight leave room for its worst case.
+            m_parked.push_back(Parked{key, worst, priority, std::move(r)});
+        } else if (key >= 0) {
+            m_keys.reserve(key, worst);
+            reservedUsd = worst;
+        }
+        return true;
+    }
+    ++m_counters.queueFull;
+    refuse(
+        request, socket, dialect, QueueFull,
+        QStringLiteral("the gateway queue is full (%1 callers waiting); retry later").arg(m_queue.capacity()),
+        {{QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())}});
+    return false;
+}
+
+void Gateway::admitParked(int key)
+{
+    // In arrival order within the key; re-entered (through answerRefusal and chargeCall) safely, as
+    // each round looks the list up afresh.
+    while (m_running) {
+        const auto it =
+            std::find_if(m_parked.begin(), m_parked.end(), [key](const Parked &p) { return p.key == key; });
+        if (it == m_parked.end()) {
+            return;
+        }
+        const CallerKeys::BudgetFit fit = m_keys.fit(key, it->worstUsd);
+        if (fit == CallerKeys::BudgetFit::Committed) {
+            return; // the first in line still waits, and the others behind it
+        }
+        Parked p = std::move(*it);
+        m_parked.erase(it);
+        const qint64 id = p.request.line;
+        if (fit == CallerKeys::BudgetFit::Spent) {
+            m_keys.countBudgetRefusal(key);
+            ++m_counters.budgetExhausted;
+            chargeCall(id, 0); // never sent
+            answerRefusal(id, BudgetExhausted, keySpentMessage(key, p.worstUsd));
+            continue;
+        }
+        if (!m_queue.push(std::move(p.request), p.priority)) {
+            ++m_counters.queueFull;
+            chargeCall(id, 0);
+            answerRefusal(id, QueueFull,
+                          QStringLiteral("the gateway queue is full (%1 callers waiting); retry later")
+                              .arg(m_queue.capacity()),
+                          {{QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())}});
+            continue;
+        }
+        m_keys.reserve(key, p.worstUsd);
+        m_callKeys[id] = CallKey{key, p.worstUsd};
+    }
+}
+
+bool Gateway::unpark(qint64 id)
+{
+    const auto it = std::find_if(m_parked.begin(), m_parked.end(),
+                                 [id](const Parked &p) { return p.request.line == id; });
+    if (it == m_parked.end()) {
+        return false;
+    }
+    m_parked.erase(it);
+    return true;
+}
+
+bool Gateway::isParked(qint64 id) const
+{
+    return std::any_of(m_parked.cbegin(), m_parked.cend(),
+                       [id](const Parked &p) { return p.request.line == id; });
+}
+
+double Gateway::keyWorstUsd(int key, const Request &r) const
 {
     double worst = 0;
     if (m_keys.budgetUsd(key) > 0) {
@@ -1166,31 +1245,15 @@ bool Gateway::reserveKeyBudget(const QHttpServerRequest &request, QTcpSocket *so
             worst = std::max(worst, m_costBook.worstUsd(e, ask));
         }
     }
-    const CallerKeys::BudgetFit fit = m_keys.reserve(key, worst);
-    if (fit == CallerKeys::BudgetFit::Fits) {
-        reservedUsd = worst;
-        return true;
-    }
-    ++m_counters.budgetExhausted;
+    return worst;
+}
+
+QString Gateway::keySpentMessage(int key, double worstUsd) const
+{
     const CallerKeys::KeyStats &stats = m_keys.stats(key);
-    qCInfo(lcAccess).noquote() << request.url().path() << "429 key" << stats.name
-                               << (fit == CallerKeys::BudgetFit::Spent
-                                       ? "over its budget"
-                                       : "budget committed to calls in flight");
-    const QString worstText = QStringLiteral("this call may cost up to %1").arg(usd(worst));
-    if (fit == CallerKeys::BudgetFit::Spent) {
-        refuse(request, socket, dialect, BudgetExhausted,
-               QStringLiteral("the caller key's budget of %1 has no room for this call: %2 spent, and %3 (a "
-                              "lower max_tokens lowers that); the request was not sent")
-                   .arg(usd(stats.budgetUsd), usd(stats.spentUsd), worstText));
-        return false;
-    }
-    refuse(request, socket, dialect, KeyBudgetCommitted,
-           QStringLiteral("the caller key's budget of %1 is committed to its calls in flight (%2 spent, up "
-                          "to %3 in flight) and %4; retry when they are answered")
-               .arg(usd(stats.budgetUsd), usd(stats.spentUsd), usd(stats.reservedUsd), worstText),
-           {{QByteArrayLiteral("Retry-After"), QByteArrayLiteral("1")}});
-    return false;
+    return QStringLiteral("the caller key's budget of %1 has no room for this call: %2 spent, and this call "
+                          "may cost up to %3 (a lower max_tokens lowers that); the request was not sent")
+        .arg(usd(stats.budgetUsd), usd(stats.spentUsd), usd(worstUsd));
 }
 
 void Gateway::answerBudgetSpent(qint64 id, const Completion &completion)
@@ -1227,8 +1290,10 @@ void Gateway::chargeCall(qint64 id, double costUsd)
 {
     const auto it = m_callKeys.find(id);
     if (it != m_callKeys.end()) {
-        m_keys.settle(it->second.key, it->second.reservedUsd, costUsd);
+        const int key = it->second.key;
+        m_keys.settle(key, it->second.reservedUsd, costUsd);
         m_callKeys.erase(it);
+        admitParked(key); // what this call held may let the key's next calls go
     }
 }
 

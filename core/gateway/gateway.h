@@ -13,6 +13,7 @@
 #include <QPointer>
 #include <QTimer>
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <unordered_map>
@@ -179,11 +180,23 @@ private:
     /// The caller's headers that go upstream with `r`: its key (forward_caller_key) and the dialects'
     /// pass-through headers.
     void takeCallerHeaders(const QHttpServerRequest &request, Request &r) const;
-    /// Reserves call `r`'s worst case (at the dearest endpoint) in its caller key's budget, into
-    /// `reservedUsd`; else refuses it: 429 budget_exhausted when it can never fit, 429 with Retry-After
-    /// when it fits once the key's calls in flight are over. False when refused.
-    bool reserveKeyBudget(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect, int key,
-                          const Request &r, double &reservedUsd);
+    /// Queues call `r` (its id: r.line); false when it is refused (answered). With a caller key that has a
+    /// budget: reserves its worst case (`reservedUsd`) when it fits, parks it when it fits only once the
+    /// key's calls in flight are answered (admitParked()), refuses it (429 budget_exhausted) when it can
+    /// never fit.
+    bool enqueue(const QHttpServerRequest &request, QTcpSocket *socket, Provider dialect, int key,
+                 Request &&r, int priority, double &reservedUsd);
+    /// Queues `key`'s parked calls, first come first, while their worst cases fit; refuses those that can
+    /// never fit.
+    void admitParked(int key);
+    /// Drops call `id` from the parked ones; false when it is not parked.
+    bool unpark(qint64 id);
+    bool isParked(qint64 id) const;
+    /// What call `r` may cost at most at the dearest endpoint (0 when `key` has no budget).
+    double keyWorstUsd(int key, const Request &r) const;
+    /// The refusal of a call whose worst case no longer fits `key`'s budget (its name and spend, never
+    /// the key).
+    QString keySpentMessage(int key, double worstUsd) const;
     /// Caller `id`'s request can never fit the gateway's cost budget: 429 budget_exhausted.
     void answerBudgetSpent(qint64 id, const Completion &completion);
     /// What the gateway's refusal at its cost budget says (the budget and the spend, never a key).
@@ -227,8 +240,16 @@ private:
         double reservedUsd = 0; ///< its worst case, held in the key's budget until its outcome
     };
     std::unordered_map<qint64, CallKey> m_callKeys; ///< of each call queued or sent, until its outcome
-    CostBook m_costBook;                            ///< worst cases for the caller keys' budgets
-    std::multimap<double, qint64> m_deadlines;      ///< waiting callers by deadline (clock ms)
+    struct Parked
+    {
+        int key = -1;
+        double worstUsd = 0;
+        int priority = 0;
+        Request request;
+    };
+    std::deque<Parked> m_parked; ///< calls waiting for room in their caller key's budget, oldest first
+    CostBook m_costBook;         ///< worst cases for the caller keys' budgets
+    std::multimap<double, qint64> m_deadlines; ///< waiting callers by deadline (clock ms)
     QTimer m_deadlineTimer;
     QTimer m_drainTimer;
     QList<QPointer<QTcpSocket>> m_flushing; ///< stop(): sockets answered, still writing

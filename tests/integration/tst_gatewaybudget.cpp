@@ -103,6 +103,16 @@ QString text(const json &object, const char *key)
 constexpr double PerMtok = 1000; ///< $0.001 a token, in and out: a call costs cents, its worst case more
 constexpr double Slack = 1e-9;
 
+/// A caller key of the project: `name`, the SHA-256 of `secret`, and its budget (0: none).
+GatewayKeyConfig keyConfig(const QString &name, const QByteArray &secret, double maxCostUsd = 0)
+{
+    GatewayKeyConfig k;
+    k.name = name;
+    k.sha256 = QString::fromLatin1(QCryptographicHash::hash(secret, QCryptographicHash::Sha256).toHex());
+    k.maxCostUsd = maxCostUsd;
+    return k;
+}
+
 } // namespace
 
 class tst_GatewayBudget : public QObject
@@ -115,6 +125,7 @@ private Q_SLOTS:
     void keyBudgetRefusesThatKeyOnly();
     void concurrentCallersNeverPassTheBudget();
     void keyBudgetHoldsWithItsCallsInFlight();
+    void parkedCallsAnswerOnceWhenTheyCanNeverFit();
 
 private:
     /// A simulator and a gateway with one priced endpoint on it (and `project`'s limits and keys).
@@ -297,14 +308,8 @@ void tst_GatewayBudget::keyBudgetRefusesThatKeyOnly()
     const QByteArray alphaKey = "sk-alpha-secret-0123456789";
     const QByteArray betaKey = "sk-beta-secret-9876543210";
     ProjectConfig project;
-    GatewayKeyConfig alpha;
-    alpha.name = QStringLiteral("alpha");
-    alpha.sha256 =
-        QString::fromLatin1(QCryptographicHash::hash(alphaKey, QCryptographicHash::Sha256).toHex());
-    alpha.maxCostUsd = KeyBudget;
-    GatewayKeyConfig beta;
-    beta.name = QStringLiteral("beta");
-    beta.sha256 = QString::fromLatin1(QCryptographicHash::hash(betaKey, QCryptographicHash::Sha256).toHex());
+    const GatewayKeyConfig alpha = keyConfig(QStringLiteral("alpha"), alphaKey, KeyBudget);
+    const GatewayKeyConfig beta = keyConfig(QStringLiteral("beta"), betaKey);
     project.gateway.keys = {alpha, beta};
     start(project);
 
@@ -411,60 +416,78 @@ void tst_GatewayBudget::concurrentCallersNeverPassTheBudget()
 
 void tst_GatewayBudget::keyBudgetHoldsWithItsCallsInFlight()
 {
-    // 20 calls of one key at once, each upstream answer taking 300 ms, and a budget that holds a few of
-    // their worst cases: as many go as their worst cases fit (nothing is spent yet), the others are
-    // told to retry (429 budget_committed, x-should-retry: true, Retry-After), never that the budget is
-    // spent. Checking the spend alone, as when a call arrives, would send all 20.
+    // 20 calls of one key at once, each upstream answer taking 200 ms, and a budget that holds three of
+    // their worst cases ($0.192 each, see keyBudgetRefusesThatKeyOnly): three go, the others wait in the
+    // gateway, unsent, and go as the answers settle what the calls in flight held. Every call succeeds
+    // and the spend stays within the budget. Checking the spend alone, as when a call arrives, would
+    // send all 20 at once.
     constexpr double KeyBudget = 0.7;
+    constexpr double LatencyMs = 200;
     const QByteArray gammaKey = "sk-gamma-secret-0123456789";
     ProjectConfig project;
-    GatewayKeyConfig gamma;
-    gamma.name = QStringLiteral("gamma");
-    gamma.sha256 =
-        QString::fromLatin1(QCryptographicHash::hash(gammaKey, QCryptographicHash::Sha256).toHex());
-    gamma.maxCostUsd = KeyBudget;
+    const GatewayKeyConfig gamma = keyConfig(QStringLiteral("gamma"), gammaKey, KeyBudget);
     project.gateway.keys = {gamma};
-    start(project, 300);
+    start(project, int(LatencyMs));
+    m_sim->setRecording(true);
     const QList<QPair<QByteArray, QByteArray>> asGamma = {{"Authorization", "Bearer " + gammaKey}};
 
     const std::vector<Answer> answers = callMany(20, asGamma);
     int ok = 0;
-    int committed = 0;
-    double worst = 0;
     for (const Answer &a : answers) {
-        if (a.status == 200) {
-            ++ok;
-            continue;
-        }
-        const json error = a.bodyJson().value("error", json::object());
-        const QString message = QString::fromStdString(error.value("message", std::string()));
-        if (a.status == 429 && text(error, "code") == QStringLiteral("budget_committed") &&
-            a.header("x-should-retry") == "true" && a.header("retry-after") == "1" &&
-            a.header("x-sluice-error-class") == "budget") {
-            ++committed;
-            const QRegularExpressionMatch m =
-                QRegularExpression(QStringLiteral("may cost up to \\$([0-9.]+)")).match(message);
-            QVERIFY2(m.hasMatch(), qPrintable(message));
-            worst = m.captured(1).toDouble();
-        } else {
+        ok += a.status == 200 ? 1 : 0;
+        if (a.status != 200) {
             qInfo("unexpected answer %d: %s", a.status, a.body.constData());
         }
     }
-    qInfo("20 calls of one key at once: %d sent, %d told to retry; a worst case $%.6f of $%.2f", ok,
-          committed, worst, KeyBudget);
-    QCOMPARE(ok + committed, 20);
-    QVERIFY(worst > 0);
-    QCOMPARE(ok, int(KeyBudget / worst)); // every worst case that fits, and no more
-    QCOMPARE(upstreamRequests(), qint64(ok));
+    // Calls in flight upstream at once: those received within one answer's latency of each other.
+    const auto received = m_sim->received();
+    int mostInFlight = 0;
+    for (const auto &first : received) {
+        const auto together = std::count_if(received.cbegin(), received.cend(), [&first](const auto &r) {
+            return r.atMs >= first.atMs && r.atMs < first.atMs + LatencyMs - 20;
+        });
+        mostInFlight = std::max(mostInFlight, int(together));
+    }
     json key = status().at("cost").at("keys").at(0);
+    qInfo("20 calls of one key at once: %d answered 200, at most %d upstream at a time; spent $%.6f of $%.2f",
+          ok, mostInFlight, key.at("spent_usd").get<double>(), KeyBudget);
+    QCOMPARE(ok, 20);
+    QCOMPARE(upstreamRequests(), qint64(20));
+    QVERIFY(mostInFlight >= 2);
+    QVERIFY(mostInFlight <= 3); // no more worst cases than the budget holds
     QVERIFY(key.at("spent_usd").get<double>() <= KeyBudget + Slack);
     QCOMPARE(key.at("reserved_usd").get<double>(), 0.0); // every reservation settled
-    QCOMPARE(key.at("budget_exhausted").get<qint64>(), qint64(committed));
+    QCOMPARE(key.at("budget_exhausted").get<qint64>(), qint64(0));
+}
 
-    // Their answers released the reservations: the key's next call goes.
-    QCOMPARE(call("POST", "/v1/chat/completions", chatBody(100), asGamma).status, 200);
-    key = status().at("cost").at("keys").at(0);
+void tst_GatewayBudget::parkedCallsAnswerOnceWhenTheyCanNeverFit()
+{
+    // A budget of one worst case and a bit: the first call goes, the second waits for it; the first
+    // one's cost then leaves no room for another worst case, so the waiting calls are refused (429
+    // budget_exhausted), once each, and never sent.
+    constexpr double KeyBudget = 0.2;
+    const QByteArray deltaKey = "sk-delta-secret-0123456789";
+    ProjectConfig project;
+    const GatewayKeyConfig delta = keyConfig(QStringLiteral("delta"), deltaKey, KeyBudget);
+    project.gateway.keys = {delta};
+    start(project, 300);
+    const std::vector<Answer> answers = callMany(3, {{"Authorization", "Bearer " + deltaKey}});
+    int ok = 0;
+    int refused = 0;
+    for (const Answer &a : answers) {
+        ok += a.status == 200 ? 1 : 0;
+        if (a.status == 429 && a.header("x-should-retry") == "false" &&
+            text(a.bodyJson().at("error"), "code") == QStringLiteral("budget_exhausted")) {
+            ++refused;
+        }
+    }
+    QCOMPARE(ok, 1);
+    QCOMPARE(refused, 2);
+    QCOMPARE(upstreamRequests(), qint64(1));
+    const json key = status().at("cost").at("keys").at(0);
     QVERIFY(key.at("spent_usd").get<double>() <= KeyBudget + Slack);
+    QCOMPARE(key.at("reserved_usd").get<double>(), 0.0);
+    QCOMPARE(key.at("budget_exhausted").get<qint64>(), qint64(2));
 }
 
 QTEST_GUILESS_MAIN(tst_GatewayBudget)

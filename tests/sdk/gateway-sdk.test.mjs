@@ -169,7 +169,8 @@ describe('errors and retries', () => {
 
 describe('a caller key\'s cost budget', () => {
     // Output at $1,000 per Mtok: a call's worst case is about its max_tokens in dollars over a thousand,
-    // while a reply of a few tokens costs a cent or so. A $1.50 budget holds one 1,000-token worst case.
+    // while a reply of a few tokens costs a cent or so. A $1.50 budget holds one 1,000-token worst case
+    // at a time, and never a 2,000-token one.
     const teamKey = 'sk-sdk-team-budget';
     let base;
     before(async () => {
@@ -182,20 +183,23 @@ describe('a caller key\'s cost budget', () => {
     const team = (options = {}) => new OpenAI({ apiKey: teamKey, baseURL: `${base}/v1`, ...options });
     const refusals = () => metric(base, 'sluice_gateway_key_requests_total{key="team",result="budget_exhausted"}');
 
-    test('held by a call in flight: the SDK is told to retry, and its retry goes once that call is answered',
+    test('held by a call in flight: the next call waits in the gateway, unsent, and goes once it is answered',
         async () => {
             const slow = team().chat.completions.create({
                 model: 'gpt-sim', max_tokens: 1000, messages: [{ role: 'user', content: 'slow @sim(delay_ms=1500)' }],
             });
             await new Promise((resolve) => setTimeout(resolve, 200)); // the slow call holds its worst case
             const before = await refusals();
-            const next = await team({ maxRetries: 4 }).chat.completions.create({
+            const started = Date.now();
+            const next = await team({ maxRetries: 0 }).chat.completions.create({
                 model: 'gpt-sim', max_tokens: 1000, messages: [{ role: 'user', content: 'next in line' }],
             });
+            const waitedMs = Date.now() - started;
             assert.equal(next.choices[0].message.content, 'Simulated reply to: next in line');
             assert.equal((await slow).choices[0].message.content, 'Simulated reply to: slow @sim(delay_ms=1500)');
-            // Refused (budget_committed, x-should-retry: true, Retry-After: 1) while the slow call was out.
-            assert.ok(await refusals() > before, 'the second call was never held back');
+            // No refusal and no SDK retry: it waited for the slow call's answer (about 1.3 s from here).
+            assert.equal(await refusals(), before);
+            assert.ok(waitedMs >= 1000, `the next call went after ${waitedMs} ms, before the slow one was answered`);
         });
 
     test('a call it can never cover: RateLimitError budget_exhausted, not retried by the SDK', async () => {
