@@ -249,8 +249,7 @@ Gateway::Gateway(ProjectConfig project, GatewayOptions options, const Clock *clo
         }
         for (const qint64 id : ids) {
             ++m_counters.stopped;
-            answerRefusal(id, Stopping, QStringLiteral("the gateway is stopping"),
-                          {{QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())}});
+            answerRefusal(id, Stopping, QStringLiteral("the gateway is stopping"), retryAfter());
         }
         m_engine->abort();
     });
@@ -358,7 +357,7 @@ void Gateway::stop()
     for (const qint64 id : queued) {
         ++m_counters.stopped;
         answerRefusal(id, Stopping, QStringLiteral("the gateway is stopping; the request was not sent"),
-                      {{QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())}});
+                      retryAfter());
     }
     m_drainTimer.start(int(std::clamp(m_options.drainTimeoutS * 1000.0, 0.0, 3600000.0)));
     m_engine->stop();
@@ -379,8 +378,7 @@ void Gateway::finishStopping()
     }
     for (const qint64 id : ids) {
         ++m_counters.stopped;
-        answerRefusal(id, Stopping, QStringLiteral("the gateway is stopping"),
-                      {{QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())}});
+        answerRefusal(id, Stopping, QStringLiteral("the gateway is stopping"), retryAfter());
     }
     m_stopping = false;
     // The answers must leave the process before the caller of stop() quits the event loop.
@@ -463,6 +461,17 @@ void Gateway::refuse(const QHttpServerRequest &request, QTcpSocket *socket, Prov
     headers.append({QByteArrayLiteral("x-should-retry"), why.retry ? QByteArrayLiteral("true") : "false"});
     QHttpServerResponder responder = makeResponder(request, socket);
     write(responder, why.status, errorBody(dialect, why.status, message, refusalCode(why)), headers);
+}
+
+Headers Gateway::retryAfter() const
+{
+    return {{QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())}};
+}
+
+QString Gateway::queueFullMessage() const
+{
+    return QStringLiteral("the gateway queue is full (%1 callers waiting); retry later")
+        .arg(m_queue.capacity());
 }
 
 int Gateway::retryAfterS() const
@@ -819,8 +828,7 @@ void Gateway::handleCall(Route route, const QHttpServerRequest &request, QTcpSoc
     Provider dialect = route == Route::Messages ? Provider::Anthropic : Provider::OpenAI;
     if (!m_running) {
         ++m_counters.stopped;
-        refuse(request, socket, dialect, Stopping, QStringLiteral("the gateway is stopping"),
-               {{QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())}});
+        refuse(request, socket, dialect, Stopping, QStringLiteral("the gateway is stopping"), retryAfter());
         return;
     }
     int key = -1;
@@ -961,8 +969,7 @@ void Gateway::expireDeadlines()
             message = QStringLiteral("deadline passed after %1 s before an upstream answer")
                           .arg(waitedS, 0, 'f', 1);
         }
-        answerRefusal(id, Deadline, message,
-                      {{QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())}});
+        answerRefusal(id, Deadline, message, retryAfter());
         abandon(id);
     }
     armDeadlineTimer();
@@ -1162,22 +1169,20 @@ bool Gateway::enqueue(const QHttpServerRequest &request, QTcpSocket *socket, Pro
         refuse(request, socket, dialect, BudgetExhausted, keySpentMessage(key, worst));
         return false;
     }
-    const bool parked = fit == CallerKeys::BudgetFit::Committed;
-    if (parked ? int(m_parked.size()) < m_queue.capacity() : m_queue.push(std::move(r), priority)) {
-        if (parked) {
-            // Waits here, unsent, until the key's calls in flight leave room for its worst case.
-            m_parked.push_back(Parked{key, worst, priority, std::move(r)});
-        } else if (key >= 0) {
+    if (fit == CallerKeys::BudgetFit::Committed && int(m_parked.size()) < m_queue.capacity()) {
+        // Waits here, unsent, until the key's calls in flight leave room for its worst case.
+        m_parked.push_back(Parked{key, worst, priority, std::move(r)});
+        return true;
+    }
+    if (fit == CallerKeys::BudgetFit::Fits && m_queue.push(std::move(r), priority)) {
+        if (key >= 0) {
             m_keys.reserve(key, worst);
             reservedUsd = worst;
         }
         return true;
     }
     ++m_counters.queueFull;
-    refuse(
-        request, socket, dialect, QueueFull,
-        QStringLiteral("the gateway queue is full (%1 callers waiting); retry later").arg(m_queue.capacity()),
-        {{QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())}});
+    refuse(request, socket, dialect, QueueFull, queueFullMessage(), retryAfter());
     return false;
 }
 
@@ -1208,10 +1213,7 @@ void Gateway::admitParked(int key)
         if (!m_queue.push(std::move(p.request), p.priority)) {
             ++m_counters.queueFull;
             chargeCall(id, 0);
-            answerRefusal(id, QueueFull,
-                          QStringLiteral("the gateway queue is full (%1 callers waiting); retry later")
-                              .arg(m_queue.capacity()),
-                          {{QByteArrayLiteral("Retry-After"), QByteArray::number(retryAfterS())}});
+            answerRefusal(id, QueueFull, queueFullMessage(), retryAfter());
             continue;
         }
         m_keys.reserve(key, p.worstUsd);

@@ -209,6 +209,10 @@ private:
     /// The cost part of /status: the gateway's budget and spend, and each caller key's.
     nlohmann::json costStatus(const MetricsSnapshot &snapshot) const;
     int retryAfterS() const;
+    /// A Retry-After header of retryAfterS() seconds.
+    Headers retryAfter() const;
+    /// The refusal of a caller when the queue (or the calls waiting for their key's budget) is full.
+    QString queueFullMessage() const;
     void finishStopping();
     /// Writes what a streaming caller's relay holds (its answer's head first, the first time).
     void pumpStream(qint64 id);
